@@ -1,0 +1,62 @@
+# Machina: `make run` boots it, `make test` proves it. See README.md.
+#
+#   make run            build everything, boot QEMU headless, console on this terminal
+#   make test           host unit tests + system tests that boot QEMU
+#   make iso            hybrid BIOS/UEFI ISO with real Limine (LIMINE_DIR)
+#   make debug          boot paused with a GDB stub on :1234
+#   make boot-time      measure QEMU launch -> kernel banner -> first user output
+#   make clean
+#
+# Variables: BOOT=direct|limine  KLOG=term|file  QEMU_MEMORY=512M  LIMINE_DIR=...
+
+SHELL := /bin/bash
+CARGO ?= cargo
+PROFILE_DIR := target/x86_64-unknown-none/release
+VOLUME := build/volume
+KERNEL_CRATES := -p mach-kernel -p direct-loader -p bootstrap -p kernel-tests
+UNIT_CRATES := -p mach-abi -p mach-kernel -p direct-loader -p libmach -p system-tests
+
+export BOOT ?= direct
+export KLOG ?= term
+export QEMU_MEMORY ?= 512M
+
+.PHONY: all setup build run test unit-test system-test iso debug boot-time clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+# The boot volume (build/volume) is what real Limine's ISO holds and what the direct loader
+# is given: limine.conf, the kernel and the boot modules.
+build: setup
+	$(CARGO) build --release --target x86_64-unknown-none $(KERNEL_CRATES)
+	@mkdir -p $(VOLUME)/boot/limine
+	@cp limine.conf $(VOLUME)/boot/limine/limine.conf
+	@cp $(PROFILE_DIR)/mach-kernel $(PROFILE_DIR)/bootstrap $(PROFILE_DIR)/kernel-tests $(VOLUME)/boot/
+	@cp $(PROFILE_DIR)/direct-loader build/direct-loader
+	@scripts/make-disk.sh rootfs build/rootfs.img
+
+run: build
+	@scripts/run-qemu.sh
+
+debug: build
+	@scripts/run-qemu.sh --debug
+
+test: build unit-test system-test
+
+unit-test:
+	$(CARGO) test --lib $(UNIT_CRATES)
+
+system-test:
+	$(CARGO) test -p system-tests --test '*'
+
+iso: build
+	@scripts/make-iso.sh
+
+boot-time: build
+	$(CARGO) run --release -q -p system-tests --bin boot-time
+
+clean:
+	rm -rf build
+	$(CARGO) clean

@@ -1,0 +1,11 @@
+fn main() {
+    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap();
+    println!("cargo:rerun-if-changed=linker.ld");
+    // Only the bare-metal binary uses the linker script; host unit tests link normally.
+    if std::env::var("TARGET").unwrap().ends_with("-none") {
+        println!("cargo:rustc-link-arg-bins=-T{dir}/linker.ld");
+        println!("cargo:rustc-link-arg-bins=-znorelro");
+        println!("cargo:rustc-link-arg-bins=--no-rosegment");
+        println!("cargo:rustc-link-arg-bins=-zmax-page-size=4096");
+    }
+}

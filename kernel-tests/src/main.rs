@@ -1,0 +1,96 @@
+//! kernel-tests: the in-guest test program for mach-kernel, started as the first task by
+//! the system tests with a command line naming the cases to run, in order:
+//!
+//! - `traps`: bad trap numbers and bad pointers give error codes, not faults;
+//! - `foreign`: a foreign system call without a syscall port returns -ENOSYS;
+//! - `fault-write`: write to an unmapped address (the task must be ended, the kernel live);
+//! - `fault-ud`: execute an invalid instruction.
+//!
+//! Each case prints `case NAME: ok` or `case NAME: FAILED ...` on the kernel log; the system
+//! test checks those lines.
+#![no_std]
+#![no_main]
+
+use libmach::{KernelError, println, raw_syscall, trap};
+
+libmach::entry!(main);
+
+/// The address `fault-write` writes to; the system test looks for it in the fault report.
+const UNMAPPED: u64 = 0xdead_0000;
+
+fn main(args: &str) -> u64 {
+    let mut failures = 0;
+    for case in args.split_ascii_whitespace().skip(1) {
+        let result = match case {
+            "traps" => traps(),
+            "foreign" => foreign(),
+            "fault-write" => {
+                println!("case fault-write: writing {UNMAPPED:#x}");
+                // SAFETY: deliberately unsafe: the kernel must end this task.
+                unsafe { core::ptr::write_volatile(UNMAPPED as *mut u64, 1) };
+                Err("the write to an unmapped address succeeded")
+            }
+            "fault-ud" => {
+                println!("case fault-ud: executing ud2");
+                // SAFETY: deliberately raises #UD; the kernel must end this task.
+                unsafe { core::arch::asm!("ud2") };
+                Err("ud2 returned")
+            }
+            other => {
+                println!("unknown case {other}");
+                Err("unknown case")
+            }
+        };
+        match result {
+            Ok(()) => println!("case {case}: ok"),
+            Err(why) => {
+                failures += 1;
+                println!("case {case}: FAILED: {why}");
+            }
+        }
+    }
+    println!("kernel-tests: {failures} failed");
+    failures
+}
+
+fn check(ok: bool, why: &'static str) -> Result<(), &'static str> {
+    if ok { Ok(()) } else { Err(why) }
+}
+
+fn traps() -> Result<(), &'static str> {
+    // SAFETY: unknown trap numbers must be refused without effect.
+    let unknown = unsafe { raw_syscall(-999, [0; 6]) };
+    check(
+        KernelError::from_return(unknown) == Some(KernelError::InvalidTrap),
+        "unknown trap not refused",
+    )?;
+    let bad_pointers: [(u64, u64); 4] = [
+        (0, 1),                        // null
+        (UNMAPPED, 16),                // unmapped user memory
+        (0xffff_ffff_8000_0000, 16),   // the kernel's image
+        (0x0000_7fff_ffff_fff0, 0x20), // runs off the end of user space
+    ];
+    for (ptr, len) in bad_pointers {
+        // SAFETY: the kernel must check the pointer and refuse it.
+        let r = unsafe { raw_syscall(trap::DEBUG_WRITE, [ptr, len, 0, 0, 0, 0]) };
+        check(
+            KernelError::from_return(r) == Some(KernelError::InvalidAddress),
+            "bad pointer not refused",
+        )?;
+    }
+    let huge = libmach::debug_write(&[b'x'; mach_abi::DEBUG_WRITE_MAX + 1]);
+    check(
+        huge == Err(KernelError::InvalidArgument),
+        "oversized debug_write not refused",
+    )?;
+    check(
+        libmach::debug_write(b"traps: a good write still works") == Ok(31),
+        "good write failed",
+    )
+}
+
+fn foreign() -> Result<(), &'static str> {
+    // SAFETY: 39 is Linux getpid; with no syscall port the kernel answers -ENOSYS.
+    let r = unsafe { raw_syscall(39, [0; 6]) };
+    check(r == -38, "foreign syscall did not return -ENOSYS")
+}

@@ -1,0 +1,114 @@
+//! libmach: the user side of mach-kernel for servers and test programs built for
+//! `x86_64-unknown-none`: the traps, the program entry (`libmach::entry!`), a panic handler
+//! that reports on the kernel log and ends the task, and `println!` to the kernel log.
+//!
+//! It must never hide a kernel error: every trap wrapper returns `Result<_, KernelError>`.
+#![no_std]
+
+pub use mach_abi::{KernelError, trap};
+
+mod syscall;
+pub use syscall::raw_syscall;
+
+/// Write `text` to the kernel log (prefixed by the kernel with this task's name).
+pub fn debug_write(text: &[u8]) -> Result<usize, KernelError> {
+    // SAFETY: the kernel reads `len` bytes at `ptr` and checks both.
+    let result = unsafe {
+        raw_syscall(
+            trap::DEBUG_WRITE,
+            [text.as_ptr() as u64, text.len() as u64, 0, 0, 0, 0],
+        )
+    };
+    into_result(result).map(|n| n as usize)
+}
+
+/// End the calling task with `code`.
+pub fn task_exit(code: u64) -> ! {
+    // SAFETY: the trap does not return.
+    unsafe { raw_syscall(trap::TASK_EXIT, [code, 0, 0, 0, 0, 0]) };
+    unreachable!("task_exit returned")
+}
+
+fn into_result(value: i64) -> Result<u64, KernelError> {
+    if value >= 0 {
+        Ok(value as u64)
+    } else {
+        Err(KernelError::from_return(value).unwrap_or(KernelError::InvalidTrap))
+    }
+}
+
+/// A line buffer that goes to the kernel log with one trap per line.
+pub struct DebugLine {
+    buffer: [u8; 256],
+    len: usize,
+}
+
+impl DebugLine {
+    pub const fn new() -> Self {
+        DebugLine {
+            buffer: [0; 256],
+            len: 0,
+        }
+    }
+    pub fn flush(&mut self) {
+        if self.len > 0 {
+            let _ = debug_write(self.buffer.get(..self.len).unwrap_or(&[]));
+            self.len = 0;
+        }
+    }
+}
+
+impl Default for DebugLine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl core::fmt::Write for DebugLine {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        for &b in s.as_bytes() {
+            if self.len == self.buffer.len() {
+                self.flush();
+            }
+            if let Some(slot) = self.buffer.get_mut(self.len) {
+                *slot = b;
+                self.len += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `println!` to the kernel log, one debug_write per call.
+#[macro_export]
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use core::fmt::Write as _;
+        let mut line = $crate::DebugLine::new();
+        let _ = write!(line, $($arg)*);
+        line.flush();
+    }};
+}
+
+/// Define the program entry: `libmach::entry!(main)` with `fn main(args: &str) -> u64`;
+/// `args` is the command line the program was started with, the return value its exit code.
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn _start(args: *const u8, len: usize) -> ! {
+            // SAFETY: the kernel put `len` bytes of UTF-8 at `args` on this thread's stack.
+            let args = unsafe { core::slice::from_raw_parts(args, len) };
+            let args = core::str::from_utf8(args).unwrap_or("");
+            let main: fn(&str) -> u64 = $main;
+            $crate::task_exit(main(args))
+        }
+    };
+}
+
+#[cfg(all(not(test), target_os = "none"))]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    println!("panic: {info}");
+    task_exit(101)
+}

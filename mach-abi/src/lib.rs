@@ -1,0 +1,96 @@
+//! The binary interface between mach-kernel and user space: trap numbers, error codes and
+//! the fixed addresses of a new task. The kernel and `libmach` both depend on this crate, so
+//! each number is written once.
+//!
+//! Mach traps use negative numbers in `rax`; every number >= 0 is a foreign system call that
+//! the kernel forwards to the task's syscall port (see docs/kernel.md).
+//! This crate must never contain code that runs: only numbers and plain layouts.
+#![no_std]
+
+/// Trap numbers (`rax` for the `syscall` instruction). Arguments go in rdi, rsi, rdx, r10,
+/// r8, r9; the result comes back in rax (>= 0 success, < 0 a [`KernelError`]).
+pub mod trap {
+    /// `debug_write(bytes: *const u8, len: usize) -> usize`: write text to the kernel log,
+    /// prefixed with the task's name. At most [`super::DEBUG_WRITE_MAX`] bytes per call.
+    pub const DEBUG_WRITE: i64 = -1;
+    /// `task_exit(code: u64) -> !`: end the calling task.
+    pub const TASK_EXIT: i64 = -2;
+}
+
+/// Most bytes one `debug_write` prints; longer writes are refused with `InvalidArgument`.
+pub const DEBUG_WRITE_MAX: usize = 4096;
+
+/// Error codes, returned negated in rax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i64)]
+pub enum KernelError {
+    /// The trap number is not a Mach trap this kernel knows.
+    InvalidTrap = 1,
+    /// A pointer argument does not name mapped user memory with the needed access.
+    InvalidAddress = 2,
+    /// An argument is out of range.
+    InvalidArgument = 3,
+    /// A foreign system call was made by a task that has no syscall port.
+    NoSyscallPort = 4,
+    /// The kernel ran out of memory for the request.
+    NoMemory = 5,
+}
+
+impl KernelError {
+    pub const fn as_return(self) -> i64 {
+        -(self as i64)
+    }
+
+    pub const fn from_return(value: i64) -> Option<Self> {
+        Some(match value {
+            -1 => KernelError::InvalidTrap,
+            -2 => KernelError::InvalidAddress,
+            -3 => KernelError::InvalidArgument,
+            -4 => KernelError::NoSyscallPort,
+            -5 => KernelError::NoMemory,
+            _ => return None,
+        })
+    }
+}
+
+/// User address space layout of a task the kernel starts (the first task).
+pub mod layout {
+    /// First address above user space (the canonical lower half ends here).
+    pub const USER_END: u64 = 0x0000_8000_0000_0000;
+    /// Top of the first thread's stack; the stack grows down from here.
+    pub const USER_STACK_TOP: u64 = 0x0000_7fff_ffff_0000;
+    /// Size of the first thread's stack.
+    pub const USER_STACK_SIZE: u64 = 64 * 1024;
+}
+
+/// Codes the kernel writes to QEMU's isa-debug-exit port (QEMU exits with `code * 2 + 1`).
+pub mod qemu_exit {
+    /// The kernel halted cleanly (no task left to run). QEMU exit status 33.
+    pub const HALTED: u8 = 0x10;
+    /// Kernel panic, kernel exception, or boot failure. QEMU exit status 35.
+    pub const FAILURE: u8 = 0x11;
+    /// The QEMU exit status that `HALTED` produces.
+    pub const HALTED_STATUS: i32 = HALTED as i32 * 2 + 1;
+    /// The QEMU exit status that `FAILURE` produces.
+    pub const FAILURE_STATUS: i32 = FAILURE as i32 * 2 + 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_round_trip() {
+        for e in [
+            KernelError::InvalidTrap,
+            KernelError::InvalidAddress,
+            KernelError::InvalidArgument,
+            KernelError::NoSyscallPort,
+            KernelError::NoMemory,
+        ] {
+            assert!(e.as_return() < 0);
+            assert_eq!(KernelError::from_return(e.as_return()), Some(e));
+        }
+        assert_eq!(KernelError::from_return(0), None);
+    }
+}

@@ -1,0 +1,10 @@
+//! mach-kernel's pure logic: the parts that need no hardware, compiled for the host too so
+//! that they have unit tests (`cargo test -p mach-kernel --lib`). The kernel binary
+//! (`main.rs`) builds on these.
+#![no_std]
+
+#[cfg(test)]
+extern crate std;
+
+pub mod frame_bitmap;
+pub mod options;

@@ -1,0 +1,179 @@
+//! mach-kernel: the Machina microkernel.
+//!
+//! Design principles (numbered so that code and reviews can cite them):
+//! 1. Mechanisms, not policy. If a server could do it, a server does it: the kernel has
+//!    tasks, threads, ports, messages, memory and traps, and nothing that decides for users.
+//! 2. No user action can stop the kernel. Every trap checks its arguments and user pointers
+//!    and returns `Result<_, KernelError>`; a faulting user thread is reported (later: sent
+//!    to its exception port) and never takes the kernel down.
+//! 3. A kernel bug stops the machine loudly: exceptions in the kernel and panics print
+//!    everything known on the kernel log and end QEMU with a failure status.
+//! 4. The kernel log goes to QEMU's debugcon, never to COM1, which belongs to the console
+//!    server.
+//! 5. One boot protocol: Limine. The direct loader speaks it too.
+//! 6. Readable first: small modules, each saying what it is for and what it must not do.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+mod arch;
+mod boot;
+mod log;
+mod memory;
+mod panic;
+mod sched;
+mod trap;
+mod user_image;
+
+use arch::cpu;
+use core::sync::atomic::Ordering;
+use mach_abi::qemu_exit;
+use mach_kernel::options::{KernelOptions, SelfTest};
+use memory::paging::{self, KernelImage};
+
+/// The ELF entry point: the loader (Limine or the direct loader) jumps here on its stack,
+/// with interrupts off and its own page tables.
+#[unsafe(no_mangle)]
+extern "C" fn kernel_entry() -> ! {
+    kprintln!("Machina mach-kernel {} starting", env!("CARGO_PKG_VERSION"));
+    if !boot::BASE_REVISION.is_supported() {
+        panic!(
+            "the boot loader does not support Limine base revision {}",
+            boot::REQUESTED_BASE_REVISION
+        );
+    }
+    let loader = boot::BOOTLOADER_INFO.get_response();
+    kprintln!(
+        "boot: {} {} (Limine protocol, base revision {})",
+        loader.map_or("unknown loader", |l| l.name()),
+        loader.map_or("", |l| l.version()),
+        boot::BASE_REVISION
+            .loaded_revision()
+            .unwrap_or(boot::REQUESTED_BASE_REVISION)
+    );
+
+    let hhdm = boot::HHDM
+        .get_response()
+        .expect("no HHDM response")
+        .offset();
+    memory::set_hhdm_offset(hhdm);
+    let memory_map = boot::MEMORY_MAP
+        .get_response()
+        .expect("no memory map response")
+        .entries();
+    memory::frames::init(memory_map);
+    let top = memory_map
+        .iter()
+        .map(|e| e.base + e.length)
+        .max()
+        .unwrap_or(0)
+        .max(1 << 32);
+    let image = boot::EXECUTABLE_ADDRESS
+        .get_response()
+        .expect("no executable address response");
+    let image = KernelImage {
+        physical_base: image.physical_base(),
+        virtual_base: image.virtual_base(),
+    };
+    paging::init_kernel_space(&image, top, hhdm);
+    memory::heap::init();
+    let usable: u64 = memory_map
+        .iter()
+        .filter(|e| e.entry_type == limine::memory_map::EntryType::USABLE)
+        .map(|e| e.length)
+        .sum();
+    kprintln!(
+        "memory: {} MiB usable, {} frames free; hhdm at {hhdm:#x}; kernel at {:#x} (physical {:#x})",
+        usable >> 20,
+        memory::frames::free_count(),
+        image.virtual_base,
+        image.physical_base
+    );
+
+    arch::gdt::init();
+    arch::idt::init();
+    arch::syscall::init();
+    arch::pic::init();
+    sched::init();
+    kprintln!(
+        "cpu: gdt, tss, idt, syscall ready; timer at {} Hz",
+        arch::pic::TIMER_HZ
+    );
+
+    let cmdline = boot::cmdline();
+    let options = KernelOptions::parse(cmdline);
+    kprintln!("cmdline: \"{cmdline}\"");
+    if let Some(word) = options.unknown {
+        kprintln!("cmdline: ignoring unknown option \"{word}\"");
+    }
+    if let Some(test) = options.selftest {
+        selftest(test);
+    }
+
+    for index in 0..boot::module_count() {
+        if let Some(m) = boot::module(index) {
+            kprintln!(
+                "module {index}: {} ({} bytes) \"{}\"",
+                m.path,
+                m.bytes.len(),
+                m.cmdline
+            );
+        }
+    }
+    let frames_before_tasks = memory::frames::free_count();
+    match boot::module(0) {
+        None => kprintln!("no boot modules: nothing to run"),
+        Some(first) => {
+            let name = first.path.rsplit('/').next().unwrap_or(first.path);
+            match user_image::start_task(name, first.bytes, first.cmdline) {
+                Ok(task) => kprintln!("started task {task} ({name}) from {}", first.path),
+                Err(e) => kprintln!("cannot start {}: {e:?}", first.path),
+            }
+        }
+    }
+    idle(frames_before_tasks)
+}
+
+/// The idle thread: run whatever is ready, reap what ended, halt when no task is left.
+fn idle(frames_before_tasks: usize) -> ! {
+    loop {
+        sched::reap(|task| kprintln!("task {} ({}) ended", task.id, task.name));
+        if !sched::has_tasks() {
+            kprintln!(
+                "mach-kernel: no tasks left; halting ({} frames free, {} before the first task)",
+                memory::frames::free_count(),
+                frames_before_tasks
+            );
+            cpu::exit_qemu(qemu_exit::HALTED);
+        }
+        sched::schedule();
+        cpu::wait_for_interrupt();
+    }
+}
+
+fn selftest(test: SelfTest) {
+    kprintln!("selftest: {test:?}");
+    match test {
+        SelfTest::Panic => panic!("selftest=panic requested"),
+        SelfTest::PageFault => {
+            // SAFETY: deliberately not safe: this address is unmapped, to exercise the kernel
+            // exception report. It never returns.
+            unsafe { core::ptr::read_volatile(0xffff_ffff_7fff_f000 as *const u64) };
+        }
+        SelfTest::Timer => {
+            let start = trap::TICKS.load(Ordering::Relaxed);
+            let tsc = cpu::rdtsc();
+            while trap::TICKS.load(Ordering::Relaxed) < start + 10 {
+                cpu::wait_for_interrupt();
+            }
+            kprintln!(
+                "selftest: timer delivered 10 ticks ({} TSC cycles)",
+                cpu::rdtsc() - tsc
+            );
+        }
+        SelfTest::Hang => loop {
+            cpu::wait_for_interrupt();
+        },
+    }
+}

@@ -1,0 +1,86 @@
+//! The physical frame allocator: a [`FrameBitmap`] over all memory up to the highest usable
+//! byte, filled from the boot memory map. Only `Usable` memory is ever handed out;
+//! bootloader-reclaimable memory stays reserved because boot structures live there.
+
+use super::{PAGE_SIZE, phys_to_virt};
+use limine::memory_map::{Entry, EntryType};
+use mach_kernel::frame_bitmap::FrameBitmap;
+use spin::Mutex;
+
+static FRAMES: Mutex<Option<FrameBitmap<'static>>> = Mutex::new(None);
+
+/// Build the allocator from the memory map. The bitmap itself takes the first frames of the
+/// first usable region big enough to hold it.
+pub fn init(memory_map: &[&Entry]) {
+    let usable = || {
+        memory_map
+            .iter()
+            .filter(|e| e.entry_type == EntryType::USABLE)
+    };
+    let top = usable()
+        .map(|e| e.base + e.length)
+        .max()
+        .expect("no usable memory in the memory map");
+    let frame_count = top.div_ceil(PAGE_SIZE) as usize;
+    let words = frame_count.div_ceil(64);
+    let bitmap_bytes = (words * 8) as u64;
+    let home = usable()
+        .find(|e| e.length >= bitmap_bytes.next_multiple_of(PAGE_SIZE))
+        .expect("no usable region can hold the frame bitmap");
+    // SAFETY: `home` is usable RAM nobody else uses yet, reached through the HHDM, and big
+    // enough for `words` u64s; it stays reserved in the bitmap below for the kernel's life.
+    let storage =
+        unsafe { core::slice::from_raw_parts_mut(phys_to_virt(home.base) as *mut u64, words) };
+    let mut bitmap = FrameBitmap::new(storage);
+    for entry in usable() {
+        bitmap.add_free_range(
+            (entry.base / PAGE_SIZE) as usize,
+            (entry.length / PAGE_SIZE) as usize,
+        );
+    }
+    bitmap.reserve_range(
+        (home.base / PAGE_SIZE) as usize,
+        bitmap_bytes.div_ceil(PAGE_SIZE) as usize,
+    );
+    *FRAMES.lock() = Some(bitmap);
+}
+
+fn with<T>(f: impl FnOnce(&mut FrameBitmap<'static>) -> T) -> T {
+    f(FRAMES
+        .lock()
+        .as_mut()
+        .expect("frame allocator used before init"))
+}
+
+/// One zeroed frame's physical address, or None when memory is exhausted.
+pub fn alloc_zeroed() -> Option<u64> {
+    let frame = with(|b| b.alloc())? as u64 * PAGE_SIZE;
+    // SAFETY: the frame was free and is now ours; the HHDM maps it.
+    unsafe { core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, PAGE_SIZE as usize) };
+    Some(frame)
+}
+
+/// `count` physically contiguous zeroed frames, first address returned.
+pub fn alloc_contiguous_zeroed(count: usize) -> Option<u64> {
+    let frame = with(|b| b.alloc_contiguous(count, 1))? as u64 * PAGE_SIZE;
+    // SAFETY: as in `alloc_zeroed`, for the whole run.
+    unsafe {
+        core::ptr::write_bytes(
+            phys_to_virt(frame) as *mut u8,
+            0,
+            count * PAGE_SIZE as usize,
+        )
+    };
+    Some(frame)
+}
+
+/// Return a frame. Freeing a frame twice is a kernel bug and panics.
+pub fn free(physical: u64) {
+    if let Err(e) = with(|b| b.free((physical / PAGE_SIZE) as usize)) {
+        panic!("freeing frame {physical:#x}: {e:?}");
+    }
+}
+
+pub fn free_count() -> usize {
+    with(|b| b.free_count())
+}

@@ -1,0 +1,284 @@
+//! Four-level page tables. The kernel builds its own at boot (HHDM over all memory, the
+//! kernel image mapped W^X) and every task's address space shares the kernel half (PML4
+//! entries 256..511) by copying those entries when it is made. The kernel therefore never
+//! adds a PML4 entry in the upper half after boot.
+//!
+//! User memory is only ever touched through `read_user` / `write_user`, which check each
+//! page's user and write permissions in the task's tables and copy through the HHDM, so a bad
+//! user pointer is an error code, never a kernel fault.
+
+use super::{PAGE_SIZE, frames, phys_to_virt};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use mach_abi::KernelError;
+use mach_abi::layout::USER_END;
+
+pub const PRESENT: u64 = 1;
+pub const WRITABLE: u64 = 1 << 1;
+pub const USER: u64 = 1 << 2;
+const HUGE: u64 = 1 << 7;
+/// Software bit: the frame belongs to this mapping and is freed with the address space.
+pub const OWNED: u64 = 1 << 9;
+const NO_EXECUTE_BIT: u64 = 1 << 63;
+const ADDRESS_MASK: u64 = 0x000f_ffff_ffff_f000;
+
+static NX_SUPPORTED: AtomicBool = AtomicBool::new(false);
+static KERNEL_PML4: AtomicU64 = AtomicU64::new(0);
+
+/// The no-execute bit when the CPU has one, else 0.
+pub fn no_execute() -> u64 {
+    if NX_SUPPORTED.load(Ordering::Relaxed) {
+        NO_EXECUTE_BIT
+    } else {
+        0
+    }
+}
+
+fn table(physical: u64) -> &'static mut [u64; 512] {
+    // SAFETY: page-table pages are frames owned by an address space and reached through the
+    // HHDM; the kernel runs on one CPU with interrupts off while editing them.
+    unsafe { &mut *(phys_to_virt(physical) as *mut [u64; 512]) }
+}
+
+fn index(virt: u64, level: u32) -> usize {
+    ((virt >> (12 + 9 * level)) & 511) as usize
+}
+
+/// A set of page tables: the kernel's, or a task's (which shares the kernel half).
+pub struct AddressSpace {
+    pml4: u64,
+}
+
+impl AddressSpace {
+    /// The entry for `virt` at the lowest level, making intermediate tables as needed.
+    fn leaf_entry(&mut self, virt: u64, huge: bool) -> Result<&'static mut u64, KernelError> {
+        let mut physical = self.pml4;
+        let last = if huge { 1 } else { 0 };
+        for level in (last + 1..=3).rev() {
+            let entry = &mut table(physical)[index(virt, level)];
+            if *entry & PRESENT == 0 {
+                let new = frames::alloc_zeroed().ok_or(KernelError::NoMemory)?;
+                // Intermediate entries are permissive; the leaf decides.
+                *entry = new | PRESENT | WRITABLE | if virt < USER_END { USER } else { 0 };
+            }
+            physical = *entry & ADDRESS_MASK;
+        }
+        Ok(&mut table(physical)[index(virt, last)])
+    }
+
+    /// Map the 4 KiB page at `virt` to `physical` with `flags` (PRESENT is added).
+    pub fn map(&mut self, virt: u64, physical: u64, flags: u64) -> Result<(), KernelError> {
+        *self.leaf_entry(virt, false)? = physical | flags | PRESENT;
+        Ok(())
+    }
+
+    fn map_huge(&mut self, virt: u64, physical: u64, flags: u64) -> Result<(), KernelError> {
+        *self.leaf_entry(virt, true)? = physical | flags | PRESENT | HUGE;
+        Ok(())
+    }
+
+    /// The physical address and flags of the 4 KiB page holding `virt`, if mapped.
+    pub fn translate(&self, virt: u64) -> Option<(u64, u64)> {
+        let mut physical = self.pml4;
+        for level in (0..=3).rev() {
+            let entry = table(physical)[index(virt, level)];
+            if entry & PRESENT == 0 {
+                return None;
+            }
+            if level == 0 || entry & HUGE != 0 {
+                let page_mask = (1u64 << (12 + 9 * level)) - 1;
+                let base =
+                    (entry & ADDRESS_MASK & !page_mask) + (virt & page_mask & !(PAGE_SIZE - 1));
+                return Some((base, entry));
+            }
+            physical = entry & ADDRESS_MASK;
+        }
+        None
+    }
+
+    /// A new task address space sharing the kernel half.
+    pub fn new_user() -> Result<Self, KernelError> {
+        let pml4 = frames::alloc_zeroed().ok_or(KernelError::NoMemory)?;
+        let kernel = table(KERNEL_PML4.load(Ordering::Relaxed));
+        table(pml4)[256..].copy_from_slice(&kernel[256..]);
+        Ok(AddressSpace { pml4 })
+    }
+
+    /// Allocate, zero and map a user page at `virt`; returns its physical address.
+    pub fn map_new_user_page(
+        &mut self,
+        virt: u64,
+        writable: bool,
+        executable: bool,
+    ) -> Result<u64, KernelError> {
+        if virt >= USER_END {
+            return Err(KernelError::InvalidAddress);
+        }
+        let frame = frames::alloc_zeroed().ok_or(KernelError::NoMemory)?;
+        let flags = USER
+            | OWNED
+            | if writable { WRITABLE } else { 0 }
+            | if executable { 0 } else { no_execute() };
+        if let Err(e) = self.map(virt, frame, flags) {
+            frames::free(frame);
+            return Err(e);
+        }
+        Ok(frame)
+    }
+
+    pub fn activate(&self) {
+        // SAFETY: every address space maps the kernel half identically.
+        unsafe { crate::arch::cpu::write_cr3(self.pml4) };
+    }
+
+    /// Walk `[addr, addr + len)` of user memory page by page, checking that each page is
+    /// mapped for the user (and writable when `write`), calling `f(kernel_pointer, chunk)`.
+    fn user_chunks(
+        &self,
+        addr: u64,
+        len: usize,
+        write: bool,
+        mut f: impl FnMut(*mut u8, usize, usize),
+    ) -> Result<(), KernelError> {
+        let end = addr
+            .checked_add(len as u64)
+            .ok_or(KernelError::InvalidAddress)?;
+        if end > USER_END {
+            return Err(KernelError::InvalidAddress);
+        }
+        // Check everything first so that a failing copy changes nothing.
+        let mut page = addr & !(PAGE_SIZE - 1);
+        while page < end {
+            let (_, flags) = self.translate(page).ok_or(KernelError::InvalidAddress)?;
+            if flags & USER == 0 || (write && flags & WRITABLE == 0) {
+                return Err(KernelError::InvalidAddress);
+            }
+            page += PAGE_SIZE;
+        }
+        let mut at = addr;
+        let mut done = 0;
+        while at < end {
+            let chunk = ((PAGE_SIZE - at % PAGE_SIZE).min(end - at)) as usize;
+            let (physical, _) = self.translate(at).ok_or(KernelError::InvalidAddress)?;
+            f(
+                (phys_to_virt(physical) + at % PAGE_SIZE) as *mut u8,
+                done,
+                chunk,
+            );
+            at += chunk as u64;
+            done += chunk;
+        }
+        Ok(())
+    }
+
+    /// Copy user memory at `addr` into `out`.
+    pub fn read_user(&self, addr: u64, out: &mut [u8]) -> Result<(), KernelError> {
+        let len = out.len();
+        self.user_chunks(addr, len, false, |src, offset, n| {
+            // SAFETY: `src` points at `n` mapped bytes (checked above); `out` has room.
+            unsafe { core::ptr::copy_nonoverlapping(src, out.as_mut_ptr().add(offset), n) };
+        })
+    }
+
+    /// Copy `data` into user memory at `addr`.
+    pub fn write_user(&self, addr: u64, data: &[u8]) -> Result<(), KernelError> {
+        self.user_chunks(addr, data.len(), true, |dst, offset, n| {
+            // SAFETY: `dst` points at `n` mapped, writable bytes (checked above).
+            unsafe { core::ptr::copy_nonoverlapping(data.as_ptr().add(offset), dst, n) };
+        })
+    }
+
+    /// Free every page table and owned frame of the user half, then the PML4.
+    pub fn destroy(self) {
+        fn free_level(physical: u64, level: u32) {
+            for &entry in table(physical).iter() {
+                if entry & PRESENT == 0 {
+                    continue;
+                }
+                let target = entry & ADDRESS_MASK;
+                if level == 0 {
+                    if entry & OWNED != 0 {
+                        frames::free(target);
+                    }
+                } else {
+                    free_level(target, level - 1);
+                }
+            }
+            frames::free(physical);
+        }
+        for &entry in table(self.pml4)[..256].iter() {
+            if entry & PRESENT != 0 {
+                free_level(entry & ADDRESS_MASK, 2);
+            }
+        }
+        frames::free(self.pml4);
+    }
+}
+
+/// Where the kernel image is, in both address spaces.
+pub struct KernelImage {
+    pub physical_base: u64,
+    pub virtual_base: u64,
+}
+
+/// Build the kernel's page tables and switch to them: the HHDM over `[0, top)` with 2 MiB
+/// pages (read-write, no-execute), and the kernel image with text R+X, rodata R, data R+W.
+pub fn init_kernel_space(image: &KernelImage, top: u64, hhdm: u64) {
+    NX_SUPPORTED.store(crate::arch::cpu::has_nx(), Ordering::Relaxed);
+    // SAFETY: NXE is required before any mapping uses bit 63; the CPU supports it.
+    if crate::arch::cpu::has_nx() {
+        unsafe {
+            use crate::arch::cpu::{MSR_EFER, rdmsr, wrmsr};
+            wrmsr(MSR_EFER, rdmsr(MSR_EFER) | (1 << 11));
+        }
+    }
+    let pml4 = frames::alloc_zeroed().expect("no memory for the kernel page tables");
+    let mut space = AddressSpace { pml4 };
+    let huge = 2 << 20;
+    let mut physical = 0;
+    while physical < top.next_multiple_of(huge) {
+        space
+            .map_huge(hhdm + physical, physical, WRITABLE | no_execute())
+            .expect("mapping the HHDM");
+        physical += huge;
+    }
+    unsafe extern "C" {
+        static __kernel_start: u8;
+        static __text_end: u8;
+        static __rodata_end: u8;
+        static __kernel_end: u8;
+    }
+    let text = &raw const __kernel_start as u64;
+    let rodata = &raw const __text_end as u64;
+    let data = &raw const __rodata_end as u64;
+    let end = &raw const __kernel_end as u64;
+    for (start, stop, flags) in [
+        (text, rodata, 0),
+        (rodata, data, no_execute()),
+        (data, end, WRITABLE | no_execute()),
+    ] {
+        let mut virt = start;
+        while virt < stop {
+            let physical = image.physical_base + (virt - image.virtual_base);
+            space
+                .map(virt, physical, flags)
+                .expect("mapping the kernel image");
+            virt += PAGE_SIZE;
+        }
+    }
+    // Every upper-half PML4 entry exists from now on, so task address spaces can share them.
+    for entry in table(pml4)[256..].iter_mut() {
+        if *entry & PRESENT == 0 {
+            *entry = frames::alloc_zeroed().expect("no memory for kernel page tables")
+                | PRESENT
+                | WRITABLE;
+        }
+    }
+    KERNEL_PML4.store(pml4, Ordering::Relaxed);
+    space.activate();
+}
+
+/// Switch to the kernel's own tables (for the idle thread, which has no task).
+pub fn activate_kernel_space() {
+    // SAFETY: the kernel tables map everything the kernel uses.
+    unsafe { crate::arch::cpu::write_cr3(KERNEL_PML4.load(Ordering::Relaxed)) };
+}

@@ -1,0 +1,168 @@
+//! What happens on each way into the kernel: device interrupts, exceptions (the user's become
+//! a report and the end of the task; the kernel's stop the machine), and system calls (Mach
+//! traps when rax < 0, foreign system calls otherwise).
+//!
+//! Every trap handler returns `Result<u64, KernelError>`; user mistakes become error codes
+//! or the end of the offending task, never a kernel panic.
+
+use crate::arch::{cpu, idt, pic, trap_frame::TrapFrame};
+use crate::{kprintln, log, sched};
+use core::fmt::Write;
+use core::sync::atomic::{AtomicU64, Ordering};
+use mach_abi::{DEBUG_WRITE_MAX, KernelError, qemu_exit, trap};
+
+/// Timer interrupts since boot.
+pub static TICKS: AtomicU64 = AtomicU64::new(0);
+
+/// Linux's ENOSYS, returned (negated) for a foreign system call from a task with no
+/// syscall port: the answer a foreign program understands as "no such call".
+const ENOSYS: u64 = 38;
+
+pub fn dispatch(frame: &mut TrapFrame) {
+    match frame.vector {
+        v if (pic::IRQ_BASE..pic::IRQ_BASE + 16).contains(&v) => {
+            interrupt((v - pic::IRQ_BASE) as u8)
+        }
+        _ if frame.came_from_user() => user_exception(frame),
+        _ => kernel_exception(frame),
+    }
+}
+
+fn interrupt(irq: u8) {
+    if pic::is_spurious(irq) {
+        return;
+    }
+    pic::end_of_interrupt(irq);
+    if irq == 0 {
+        TICKS.fetch_add(1, Ordering::Relaxed);
+        sched::tick();
+    }
+}
+
+/// A user thread faulted: report it and end its task (exception ports come with IPC).
+fn user_exception(frame: &TrapFrame) {
+    let name = sched::with_current_task(|t| alloc::format!("{} (task {})", t.name, t.id))
+        .unwrap_or_default();
+    let mut out = log::LOG.lock();
+    let _ = write!(
+        out,
+        "user fault: {name}: {} (vector {}) error {:#x} at rip {:#x}",
+        idt::exception_name(frame.vector),
+        frame.vector,
+        frame.error_code,
+        frame.rip
+    );
+    if frame.vector == 14 {
+        let access = if frame.error_code & 2 != 0 {
+            "write"
+        } else if frame.error_code & 16 != 0 {
+            "execute"
+        } else {
+            "read"
+        };
+        let cause = if frame.error_code & 1 != 0 {
+            "protection"
+        } else {
+            "not present"
+        };
+        let _ = write!(out, ", cr2 {:#x} ({access}, {cause})", cpu::read_cr2());
+    }
+    let _ = writeln!(out);
+    let _ = frame.dump(&mut *out);
+    let _ = writeln!(out, "user fault: ending {name}");
+    drop(out);
+    sched::exit_current();
+}
+
+/// An exception in the kernel itself: a kernel bug. Print everything and stop QEMU.
+fn kernel_exception(frame: &TrapFrame) -> ! {
+    static REPORTING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+    let nested = REPORTING.swap(true, Ordering::Relaxed);
+    let mut out = log::emergency();
+    if nested {
+        let _ = writeln!(
+            out,
+            "KERNEL EXCEPTION while reporting one: vector {} at rip {:#x}",
+            frame.vector, frame.rip
+        );
+        cpu::exit_qemu(qemu_exit::FAILURE);
+    }
+    let _ = writeln!(
+        out,
+        "KERNEL EXCEPTION: {} (vector {}) error {:#x}",
+        idt::exception_name(frame.vector),
+        frame.vector,
+        frame.error_code
+    );
+    let _ = writeln!(
+        out,
+        "  rip {:#018x}  cr2 {:#018x}  cr3 {:#018x}",
+        frame.rip,
+        cpu::read_cr2(),
+        cpu::read_cr3()
+    );
+    let _ = frame.dump(&mut out);
+    crate::panic::backtrace(&mut out, frame.rbp);
+    let _ = writeln!(out, "mach-kernel: stopped (exception)");
+    cpu::exit_qemu(qemu_exit::FAILURE);
+}
+
+pub fn syscall(frame: &mut TrapFrame) {
+    let number = frame.rax as i64;
+    let result = if number < 0 {
+        mach_trap(number, frame)
+    } else {
+        foreign_syscall(number as u64)
+    };
+    frame.rax = match result {
+        Ok(value) => value,
+        Err(error) => error.as_return() as u64,
+    };
+}
+
+fn mach_trap(number: i64, frame: &mut TrapFrame) -> Result<u64, KernelError> {
+    match number {
+        trap::DEBUG_WRITE => debug_write(frame.rdi, frame.rsi),
+        trap::TASK_EXIT => task_exit(frame.rdi),
+        _ => Err(KernelError::InvalidTrap),
+    }
+}
+
+fn debug_write(address: u64, len: u64) -> Result<u64, KernelError> {
+    let len = usize::try_from(len).map_err(|_| KernelError::InvalidArgument)?;
+    if len > DEBUG_WRITE_MAX {
+        return Err(KernelError::InvalidArgument);
+    }
+    let mut buffer = [0u8; DEBUG_WRITE_MAX];
+    let text = buffer.get_mut(..len).ok_or(KernelError::InvalidArgument)?;
+    let name = sched::with_current_task(|t| {
+        t.space.read_user(address, text)?;
+        Ok::<_, KernelError>(t.name.clone())
+    })
+    .ok_or(KernelError::InvalidArgument)??;
+    let text = core::str::from_utf8(text).unwrap_or("<not UTF-8>");
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    kprintln!("{name}: {text}");
+    Ok(len as u64)
+}
+
+fn task_exit(code: u64) -> Result<u64, KernelError> {
+    sched::with_current_task(|t| kprintln!("task {} ({}) exited with code {code}", t.id, t.name));
+    sched::exit_current();
+}
+
+/// A foreign system call. Until tasks have syscall ports, every one gets -ENOSYS; the first
+/// per task is logged.
+fn foreign_syscall(number: u64) -> Result<u64, KernelError> {
+    sched::with_current_task(|t| {
+        if !t.warned_no_syscall_port {
+            t.warned_no_syscall_port = true;
+            kprintln!(
+                "task {} ({}) made system call {number} but has no syscall port: -ENOSYS",
+                t.id,
+                t.name
+            );
+        }
+    });
+    Ok(ENOSYS.wrapping_neg())
+}

@@ -1,0 +1,337 @@
+//! The system-test harness: boots Machina in QEMU through the direct loader and watches what
+//! it prints, always with a deadline.
+//!
+//! Each [`Machine`] gets its own temporary directory with its own copy of the disk image and
+//! its own kernel log file (QEMU's debugcon); COM1, the console, is read from QEMU's stdout
+//! by a thread. Every wait has a timeout, and dropping a `Machine` kills its QEMU, so a hung
+//! guest fails its test in bounded time and never hangs CI.
+//!
+//! Artifacts come from `make build` (build/volume, build/direct-loader, build/rootfs.img).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub use mach_abi::qemu_exit::{FAILURE_STATUS, HALTED_STATUS};
+
+/// How long a boot step may take before the test fails. TCG on a loaded CI machine is slow;
+/// a healthy boot takes well under a second.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The repository root (this crate lives in `tests/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+fn build_dir() -> PathBuf {
+    repo_root().join("build")
+}
+
+/// What to boot: the text of a `limine.conf` (the repository's, or one a test writes) and the
+/// entry to pick.
+#[derive(Clone, Debug)]
+pub struct BootConfig {
+    pub conf: String,
+    pub entry: Option<usize>,
+    /// Files the entry names that QEMU must not be given (to test the loader's errors).
+    pub omit: Vec<String>,
+}
+
+impl BootConfig {
+    /// The repository's own limine.conf, default entry: what `make run` boots.
+    pub fn default_boot() -> Self {
+        let conf =
+            std::fs::read_to_string(repo_root().join("limine.conf")).expect("reading limine.conf");
+        BootConfig {
+            conf,
+            entry: None,
+            omit: Vec::new(),
+        }
+    }
+
+    /// One entry: the kernel with `kernel_cmdline`, and `modules` as (file in /boot, cmdline).
+    pub fn custom(kernel_cmdline: &str, modules: &[(&str, &str)]) -> Self {
+        let mut conf = format!(
+            "timeout: 0\n/Test\n    protocol: limine\n    kernel_path: boot():/boot/mach-kernel\n    kernel_cmdline: {kernel_cmdline}\n"
+        );
+        for (file, cmdline) in modules {
+            conf.push_str(&format!(
+                "    module_path: boot():/boot/{file}\n    module_cmdline: {cmdline}\n"
+            ));
+        }
+        BootConfig {
+            conf,
+            entry: None,
+            omit: Vec::new(),
+        }
+    }
+
+    /// The kernel-tests program as the first task, running `cases`.
+    pub fn kernel_tests(cases: &str) -> Self {
+        Self::custom("", &[("kernel-tests", &format!("kernel-tests {cases}"))])
+    }
+}
+
+#[derive(Debug)]
+pub enum WaitError {
+    /// The deadline passed first. Carries what the guest printed.
+    Timeout {
+        waited_for: String,
+        log: String,
+        console: String,
+    },
+    /// QEMU exited first.
+    Exited {
+        status: Option<i32>,
+        waited_for: String,
+        log: String,
+        console: String,
+    },
+}
+
+impl std::fmt::Display for WaitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (what, waited_for, log, console) = match self {
+            WaitError::Timeout {
+                waited_for,
+                log,
+                console,
+            } => ("timed out".to_string(), waited_for, log, console),
+            WaitError::Exited {
+                status,
+                waited_for,
+                log,
+                console,
+            } => (
+                format!("QEMU exited ({status:?})"),
+                waited_for,
+                log,
+                console,
+            ),
+        };
+        write!(
+            f,
+            "{what} waiting for {waited_for:?}\n--- kernel log ---\n{log}\n--- console ---\n{console}"
+        )
+    }
+}
+
+pub struct Machine {
+    qemu: Child,
+    dir: PathBuf,
+    console: Arc<Mutex<Vec<u8>>>,
+    exit_status: Option<i32>,
+}
+
+static MACHINES: AtomicUsize = AtomicUsize::new(0);
+
+impl Machine {
+    /// Boot `config` with the direct loader.
+    pub fn boot(config: &BootConfig) -> Machine {
+        if let Err(e) = direct_loader::config::select_entry(&config.conf, config.entry) {
+            panic!("test limine.conf: {e}");
+        }
+        Self::boot_unchecked(config)
+    }
+
+    /// Boot even a configuration the loader will refuse (the kernel alone is given then).
+    pub fn boot_unchecked(config: &BootConfig) -> Machine {
+        let build = build_dir();
+        let volume = build.join("volume");
+        let loader = build.join("direct-loader");
+        assert!(
+            loader.exists() && volume.exists(),
+            "no build/ artifacts: run `make build` first"
+        );
+        let entry = direct_loader::config::select_entry(&config.conf, config.entry).ok();
+
+        let dir = std::env::temp_dir().join(format!(
+            "machina-test-{}-{}",
+            std::process::id(),
+            MACHINES.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("creating the machine's directory");
+        let conf_path = dir.join("limine.conf");
+        std::fs::write(&conf_path, &config.conf).expect("writing limine.conf");
+        let disk = dir.join("disk.img");
+        std::fs::copy(build.join("rootfs.img"), &disk).expect("copying the disk image");
+
+        let mut paths = vec!["/boot/mach-kernel"];
+        if let Some(entry) = &entry {
+            paths = core::iter::once(entry.kernel_path)
+                .chain(entry.modules().iter().map(|m| m.path))
+                .collect();
+        }
+        let mut files = vec![conf_path];
+        for path in paths
+            .into_iter()
+            .filter(|p| !config.omit.iter().any(|o| o == p))
+        {
+            files.push(volume.join(path.trim_start_matches('/')));
+        }
+        let initrd = files
+            .iter()
+            .map(|p| p.to_string_lossy().replace(',', ",,"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut command = Command::new("qemu-system-x86_64");
+        command
+            .args([
+                "-machine",
+                "pc",
+                "-accel",
+                "tcg",
+                "-m",
+                "512M",
+                "-display",
+                "none",
+                "-no-reboot",
+            ])
+            .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+            .args(["-serial", "stdio", "-monitor", "none"])
+            .arg("-debugcon")
+            .arg(format!("file:{}", dir.join("kernel.log").display()))
+            .arg("-drive")
+            .arg(format!(
+                "file={},format=raw,if=none,id=disk0",
+                disk.display()
+            ))
+            .args(["-device", "virtio-blk-pci,drive=disk0"])
+            .arg("-kernel")
+            .arg(&loader)
+            .arg("-initrd")
+            .arg(initrd);
+        if let Some(n) = config.entry {
+            command.arg("-append").arg(format!("entry={n}"));
+        }
+        let mut qemu = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting qemu-system-x86_64 (run scripts/setup.sh)");
+        let console = Arc::new(Mutex::new(Vec::new()));
+        let mut stdout = qemu.stdout.take().expect("piped stdout");
+        let sink = Arc::clone(&console);
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .expect("console lock")
+                    .extend_from_slice(&buffer[..n]);
+            }
+        });
+        Machine {
+            qemu,
+            dir,
+            console,
+            exit_status: None,
+        }
+    }
+
+    /// Everything on the kernel log so far.
+    pub fn log(&self) -> String {
+        std::fs::read(self.dir.join("kernel.log"))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Everything on COM1 so far.
+    pub fn console(&self) -> String {
+        String::from_utf8_lossy(&self.console.lock().expect("console lock")).into_owned()
+    }
+
+    fn poll_exit(&mut self) -> Option<i32> {
+        if self.exit_status.is_none()
+            && let Ok(Some(status)) = self.qemu.try_wait()
+        {
+            self.exit_status = Some(status.code().unwrap_or(-1));
+        }
+        self.exit_status
+    }
+
+    /// Wait until the kernel log contains `text`; returns the log.
+    pub fn wait_for_log(&mut self, text: &str, timeout: Duration) -> Result<String, WaitError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let exited = self.poll_exit();
+            let log = self.log();
+            if log.contains(text) {
+                return Ok(log);
+            }
+            if let Some(status) = exited {
+                return Err(WaitError::Exited {
+                    status: Some(status),
+                    waited_for: text.into(),
+                    log,
+                    console: self.console(),
+                });
+            }
+            if Instant::now() >= deadline {
+                return Err(WaitError::Timeout {
+                    waited_for: text.into(),
+                    log,
+                    console: self.console(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// `wait_for_log` that fails the test with everything printed.
+    pub fn expect_log(&mut self, text: &str) -> String {
+        self.wait_for_log(text, DEFAULT_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Wait for QEMU to exit; its status (33 = kernel halted cleanly, 35 = failure).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<i32, WaitError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.poll_exit() {
+                return Ok(status);
+            }
+            if Instant::now() >= deadline {
+                return Err(WaitError::Timeout {
+                    waited_for: "QEMU to exit".into(),
+                    log: self.log(),
+                    console: self.console(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Wait for the exit and check its status, failing the test with everything printed.
+    pub fn expect_exit(&mut self, status: i32) {
+        let got = self
+            .wait_exit(DEFAULT_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            got,
+            status,
+            "QEMU exit status\n--- kernel log ---\n{}\n--- console ---\n{}",
+            self.log(),
+            self.console()
+        );
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        if self.poll_exit().is_none() {
+            let _ = self.qemu.kill();
+            let _ = self.qemu.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
