@@ -5,6 +5,7 @@
 #
 #   BOOT=direct (default)  the direct loader, given the files limine.conf names
 #   BOOT=limine            the ISO made by `make iso`, through real Limine (BIOS)
+#   BOOT=limine-uefi       the same ISO through UEFI (OVMF, package ovmf; ~5 s slower)
 #   --debug                start paused with a GDB stub on localhost:1234
 #
 # Exit status: 0 when the kernel halted cleanly, 1 after a kernel panic or failed boot.
@@ -28,10 +29,18 @@ case "${BOOT:-direct}" in
             sed -nE 's/^[[:space:]]*(kernel_path|path|module_path):[[:space:]]*[a-z]+\([^)]*\):(.*)$/\2/p' limine.conf)
         initrd=$(IFS=,; echo "${files[*]}")
         args+=(-kernel build/direct-loader -initrd "$initrd") ;;
-    limine)
+    limine|limine-uefi)
         [ -f build/machina.iso ] || { echo "run-qemu: no build/machina.iso; run 'make iso' first" >&2; exit 2; }
-        args+=(-cdrom build/machina.iso -boot d) ;;
-    *) echo "run-qemu: BOOT must be direct or limine" >&2; exit 2 ;;
+        args+=(-cdrom build/machina.iso -boot d)
+        if [ "$BOOT" = limine-uefi ]; then
+            ovmf=/usr/share/OVMF
+            [ -f $ovmf/OVMF_CODE.fd ] || { echo "run-qemu: UEFI needs OVMF: apt-get install ovmf" >&2; exit 2; }
+            cp $ovmf/OVMF_VARS.fd build/ovmf-vars.fd
+            args[1]=q35
+            args+=(-drive if=pflash,format=raw,readonly=on,file=$ovmf/OVMF_CODE.fd
+                   -drive if=pflash,format=raw,file=build/ovmf-vars.fd)
+        fi ;;
+    *) echo "run-qemu: BOOT must be direct, limine or limine-uefi" >&2; exit 2 ;;
 esac
 if [ "${1:-}" = --debug ]; then
     args+=(-s -S)
