@@ -17,6 +17,8 @@ pub mod trap {
     pub const TASK_EXIT: i64 = -2;
 }
 
+pub mod ipc;
+
 /// Most bytes one `debug_write` prints; longer writes are refused with `InvalidArgument`.
 pub const DEBUG_WRITE_MAX: usize = 4096;
 
@@ -34,6 +36,18 @@ pub enum KernelError {
     NoSyscallPort = 4,
     /// The kernel ran out of memory for the request.
     NoMemory = 5,
+    /// The name denotes no right in the caller's name space.
+    InvalidName = 6,
+    /// The name denotes a right, but not the one the operation needs.
+    InvalidRight = 7,
+    /// The operation's timeout expired (a timeout of 0 polls).
+    TimedOut = 8,
+    /// The receive buffer is too small for the next message; it stays queued.
+    TooLarge = 9,
+    /// The destination port (or the port waited on) was destroyed.
+    PortDead = 10,
+    /// A message disposition or option is not valid here.
+    InvalidDisposition = 11,
 }
 
 impl KernelError {
@@ -48,6 +62,12 @@ impl KernelError {
             -3 => KernelError::InvalidArgument,
             -4 => KernelError::NoSyscallPort,
             -5 => KernelError::NoMemory,
+            -6 => KernelError::InvalidName,
+            -7 => KernelError::InvalidRight,
+            -8 => KernelError::TimedOut,
+            -9 => KernelError::TooLarge,
+            -10 => KernelError::PortDead,
+            -11 => KernelError::InvalidDisposition,
             _ => return None,
         })
     }
@@ -87,6 +107,12 @@ mod tests {
             KernelError::InvalidArgument,
             KernelError::NoSyscallPort,
             KernelError::NoMemory,
+            KernelError::InvalidName,
+            KernelError::InvalidRight,
+            KernelError::TimedOut,
+            KernelError::TooLarge,
+            KernelError::PortDead,
+            KernelError::InvalidDisposition,
         ] {
             assert!(e.as_return() < 0);
             assert_eq!(KernelError::from_return(e.as_return()), Some(e));

@@ -3,8 +3,10 @@
 //! (`main.rs`) builds on these.
 #![no_std]
 
+extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
 pub mod frame_bitmap;
+pub mod ipc;
 pub mod options;

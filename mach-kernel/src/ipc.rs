@@ -1,0 +1,1026 @@
+//! Ports and rights: the kernel's bookkeeping of who may send to and receive from what.
+//!
+//! - A [`Port`] is a queue of messages with one receive right and any number of send and
+//!   send-once rights. Ports live in the [`PortTable`], referenced by [`PortId`].
+//! - A [`NameSpace`] is a task's view: names mapping to rights. A task has one name per port
+//!   for its receive and send rights together (send references are counted on that name);
+//!   every send-once right gets a name of its own. When a port dies, the names of its send
+//!   and send-once rights become dead names, lazily, when next looked at.
+//! - A right in a message is a [`CarriedRight`]: taken out of the sender's name space by
+//!   [`NameSpace::copyin`] and put into the receiver's by [`NameSpace::copyout`].
+//!
+//! This module is pure bookkeeping with host unit tests. It never blocks, never touches user
+//! memory and never sends a message: operations return [`Event`]s (a port died, a port has
+//! no senders left) for the kernel to act on. It must never panic on a user's mistake: every
+//! bad name or disposition is an `Err`.
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
+use mach_abi::KernelError;
+use mach_abi::ipc::{PORT_DEAD, PORT_NULL, PortName, disposition, right_type};
+
+/// Index of a port in the [`PortTable`].
+pub type PortId = u32;
+
+/// A right in transit (inside a message, or being moved by a trap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CarriedRight {
+    pub port: PortId,
+    pub kind: CarriedKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CarriedKind {
+    Receive,
+    Send,
+    SendOnce,
+}
+
+impl CarriedKind {
+    /// The `received::*` code the receiver sees.
+    pub fn received_code(self) -> u8 {
+        match self {
+            CarriedKind::Receive => mach_abi::ipc::received::RECEIVE,
+            CarriedKind::Send => mach_abi::ipc::received::SEND,
+            CarriedKind::SendOnce => mach_abi::ipc::received::SEND_ONCE,
+        }
+    }
+}
+
+/// Something the kernel must act on after a rights operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// The port's receive right was destroyed: wake its waiters with `PortDead`; its queued
+    /// messages were handed back in [`PortTable::take_dead_messages`].
+    PortDied(PortId),
+    /// The last send right to a live port went away (no-senders notification).
+    NoSenders(PortId),
+    /// A send-once right was destroyed unused (the receiver will get no reply).
+    SendOnceDestroyed(PortId),
+}
+
+/// Who holds a port's receive right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receiver {
+    /// A task, under this name in its name space.
+    Task { task: u64, name: PortName },
+    /// In a message.
+    InTransit,
+    /// Nobody: the port is dead.
+    Dead,
+}
+
+pub struct Port<M> {
+    pub receiver: Receiver,
+    /// The port set this port belongs to (the set's id), if any.
+    pub set: Option<PortId>,
+    /// Whether this is a port set rather than a port.
+    pub is_set: bool,
+    /// Members, for a port set.
+    pub members: Vec<PortId>,
+    /// Name-space entries and carried rights that refer to this slot.
+    refs: u32,
+    /// Send rights in existence (entries holding send, plus in transit).
+    pub send_rights: u32,
+    pub send_once_rights: u32,
+    pub queue: VecDeque<M>,
+    pub queue_limit: usize,
+    /// Kernel-defined tag for ports that stand for kernel objects (0 = a plain port).
+    pub kernel_object: u64,
+}
+
+impl<M> Port<M> {
+    pub fn is_dead(&self) -> bool {
+        self.receiver == Receiver::Dead
+    }
+}
+
+/// All ports. `M` is the kernel's message type, kept opaque here.
+pub struct PortTable<M> {
+    slots: Vec<Option<Port<M>>>,
+    free: Vec<PortId>,
+    /// Messages queued on ports that died, for the kernel to destroy (their rights and
+    /// memory must be released, which may kill further ports).
+    dead_messages: Vec<M>,
+}
+
+impl<M> Default for PortTable<M> {
+    fn default() -> Self {
+        PortTable {
+            slots: Vec::new(),
+            free: Vec::new(),
+            dead_messages: Vec::new(),
+        }
+    }
+}
+
+impl<M> PortTable<M> {
+    pub fn get(&self, id: PortId) -> Option<&Port<M>> {
+        self.slots.get(id as usize)?.as_ref()
+    }
+
+    pub fn get_mut(&mut self, id: PortId) -> Option<&mut Port<M>> {
+        self.slots.get_mut(id as usize)?.as_mut()
+    }
+
+    /// Number of port slots in use (live or dead but still referenced).
+    pub fn len(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_some()).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn create(&mut self, receiver: Receiver, is_set: bool) -> PortId {
+        let port = Port {
+            receiver,
+            set: None,
+            is_set,
+            members: Vec::new(),
+            refs: 1,
+            send_rights: 0,
+            send_once_rights: 0,
+            queue: VecDeque::new(),
+            queue_limit: mach_abi::ipc::DEFAULT_QUEUE_LIMIT,
+            kernel_object: 0,
+        };
+        match self.free.pop() {
+            Some(id) => {
+                if let Some(slot) = self.slots.get_mut(id as usize) {
+                    *slot = Some(port);
+                }
+                id
+            }
+            None => {
+                self.slots.push(Some(port));
+                (self.slots.len() - 1) as PortId
+            }
+        }
+    }
+
+    fn add_ref(&mut self, id: PortId) {
+        if let Some(p) = self.get_mut(id) {
+            p.refs += 1;
+        }
+    }
+
+    fn drop_ref(&mut self, id: PortId) {
+        let free = match self.get_mut(id) {
+            Some(p) => {
+                p.refs -= 1;
+                p.refs == 0
+            }
+            None => false,
+        };
+        if free {
+            if let Some(slot) = self.slots.get_mut(id as usize) {
+                *slot = None;
+            }
+            self.free.push(id);
+        }
+    }
+
+    /// One send right fewer. Reports no-senders when it was the last.
+    fn drop_send_right(&mut self, id: PortId, events: &mut Vec<Event>) {
+        if let Some(p) = self.get_mut(id) {
+            p.send_rights -= 1;
+            if p.send_rights == 0 && !p.is_dead() {
+                events.push(Event::NoSenders(id));
+            }
+        }
+    }
+
+    fn drop_send_once_right(&mut self, id: PortId, events: &mut Vec<Event>) {
+        if let Some(p) = self.get_mut(id) {
+            p.send_once_rights -= 1;
+            if !p.is_dead() {
+                events.push(Event::SendOnceDestroyed(id));
+            }
+        }
+    }
+
+    /// Kill a port whose receive right is being destroyed: its queue goes to
+    /// `dead_messages`, it leaves its set, and a set loses its members.
+    fn kill(&mut self, id: PortId, events: &mut Vec<Event>) {
+        let Some(port) = self.get_mut(id) else { return };
+        port.receiver = Receiver::Dead;
+        let queued: Vec<M> = port.queue.drain(..).collect();
+        let set = port.set.take();
+        let members = core::mem::take(&mut port.members);
+        self.dead_messages.extend(queued);
+        if let Some(set) = set.and_then(|s| self.get_mut(s)) {
+            set.members.retain(|&m| m != id);
+        }
+        for member in members {
+            if let Some(m) = self.get_mut(member) {
+                m.set = None;
+            }
+        }
+        events.push(Event::PortDied(id));
+    }
+
+    /// Messages that were queued on ports that died since the last call.
+    pub fn take_dead_messages(&mut self) -> Vec<M> {
+        core::mem::take(&mut self.dead_messages)
+    }
+
+    /// Destroy a right in transit (its message is being destroyed).
+    pub fn release(&mut self, right: CarriedRight, events: &mut Vec<Event>) {
+        match right.kind {
+            CarriedKind::Receive => self.kill(right.port, events),
+            CarriedKind::Send => self.drop_send_right(right.port, events),
+            CarriedKind::SendOnce => self.drop_send_once_right(right.port, events),
+        }
+        self.drop_ref(right.port);
+    }
+
+    /// Make a port owned by nobody yet, with its receive right in transit: for kernel
+    /// object ports and for tests. The caller holds the right until it copies it out.
+    pub fn create_in_transit(&mut self) -> CarriedRight {
+        CarriedRight {
+            port: self.create(Receiver::InTransit, false),
+            kind: CarriedKind::Receive,
+        }
+    }
+
+    /// A new send right to a port, made by the kernel (for kernel object ports).
+    pub fn make_send(&mut self, id: PortId) -> Option<CarriedRight> {
+        let p = self.get_mut(id)?;
+        if p.is_dead() {
+            return None;
+        }
+        p.send_rights += 1;
+        self.add_ref(id);
+        Some(CarriedRight {
+            port: id,
+            kind: CarriedKind::Send,
+        })
+    }
+}
+
+/// One name's rights in a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    port: PortId,
+    receive: bool,
+    /// Send references (0 = no send right).
+    send: u32,
+    /// 1 for a send-once name, else 0.
+    send_once: u32,
+    /// References of a dead name (set once the port is seen dead).
+    dead: u32,
+    /// The entry names a port set.
+    set: bool,
+}
+
+/// A task's port name space.
+pub struct NameSpace {
+    task: u64,
+    entries: Vec<Option<Entry>>,
+    /// Generation of each slot, part of the name, so a stale name is not a new right.
+    generations: Vec<u8>,
+    free: Vec<usize>,
+    /// The name under which this task holds receive/send rights to a port.
+    by_port: BTreeMap<PortId, PortName>,
+}
+
+const INDEX_BITS: u32 = 24;
+const MAX_NAMES: usize = (1 << INDEX_BITS) - 2;
+
+fn index_of(name: PortName) -> usize {
+    ((name & ((1 << INDEX_BITS) - 1)) as usize).wrapping_sub(1)
+}
+
+impl NameSpace {
+    pub fn new(task: u64) -> Self {
+        NameSpace {
+            task,
+            entries: Vec::new(),
+            generations: Vec::new(),
+            free: Vec::new(),
+            by_port: BTreeMap::new(),
+        }
+    }
+
+    /// Names in use.
+    pub fn len(&self) -> usize {
+        self.entries.iter().filter(|e| e.is_some()).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn name_for(&self, index: usize) -> PortName {
+        let generation = self.generations.get(index).copied().unwrap_or(0) as u32;
+        ((index + 1) as u32) | (generation << INDEX_BITS)
+    }
+
+    fn entry(&self, name: PortName) -> Result<&Entry, KernelError> {
+        let index = index_of(name);
+        let entry = self
+            .entries
+            .get(index)
+            .and_then(|e| e.as_ref())
+            .ok_or(KernelError::InvalidName)?;
+        if name == PORT_NULL || name == PORT_DEAD || self.name_for(index) != name {
+            return Err(KernelError::InvalidName);
+        }
+        Ok(entry)
+    }
+
+    fn entry_mut(&mut self, name: PortName) -> Result<&mut Entry, KernelError> {
+        self.entry(name)?;
+        self.entries
+            .get_mut(index_of(name))
+            .and_then(|e| e.as_mut())
+            .ok_or(KernelError::InvalidName)
+    }
+
+    fn insert(&mut self, entry: Entry) -> Result<PortName, KernelError> {
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None if self.entries.len() < MAX_NAMES => {
+                self.entries.push(None);
+                self.generations.push(0);
+                self.entries.len() - 1
+            }
+            None => return Err(KernelError::NoMemory),
+        };
+        if let Some(slot) = self.entries.get_mut(index) {
+            *slot = Some(entry);
+        }
+        let name = self.name_for(index);
+        if !entry.set && entry.send_once == 0 && entry.dead == 0 {
+            self.by_port.insert(entry.port, name);
+        }
+        Ok(name)
+    }
+
+    fn remove(&mut self, name: PortName) {
+        let index = index_of(name);
+        if let Some(entry) = self.entries.get_mut(index).and_then(|e| e.take()) {
+            if self.by_port.get(&entry.port) == Some(&name) {
+                self.by_port.remove(&entry.port);
+            }
+            if let Some(g) = self.generations.get_mut(index) {
+                *g = g.wrapping_add(1);
+            }
+            self.free.push(index);
+        }
+    }
+
+    /// Turn the entry's send / send-once references into dead-name references if its port
+    /// died. Returns the (possibly updated) entry.
+    fn refresh<M>(
+        &mut self,
+        name: PortName,
+        ports: &mut PortTable<M>,
+    ) -> Result<Entry, KernelError> {
+        let entry = *self.entry(name)?;
+        if entry.set || entry.dead > 0 || entry.receive {
+            return Ok(entry);
+        }
+        let dead = ports.get(entry.port).is_none_or(|p| p.is_dead());
+        if !dead {
+            return Ok(entry);
+        }
+        // The port died: its send rights die with it (the counts no longer matter).
+        if self.by_port.get(&entry.port) == Some(&name) {
+            self.by_port.remove(&entry.port);
+        }
+        let e = self.entry_mut(name)?;
+        e.dead = e.send + e.send_once;
+        e.send = 0;
+        e.send_once = 0;
+        Ok(*e)
+    }
+
+    /// A new port whose receive right this task holds.
+    pub fn allocate_port<M>(&mut self, ports: &mut PortTable<M>) -> Result<PortName, KernelError> {
+        let id = ports.create(Receiver::InTransit, false);
+        let name = self.insert(Entry {
+            port: id,
+            receive: true,
+            send: 0,
+            send_once: 0,
+            dead: 0,
+            set: false,
+        });
+        match name {
+            Ok(name) => {
+                if let Some(p) = ports.get_mut(id) {
+                    p.receiver = Receiver::Task {
+                        task: self.task,
+                        name,
+                    };
+                }
+                Ok(name)
+            }
+            Err(e) => {
+                ports.kill(id, &mut Vec::new());
+                ports.drop_ref(id);
+                Err(e)
+            }
+        }
+    }
+
+    /// A new, empty port set.
+    pub fn allocate_set<M>(&mut self, ports: &mut PortTable<M>) -> Result<PortName, KernelError> {
+        let id = ports.create(Receiver::InTransit, true);
+        let name = self.insert(Entry {
+            port: id,
+            receive: true,
+            send: 0,
+            send_once: 0,
+            dead: 0,
+            set: true,
+        })?;
+        if let Some(p) = ports.get_mut(id) {
+            p.receiver = Receiver::Task {
+                task: self.task,
+                name,
+            };
+        }
+        Ok(name)
+    }
+
+    /// The `right_type` bits of a name.
+    pub fn right_type<M>(
+        &mut self,
+        name: PortName,
+        ports: &mut PortTable<M>,
+    ) -> Result<u64, KernelError> {
+        let e = self.refresh(name, ports)?;
+        Ok(if e.set {
+            right_type::PORT_SET
+        } else {
+            (if e.receive { right_type::RECEIVE } else { 0 })
+                | (if e.send > 0 { right_type::SEND } else { 0 })
+                | (if e.send_once > 0 {
+                    right_type::SEND_ONCE
+                } else {
+                    0
+                })
+                | (if e.dead > 0 { right_type::DEAD_NAME } else { 0 })
+        })
+    }
+
+    /// The port a receive right (or port set) name denotes.
+    pub fn receive_port(&self, name: PortName) -> Result<PortId, KernelError> {
+        let e = self.entry(name)?;
+        if e.receive {
+            Ok(e.port)
+        } else {
+            Err(KernelError::InvalidRight)
+        }
+    }
+
+    /// The port a send or send-once name denotes (for sending). A dead name is `PortDead`.
+    pub fn send_port<M>(
+        &mut self,
+        name: PortName,
+        ports: &mut PortTable<M>,
+    ) -> Result<PortId, KernelError> {
+        let e = self.refresh(name, ports)?;
+        if e.dead > 0 {
+            return Err(KernelError::PortDead);
+        }
+        if e.send == 0 && e.send_once == 0 {
+            return Err(KernelError::InvalidRight);
+        }
+        Ok(e.port)
+    }
+
+    /// Take a right out of this name space to carry it, as `disposition` says.
+    pub fn copyin<M>(
+        &mut self,
+        name: PortName,
+        how: u8,
+        ports: &mut PortTable<M>,
+        events: &mut Vec<Event>,
+    ) -> Result<CarriedRight, KernelError> {
+        let e = self.refresh(name, ports)?;
+        if e.set {
+            return Err(KernelError::InvalidRight);
+        }
+        if e.dead > 0 {
+            return Err(KernelError::PortDead);
+        }
+        let id = e.port;
+        let carried = |kind| CarriedRight { port: id, kind };
+        match how {
+            disposition::MAKE_SEND | disposition::MAKE_SEND_ONCE => {
+                if !e.receive {
+                    return Err(KernelError::InvalidRight);
+                }
+                let p = ports.get_mut(id).ok_or(KernelError::InvalidName)?;
+                let kind = if how == disposition::MAKE_SEND {
+                    p.send_rights += 1;
+                    CarriedKind::Send
+                } else {
+                    p.send_once_rights += 1;
+                    CarriedKind::SendOnce
+                };
+                ports.add_ref(id);
+                Ok(carried(kind))
+            }
+            disposition::COPY_SEND => {
+                if e.send == 0 {
+                    return Err(KernelError::InvalidRight);
+                }
+                ports
+                    .get_mut(id)
+                    .ok_or(KernelError::InvalidName)?
+                    .send_rights += 1;
+                ports.add_ref(id);
+                Ok(carried(CarriedKind::Send))
+            }
+            disposition::MOVE_SEND => {
+                if e.send == 0 {
+                    return Err(KernelError::InvalidRight);
+                }
+                let entry = self.entry_mut(name)?;
+                entry.send -= 1;
+                if entry.send > 0 {
+                    // The name keeps its send right: the carried one is an extra right.
+                    ports
+                        .get_mut(id)
+                        .ok_or(KernelError::InvalidName)?
+                        .send_rights += 1;
+                    ports.add_ref(id);
+                } else if !entry.receive {
+                    self.remove(name); // the entry's reference moves to the carried right
+                } else {
+                    ports.add_ref(id);
+                }
+                Ok(carried(CarriedKind::Send))
+            }
+            disposition::MOVE_SEND_ONCE => {
+                if e.send_once == 0 {
+                    return Err(KernelError::InvalidRight);
+                }
+                self.remove(name);
+                Ok(carried(CarriedKind::SendOnce))
+            }
+            disposition::MOVE_RECEIVE => {
+                if !e.receive {
+                    return Err(KernelError::InvalidRight);
+                }
+                let port = ports.get_mut(id).ok_or(KernelError::InvalidName)?;
+                port.receiver = Receiver::InTransit;
+                let set = port.set.take();
+                if let Some(set) = set.and_then(|s| ports.get_mut(s)) {
+                    set.members.retain(|&m| m != id);
+                }
+                let entry = self.entry_mut(name)?;
+                entry.receive = false;
+                if entry.send == 0 {
+                    self.remove(name);
+                } else {
+                    ports.add_ref(id);
+                }
+                let _ = events;
+                Ok(carried(CarriedKind::Receive))
+            }
+            _ => Err(KernelError::InvalidDisposition),
+        }
+    }
+
+    /// Put a carried right into this name space; returns its name. A send or send-once right
+    /// to a port that died in transit becomes [`PORT_DEAD`] (and is released).
+    pub fn copyout<M>(
+        &mut self,
+        right: CarriedRight,
+        ports: &mut PortTable<M>,
+        events: &mut Vec<Event>,
+    ) -> Result<PortName, KernelError> {
+        let id = right.port;
+        let dead = ports.get(id).is_none_or(|p| p.is_dead());
+        if dead && right.kind != CarriedKind::Receive {
+            ports.release(right, events);
+            return Ok(PORT_DEAD);
+        }
+        match right.kind {
+            CarriedKind::SendOnce => self.insert(Entry {
+                port: id,
+                receive: false,
+                send: 0,
+                send_once: 1,
+                dead: 0,
+                set: false,
+            }),
+            CarriedKind::Send | CarriedKind::Receive => {
+                let existing = self.by_port.get(&id).copied();
+                let name = match existing {
+                    Some(name) => {
+                        let entry = self.entry_mut(name)?;
+                        if right.kind == CarriedKind::Send {
+                            if entry.send > 0 {
+                                // Coalesces with the send right already under this name.
+                                if let Some(p) = ports.get_mut(id) {
+                                    p.send_rights -= 1;
+                                }
+                            }
+                            entry.send += 1;
+                        } else {
+                            entry.receive = true;
+                        }
+                        ports.drop_ref(id); // the entry already holds a reference
+                        name
+                    }
+                    None => {
+                        let receive = right.kind == CarriedKind::Receive;
+                        let send = u32::from(!receive);
+                        self.insert(Entry {
+                            port: id,
+                            receive,
+                            send,
+                            send_once: 0,
+                            dead: 0,
+                            set: false,
+                        })?
+                    }
+                };
+                if right.kind == CarriedKind::Receive
+                    && let Some(p) = ports.get_mut(id)
+                {
+                    p.receiver = Receiver::Task {
+                        task: self.task,
+                        name,
+                    };
+                }
+                Ok(name)
+            }
+        }
+    }
+
+    /// Drop one user reference of a send, send-once or dead-name right (`port_deallocate`).
+    pub fn deallocate<M>(
+        &mut self,
+        name: PortName,
+        ports: &mut PortTable<M>,
+        events: &mut Vec<Event>,
+    ) -> Result<(), KernelError> {
+        let e = self.refresh(name, ports)?;
+        if e.set {
+            return Err(KernelError::InvalidRight);
+        }
+        let entry = self.entry_mut(name)?;
+        if entry.dead > 0 {
+            entry.dead -= 1;
+            if entry.dead == 0 {
+                self.remove(name);
+                ports.drop_ref(e.port);
+            }
+        } else if entry.send_once > 0 {
+            self.remove(name);
+            ports.drop_send_once_right(e.port, events);
+            ports.drop_ref(e.port);
+        } else if entry.send > 0 {
+            entry.send -= 1;
+            if entry.send == 0 {
+                ports.drop_send_right(e.port, events);
+                if !entry.receive {
+                    self.remove(name);
+                    ports.drop_ref(e.port);
+                }
+            }
+        } else {
+            return Err(KernelError::InvalidRight);
+        }
+        Ok(())
+    }
+
+    /// Destroy everything a name denotes (`port_destroy`): the receive right kills the port;
+    /// send rights under the same name go too. A port set releases its members.
+    pub fn destroy<M>(
+        &mut self,
+        name: PortName,
+        ports: &mut PortTable<M>,
+        events: &mut Vec<Event>,
+    ) -> Result<(), KernelError> {
+        let e = self.refresh(name, ports)?;
+        self.remove(name);
+        if e.receive || e.set {
+            ports.kill(e.port, events);
+        }
+        if e.send > 0 {
+            ports.drop_send_right(e.port, events);
+        }
+        if e.send_once > 0 {
+            ports.drop_send_once_right(e.port, events);
+        }
+        ports.drop_ref(e.port);
+        Ok(())
+    }
+
+    /// Destroy every right in the space (the task ended).
+    pub fn destroy_all<M>(&mut self, ports: &mut PortTable<M>, events: &mut Vec<Event>) {
+        let names: Vec<PortName> = (0..self.entries.len())
+            .filter(|&i| self.entries.get(i).is_some_and(|e| e.is_some()))
+            .map(|i| self.name_for(i))
+            .collect();
+        for name in names {
+            let _ = self.destroy(name, ports, events);
+        }
+    }
+
+    /// Put the port named `member` (a receive right) into the set named `set`, or take it
+    /// out of any set when `set` is 0.
+    pub fn move_member<M>(
+        &mut self,
+        member: PortName,
+        set: PortName,
+        ports: &mut PortTable<M>,
+    ) -> Result<(), KernelError> {
+        let m = *self.entry(member)?;
+        if !m.receive || m.set {
+            return Err(KernelError::InvalidRight);
+        }
+        let new_set = if set == PORT_NULL {
+            None
+        } else {
+            let s = *self.entry(set)?;
+            if !s.set {
+                return Err(KernelError::InvalidRight);
+            }
+            Some(s.port)
+        };
+        let old = ports
+            .get_mut(m.port)
+            .ok_or(KernelError::InvalidName)?
+            .set
+            .take();
+        if let Some(old) = old.and_then(|o| ports.get_mut(o)) {
+            old.members.retain(|&x| x != m.port);
+        }
+        if let Some(s) = new_set {
+            ports
+                .get_mut(s)
+                .ok_or(KernelError::InvalidName)?
+                .members
+                .push(m.port);
+            ports.get_mut(m.port).ok_or(KernelError::InvalidName)?.set = Some(s);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mach_abi::ipc::disposition::*;
+    use std::vec;
+
+    type Ports = PortTable<u32>;
+
+    fn setup() -> (Ports, NameSpace, NameSpace) {
+        (Ports::default(), NameSpace::new(1), NameSpace::new(2))
+    }
+
+    fn port(ports: &Ports, id: PortId) -> &Port<u32> {
+        ports.get(id).unwrap()
+    }
+
+    #[test]
+    fn make_send_and_copyout_coalesce_on_one_name() {
+        let (mut ports, mut a, mut b) = setup();
+        let mut ev = vec![];
+        let rx = a.allocate_port(&mut ports).unwrap();
+        let id = a.receive_port(rx).unwrap();
+        let s1 = a.copyin(rx, MAKE_SEND, &mut ports, &mut ev).unwrap();
+        let s2 = a.copyin(rx, MAKE_SEND, &mut ports, &mut ev).unwrap();
+        assert_eq!(port(&ports, id).send_rights, 2);
+        let n1 = b.copyout(s1, &mut ports, &mut ev).unwrap();
+        let n2 = b.copyout(s2, &mut ports, &mut ev).unwrap();
+        assert_eq!(n1, n2, "send rights to one port share a name");
+        assert_eq!(
+            port(&ports, id).send_rights,
+            1,
+            "coalesced into one right with two references"
+        );
+        assert_eq!(b.right_type(n1, &mut ports).unwrap(), right_type::SEND);
+        b.deallocate(n1, &mut ports, &mut ev).unwrap();
+        assert!(ev.is_empty());
+        b.deallocate(n1, &mut ports, &mut ev).unwrap();
+        assert_eq!(ev, vec![Event::NoSenders(id)]);
+        assert_eq!(
+            b.deallocate(n1, &mut ports, &mut ev),
+            Err(KernelError::InvalidName)
+        );
+    }
+
+    #[test]
+    fn make_send_into_own_space_joins_the_receive_name() {
+        let (mut ports, mut a, _) = setup();
+        let mut ev = vec![];
+        let rx = a.allocate_port(&mut ports).unwrap();
+        let s = a.copyin(rx, MAKE_SEND, &mut ports, &mut ev).unwrap();
+        assert_eq!(a.copyout(s, &mut ports, &mut ev).unwrap(), rx);
+        assert_eq!(
+            a.right_type(rx, &mut ports).unwrap(),
+            right_type::RECEIVE | right_type::SEND
+        );
+        assert_eq!(a.len(), 1);
+    }
+
+    #[test]
+    fn send_once_rights_get_their_own_names_and_are_consumed() {
+        let (mut ports, mut a, mut b) = setup();
+        let mut ev = vec![];
+        let rx = a.allocate_port(&mut ports).unwrap();
+        let id = a.receive_port(rx).unwrap();
+        let o1 = a.copyin(rx, MAKE_SEND_ONCE, &mut ports, &mut ev).unwrap();
+        let o2 = a.copyin(rx, MAKE_SEND_ONCE, &mut ports, &mut ev).unwrap();
+        let n1 = b.copyout(o1, &mut ports, &mut ev).unwrap();
+        let n2 = b.copyout(o2, &mut ports, &mut ev).unwrap();
+        assert_ne!(n1, n2);
+        assert_eq!(port(&ports, id).send_once_rights, 2);
+        let moved = b.copyin(n1, MOVE_SEND_ONCE, &mut ports, &mut ev).unwrap();
+        assert_eq!(moved.kind, CarriedKind::SendOnce);
+        assert_eq!(
+            b.right_type(n1, &mut ports),
+            Err(KernelError::InvalidName),
+            "moved away"
+        );
+        assert_eq!(
+            b.copyin(n2, COPY_SEND, &mut ports, &mut ev),
+            Err(KernelError::InvalidRight)
+        );
+        b.deallocate(n2, &mut ports, &mut ev).unwrap();
+        assert_eq!(ev, vec![Event::SendOnceDestroyed(id)]);
+    }
+
+    #[test]
+    fn move_send_keeps_or_removes_the_name() {
+        let (mut ports, mut a, mut b) = setup();
+        let mut ev = vec![];
+        let rx = a.allocate_port(&mut ports).unwrap();
+        let id = a.receive_port(rx).unwrap();
+        for _ in 0..2 {
+            let s = a.copyin(rx, MAKE_SEND, &mut ports, &mut ev).unwrap();
+            b.copyout(s, &mut ports, &mut ev).unwrap();
+        }
+        let bn = *b.by_port.get(&id).unwrap();
+        let m1 = b.copyin(bn, MOVE_SEND, &mut ports, &mut ev).unwrap();
+        assert_eq!(
+            b.right_type(bn, &mut ports).unwrap(),
+            right_type::SEND,
+            "one reference left"
+        );
+        assert_eq!(port(&ports, id).send_rights, 2);
+        let m2 = b.copyin(bn, MOVE_SEND, &mut ports, &mut ev).unwrap();
+        assert_eq!(b.right_type(bn, &mut ports), Err(KernelError::InvalidName));
+        assert_eq!(port(&ports, id).send_rights, 2);
+        ports.release(m1, &mut ev);
+        ports.release(m2, &mut ev);
+        assert_eq!(ev, vec![Event::NoSenders(id)]);
+    }
+
+    #[test]
+    fn moving_the_receive_right_changes_the_receiver() {
+        let (mut ports, mut a, mut b) = setup();
+        let mut ev = vec![];
+        let rx = a.allocate_port(&mut ports).unwrap();
+        let id = a.receive_port(rx).unwrap();
+        let r = a.copyin(rx, MOVE_RECEIVE, &mut ports, &mut ev).unwrap();
+        assert_eq!(port(&ports, id).receiver, Receiver::InTransit);
+        assert!(a.is_empty());
+        let bn = b.copyout(r, &mut ports, &mut ev).unwrap();
+        assert_eq!(
+            port(&ports, id).receiver,
+            Receiver::Task { task: 2, name: bn }
+        );
+        assert_eq!(b.right_type(bn, &mut ports).unwrap(), right_type::RECEIVE);
+    }
+
+    #[test]
+    fn destroyed_port_turns_send_names_dead_and_frees_its_slot_last() {
+        let (mut ports, mut a, mut b) = setup();
+        let mut ev = vec![];
+        let rx = a.allocate_port(&mut ports).unwrap();
+        let id = a.receive_port(rx).unwrap();
+        let s = a.copyin(rx, MAKE_SEND, &mut ports, &mut ev).unwrap();
+        let o = a.copyin(rx, MAKE_SEND_ONCE, &mut ports, &mut ev).unwrap();
+        let sn = b.copyout(s, &mut ports, &mut ev).unwrap();
+        let on = b.copyout(o, &mut ports, &mut ev).unwrap();
+        ports.get_mut(id).unwrap().queue.push_back(7);
+        a.destroy(rx, &mut ports, &mut ev).unwrap();
+        assert_eq!(ev, vec![Event::PortDied(id)]);
+        assert_eq!(ports.take_dead_messages(), vec![7]);
+        assert_eq!(b.right_type(sn, &mut ports).unwrap(), right_type::DEAD_NAME);
+        assert_eq!(b.right_type(on, &mut ports).unwrap(), right_type::DEAD_NAME);
+        assert_eq!(b.send_port(sn, &mut ports), Err(KernelError::PortDead));
+        assert_eq!(ports.len(), 1, "dead names keep the slot");
+        b.deallocate(sn, &mut ports, &mut ev).unwrap();
+        b.deallocate(on, &mut ports, &mut ev).unwrap();
+        assert_eq!(ports.len(), 0);
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn rights_in_transit_to_a_dead_port_arrive_dead() {
+        let (mut ports, mut a, mut b) = setup();
+        let mut ev = vec![];
+        let rx = a.allocate_port(&mut ports).unwrap();
+        let s = a.copyin(rx, MAKE_SEND, &mut ports, &mut ev).unwrap();
+        a.destroy(rx, &mut ports, &mut ev).unwrap();
+        assert_eq!(b.copyout(s, &mut ports, &mut ev).unwrap(), PORT_DEAD);
+        assert_eq!(ports.len(), 0);
+    }
+
+    #[test]
+    fn releasing_a_receive_right_in_transit_kills_the_port() {
+        let (mut ports, mut a, _) = setup();
+        let mut ev = vec![];
+        let rx = a.allocate_port(&mut ports).unwrap();
+        let id = a.receive_port(rx).unwrap();
+        let r = a.copyin(rx, MOVE_RECEIVE, &mut ports, &mut ev).unwrap();
+        ports.release(r, &mut ev);
+        assert_eq!(ev, vec![Event::PortDied(id)]);
+        assert_eq!(ports.len(), 0);
+    }
+
+    #[test]
+    fn bad_names_and_dispositions_are_errors() {
+        let (mut ports, mut a, _) = setup();
+        let mut ev = vec![];
+        assert_eq!(
+            a.copyin(0, COPY_SEND, &mut ports, &mut ev),
+            Err(KernelError::InvalidName)
+        );
+        assert_eq!(
+            a.copyin(12345, COPY_SEND, &mut ports, &mut ev),
+            Err(KernelError::InvalidName)
+        );
+        assert_eq!(
+            a.deallocate(u32::MAX, &mut ports, &mut ev),
+            Err(KernelError::InvalidName)
+        );
+        let rx = a.allocate_port(&mut ports).unwrap();
+        assert_eq!(
+            a.copyin(rx, 99, &mut ports, &mut ev),
+            Err(KernelError::InvalidDisposition)
+        );
+        assert_eq!(
+            a.copyin(rx, COPY_SEND, &mut ports, &mut ev),
+            Err(KernelError::InvalidRight)
+        );
+        assert_eq!(
+            a.copyin(rx, MOVE_SEND_ONCE, &mut ports, &mut ev),
+            Err(KernelError::InvalidRight)
+        );
+        assert_eq!(
+            a.deallocate(rx, &mut ports, &mut ev),
+            Err(KernelError::InvalidRight)
+        );
+        // A stale name (slot reused with a new generation) is not the new right.
+        a.destroy(rx, &mut ports, &mut ev).unwrap();
+        let rx2 = a.allocate_port(&mut ports).unwrap();
+        assert_ne!(rx, rx2);
+        assert_eq!(a.right_type(rx, &mut ports), Err(KernelError::InvalidName));
+    }
+
+    #[test]
+    fn port_sets_track_members() {
+        let (mut ports, mut a, _) = setup();
+        let mut ev = vec![];
+        let set = a.allocate_set(&mut ports).unwrap();
+        let p1 = a.allocate_port(&mut ports).unwrap();
+        let p2 = a.allocate_port(&mut ports).unwrap();
+        a.move_member(p1, set, &mut ports).unwrap();
+        a.move_member(p2, set, &mut ports).unwrap();
+        let set_id = a.receive_port(set).unwrap();
+        let (id1, id2) = (a.receive_port(p1).unwrap(), a.receive_port(p2).unwrap());
+        assert_eq!(port(&ports, set_id).members, vec![id1, id2]);
+        assert_eq!(a.right_type(set, &mut ports).unwrap(), right_type::PORT_SET);
+        assert_eq!(
+            a.move_member(set, set, &mut ports),
+            Err(KernelError::InvalidRight)
+        );
+        a.move_member(p1, 0, &mut ports).unwrap();
+        assert_eq!(port(&ports, set_id).members, vec![id2]);
+        a.destroy(p2, &mut ports, &mut ev).unwrap();
+        assert!(port(&ports, set_id).members.is_empty());
+        a.destroy(set, &mut ports, &mut ev).unwrap();
+        assert_eq!(port(&ports, id1).set, None);
+    }
+
+    #[test]
+    fn destroy_all_releases_everything() {
+        let (mut ports, mut a, mut b) = setup();
+        let mut ev = vec![];
+        let rx = a.allocate_port(&mut ports).unwrap();
+        let s = a.copyin(rx, MAKE_SEND, &mut ports, &mut ev).unwrap();
+        b.copyout(s, &mut ports, &mut ev).unwrap();
+        let brx = b.allocate_port(&mut ports).unwrap();
+        let s2 = b.copyin(brx, MAKE_SEND_ONCE, &mut ports, &mut ev).unwrap();
+        a.copyout(s2, &mut ports, &mut ev).unwrap();
+        b.destroy_all(&mut ports, &mut ev);
+        a.destroy_all(&mut ports, &mut ev);
+        assert!(a.is_empty() && b.is_empty());
+        assert_eq!(ports.len(), 0, "every port slot freed");
+    }
+}
