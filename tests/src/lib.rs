@@ -259,12 +259,14 @@ impl Machine {
         self.exit_status
     }
 
-    /// Wait until the kernel log contains `text`; returns the log.
+    /// Wait until a complete line of the kernel log contains `text`; returns the log's
+    /// complete lines (the guest may be in the middle of writing the next one).
     pub fn wait_for_log(&mut self, text: &str, timeout: Duration) -> Result<String, WaitError> {
         let deadline = Instant::now() + timeout;
         loop {
             let exited = self.poll_exit();
-            let log = self.log();
+            let mut log = self.log();
+            log.truncate(log.rfind('\n').map_or(0, |end| end + 1));
             if log.contains(text) {
                 return Ok(log);
             }
