@@ -13,8 +13,37 @@ pub mod trap {
     /// `debug_write(bytes: *const u8, len: usize) -> usize`: write text to the kernel log,
     /// prefixed with the task's name. At most [`super::DEBUG_WRITE_MAX`] bytes per call.
     pub const DEBUG_WRITE: i64 = -1;
-    /// `task_exit(code: u64) -> !`: end the calling task.
+    /// `task_exit(code: u64) -> !`: end the calling task (all its threads).
     pub const TASK_EXIT: i64 = -2;
+    /// `mach_msg(buffer, options, receive_size, receive_name, timeout_ms) -> 0`: send and/or
+    /// receive a message (see [`crate::ipc`]).
+    pub const MACH_MSG: i64 = -3;
+    /// `port_allocate() -> name`: a new port; the caller holds its receive right.
+    pub const PORT_ALLOCATE: i64 = -4;
+    /// `port_allocate_set() -> name`: a new, empty port set.
+    pub const PORT_ALLOCATE_SET: i64 = -5;
+    /// `port_deallocate(name)`: drop one reference of a send, send-once or dead-name right.
+    pub const PORT_DEALLOCATE: i64 = -6;
+    /// `port_destroy(name)`: destroy every right under the name; a receive right kills the
+    /// port (its send rights elsewhere become dead names).
+    pub const PORT_DESTROY: i64 = -7;
+    /// `port_type(name) -> right_type bits`.
+    pub const PORT_TYPE: i64 = -8;
+    /// `port_move_member(member, set)`: put a receive right into a set (0 = out of any set).
+    pub const PORT_MOVE_MEMBER: i64 = -9;
+    /// `port_make_send(name) -> name`: add a send reference under a receive right's name.
+    pub const PORT_MAKE_SEND: i64 = -10;
+    /// `port_set_queue_limit(name, limit)`: messages queued before senders wait (1..=1024).
+    pub const PORT_SET_QUEUE_LIMIT: i64 = -11;
+    /// `task_self() -> name`: a send right to the caller's task port.
+    pub const TASK_SELF: i64 = -12;
+    /// `thread_create(task, rip, rsp, arg) -> thread id`: a thread in the task named by a
+    /// task port, entering user mode at rip with rsp, and rdi = arg.
+    pub const THREAD_CREATE: i64 = -13;
+    /// `thread_exit() -> !`: end the calling thread (the task ends with its last thread).
+    pub const THREAD_EXIT: i64 = -14;
+    /// `sleep(ms)`: block the calling thread for at least `ms` milliseconds.
+    pub const SLEEP: i64 = -15;
 }
 
 pub mod ipc;

@@ -85,6 +85,11 @@ pub struct Port<M> {
     pub send_once_rights: u32,
     pub queue: VecDeque<M>,
     pub queue_limit: usize,
+    /// Threads blocked receiving on this port (or set), oldest first. The kernel keeps it;
+    /// entries may be stale (the thread timed out) and are checked when used.
+    pub waiting_receivers: VecDeque<u64>,
+    /// Threads blocked sending to this port because its queue is full.
+    pub waiting_senders: VecDeque<u64>,
     /// Kernel-defined tag for ports that stand for kernel objects (0 = a plain port).
     pub kernel_object: u64,
 }
@@ -143,6 +148,8 @@ impl<M> PortTable<M> {
             send_once_rights: 0,
             queue: VecDeque::new(),
             queue_limit: mach_abi::ipc::DEFAULT_QUEUE_LIMIT,
+            waiting_receivers: VecDeque::new(),
+            waiting_senders: VecDeque::new(),
             kernel_object: 0,
         };
         match self.free.pop() {
@@ -233,6 +240,20 @@ impl<M> PortTable<M> {
             CarriedKind::SendOnce => self.drop_send_once_right(right.port, events),
         }
         self.drop_ref(right.port);
+    }
+
+    /// The right a message was addressed with has done its job: a send right goes away as
+    /// usual, a send-once right is used up (no "destroyed unused" event).
+    pub fn consume_destination(&mut self, right: CarriedRight, events: &mut Vec<Event>) {
+        match right.kind {
+            CarriedKind::SendOnce => {
+                if let Some(p) = self.get_mut(right.port) {
+                    p.send_once_rights -= 1;
+                }
+                self.drop_ref(right.port);
+            }
+            _ => self.release(right, events),
+        }
     }
 
     /// Make a port owned by nobody yet, with its receive right in transit: for kernel

@@ -10,3 +10,4 @@ extern crate std;
 pub mod frame_bitmap;
 pub mod ipc;
 pub mod options;
+pub mod run_queue;

@@ -1,23 +1,29 @@
-//! Tasks, threads and the scheduler.
+//! Tasks, threads, ports and the scheduler: the kernel's whole mutable state, in one
+//! [`World`] behind one lock.
 //!
-//! A task is an address space (plus, later, a port name space); a thread is a kernel stack
-//! holding its saved user registers, scheduled round-robin and preempted by the timer. The
-//! boot context becomes the idle thread: it runs when nothing else is ready, reaps ended
-//! threads, and halts the machine when no task is left.
+//! A task is an address space plus a port name space; a thread is a kernel stack holding its
+//! saved user registers, scheduled by priority (round robin within a level) and preempted by
+//! the timer. The boot context becomes the idle thread: it runs when nothing else is ready,
+//! reaps ended threads and tasks, and halts the machine when no task is left.
 //!
-//! The kernel runs with interrupts disabled; it is entered by traps and leaves by returning
-//! to a thread. A thread blocked or ended inside the kernel switches away with
-//! `switch_context` and never holds the scheduler lock across the switch.
+//! The kernel runs with interrupts disabled; a thread that blocks inside a trap calls
+//! [`block_current`], which switches away and returns when another thread (or the timer)
+//! wakes it. The world lock is never held across a switch.
 
 use crate::arch::{context, syscall, trap_frame::TrapFrame};
+use crate::ipc_glue::Message;
 use crate::memory::{PAGE_SIZE, frames, paging::AddressSpace, phys_to_virt};
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use mach_abi::KernelError;
+use mach_kernel::ipc::{CarriedRight, Event, NameSpace, PortId, PortTable};
+use mach_kernel::run_queue::RunQueue;
 use spin::Mutex;
 
 const KERNEL_STACK_FRAMES: usize = 4;
+/// Priority of the first task's thread and of threads created without one.
+pub const DEFAULT_PRIORITY: u8 = 16;
 
 pub type TaskId = u64;
 pub type ThreadId = u64;
@@ -25,10 +31,16 @@ pub type ThreadId = u64;
 /// The idle thread: the boot context.
 const IDLE: ThreadId = 0;
 
+/// Tag of a task's kernel port: `TASK_OBJECT | task id` in `Port::kernel_object`.
+pub const TASK_OBJECT: u64 = 1 << 56;
+
 pub struct Task {
     pub id: TaskId,
     pub name: String,
     pub space: AddressSpace,
+    pub names: NameSpace,
+    /// The receive right of the task's kernel port, held by the kernel.
+    pub self_port: CarriedRight,
     pub threads: usize,
     /// Whether this task was already told it has no syscall port (logged once).
     pub warned_no_syscall_port: bool,
@@ -38,7 +50,18 @@ pub struct Task {
 enum ThreadState {
     Ready,
     Running,
+    Blocked,
     Dead,
+}
+
+/// Why a blocked thread was woken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// What it waited for may have happened: look again.
+    Retry,
+    TimedOut,
+    /// The port it waited on died.
+    PortDied,
 }
 
 struct Thread {
@@ -47,6 +70,12 @@ struct Thread {
     kernel_stack: Option<u64>,
     saved_rsp: u64,
     state: ThreadState,
+    priority: u8,
+    /// Tick at which a blocked thread times out.
+    deadline: Option<u64>,
+    /// The port a blocked thread waits on (receive, or queue space to send).
+    waiting_on: Option<PortId>,
+    wake: Wake,
 }
 
 impl Thread {
@@ -56,19 +85,24 @@ impl Thread {
     }
 }
 
-pub struct Scheduler {
-    tasks: BTreeMap<TaskId, Task>,
+pub struct World {
+    pub tasks: BTreeMap<TaskId, Task>,
     threads: BTreeMap<ThreadId, Thread>,
-    ready: VecDeque<ThreadId>,
+    ready: RunQueue,
     dead: Vec<ThreadId>,
     current: ThreadId,
     next_id: u64,
+    pub ports: PortTable<Message>,
+    /// Blocked threads with a deadline.
+    timed: Vec<ThreadId>,
+    pub ticks: u64,
 }
 
-static SCHED: Mutex<Option<Scheduler>> = Mutex::new(None);
+static WORLD: Mutex<Option<World>> = Mutex::new(None);
 
-fn with<T>(f: impl FnOnce(&mut Scheduler) -> T) -> T {
-    f(SCHED.lock().as_mut().expect("scheduler used before init"))
+/// Run `f` with the kernel state locked. `f` must not switch threads.
+pub fn with<T>(f: impl FnOnce(&mut World) -> T) -> T {
+    f(WORLD.lock().as_mut().expect("scheduler used before init"))
 }
 
 pub fn init() {
@@ -80,67 +114,183 @@ pub fn init() {
             kernel_stack: None,
             saved_rsp: 0,
             state: ThreadState::Running,
+            priority: 0,
+            deadline: None,
+            waiting_on: None,
+            wake: Wake::Retry,
         },
     );
-    *SCHED.lock() = Some(Scheduler {
+    *WORLD.lock() = Some(World {
         tasks: BTreeMap::new(),
         threads,
-        ready: VecDeque::new(),
+        ready: RunQueue::default(),
         dead: Vec::new(),
         current: IDLE,
         next_id: 1,
+        ports: PortTable::default(),
+        timed: Vec::new(),
+        ticks: 0,
     });
 }
 
-/// Make a task around `space`.
+impl World {
+    pub fn current_thread(&self) -> ThreadId {
+        self.current
+    }
+
+    /// The current thread's task id (None for the idle thread).
+    pub fn current_task_id(&self) -> Option<TaskId> {
+        self.threads.get(&self.current)?.task
+    }
+
+    /// The current task and the port table, borrowed together.
+    pub fn current_task_and_ports(&mut self) -> Option<(&mut Task, &mut PortTable<Message>)> {
+        let id = self.current_task_id()?;
+        let task = self.tasks.get_mut(&id)?;
+        Some((task, &mut self.ports))
+    }
+
+    /// Make a blocked thread ready with `why`. Returns false if it was not blocked.
+    pub fn wake(&mut self, thread: ThreadId, why: Wake) -> bool {
+        let Some(t) = self.threads.get_mut(&thread) else {
+            return false;
+        };
+        if t.state != ThreadState::Blocked {
+            return false;
+        }
+        t.state = ThreadState::Ready;
+        t.wake = why;
+        t.deadline = None;
+        t.waiting_on = None;
+        let priority = t.priority;
+        self.ready.push(thread, priority);
+        true
+    }
+
+    /// Wake the first thread in `queue` still blocked on `port`.
+    pub fn wake_one_waiting_on(&mut self, port: PortId, senders: bool) -> bool {
+        loop {
+            let Some(p) = self.ports.get_mut(port) else {
+                return false;
+            };
+            let queue = if senders {
+                &mut p.waiting_senders
+            } else {
+                &mut p.waiting_receivers
+            };
+            let Some(thread) = queue.pop_front() else {
+                return false;
+            };
+            let waits_here = self
+                .threads
+                .get(&thread)
+                .is_some_and(|t| t.state == ThreadState::Blocked && t.waiting_on == Some(port));
+            if waits_here && self.wake(thread, Wake::Retry) {
+                return true;
+            }
+        }
+    }
+
+    /// Act on the events of rights operations: wake everyone waiting on ports that died,
+    /// then destroy the messages that were queued on them (which may kill more ports).
+    pub fn handle_events(&mut self, events: &mut Vec<Event>) {
+        loop {
+            for event in events.drain(..) {
+                if let Event::PortDied(port) = event {
+                    let waiters: Vec<u64> = match self.ports.get_mut(port) {
+                        Some(p) => p
+                            .waiting_receivers
+                            .drain(..)
+                            .chain(p.waiting_senders.drain(..))
+                            .collect(),
+                        None => Vec::new(),
+                    };
+                    for thread in waiters {
+                        if self
+                            .threads
+                            .get(&thread)
+                            .is_some_and(|t| t.waiting_on == Some(port))
+                        {
+                            self.wake(thread, Wake::PortDied);
+                        }
+                    }
+                }
+                // No-senders and send-once notifications arrive with notification ports.
+            }
+            let dead = self.ports.take_dead_messages();
+            if dead.is_empty() {
+                break;
+            }
+            for message in dead {
+                message.destroy(&mut self.ports, events);
+            }
+        }
+    }
+
+    fn new_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+}
+
+/// Make a task around `space`, with its kernel port.
 pub fn create_task(name: &str, space: AddressSpace) -> TaskId {
-    with(|s| {
-        let id = s.next_id;
-        s.next_id += 1;
-        s.tasks.insert(
+    with(|w| {
+        let id = w.new_id();
+        let self_port = w.ports.create_in_transit();
+        if let Some(p) = w.ports.get_mut(self_port.port) {
+            p.kernel_object = TASK_OBJECT | id;
+        }
+        let task = Task {
             id,
-            Task {
-                id,
-                name: String::from(name),
-                space,
-                threads: 0,
-                warned_no_syscall_port: false,
-            },
-        );
+            name: String::from(name),
+            space,
+            names: NameSpace::new(id),
+            self_port,
+            threads: 0,
+            warned_no_syscall_port: false,
+        };
+        w.tasks.insert(id, task);
         id
     })
 }
 
 /// Start a thread in `task` that enters user mode with `frame`.
-pub fn spawn_thread(task: TaskId, frame: &TrapFrame) -> Result<ThreadId, KernelError> {
+pub fn spawn_thread(
+    task: TaskId,
+    frame: &TrapFrame,
+    priority: u8,
+) -> Result<ThreadId, KernelError> {
     let stack =
         frames::alloc_contiguous_zeroed(KERNEL_STACK_FRAMES).ok_or(KernelError::NoMemory)?;
     let top = phys_to_virt(stack) + KERNEL_STACK_FRAMES as u64 * PAGE_SIZE;
     // SAFETY: the stack was just allocated for this thread.
     let saved_rsp = unsafe { context::prepare_user_entry(top, frame) };
-    with(|s| {
-        let Some(owner) = s.tasks.get_mut(&task) else {
-            frames_free_run(stack, KERNEL_STACK_FRAMES);
+    with(|w| {
+        let Some(owner) = w.tasks.get_mut(&task) else {
+            free_run(stack, KERNEL_STACK_FRAMES);
             return Err(KernelError::InvalidArgument);
         };
         owner.threads += 1;
-        let id = s.next_id;
-        s.next_id += 1;
-        s.threads.insert(
-            id,
-            Thread {
-                task: Some(task),
-                kernel_stack: Some(stack),
-                saved_rsp,
-                state: ThreadState::Ready,
-            },
-        );
-        s.ready.push_back(id);
+        let id = w.new_id();
+        let thread = Thread {
+            task: Some(task),
+            kernel_stack: Some(stack),
+            saved_rsp,
+            state: ThreadState::Ready,
+            priority,
+            deadline: None,
+            waiting_on: None,
+            wake: Wake::Retry,
+        };
+        w.threads.insert(id, thread);
+        w.ready.push(id, priority);
         Ok(id)
     })
 }
 
-fn frames_free_run(base: u64, count: usize) {
+fn free_run(base: u64, count: usize) {
     for i in 0..count as u64 {
         frames::free(base + i * PAGE_SIZE);
     }
@@ -148,23 +298,25 @@ fn frames_free_run(base: u64, count: usize) {
 
 /// Run `f` on the current thread's task (None for the idle thread).
 pub fn with_current_task<T>(f: impl FnOnce(&mut Task) -> T) -> Option<T> {
-    with(|s| {
-        let task = s.threads.get(&s.current)?.task?;
-        s.tasks.get_mut(&task).map(f)
+    with(|w| {
+        let task = w.threads.get(&w.current)?.task?;
+        w.tasks.get_mut(&task).map(f)
     })
 }
 
-/// Switch to the next ready thread, if any; the current one, if still running, goes to the
-/// back of the queue. With nothing ready, a running thread keeps the CPU and a blocked or
-/// dead one gives it to the idle thread.
+/// Switch to the best ready thread. A running thread keeps the CPU unless a thread of at
+/// least its priority is ready (then it goes to the back of its level); a blocked or dead
+/// one gives it to the next ready thread, or to the idle thread.
 pub fn schedule() {
-    let switch = with(|s| {
-        let current = s.current;
-        let still_running = s
-            .threads
-            .get(&current)
-            .is_some_and(|t| t.state == ThreadState::Running);
-        let next = match s.ready.pop_front() {
+    let switch = with(|w| {
+        let current = w.current;
+        let (still_running, priority) = w.threads.get(&current).map_or((false, 0), |t| {
+            (t.state == ThreadState::Running, t.priority)
+        });
+        if still_running && current != IDLE && w.ready.highest().is_none_or(|h| h < priority) {
+            return None;
+        }
+        let next = match w.ready.pop() {
             Some(next) => next,
             None if still_running => return None,
             None => IDLE,
@@ -173,24 +325,24 @@ pub fn schedule() {
             return None;
         }
         if still_running && current != IDLE {
-            if let Some(t) = s.threads.get_mut(&current) {
+            if let Some(t) = w.threads.get_mut(&current) {
                 t.state = ThreadState::Ready;
             }
-            s.ready.push_back(current);
+            w.ready.push(current, priority);
         }
-        let target = s.threads.get_mut(&next).expect("ready thread exists");
+        let target = w.threads.get_mut(&next).expect("ready thread exists");
         target.state = ThreadState::Running;
         let load = target.saved_rsp;
         let top = target.stack_top();
-        match target.task.and_then(|t| s.tasks.get(&t)) {
+        match target.task.and_then(|t| w.tasks.get(&t)) {
             Some(task) => task.space.activate(),
             None => crate::memory::paging::activate_kernel_space(),
         }
         if let Some(top) = top {
             syscall::set_kernel_stack(top);
         }
-        s.current = next;
-        let save = &mut s
+        w.current = next;
+        let save = &mut w
             .threads
             .get_mut(&current)
             .expect("current thread exists")
@@ -199,45 +351,98 @@ pub fn schedule() {
     });
     if let Some((save, load)) = switch {
         // SAFETY: `save` points into the BTreeMap node of the current thread, which is not
-        // removed while it runs (dead threads are reaped only by another thread); `load` is
-        // a stack pointer saved by `switch_context` or `prepare_user_entry`.
+        // removed while it runs (dead threads are reaped only by the idle thread, never
+        // while they are current); `load` was saved by `switch_context` or made by
+        // `prepare_user_entry`.
         unsafe { context::switch_context(save, load) };
     }
 }
 
-/// End the current thread (and its task with its last thread). Never returns.
-pub fn exit_current() -> ! {
-    with(|s| {
-        let current = s.current;
-        if let Some(t) = s.threads.get_mut(&current) {
-            t.state = ThreadState::Dead;
+/// Block the current thread (already registered with whatever will wake it, under
+/// `waiting_on`) until woken or until tick `deadline`. Returns why it woke.
+pub fn block_current(waiting_on: Option<PortId>, deadline: Option<u64>) -> Wake {
+    with(|w| {
+        let current = w.current;
+        if let Some(t) = w.threads.get_mut(&current) {
+            t.state = ThreadState::Blocked;
+            t.deadline = deadline;
+            t.waiting_on = waiting_on;
+            t.wake = Wake::Retry;
         }
-        s.dead.push(current);
+        if deadline.is_some() {
+            w.timed.push(current);
+        }
+    });
+    schedule();
+    with(|w| w.threads.get(&w.current).map_or(Wake::Retry, |t| t.wake))
+}
+
+/// Mark `thread` dead and out of every queue.
+fn kill_thread(w: &mut World, thread: ThreadId) {
+    if let Some(t) = w.threads.get_mut(&thread)
+        && t.state != ThreadState::Dead
+    {
+        t.state = ThreadState::Dead;
+        w.ready.remove(thread);
+        w.dead.push(thread);
+    }
+}
+
+/// End the current thread (and its task with its last thread). Never returns.
+pub fn exit_current_thread() -> ! {
+    with(|w| {
+        let current = w.current;
+        kill_thread(w, current);
     });
     schedule();
     unreachable!("a dead thread was scheduled");
 }
 
-/// Free ended threads' kernel stacks and the address spaces of tasks with no thread left.
-/// Runs on the idle thread, never on a stack it frees. Returns the names of ended tasks.
+/// End every thread of the current task. Never returns.
+pub fn exit_current_task() -> ! {
+    with(|w| {
+        let task = w.current_task_id();
+        let threads: Vec<ThreadId> = w
+            .threads
+            .iter()
+            .filter(|(_, t)| t.task == task)
+            .map(|(&id, _)| id)
+            .collect();
+        for thread in threads {
+            kill_thread(w, thread);
+        }
+    });
+    schedule();
+    unreachable!("a dead thread was scheduled");
+}
+
+/// Free ended threads' kernel stacks, and the rights, ports and memory of tasks with no
+/// thread left. Runs on the idle thread, never on a stack it frees.
 pub fn reap(mut ended: impl FnMut(&Task)) {
-    let dead: Vec<ThreadId> = with(|s| core::mem::take(&mut s.dead));
+    let dead: Vec<ThreadId> = with(|w| core::mem::take(&mut w.dead));
     for id in dead {
-        let (thread, finished_task) = with(|s| {
-            let thread = s.threads.remove(&id)?;
+        let (thread, finished_task) = with(|w| {
+            let thread = w.threads.remove(&id)?;
+            w.timed.retain(|&t| t != id);
             let task_id = thread.task?;
-            let task = s.tasks.get_mut(&task_id)?;
+            let task = w.tasks.get_mut(&task_id)?;
             task.threads -= 1;
-            let finished = if task.threads == 0 {
-                s.tasks.remove(&task_id)
+            let mut finished = if task.threads == 0 {
+                w.tasks.remove(&task_id)
             } else {
                 None
             };
+            if let Some(task) = finished.as_mut() {
+                let mut events = Vec::new();
+                task.names.destroy_all(&mut w.ports, &mut events);
+                w.ports.release(task.self_port, &mut events);
+                w.handle_events(&mut events);
+            }
             Some((thread, finished))
         })
         .map_or((None, None), |(t, f)| (Some(t), f));
         if let Some(stack) = thread.and_then(|t| t.kernel_stack) {
-            frames_free_run(stack, KERNEL_STACK_FRAMES);
+            free_run(stack, KERNEL_STACK_FRAMES);
         }
         if let Some(task) = finished_task {
             ended(&task);
@@ -247,12 +452,39 @@ pub fn reap(mut ended: impl FnMut(&Task)) {
 }
 
 pub fn has_tasks() -> bool {
-    with(|s| !s.tasks.is_empty())
+    with(|w| !w.tasks.is_empty())
 }
 
-/// Timer tick: preempt the running thread if another is ready.
+/// Timer tick: time out blocked threads whose deadline passed, then preempt the running
+/// thread if another of at least its priority is ready.
 pub fn tick() {
-    if with(|s| !s.ready.is_empty()) {
-        schedule();
-    }
+    with(|w| {
+        w.ticks += 1;
+        let now = w.ticks;
+        let expired: Vec<ThreadId> = w
+            .timed
+            .iter()
+            .copied()
+            .filter(|t| {
+                w.threads.get(t).is_some_and(|t| {
+                    t.state == ThreadState::Blocked && t.deadline.is_some_and(|d| d <= now)
+                })
+            })
+            .collect();
+        for thread in expired {
+            w.wake(thread, Wake::TimedOut);
+        }
+        w.timed.retain(|t| {
+            w.threads
+                .get(t)
+                .is_some_and(|t| t.state == ThreadState::Blocked && t.deadline.is_some())
+        });
+    });
+    schedule();
+}
+
+/// The tick a timeout of `ms` milliseconds from now ends at (rounded up to whole ticks).
+pub fn deadline_after_ms(ms: u64) -> u64 {
+    let ticks = ms.saturating_mul(crate::arch::pic::TIMER_HZ).div_ceil(1000);
+    with(|w| w.ticks.saturating_add(ticks.max(1)))
 }

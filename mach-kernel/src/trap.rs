@@ -6,9 +6,10 @@
 //! or the end of the offending task, never a kernel panic.
 
 use crate::arch::{cpu, idt, pic, trap_frame::TrapFrame};
-use crate::{kprintln, log, sched};
+use crate::{ipc_glue, kprintln, log, sched};
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering};
+use mach_abi::layout::USER_END;
 use mach_abi::{DEBUG_WRITE_MAX, KernelError, qemu_exit, trap};
 
 /// Timer interrupts since boot.
@@ -71,7 +72,7 @@ fn user_exception(frame: &TrapFrame) {
     let _ = frame.dump(&mut *out);
     let _ = writeln!(out, "user fault: ending {name}");
     drop(out);
-    sched::exit_current();
+    sched::exit_current_task();
 }
 
 /// An exception in the kernel itself: a kernel bug. Print everything and stop QEMU.
@@ -121,11 +122,42 @@ pub fn syscall(frame: &mut TrapFrame) {
 }
 
 fn mach_trap(number: i64, frame: &mut TrapFrame) -> Result<u64, KernelError> {
+    let f = &*frame;
     match number {
-        trap::DEBUG_WRITE => debug_write(frame.rdi, frame.rsi),
-        trap::TASK_EXIT => task_exit(frame.rdi),
+        trap::DEBUG_WRITE => debug_write(f.rdi, f.rsi),
+        trap::TASK_EXIT => task_exit(f.rdi),
+        trap::MACH_MSG => ipc_glue::mach_msg(f.rdi, f.rsi, f.rdx, f.r10, f.r8),
+        trap::PORT_ALLOCATE => ipc_glue::port_allocate(),
+        trap::PORT_ALLOCATE_SET => ipc_glue::port_allocate_set(),
+        trap::PORT_DEALLOCATE => ipc_glue::port_deallocate(f.rdi),
+        trap::PORT_DESTROY => ipc_glue::port_destroy(f.rdi),
+        trap::PORT_TYPE => ipc_glue::port_type(f.rdi),
+        trap::PORT_MOVE_MEMBER => ipc_glue::port_move_member(f.rdi, f.rsi),
+        trap::PORT_MAKE_SEND => ipc_glue::port_make_send(f.rdi),
+        trap::PORT_SET_QUEUE_LIMIT => ipc_glue::port_set_queue_limit(f.rdi, f.rsi),
+        trap::TASK_SELF => ipc_glue::task_self(),
+        trap::THREAD_CREATE => thread_create(f.rdi, f.rsi, f.rdx, f.r10),
+        trap::THREAD_EXIT => sched::exit_current_thread(),
+        trap::SLEEP => sleep(f.rdi),
         _ => Err(KernelError::InvalidTrap),
     }
+}
+
+fn thread_create(task: u64, rip: u64, rsp: u64, arg: u64) -> Result<u64, KernelError> {
+    let task = ipc_glue::task_of(task)?;
+    if rip >= USER_END || rsp >= USER_END {
+        return Err(KernelError::InvalidAddress);
+    }
+    let mut frame = TrapFrame::new_user(rip, rsp);
+    frame.rdi = arg;
+    sched::spawn_thread(task, &frame, sched::DEFAULT_PRIORITY)
+}
+
+fn sleep(ms: u64) -> Result<u64, KernelError> {
+    if ms > 0 {
+        sched::block_current(None, Some(sched::deadline_after_ms(ms)));
+    }
+    Ok(0)
 }
 
 fn debug_write(address: u64, len: u64) -> Result<u64, KernelError> {
@@ -148,7 +180,7 @@ fn debug_write(address: u64, len: u64) -> Result<u64, KernelError> {
 
 fn task_exit(code: u64) -> Result<u64, KernelError> {
     sched::with_current_task(|t| kprintln!("task {} ({}) exited with code {code}", t.id, t.name));
-    sched::exit_current();
+    sched::exit_current_task();
 }
 
 /// A foreign system call. Until tasks have syscall ports, every one gets -ENOSYS; the first

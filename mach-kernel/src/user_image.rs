@@ -69,7 +69,7 @@ pub fn start_task(name: &str, image: &[u8], args: &str) -> Result<TaskId, LoadEr
         }
     };
     let task = sched::create_task(name, space);
-    sched::spawn_thread(task, &frame)?;
+    sched::spawn_thread(task, &frame, sched::DEFAULT_PRIORITY)?;
     Ok(task)
 }
 

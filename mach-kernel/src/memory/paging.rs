@@ -170,6 +170,11 @@ impl AddressSpace {
         Ok(())
     }
 
+    /// Check that `[addr, addr + len)` is user memory the task may read (or write).
+    pub fn check_user(&self, addr: u64, len: usize, write: bool) -> Result<(), KernelError> {
+        self.user_chunks(addr, len, write, |_, _, _| {})
+    }
+
     /// Copy user memory at `addr` into `out`.
     pub fn read_user(&self, addr: u64, out: &mut [u8]) -> Result<(), KernelError> {
         let len = out.len();

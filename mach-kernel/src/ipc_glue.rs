@@ -1,0 +1,518 @@
+//! The IPC traps: `mach_msg` (send, receive, or both, with timeouts and queue limits) and
+//! the port traps (allocate, deallocate, destroy, type, sets, send rights, queue limit).
+//!
+//! A message is copied from the sender's memory into a kernel [`Message`] (rights copied in
+//! from the sender's name space) and, when received, copied out into the receiver's memory
+//! and name space. A thread that must wait blocks in `sched::block_current` and looks again
+//! when woken. Every user pointer goes through the task's page tables; every name through
+//! its name space: a user mistake is an error code, never a kernel fault.
+
+use crate::sched::{self, Wake, World};
+use alloc::vec;
+use alloc::vec::Vec;
+use mach_abi::KernelError;
+use mach_abi::ipc::{
+    HEADER_SIZE, MAX_INLINE_DATA, MAX_PORT_DESCRIPTORS, MessageHeader, PORT_DESCRIPTOR_SIZE,
+    PORT_NULL, PortDescriptor, PortName, disposition, options,
+};
+use mach_kernel::ipc::{CarriedRight, Event, PortId, PortTable};
+
+/// A message on its way: rights in transit and the inline data.
+pub struct Message {
+    /// The reply right the sender attached (delivered as `remote`).
+    pub reply: Option<CarriedRight>,
+    pub id: u32,
+    pub trace: u32,
+    pub ports: Vec<CarriedRight>,
+    pub data: Vec<u8>,
+}
+
+impl Message {
+    /// Bytes the message takes in a receive buffer.
+    fn size(&self) -> usize {
+        HEADER_SIZE + self.ports.len() * PORT_DESCRIPTOR_SIZE + self.data.len()
+    }
+
+    /// Release everything the message carries (it will never be received).
+    pub fn destroy(self, ports: &mut PortTable<Message>, events: &mut Vec<Event>) {
+        for right in self.reply.into_iter().chain(self.ports) {
+            ports.release(right, events);
+        }
+    }
+}
+
+/// Read a `T` (a plain repr(C) struct of integers) from the current task's memory.
+fn read_struct<T: Copy + Default>(address: u64) -> Result<T, KernelError> {
+    let mut value = T::default();
+    // SAFETY: T is a repr(C) struct of integers: every byte pattern is a valid value.
+    let bytes = unsafe {
+        core::slice::from_raw_parts_mut(&mut value as *mut T as *mut u8, core::mem::size_of::<T>())
+    };
+    sched::with_current_task(|t| t.space.read_user(address, bytes))
+        .ok_or(KernelError::InvalidArgument)??;
+    Ok(value)
+}
+
+fn as_bytes<T: Copy>(value: &T) -> &[u8] {
+    // SAFETY: T is a repr(C) struct of integers without padding holes that matter.
+    unsafe {
+        core::slice::from_raw_parts(value as *const T as *const u8, core::mem::size_of::<T>())
+    }
+}
+
+/// What a timeout option and value mean: `None` waits forever, `Some(None)` polls,
+/// `Some(Some(tick))` waits until that tick.
+fn deadline(enabled: bool, timeout_ms: u64) -> Option<Option<u64>> {
+    match (enabled, timeout_ms) {
+        (false, _) => None,
+        (true, 0) => Some(None),
+        (true, ms) => Some(Some(sched::deadline_after_ms(ms))),
+    }
+}
+
+/// `mach_msg(buffer, options, receive_size, receive_name, timeout_ms)`.
+pub fn mach_msg(
+    buffer: u64,
+    opts: u64,
+    receive_size: u64,
+    receive_name: u64,
+    timeout_ms: u64,
+) -> Result<u64, KernelError> {
+    let known = options::SEND | options::RECEIVE | options::SEND_TIMEOUT | options::RECEIVE_TIMEOUT;
+    if opts & !known != 0 || opts & (options::SEND | options::RECEIVE) == 0 {
+        return Err(KernelError::InvalidArgument);
+    }
+    let receive_name = PortName::try_from(receive_name).map_err(|_| KernelError::InvalidName)?;
+    if opts & options::SEND != 0 {
+        send(
+            buffer,
+            deadline(opts & options::SEND_TIMEOUT != 0, timeout_ms),
+        )?;
+    }
+    if opts & options::RECEIVE != 0 {
+        receive(
+            buffer,
+            receive_size,
+            receive_name,
+            deadline(opts & options::RECEIVE_TIMEOUT != 0, timeout_ms),
+        )?;
+    }
+    Ok(0)
+}
+
+fn send(buffer: u64, timeout: Option<Option<u64>>) -> Result<(), KernelError> {
+    let header: MessageHeader = read_struct(buffer)?;
+    let port_count = header.port_count as usize;
+    let data_size = header.data_size as usize;
+    if port_count > MAX_PORT_DESCRIPTORS || data_size > MAX_INLINE_DATA {
+        return Err(KernelError::InvalidArgument);
+    }
+    let valid_remote = [
+        disposition::COPY_SEND,
+        disposition::MOVE_SEND,
+        disposition::MOVE_SEND_ONCE,
+        disposition::MAKE_SEND,
+        disposition::MAKE_SEND_ONCE,
+    ];
+    if !valid_remote.contains(&header.remote_disposition) {
+        return Err(KernelError::InvalidDisposition);
+    }
+    let descriptors_at = buffer + HEADER_SIZE as u64;
+    let mut descriptors = vec![PortDescriptor::default(); port_count];
+    for (i, d) in descriptors.iter_mut().enumerate() {
+        *d = read_struct(descriptors_at + (i * PORT_DESCRIPTOR_SIZE) as u64)?;
+    }
+    let mut data = vec![0u8; data_size];
+    let data_at = descriptors_at + (port_count * PORT_DESCRIPTOR_SIZE) as u64;
+    sched::with_current_task(|t| t.space.read_user(data_at, &mut data))
+        .ok_or(KernelError::InvalidArgument)??;
+
+    let mut data = Some(data);
+    loop {
+        let outcome = sched::with(|w| {
+            try_send(
+                w,
+                &header,
+                &descriptors,
+                &mut data,
+                timeout.is_some_and(|d| d.is_none()),
+            )
+        });
+        let port = match outcome? {
+            None => return Ok(()),
+            Some(port) => port,
+        };
+        match sched::block_current(Some(port), timeout.flatten()) {
+            Wake::Retry => continue,
+            Wake::TimedOut => return Err(KernelError::TimedOut),
+            Wake::PortDied => return Err(KernelError::PortDead),
+        }
+    }
+}
+
+enum SendOutcome {
+    /// Queued on `port` (a member of `set`, if any): wake a receiver.
+    Queued { port: PortId, set: Option<PortId> },
+    /// The queue is full: wait on the port for space.
+    Wait(PortId),
+}
+
+/// Queue the message, or return the port to wait on when its queue is full.
+fn try_send(
+    w: &mut World,
+    header: &MessageHeader,
+    descriptors: &[PortDescriptor],
+    data: &mut Option<Vec<u8>>,
+    poll: bool,
+) -> Result<Option<PortId>, KernelError> {
+    let current = w.current_thread();
+    let mut events = Vec::new();
+    let outcome = match w.current_task_and_ports() {
+        Some((task, ports)) => send_locked(
+            task,
+            ports,
+            current,
+            header,
+            descriptors,
+            data,
+            poll,
+            &mut events,
+        ),
+        None => Err(KernelError::InvalidArgument),
+    };
+    let result = match outcome {
+        Ok(SendOutcome::Queued { port, set }) => {
+            if !w.wake_one_waiting_on(port, false)
+                && let Some(set) = set
+            {
+                w.wake_one_waiting_on(set, false);
+            }
+            Ok(None)
+        }
+        Ok(SendOutcome::Wait(port)) => Ok(Some(port)),
+        Err(e) => Err(e),
+    };
+    w.handle_events(&mut events);
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn send_locked(
+    task: &mut sched::Task,
+    ports: &mut PortTable<Message>,
+    current: u64,
+    header: &MessageHeader,
+    descriptors: &[PortDescriptor],
+    data: &mut Option<Vec<u8>>,
+    poll: bool,
+    events: &mut Vec<Event>,
+) -> Result<SendOutcome, KernelError> {
+    let destination = task.names.send_port(header.remote, ports)?;
+    let port = ports.get_mut(destination).ok_or(KernelError::PortDead)?;
+    if port.kernel_object != 0 {
+        // Kernel objects are operated on by traps that name their port, not by messages.
+        return Err(KernelError::InvalidRight);
+    }
+    let full = port.queue.len() >= port.queue_limit
+        && header.remote_disposition != disposition::MOVE_SEND_ONCE;
+    if full {
+        if poll {
+            return Err(KernelError::TimedOut);
+        }
+        port.waiting_senders.push_back(current);
+        return Ok(SendOutcome::Wait(destination));
+    }
+
+    // Copy in the rights: destination, reply, descriptors. On a mistake, what was copied in
+    // is destroyed and the error returned.
+    let mut carried: Vec<CarriedRight> = Vec::with_capacity(descriptors.len() + 2);
+    let result = (|| {
+        carried.push(
+            task.names
+                .copyin(header.remote, header.remote_disposition, ports, events)?,
+        );
+        let reply = if header.local != PORT_NULL {
+            let right = task
+                .names
+                .copyin(header.local, header.local_disposition, ports, events)?;
+            carried.push(right);
+            Some(right)
+        } else {
+            None
+        };
+        let first_descriptor = carried.len();
+        for d in descriptors {
+            carried.push(task.names.copyin(d.name, d.disposition, ports, events)?);
+        }
+        Ok((reply, first_descriptor))
+    })();
+    let (reply, first_descriptor) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            for right in carried {
+                ports.release(right, events);
+            }
+            return Err(e);
+        }
+    };
+    let destination_right = carried[0];
+    let message = Message {
+        reply,
+        id: header.id,
+        trace: header.trace,
+        ports: carried.split_off(first_descriptor),
+        data: data.take().unwrap_or_default(),
+    };
+    ports.consume_destination(destination_right, events);
+    let port = ports.get_mut(destination).ok_or(KernelError::PortDead)?;
+    port.queue.push_back(message);
+    Ok(SendOutcome::Queued {
+        port: destination,
+        set: port.set,
+    })
+}
+
+fn receive(
+    buffer: u64,
+    capacity: u64,
+    name: PortName,
+    timeout: Option<Option<u64>>,
+) -> Result<(), KernelError> {
+    loop {
+        let outcome = sched::with(|w| {
+            try_receive(
+                w,
+                buffer,
+                capacity,
+                name,
+                timeout.is_some_and(|d| d.is_none()),
+            )
+        });
+        let port = match outcome? {
+            None => return Ok(()),
+            Some(port) => port,
+        };
+        match sched::block_current(Some(port), timeout.flatten()) {
+            Wake::Retry => continue,
+            Wake::TimedOut => return Err(KernelError::TimedOut),
+            Wake::PortDied => return Err(KernelError::PortDead),
+        }
+    }
+}
+
+enum ReceiveOutcome {
+    /// Delivered from `source`: a sender waiting for queue space there may go.
+    Delivered {
+        source: PortId,
+    },
+    Wait(PortId),
+}
+
+/// Deliver the next message into `buffer`, or return the port (or set) to wait on.
+fn try_receive(
+    w: &mut World,
+    buffer: u64,
+    capacity: u64,
+    name: PortName,
+    poll: bool,
+) -> Result<Option<PortId>, KernelError> {
+    let current = w.current_thread();
+    let mut events = Vec::new();
+    let outcome = match w.current_task_and_ports() {
+        Some((task, ports)) => receive_locked(
+            task,
+            ports,
+            current,
+            buffer,
+            capacity,
+            name,
+            poll,
+            &mut events,
+        ),
+        None => Err(KernelError::InvalidArgument),
+    };
+    let result = match outcome {
+        Ok(ReceiveOutcome::Delivered { source }) => {
+            w.wake_one_waiting_on(source, true);
+            Ok(None)
+        }
+        Ok(ReceiveOutcome::Wait(port)) => Ok(Some(port)),
+        Err(e) => Err(e),
+    };
+    w.handle_events(&mut events);
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn receive_locked(
+    task: &mut sched::Task,
+    ports: &mut PortTable<Message>,
+    current: u64,
+    buffer: u64,
+    capacity: u64,
+    name: PortName,
+    poll: bool,
+    events: &mut Vec<Event>,
+) -> Result<ReceiveOutcome, KernelError> {
+    let waited = task.names.receive_port(name)?;
+    let port = ports.get(waited).ok_or(KernelError::InvalidName)?;
+    let source = if port.is_set {
+        port.members
+            .iter()
+            .copied()
+            .find(|&m| ports.get(m).is_some_and(|p| !p.queue.is_empty()))
+    } else {
+        Some(waited).filter(|_| !port.queue.is_empty())
+    };
+    let Some(source) = source else {
+        if poll {
+            return Err(KernelError::TimedOut);
+        }
+        if let Some(p) = ports.get_mut(waited) {
+            p.waiting_receivers.push_back(current);
+        }
+        return Ok(ReceiveOutcome::Wait(waited));
+    };
+    let source_port = ports.get(source).ok_or(KernelError::InvalidName)?;
+    let size = source_port.queue.front().map_or(0, Message::size);
+    let local = match source_port.receiver {
+        mach_kernel::ipc::Receiver::Task { name, .. } => name,
+        _ => PORT_NULL,
+    };
+    if size as u64 > capacity {
+        return Err(KernelError::TooLarge);
+    }
+    task.space.check_user(buffer, size, true)?;
+    let message = ports
+        .get_mut(source)
+        .and_then(|p| p.queue.pop_front())
+        .ok_or(KernelError::InvalidName)?;
+
+    let mut header = MessageHeader {
+        remote: PORT_NULL,
+        local,
+        remote_disposition: 0,
+        local_disposition: 0,
+        port_count: message.ports.len() as u16,
+        id: message.id,
+        data_size: message.data.len() as u32,
+        trace: message.trace,
+    };
+    if let Some(reply) = message.reply {
+        header.remote = task
+            .names
+            .copyout(reply, ports, events)
+            .unwrap_or(mach_abi::ipc::PORT_DEAD);
+        header.remote_disposition = reply.kind.received_code();
+    }
+    // The buffer was checked writable above, so these writes cannot fail halfway.
+    let mut result = task.space.write_user(buffer, as_bytes(&header));
+    for (i, right) in message.ports.iter().enumerate() {
+        let name = task
+            .names
+            .copyout(*right, ports, events)
+            .unwrap_or(mach_abi::ipc::PORT_DEAD);
+        let d = PortDescriptor {
+            name,
+            disposition: right.kind.received_code(),
+            reserved: [0; 3],
+        };
+        let at = buffer + (HEADER_SIZE + i * PORT_DESCRIPTOR_SIZE) as u64;
+        result = result.and(task.space.write_user(at, as_bytes(&d)));
+    }
+    let data_at = buffer + (HEADER_SIZE + message.ports.len() * PORT_DESCRIPTOR_SIZE) as u64;
+    result = result.and(task.space.write_user(data_at, &message.data));
+    result.map(|_| ReceiveOutcome::Delivered { source })
+}
+
+/// Run a name-space operation on the current task.
+fn on_names<T>(
+    f: impl FnOnce(&mut sched::Task, &mut PortTable<Message>, &mut Vec<Event>) -> Result<T, KernelError>,
+) -> Result<T, KernelError> {
+    sched::with(|w| {
+        let mut events = Vec::new();
+        let result = {
+            let (task, ports) = w
+                .current_task_and_ports()
+                .ok_or(KernelError::InvalidArgument)?;
+            f(task, ports, &mut events)
+        };
+        w.handle_events(&mut events);
+        result
+    })
+}
+
+fn name_arg(value: u64) -> Result<PortName, KernelError> {
+    PortName::try_from(value).map_err(|_| KernelError::InvalidName)
+}
+
+pub fn port_allocate() -> Result<u64, KernelError> {
+    on_names(|t, p, _| t.names.allocate_port(p).map(u64::from))
+}
+
+pub fn port_allocate_set() -> Result<u64, KernelError> {
+    on_names(|t, p, _| t.names.allocate_set(p).map(u64::from))
+}
+
+pub fn port_deallocate(name: u64) -> Result<u64, KernelError> {
+    let name = name_arg(name)?;
+    on_names(|t, p, e| t.names.deallocate(name, p, e).map(|_| 0))
+}
+
+pub fn port_destroy(name: u64) -> Result<u64, KernelError> {
+    let name = name_arg(name)?;
+    on_names(|t, p, e| t.names.destroy(name, p, e).map(|_| 0))
+}
+
+pub fn port_type(name: u64) -> Result<u64, KernelError> {
+    let name = name_arg(name)?;
+    on_names(|t, p, _| t.names.right_type(name, p))
+}
+
+pub fn port_move_member(member: u64, set: u64) -> Result<u64, KernelError> {
+    let (member, set) = (name_arg(member)?, name_arg(set)?);
+    on_names(|t, p, _| t.names.move_member(member, set, p).map(|_| 0))
+}
+
+/// Add a send reference under the name of a receive right the task holds.
+pub fn port_make_send(name: u64) -> Result<u64, KernelError> {
+    let name = name_arg(name)?;
+    on_names(|t, p, e| {
+        let right = t.names.copyin(name, disposition::MAKE_SEND, p, e)?;
+        t.names.copyout(right, p, e).map(u64::from)
+    })
+}
+
+pub fn port_set_queue_limit(name: u64, limit: u64) -> Result<u64, KernelError> {
+    let name = name_arg(name)?;
+    let limit = usize::try_from(limit)
+        .ok()
+        .filter(|l| (1..=1024).contains(l))
+        .ok_or(KernelError::InvalidArgument)?;
+    on_names(|t, p, _| {
+        let id = t.names.receive_port(name)?;
+        p.get_mut(id).ok_or(KernelError::InvalidName)?.queue_limit = limit;
+        Ok(0)
+    })
+}
+
+/// A send right to the caller's own task port (one more reference under the same name).
+pub fn task_self() -> Result<u64, KernelError> {
+    on_names(|t, p, e| {
+        let right = p.make_send(t.self_port.port).ok_or(KernelError::PortDead)?;
+        t.names.copyout(right, p, e).map(u64::from)
+    })
+}
+
+/// The task a send right names (for traps on task ports).
+pub fn task_of(name: u64) -> Result<sched::TaskId, KernelError> {
+    let name = name_arg(name)?;
+    on_names(|t, p, _| {
+        let id = t.names.send_port(name, p)?;
+        let object = p.get(id).ok_or(KernelError::InvalidName)?.kernel_object;
+        if object & sched::TASK_OBJECT == 0 {
+            return Err(KernelError::InvalidRight);
+        }
+        Ok(object & !sched::TASK_OBJECT)
+    })
+}
