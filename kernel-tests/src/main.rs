@@ -4,7 +4,8 @@
 //! - `traps`: bad trap numbers and bad pointers give error codes, not faults;
 //! - `foreign`: a foreign system call without a syscall port returns -ENOSYS;
 //! - `fault-write`: write to an unmapped address (the task must be ended, the kernel live);
-//! - `fault-ud`: execute an invalid instruction.
+//! - `fault-ud`: execute an invalid instruction;
+//! - `rpc`, `rights`, `sets`, `timeouts`, `dead-names`, `bad-ipc`: IPC (see ipc_cases.rs).
 //!
 //! Each case prints `case NAME: ok` or `case NAME: FAILED ...` on the kernel log; the system
 //! test checks those lines.
@@ -12,6 +13,8 @@
 #![no_main]
 
 use libmach::{KernelError, println, raw_syscall, trap};
+
+mod ipc_cases;
 
 libmach::entry!(main);
 
@@ -24,6 +27,12 @@ fn main(args: &str) -> u64 {
         let result = match case {
             "traps" => traps(),
             "foreign" => foreign(),
+            "rpc" => ipc_cases::rpc(),
+            "rights" => ipc_cases::rights(),
+            "sets" => ipc_cases::port_sets(),
+            "timeouts" => ipc_cases::timeouts(),
+            "dead-names" => ipc_cases::dead_names(),
+            "bad-ipc" => ipc_cases::bad_arguments(),
             "fault-write" => {
                 println!("case fault-write: writing {UNMAPPED:#x}");
                 // SAFETY: deliberately unsafe: the kernel must end this task.
@@ -53,7 +62,7 @@ fn main(args: &str) -> u64 {
     failures
 }
 
-fn check(ok: bool, why: &'static str) -> Result<(), &'static str> {
+pub(crate) fn check(ok: bool, why: &'static str) -> Result<(), &'static str> {
     if ok { Ok(()) } else { Err(why) }
 }
 

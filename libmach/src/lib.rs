@@ -7,6 +7,7 @@
 
 pub use mach_abi::{KernelError, trap};
 
+pub mod ipc;
 mod syscall;
 pub use syscall::raw_syscall;
 

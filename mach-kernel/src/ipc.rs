@@ -107,6 +107,8 @@ pub struct PortTable<M> {
     /// Messages queued on ports that died, for the kernel to destroy (their rights and
     /// memory must be released, which may kill further ports).
     dead_messages: Vec<M>,
+    /// Threads that were waiting on ports that died, with the port: the kernel wakes them.
+    dead_waiters: Vec<(PortId, u64)>,
 }
 
 impl<M> Default for PortTable<M> {
@@ -115,6 +117,7 @@ impl<M> Default for PortTable<M> {
             slots: Vec::new(),
             free: Vec::new(),
             dead_messages: Vec::new(),
+            dead_waiters: Vec::new(),
         }
     }
 }
@@ -215,7 +218,14 @@ impl<M> PortTable<M> {
         let queued: Vec<M> = port.queue.drain(..).collect();
         let set = port.set.take();
         let members = core::mem::take(&mut port.members);
+        let waiters: Vec<u64> = port
+            .waiting_receivers
+            .drain(..)
+            .chain(port.waiting_senders.drain(..))
+            .collect();
         self.dead_messages.extend(queued);
+        self.dead_waiters
+            .extend(waiters.into_iter().map(|t| (id, t)));
         if let Some(set) = set.and_then(|s| self.get_mut(s)) {
             set.members.retain(|&m| m != id);
         }
@@ -230,6 +240,11 @@ impl<M> PortTable<M> {
     /// Messages that were queued on ports that died since the last call.
     pub fn take_dead_messages(&mut self) -> Vec<M> {
         core::mem::take(&mut self.dead_messages)
+    }
+
+    /// Threads that were waiting on ports that died since the last call, with the port.
+    pub fn take_dead_waiters(&mut self) -> Vec<(PortId, u64)> {
+        core::mem::take(&mut self.dead_waiters)
     }
 
     /// Destroy a right in transit (its message is being destroyed).
@@ -928,9 +943,11 @@ mod tests {
         let sn = b.copyout(s, &mut ports, &mut ev).unwrap();
         let on = b.copyout(o, &mut ports, &mut ev).unwrap();
         ports.get_mut(id).unwrap().queue.push_back(7);
+        ports.get_mut(id).unwrap().waiting_receivers.push_back(42);
         a.destroy(rx, &mut ports, &mut ev).unwrap();
         assert_eq!(ev, vec![Event::PortDied(id)]);
         assert_eq!(ports.take_dead_messages(), vec![7]);
+        assert_eq!(ports.take_dead_waiters(), vec![(id, 42)]);
         assert_eq!(b.right_type(sn, &mut ports).unwrap(), right_type::DEAD_NAME);
         assert_eq!(b.right_type(on, &mut ports).unwrap(), right_type::DEAD_NAME);
         assert_eq!(b.send_port(sn, &mut ports), Err(KernelError::PortDead));

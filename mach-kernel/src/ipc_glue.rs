@@ -207,8 +207,17 @@ fn send_locked(
     poll: bool,
     events: &mut Vec<Event>,
 ) -> Result<SendOutcome, KernelError> {
-    let destination = task.names.send_port(header.remote, ports)?;
+    let destination = match header.remote_disposition {
+        // Making a right from the receive right the sender holds: it sends to itself.
+        disposition::MAKE_SEND | disposition::MAKE_SEND_ONCE => {
+            task.names.receive_port(header.remote)?
+        }
+        _ => task.names.send_port(header.remote, ports)?,
+    };
     let port = ports.get_mut(destination).ok_or(KernelError::PortDead)?;
+    if port.is_set {
+        return Err(KernelError::InvalidRight);
+    }
     if port.kernel_object != 0 {
         // Kernel objects are operated on by traps that name their port, not by messages.
         return Err(KernelError::InvalidRight);

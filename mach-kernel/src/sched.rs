@@ -195,27 +195,17 @@ impl World {
     /// then destroy the messages that were queued on them (which may kill more ports).
     pub fn handle_events(&mut self, events: &mut Vec<Event>) {
         loop {
-            for event in events.drain(..) {
-                if let Event::PortDied(port) = event {
-                    let waiters: Vec<u64> = match self.ports.get_mut(port) {
-                        Some(p) => p
-                            .waiting_receivers
-                            .drain(..)
-                            .chain(p.waiting_senders.drain(..))
-                            .collect(),
-                        None => Vec::new(),
-                    };
-                    for thread in waiters {
-                        if self
-                            .threads
-                            .get(&thread)
-                            .is_some_and(|t| t.waiting_on == Some(port))
-                        {
-                            self.wake(thread, Wake::PortDied);
-                        }
-                    }
+            // No-senders and send-once notifications arrive with notification ports; a dead
+            // port's waiters were handed back by the port table.
+            events.clear();
+            for (port, thread) in self.ports.take_dead_waiters() {
+                if self
+                    .threads
+                    .get(&thread)
+                    .is_some_and(|t| t.waiting_on == Some(port))
+                {
+                    self.wake(thread, Wake::PortDied);
                 }
-                // No-senders and send-once notifications arrive with notification ports.
             }
             let dead = self.ports.take_dead_messages();
             if dead.is_empty() {

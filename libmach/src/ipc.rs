@@ -1,0 +1,280 @@
+//! Ports, rights and messages from user space.
+//!
+//! Rights are owned values: dropping a [`SendRight`] or [`SendOnceRight`] gives the reference
+//! back to the kernel, dropping a [`ReceiveRight`] destroys the port. `into_name` hands the
+//! name over without dropping (for example when the right was moved into a message).
+//! [`MessageBuffer`] lays a message out as the kernel reads it: header, port descriptors,
+//! inline data.
+
+use crate::{into_result, raw_syscall};
+use mach_abi::KernelError;
+pub use mach_abi::ipc::{
+    HEADER_SIZE, MAX_INLINE_DATA, MAX_PORT_DESCRIPTORS, MessageHeader, PORT_DEAD, PORT_NULL,
+    PortDescriptor, PortName, disposition, options, received, right_type,
+};
+use mach_abi::trap;
+
+fn call(number: i64, args: [u64; 6]) -> Result<u64, KernelError> {
+    // SAFETY: the port traps take names and integers only; the kernel checks them.
+    into_result(unsafe { raw_syscall(number, args) })
+}
+
+fn call1(number: i64, a: u64) -> Result<u64, KernelError> {
+    call(number, [a, 0, 0, 0, 0, 0])
+}
+
+/// The raw traps, by name.
+pub fn port_allocate() -> Result<PortName, KernelError> {
+    call1(trap::PORT_ALLOCATE, 0).map(|n| n as PortName)
+}
+pub fn port_allocate_set() -> Result<PortName, KernelError> {
+    call1(trap::PORT_ALLOCATE_SET, 0).map(|n| n as PortName)
+}
+pub fn port_deallocate(name: PortName) -> Result<(), KernelError> {
+    call1(trap::PORT_DEALLOCATE, name as u64).map(|_| ())
+}
+pub fn port_destroy(name: PortName) -> Result<(), KernelError> {
+    call1(trap::PORT_DESTROY, name as u64).map(|_| ())
+}
+pub fn port_type(name: PortName) -> Result<u64, KernelError> {
+    call1(trap::PORT_TYPE, name as u64)
+}
+pub fn port_move_member(member: PortName, set: PortName) -> Result<(), KernelError> {
+    call(
+        trap::PORT_MOVE_MEMBER,
+        [member as u64, set as u64, 0, 0, 0, 0],
+    )
+    .map(|_| ())
+}
+pub fn port_make_send(name: PortName) -> Result<PortName, KernelError> {
+    call1(trap::PORT_MAKE_SEND, name as u64).map(|n| n as PortName)
+}
+pub fn port_set_queue_limit(name: PortName, limit: usize) -> Result<(), KernelError> {
+    call(
+        trap::PORT_SET_QUEUE_LIMIT,
+        [name as u64, limit as u64, 0, 0, 0, 0],
+    )
+    .map(|_| ())
+}
+pub fn task_self() -> Result<PortName, KernelError> {
+    call1(trap::TASK_SELF, 0).map(|n| n as PortName)
+}
+/// Start a thread in the task named by `task` at `entry` with stack `stack_top`; `arg` in rdi.
+pub fn thread_create(
+    task: PortName,
+    entry: extern "C" fn(u64) -> !,
+    stack_top: u64,
+    arg: u64,
+) -> Result<u64, KernelError> {
+    call(
+        trap::THREAD_CREATE,
+        [task as u64, entry as *const () as u64, stack_top, arg, 0, 0],
+    )
+}
+pub fn thread_exit() -> ! {
+    let _ = call1(trap::THREAD_EXIT, 0);
+    unreachable!("thread_exit returned")
+}
+pub fn sleep_ms(ms: u64) {
+    let _ = call1(trap::SLEEP, ms);
+}
+
+/// A receive right: the port's messages come to its holder. Dropping it destroys the port.
+#[derive(Debug)]
+pub struct ReceiveRight(PortName);
+
+/// A send right (one user reference). Dropping it gives the reference back.
+#[derive(Debug)]
+pub struct SendRight(PortName);
+
+/// A send-once right: one message (typically a reply) may be sent with it.
+#[derive(Debug)]
+pub struct SendOnceRight(PortName);
+
+macro_rules! right {
+    ($t:ident, $drop:expr) => {
+        impl $t {
+            /// Take ownership of a right the task holds under `name`.
+            pub const fn from_name(name: PortName) -> Self {
+                $t(name)
+            }
+            pub fn name(&self) -> PortName {
+                self.0
+            }
+            /// Give up ownership without releasing the right.
+            pub fn into_name(self) -> PortName {
+                let name = self.0;
+                core::mem::forget(self);
+                name
+            }
+        }
+        impl Drop for $t {
+            fn drop(&mut self) {
+                let _ = $drop(self.0);
+            }
+        }
+    };
+}
+right!(ReceiveRight, port_destroy);
+right!(SendRight, port_deallocate);
+right!(SendOnceRight, port_deallocate);
+
+impl ReceiveRight {
+    pub fn allocate() -> Result<Self, KernelError> {
+        port_allocate().map(ReceiveRight)
+    }
+    /// A send right to this port (one more reference under the same name).
+    pub fn make_send(&self) -> Result<SendRight, KernelError> {
+        port_make_send(self.0).map(SendRight)
+    }
+}
+
+/// A message laid out for the kernel: header, then descriptors, then inline data.
+#[repr(C, align(8))]
+pub struct MessageBuffer<const N: usize> {
+    pub header: MessageHeader,
+    body: [u8; N],
+}
+
+/// Room for a message with up to 8 port descriptors and 8 KiB of inline data.
+pub type Message = MessageBuffer<{ 8 * 8 + 8 * 1024 }>;
+
+impl<const N: usize> Default for MessageBuffer<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> MessageBuffer<N> {
+    pub const fn new() -> Self {
+        MessageBuffer {
+            header: MessageHeader {
+                remote: 0,
+                local: 0,
+                remote_disposition: 0,
+                local_disposition: 0,
+                port_count: 0,
+                id: 0,
+                data_size: 0,
+                trace: 0,
+            },
+            body: [0; N],
+        }
+    }
+
+    /// Bytes the buffer holds, header included: the receive size to give the kernel.
+    pub const fn capacity(&self) -> usize {
+        HEADER_SIZE + N
+    }
+
+    /// Start a new outgoing message to `remote` (carried as `how`) with id `id`.
+    pub fn start(&mut self, remote: PortName, how: u8, id: u32) -> &mut Self {
+        self.header = MessageHeader {
+            remote,
+            remote_disposition: how,
+            id,
+            ..MessageHeader::default()
+        };
+        self
+    }
+
+    /// Attach a reply right (`local`, carried as `how`, usually MAKE_SEND_ONCE).
+    pub fn reply_to(&mut self, local: PortName, how: u8) -> &mut Self {
+        self.header.local = local;
+        self.header.local_disposition = how;
+        self
+    }
+
+    fn ports_len(&self) -> usize {
+        self.header.port_count as usize * 8
+    }
+
+    /// Carry a right in the body. Panics if the buffer is full (a program bug).
+    pub fn push_port(&mut self, name: PortName, how: u8) -> &mut Self {
+        let at = self.ports_len();
+        let data = self.header.data_size as usize;
+        assert!(at + 8 + data <= N, "message buffer full");
+        self.body.copy_within(at..at + data, at + 8);
+        let d = PortDescriptor {
+            name,
+            disposition: how,
+            reserved: [0; 3],
+        };
+        self.body[at..at + 4].copy_from_slice(&d.name.to_ne_bytes());
+        self.body[at + 4] = d.disposition;
+        self.body[at + 5..at + 8].fill(0);
+        self.header.port_count += 1;
+        self
+    }
+
+    /// Set the inline data. Panics if it does not fit (a program bug).
+    pub fn set_data(&mut self, data: &[u8]) -> &mut Self {
+        let at = self.ports_len();
+        assert!(at + data.len() <= N, "message buffer full");
+        self.body[at..at + data.len()].copy_from_slice(data);
+        self.header.data_size = data.len() as u32;
+        self
+    }
+
+    /// The port descriptors (after a receive: names in this task and `received::*` kinds).
+    pub fn port(&self, index: usize) -> Option<PortDescriptor> {
+        if index >= self.header.port_count as usize {
+            return None;
+        }
+        let at = index * 8;
+        let bytes = self.body.get(at..at + 8)?;
+        Some(PortDescriptor {
+            name: PortName::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]),
+            disposition: bytes[4],
+            reserved: [0; 3],
+        })
+    }
+
+    pub fn data(&self) -> &[u8] {
+        let at = self.ports_len();
+        self.body
+            .get(at..at + self.header.data_size as usize)
+            .unwrap_or(&[])
+    }
+
+    /// The raw trap on this buffer.
+    pub fn mach_msg(
+        &mut self,
+        opts: u64,
+        receive_name: PortName,
+        timeout_ms: u64,
+    ) -> Result<(), KernelError> {
+        let args = [
+            self as *mut Self as u64,
+            opts,
+            self.capacity() as u64,
+            receive_name as u64,
+            timeout_ms,
+            0,
+        ];
+        // SAFETY: the kernel reads the message from, and writes the received one into, this
+        // buffer, within `capacity` bytes.
+        into_result(unsafe { raw_syscall(trap::MACH_MSG, args) }).map(|_| ())
+    }
+
+    pub fn send(&mut self) -> Result<(), KernelError> {
+        self.mach_msg(options::SEND, PORT_NULL, 0)
+    }
+
+    pub fn send_timeout(&mut self, ms: u64) -> Result<(), KernelError> {
+        self.mach_msg(options::SEND | options::SEND_TIMEOUT, PORT_NULL, ms)
+    }
+
+    pub fn receive(&mut self, port: PortName) -> Result<(), KernelError> {
+        self.mach_msg(options::RECEIVE, port, 0)
+    }
+
+    pub fn receive_timeout(&mut self, port: PortName, ms: u64) -> Result<(), KernelError> {
+        self.mach_msg(options::RECEIVE | options::RECEIVE_TIMEOUT, port, ms)
+    }
+
+    /// Send, then receive the answer on `reply_port`, in one trap.
+    pub fn call(&mut self, reply_port: PortName) -> Result<(), KernelError> {
+        self.mach_msg(options::SEND | options::RECEIVE, reply_port, 0)
+    }
+}
