@@ -5,6 +5,7 @@
 #   make iso            hybrid BIOS/UEFI ISO with real Limine (LIMINE_DIR)
 #   make debug          boot paused with a GDB stub on :1234
 #   make boot-time      measure QEMU launch -> kernel banner -> first user output
+#   make bench          guest instruction counts for IPC and scheduling (-icount)
 #   make clean
 #
 # Variables: BOOT=direct|limine  KLOG=term|file  QEMU_MEMORY=512M  LIMINE_DIR=...
@@ -20,7 +21,7 @@ export BOOT ?= direct
 export KLOG ?= term
 export QEMU_MEMORY ?= 512M
 
-.PHONY: all setup build run test unit-test system-test iso debug boot-time clean
+.PHONY: all setup build run test unit-test system-test iso debug boot-time bench clean
 
 all: build
 
@@ -56,6 +57,9 @@ iso: build
 
 boot-time: build
 	$(CARGO) run --release -q -p system-tests --bin boot-time
+
+bench: build
+	$(CARGO) run --release -q -p system-tests --bin bench
 
 clean:
 	rm -rf build

@@ -18,7 +18,11 @@ fn stack_top(i: usize) -> u64 {
     base + STACK_SIZE as u64 - 8
 }
 
-fn spawn(entry: extern "C" fn(u64) -> !, slot: usize, arg: u64) -> Result<(), &'static str> {
+pub(crate) fn spawn(
+    entry: extern "C" fn(u64) -> !,
+    slot: usize,
+    arg: u64,
+) -> Result<(), &'static str> {
     let task = task_self().map_err(|_| "task_self failed")?;
     thread_create(task, entry, stack_top(slot), arg).map_err(|_| "thread_create failed")?;
     Ok(())

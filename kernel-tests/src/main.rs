@@ -5,6 +5,7 @@
 //! - `foreign`: a foreign system call without a syscall port returns -ENOSYS;
 //! - `fault-write`: write to an unmapped address (the task must be ended, the kernel live);
 //! - `fault-ud`: execute an invalid instruction;
+//! - `bench`: instruction counts under icount (bench.rs, `make bench`);
 //! - `rpc`, `rights`, `sets`, `timeouts`, `dead-names`, `bad-ipc`: IPC (see ipc_cases.rs).
 //!
 //! Each case prints `case NAME: ok` or `case NAME: FAILED ...` on the kernel log; the system
@@ -14,6 +15,7 @@
 
 use libmach::{KernelError, println, raw_syscall, trap};
 
+mod bench;
 mod ipc_cases;
 
 libmach::entry!(main);
@@ -27,6 +29,7 @@ fn main(args: &str) -> u64 {
         let result = match case {
             "traps" => traps(),
             "foreign" => foreign(),
+            "bench" => bench::run(),
             "rpc" => ipc_cases::rpc(),
             "rights" => ipc_cases::rights(),
             "sets" => ipc_cases::port_sets(),

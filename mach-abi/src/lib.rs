@@ -42,7 +42,8 @@ pub mod trap {
     pub const THREAD_CREATE: i64 = -13;
     /// `thread_exit() -> !`: end the calling thread (the task ends with its last thread).
     pub const THREAD_EXIT: i64 = -14;
-    /// `sleep(ms)`: block the calling thread for at least `ms` milliseconds.
+    /// `sleep(ms)`: block the calling thread for at least `ms` milliseconds; `sleep(0)`
+    /// yields to other ready threads of the same or higher priority.
     pub const SLEEP: i64 = -15;
 }
 

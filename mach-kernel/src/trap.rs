@@ -153,8 +153,11 @@ fn thread_create(task: u64, rip: u64, rsp: u64, arg: u64) -> Result<u64, KernelE
     sched::spawn_thread(task, &frame, sched::DEFAULT_PRIORITY)
 }
 
+/// `sleep(ms)`; `sleep(0)` yields to ready threads of the same or higher priority.
 fn sleep(ms: u64) -> Result<u64, KernelError> {
-    if ms > 0 {
+    if ms == 0 {
+        sched::schedule();
+    } else {
         sched::block_current(None, Some(sched::deadline_after_ms(ms)));
     }
     Ok(0)

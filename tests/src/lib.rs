@@ -41,6 +41,8 @@ pub struct BootConfig {
     pub entry: Option<usize>,
     /// Files the entry names that QEMU must not be given (to test the loader's errors).
     pub omit: Vec<String>,
+    /// Extra QEMU arguments (for example `-icount shift=0` for benchmarks).
+    pub qemu_args: Vec<String>,
 }
 
 impl BootConfig {
@@ -52,6 +54,7 @@ impl BootConfig {
             conf,
             entry: None,
             omit: Vec::new(),
+            qemu_args: Vec::new(),
         }
     }
 
@@ -69,6 +72,7 @@ impl BootConfig {
             conf,
             entry: None,
             omit: Vec::new(),
+            qemu_args: Vec::new(),
         }
     }
 
@@ -207,6 +211,7 @@ impl Machine {
             .arg(&loader)
             .arg("-initrd")
             .arg(initrd);
+        command.args(&config.qemu_args);
         if let Some(n) = config.entry {
             command.arg("-append").arg(format!("entry={n}"));
         }

@@ -159,6 +159,7 @@ fn loader_reports_a_bad_limine_conf() {
         conf: "/Machina\n    protocol: limine\n    oops\n".into(),
         entry: None,
         omit: vec![],
+        qemu_args: vec![],
     };
     let mut m = Machine::boot_unchecked(&config);
     let log = m.expect_log("direct-loader: error");
