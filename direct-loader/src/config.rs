@@ -98,10 +98,7 @@ fn lines(text: &str) -> impl Iterator<Item = (usize, Result<Line<'_>, ConfigErro
             let name = name.strip_prefix('+').unwrap_or(name);
             Ok(Line::Entry(name.trim()))
         } else if let Some((key, value)) = line.split_once(':') {
-            Ok(Line::Option {
-                key: key.trim(),
-                value: value.trim(),
-            })
+            Ok(Line::Option { key: key.trim(), value: value.trim() })
         } else {
             Err(ConfigErrorKind::NotAnOption)
         };
@@ -112,9 +109,7 @@ fn lines(text: &str) -> impl Iterator<Item = (usize, Result<Line<'_>, ConfigErro
 /// Strip the `resource(arg):` prefix of a Limine path, leaving `/the/path`.
 pub fn volume_path(path: &str) -> Option<&str> {
     let rest = match path.find("):") {
-        Some(close) if path.get(..close).is_some_and(|r| r.contains('(')) => {
-            path.get(close + 2..)?
-        }
+        Some(close) if path.get(..close).is_some_and(|r| r.contains('(')) => path.get(close + 2..)?,
         _ => path,
     };
     (rest.starts_with('/') && rest.len() > 1).then_some(rest)
@@ -150,10 +145,7 @@ fn walk<'a, T>(
             if protocol.is_some() || !entry.kernel_path.is_empty() {
                 *index += 1;
                 if entry.kernel_path.is_empty() {
-                    return Err(ConfigError {
-                        line: header_line,
-                        kind: ConfigErrorKind::NoKernelPath,
-                    });
+                    return Err(ConfigError { line: header_line, kind: ConfigErrorKind::NoKernelPath });
                 }
                 return Ok(visit(*index, &entry, protocol));
             }
@@ -253,19 +245,11 @@ pub fn select_entry(text: &str, choice: Option<usize>) -> Result<BootEntry<'_>, 
     };
     // Walk the whole file once so that a mistake anywhere is reported, then pick.
     walk(text, |_, _, _| None::<()>)?;
-    let picked = walk(text, |index, entry, protocol| {
-        (index == wanted).then_some((*entry, protocol))
-    })?;
-    let (entry, protocol) = picked.ok_or(ConfigError {
-        line: 0,
-        kind: ConfigErrorKind::NoSuchEntry,
-    })?;
+    let picked = walk(text, |index, entry, protocol| (index == wanted).then_some((*entry, protocol)))?;
+    let (entry, protocol) = picked.ok_or(ConfigError { line: 0, kind: ConfigErrorKind::NoSuchEntry })?;
     match protocol {
         Some(p) if p.eq_ignore_ascii_case("limine") => Ok(entry),
-        _ => Err(ConfigError {
-            line: 0,
-            kind: ConfigErrorKind::NotLimineProtocol,
-        }),
+        _ => Err(ConfigError { line: 0, kind: ConfigErrorKind::NotLimineProtocol }),
     }
 }
 
@@ -302,14 +286,8 @@ timeout: 0
         assert_eq!(
             e.modules(),
             &[
-                ModuleSpec {
-                    path: "/boot/bootstrap",
-                    cmdline: "bootstrap first"
-                },
-                ModuleSpec {
-                    path: "/boot/fs-server",
-                    cmdline: ""
-                },
+                ModuleSpec { path: "/boot/bootstrap", cmdline: "bootstrap first" },
+                ModuleSpec { path: "/boot/fs-server", cmdline: "" },
             ]
         );
     }
@@ -319,17 +297,8 @@ timeout: 0
         let e = select_entry(SAMPLE, Some(2)).unwrap();
         assert_eq!(e.name, "Machina (tests)");
         assert_eq!(e.cmdline, "");
-        assert_eq!(
-            e.modules(),
-            &[ModuleSpec {
-                path: "/boot/kernel-tests",
-                cmdline: "kernel-tests all"
-            }]
-        );
-        assert_eq!(
-            select_entry(SAMPLE, Some(3)).unwrap_err().kind,
-            ConfigErrorKind::NoSuchEntry
-        );
+        assert_eq!(e.modules(), &[ModuleSpec { path: "/boot/kernel-tests", cmdline: "kernel-tests all" }]);
+        assert_eq!(select_entry(SAMPLE, Some(3)).unwrap_err().kind, ConfigErrorKind::NoSuchEntry);
     }
 
     #[test]
@@ -351,43 +320,22 @@ timeout: 0
         let bad = "/A\n  protocol: limine\n  path: boot():/k\n  garbage line\n";
         assert_eq!(
             select_entry(bad, None).unwrap_err(),
-            ConfigError {
-                line: 4,
-                kind: ConfigErrorKind::NotAnOption
-            }
+            ConfigError { line: 4, kind: ConfigErrorKind::NotAnOption }
         );
         let orphan = "/A\n  protocol: limine\n  path: boot():/k\n  module_cmdline: x\n";
-        assert_eq!(
-            select_entry(orphan, None).unwrap_err().kind,
-            ConfigErrorKind::CmdlineWithoutModule
-        );
+        assert_eq!(select_entry(orphan, None).unwrap_err().kind, ConfigErrorKind::CmdlineWithoutModule);
         let outside = "module_path: boot():/m\n/A\n protocol: limine\n path: boot():/k\n";
         assert_eq!(
             select_entry(outside, None).unwrap_err(),
-            ConfigError {
-                line: 1,
-                kind: ConfigErrorKind::OptionOutsideEntry
-            }
+            ConfigError { line: 1, kind: ConfigErrorKind::OptionOutsideEntry }
         );
         let relative = "/A\n protocol: limine\n path: boot():kernel\n";
-        assert_eq!(
-            select_entry(relative, None).unwrap_err().kind,
-            ConfigErrorKind::BadPath
-        );
+        assert_eq!(select_entry(relative, None).unwrap_err().kind, ConfigErrorKind::BadPath);
         let nokernel = "/A\n protocol: limine\n";
-        assert_eq!(
-            select_entry(nokernel, None).unwrap_err().kind,
-            ConfigErrorKind::NoKernelPath
-        );
+        assert_eq!(select_entry(nokernel, None).unwrap_err().kind, ConfigErrorKind::NoKernelPath);
         let multiboot = "/A\n protocol: multiboot2\n path: boot():/k\n";
-        assert_eq!(
-            select_entry(multiboot, None).unwrap_err().kind,
-            ConfigErrorKind::NotLimineProtocol
-        );
-        assert_eq!(
-            select_entry("", None).unwrap_err().kind,
-            ConfigErrorKind::NoSuchEntry
-        );
+        assert_eq!(select_entry(multiboot, None).unwrap_err().kind, ConfigErrorKind::NotLimineProtocol);
+        assert_eq!(select_entry("", None).unwrap_err().kind, ConfigErrorKind::NoSuchEntry);
     }
 
     #[test]
@@ -396,10 +344,7 @@ timeout: 0
         for i in 0..=MAX_MODULES {
             text.push_str(&format!("module_path: boot():/m{i}\n"));
         }
-        assert_eq!(
-            select_entry(&text, None).unwrap_err().kind,
-            ConfigErrorKind::TooManyModules
-        );
+        assert_eq!(select_entry(&text, None).unwrap_err().kind, ConfigErrorKind::TooManyModules);
     }
 
     #[test]

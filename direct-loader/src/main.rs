@@ -188,11 +188,7 @@ impl PageTables<'_> {
         let index = |level: u32| (virt >> (12 + 9 * level)) & 511;
         let pdpt = self.next_table(self.pml4, index(3));
         let pd = self.next_table(pdpt, index(2));
-        let (table, level_flags) = if huge {
-            (pd, HUGE)
-        } else {
-            (self.next_table(pd, index(1)), 0)
-        };
+        let (table, level_flags) = if huge { (pd, HUGE) } else { (self.next_table(pd, index(1)), 0) };
         let slot = if huge { index(1) } else { index(0) };
         // SAFETY: `table` is one of our page-table pages; `slot` < 512.
         unsafe { *((table + slot * 8) as *mut u64) = phys | flags | level_flags | PRESENT };
@@ -219,11 +215,7 @@ extern "C" fn loader_main(magic: u32, info_address: u32) -> ! {
     }
 
     // The files QEMU loaded.
-    let mut files = [BootFile {
-        name: "",
-        bytes: &[],
-        start: 0,
-    }; MAX_FILES];
+    let mut files = [BootFile { name: "", bytes: &[], start: 0 }; MAX_FILES];
     let count = info.mods_count as usize;
     if count > MAX_FILES {
         bail!("{count} modules given; at most {MAX_FILES}");
@@ -238,11 +230,7 @@ extern "C" fn loader_main(magic: u32, info_address: u32) -> ! {
         let len = m.end.saturating_sub(m.start) as usize;
         // SAFETY: QEMU loaded the module at [start, end).
         let bytes = unsafe { core::slice::from_raw_parts(m.start as usize as *const u8, len) };
-        *file = BootFile {
-            name,
-            bytes,
-            start: m.start as u64,
-        };
+        *file = BootFile { name, bytes, start: m.start as u64 };
         highest_module_end = highest_module_end.max(m.end as u64);
     }
     let files = &files[..count];
@@ -255,27 +243,18 @@ extern "C" fn loader_main(magic: u32, info_address: u32) -> ! {
     let conf_text =
         core::str::from_utf8(conf_file.bytes).unwrap_or_else(|_| bail!("limine.conf is not UTF-8"));
     // SAFETY: the command line is a terminated string when flag bit 2 is set.
-    let loader_cmdline = if info.flags & (1 << 2) != 0 {
-        unsafe { c_str(info.cmdline) }
-    } else {
-        ""
-    };
+    let loader_cmdline = if info.flags & (1 << 2) != 0 { unsafe { c_str(info.cmdline) } } else { "" };
     let choice = loader_cmdline
         .split(' ')
         .find_map(|word| word.strip_prefix("entry="))
-        .map(|n| {
-            n.parse()
-                .unwrap_or_else(|_| bail!("entry={n}: not a number"))
-        });
+        .map(|n| n.parse().unwrap_or_else(|_| bail!("entry={n}: not a number")));
     let entry = config::select_entry(conf_text, choice).unwrap_or_else(|e| bail!("{e}"));
     let find = |path: &str| -> BootFile {
         let wanted = path.rsplit('/').next().unwrap_or(path);
         *files
             .iter()
             .find(|f| f.file_name() == wanted)
-            .unwrap_or_else(|| {
-                bail!("{path} (named by limine.conf) was not given to QEMU's -initrd")
-            })
+            .unwrap_or_else(|| bail!("{path} (named by limine.conf) was not given to QEMU's -initrd"))
     };
     let kernel_file = find(entry.kernel_path);
 
@@ -296,9 +275,7 @@ extern "C" fn loader_main(magic: u32, info_address: u32) -> ! {
     let free_start = loader_end.max(highest_module_end).next_multiple_of(PAGE);
     let region = firmware_regions
         .iter()
-        .find(|r| {
-            r.kind == RegionKind::Usable && r.base <= free_start && free_start < r.base + r.length
-        })
+        .find(|r| r.kind == RegionKind::Usable && r.base <= free_start && free_start < r.base + r.length)
         .unwrap_or_else(|| bail!("no usable memory after the modules at {free_start:#x}"));
     let mut memory = BumpAllocator {
         next: free_start,
@@ -322,11 +299,7 @@ extern "C" fn loader_main(magic: u32, info_address: u32) -> ! {
         .unwrap_or(0)
         .max(1 << 32)
         .next_multiple_of(2 << 20);
-    let mut tables = PageTables {
-        pml4,
-        memory: &mut memory,
-        nx,
-    };
+    let mut tables = PageTables { pml4, memory: &mut memory, nx };
     let mut address = 0;
     while address < (1 << 32) {
         tables.map(address, address, WRITABLE, true);
@@ -336,8 +309,7 @@ extern "C" fn loader_main(magic: u32, info_address: u32) -> ! {
     for segment in kernel.segments.iter().take(kernel.segment_count) {
         let mut page = 0;
         while page < segment.size {
-            let flags = if segment.writable { WRITABLE } else { 0 }
-                | if segment.executable { 0 } else { nx };
+            let flags = if segment.writable { WRITABLE } else { 0 } | if segment.executable { 0 } else { nx };
             tables.map(segment.virt + page, segment.phys + page, flags, false);
             page += PAGE;
         }
@@ -350,75 +322,43 @@ extern "C" fn loader_main(magic: u32, info_address: u32) -> ! {
     let mut answers = Answers::default();
     let name = hhdm(memory.store_str("machina-direct-loader"));
     let version = hhdm(memory.store_str(env!("CARGO_PKG_VERSION")));
-    answers.bootloader_info = memory.store(abi::BootloaderInfoResponse {
-        revision: 0,
-        name,
-        version,
-    });
-    answers.hhdm = memory.store(abi::HhdmResponse {
-        revision: 0,
-        offset: abi::HHDM_OFFSET,
-    });
+    answers.bootloader_info = memory.store(abi::BootloaderInfoResponse { revision: 0, name, version });
+    answers.hhdm = memory.store(abi::HhdmResponse { revision: 0, offset: abi::HHDM_OFFSET });
     answers.executable_address = memory.store(abi::ExecutableAddressResponse {
         revision: 0,
         physical_base: kernel.physical_base,
         virtual_base: kernel.virtual_base,
     });
     let cmdline = hhdm(memory.store_str(entry.cmdline));
-    answers.executable_cmdline = memory.store(abi::ExecutableCmdlineResponse {
-        revision: 0,
-        cmdline,
-    });
+    answers.executable_cmdline = memory.store(abi::ExecutableCmdlineResponse { revision: 0, cmdline });
     let kernel_as_file = make_file(&mut memory, kernel_file, entry.kernel_path, entry.cmdline);
-    answers.executable_file = memory.store(abi::ExecutableFileResponse {
-        revision: 0,
-        file: hhdm(kernel_as_file),
-    });
+    answers.executable_file =
+        memory.store(abi::ExecutableFileResponse { revision: 0, file: hhdm(kernel_as_file) });
     answers.modules = module_response(&mut memory, &entry, &find);
     if let Some(rsdp) = find_rsdp() {
-        answers.rsdp = memory.store(abi::RsdpResponse {
-            revision: 0,
-            address: hhdm(rsdp),
-        });
+        answers.rsdp = memory.store(abi::RsdpResponse { revision: 0, address: hhdm(rsdp) });
     }
     let map_pointers = memory.alloc((MAX_REGIONS * 8) as u64);
-    let map_entries =
-        memory.alloc((MAX_REGIONS * core::mem::size_of::<abi::MemoryMapEntry>()) as u64);
+    let map_entries = memory.alloc((MAX_REGIONS * core::mem::size_of::<abi::MemoryMapEntry>()) as u64);
     let map_response = memory.alloc(core::mem::size_of::<abi::MemoryMapResponse>() as u64);
     answers.memory_map = map_response;
 
     let mut claims = [Region::new(0, 0, RegionKind::Reserved); MAX_FILES + 3];
-    claims[0] = Region::new(
-        loader_start,
-        loader_end - loader_start,
-        RegionKind::BootloaderReclaimable,
-    );
-    claims[1] = Region::new(
-        memory.start,
-        kernel_block_end - memory.start,
-        RegionKind::ExecutableAndModules,
-    );
-    claims[2] = Region::new(
-        boot_data_start,
-        memory.next - boot_data_start,
-        RegionKind::BootloaderReclaimable,
-    );
+    claims[0] = Region::new(loader_start, loader_end - loader_start, RegionKind::BootloaderReclaimable);
+    claims[1] = Region::new(memory.start, kernel_block_end - memory.start, RegionKind::ExecutableAndModules);
+    claims[2] =
+        Region::new(boot_data_start, memory.next - boot_data_start, RegionKind::BootloaderReclaimable);
     for (claim, file) in claims[3..].iter_mut().zip(files) {
         let kind = if file.start == conf_file.start {
             RegionKind::BootloaderReclaimable
         } else {
             RegionKind::ExecutableAndModules
         };
-        *claim = Region::new(
-            file.start,
-            (file.bytes.len() as u64).next_multiple_of(PAGE),
-            kind,
-        );
+        *claim = Region::new(file.start, (file.bytes.len() as u64).next_multiple_of(PAGE), kind);
     }
     let mut converted = [Region::new(0, 0, RegionKind::Reserved); MAX_REGIONS];
-    let region_count =
-        memory_map::convert(firmware_regions, &claims[..3 + files.len()], &mut converted)
-            .unwrap_or_else(|e| bail!("memory map: {e:?}"));
+    let region_count = memory_map::convert(firmware_regions, &claims[..3 + files.len()], &mut converted)
+        .unwrap_or_else(|e| bail!("memory map: {e:?}"));
     for (i, region) in converted[..region_count].iter().enumerate() {
         let entry_at = map_entries + (i * core::mem::size_of::<abi::MemoryMapEntry>()) as u64;
         // SAFETY: both arrays were allocated with MAX_REGIONS slots.
@@ -441,11 +381,7 @@ extern "C" fn loader_main(magic: u32, info_address: u32) -> ! {
     };
 
     answer_requests(&kernel, &answers);
-    log!(
-        "direct-loader: booting \"{}\" ({})",
-        entry.name,
-        entry.kernel_path
-    );
+    log!("direct-loader: booting \"{}\" ({})", entry.name, entry.kernel_path);
 
     // SAFETY: the new tables map this code (identity), the stack (HHDM) and the kernel; the
     // kernel entry never returns. Interrupts are off, as the Limine protocol requires.
@@ -510,26 +446,12 @@ struct LoadedKernel {
 
 fn load_kernel(image: &[u8], memory: &mut BumpAllocator) -> LoadedKernel {
     use elf::{ElfBytes, abi::PT_LOAD, endian::LittleEndian};
-    let file =
-        ElfBytes::<LittleEndian>::minimal_parse(image).unwrap_or_else(|e| bail!("kernel ELF: {e}"));
-    let segments = file
-        .segments()
-        .unwrap_or_else(|| bail!("kernel ELF has no program headers"));
-    let loads = || {
-        segments
-            .iter()
-            .filter(|p| p.p_type == PT_LOAD && p.p_memsz > 0)
-    };
-    let low = loads()
-        .map(|p| p.p_vaddr)
-        .min()
-        .unwrap_or_else(|| bail!("kernel has no PT_LOAD"))
-        & !(PAGE - 1);
-    let high = loads()
-        .map(|p| p.p_vaddr + p.p_memsz)
-        .max()
-        .unwrap_or(low)
-        .next_multiple_of(PAGE);
+    let file = ElfBytes::<LittleEndian>::minimal_parse(image).unwrap_or_else(|e| bail!("kernel ELF: {e}"));
+    let segments = file.segments().unwrap_or_else(|| bail!("kernel ELF has no program headers"));
+    let loads = || segments.iter().filter(|p| p.p_type == PT_LOAD && p.p_memsz > 0);
+    let low =
+        loads().map(|p| p.p_vaddr).min().unwrap_or_else(|| bail!("kernel has no PT_LOAD")) & !(PAGE - 1);
+    let high = loads().map(|p| p.p_vaddr + p.p_memsz).max().unwrap_or(low).next_multiple_of(PAGE);
     if low < abi::HHDM_OFFSET {
         bail!("the kernel must be linked in the higher half (lowest address {low:#x})");
     }
@@ -549,9 +471,7 @@ fn load_kernel(image: &[u8], memory: &mut BumpAllocator) -> LoadedKernel {
             .unwrap_or_else(|| bail!("kernel segment at {:#x} lies outside the file", p.p_vaddr));
         let phys = physical_base + (p.p_vaddr - low);
         // SAFETY: inside the block allocated above for the whole kernel (zeroed, so bss is 0).
-        unsafe {
-            core::ptr::copy_nonoverlapping(file_bytes.as_ptr(), phys as *mut u8, file_bytes.len())
-        };
+        unsafe { core::ptr::copy_nonoverlapping(file_bytes.as_ptr(), phys as *mut u8, file_bytes.len()) };
         let page_start = p.p_vaddr & !(PAGE - 1);
         let slot = kernel
             .segments
@@ -590,11 +510,7 @@ fn make_file(memory: &mut BumpAllocator, file: BootFile, path: &str, cmdline: &s
     })
 }
 
-fn module_response(
-    memory: &mut BumpAllocator,
-    entry: &BootEntry,
-    find: &dyn Fn(&str) -> BootFile,
-) -> u64 {
+fn module_response(memory: &mut BumpAllocator, entry: &BootEntry, find: &dyn Fn(&str) -> BootFile) -> u64 {
     let modules = entry.modules();
     let pointers = memory.alloc((modules.len().max(1) * 8) as u64);
     for (i, module) in modules.iter().enumerate() {
@@ -614,17 +530,13 @@ fn find_rsdp() -> Option<u64> {
     // SAFETY: the BDA word at 0x40E holds the EBDA segment; low memory is identity mapped.
     let ebda = unsafe { ((0x40e as *const u16).read_unaligned() as u64) << 4 };
     let areas = [(ebda, ebda + 1024), (0xE0000, 0x100000)];
-    areas
-        .into_iter()
-        .filter(|(start, _)| *start != 0)
-        .find_map(|(start, end)| {
-            (start..end).step_by(16).find(|&at| {
-                // SAFETY: BIOS memory below 1 MiB is identity mapped and readable.
-                let candidate = unsafe { core::slice::from_raw_parts(at as *const u8, 20) };
-                candidate.starts_with(b"RSD PTR ")
-                    && candidate.iter().fold(0u8, |s, b| s.wrapping_add(*b)) == 0
-            })
+    areas.into_iter().filter(|(start, _)| *start != 0).find_map(|(start, end)| {
+        (start..end).step_by(16).find(|&at| {
+            // SAFETY: BIOS memory below 1 MiB is identity mapped and readable.
+            let candidate = unsafe { core::slice::from_raw_parts(at as *const u8, 20) };
+            candidate.starts_with(b"RSD PTR ") && candidate.iter().fold(0u8, |s, b| s.wrapping_add(*b)) == 0
         })
+    })
 }
 
 /// Physical addresses of the responses built (0 = not answered).
@@ -642,19 +554,13 @@ struct Answers {
 
 /// Find every request in the loaded kernel and point it at its response.
 fn answer_requests(kernel: &LoadedKernel, answers: &Answers) {
-    for segment in kernel
-        .segments
-        .iter()
-        .take(kernel.segment_count)
-        .filter(|s| s.writable)
-    {
+    for segment in kernel.segments.iter().take(kernel.segment_count).filter(|s| s.writable) {
         let words = segment.size as usize / 8;
         let base = segment.phys as *mut u64;
         // SAFETY: the segment lies in the kernel block this loader filled; 8-byte aligned.
         let word = |i: usize| unsafe { base.add(i).read() };
         for i in 0..words.saturating_sub(3) {
-            if word(i) == abi::BASE_REVISION_MAGIC[0] && word(i + 1) == abi::BASE_REVISION_MAGIC[1]
-            {
+            if word(i) == abi::BASE_REVISION_MAGIC[0] && word(i + 1) == abi::BASE_REVISION_MAGIC[1] {
                 let requested = word(i + 2);
                 // SAFETY: as above; the tag is three words.
                 unsafe {
@@ -665,10 +571,7 @@ fn answer_requests(kernel: &LoadedKernel, answers: &Answers) {
                 }
                 continue;
             }
-            if word(i) != abi::COMMON_MAGIC[0]
-                || word(i + 1) != abi::COMMON_MAGIC[1]
-                || i + 6 > words
-            {
+            if word(i) != abi::COMMON_MAGIC[0] || word(i + 1) != abi::COMMON_MAGIC[1] || i + 6 > words {
                 continue;
             }
             let id = [word(i + 2), word(i + 3)];

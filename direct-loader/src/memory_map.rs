@@ -78,18 +78,10 @@ pub enum MapError {
 /// Convert `firmware` (as reported, possibly unsorted and overlapping) plus the loader's
 /// `claims` (ranges inside usable memory it gave a purpose) into `out`. Returns how many
 /// regions were written.
-pub fn convert(
-    firmware: &[Region],
-    claims: &[Region],
-    out: &mut [Region],
-) -> Result<usize, MapError> {
+pub fn convert(firmware: &[Region], claims: &[Region], out: &mut [Region]) -> Result<usize, MapError> {
     let mut points = [0u64; MAX_POINTS];
     let mut count = 0;
-    for r in firmware
-        .iter()
-        .chain(claims.iter())
-        .filter(|r| r.length > 0)
-    {
+    for r in firmware.iter().chain(claims.iter()).filter(|r| r.length > 0) {
         for p in [r.base, r.end()] {
             *points.get_mut(count).ok_or(MapError::TooManyInputs)? = p;
             count += 1;
@@ -128,11 +120,8 @@ pub fn convert(
             continue;
         }
         let covers = |r: &&Region| r.base <= start && end <= r.end();
-        let Some(firmware_kind) = firmware
-            .iter()
-            .filter(covers)
-            .map(|r| r.kind)
-            .max_by_key(|k| k.firmware_rank())
+        let Some(firmware_kind) =
+            firmware.iter().filter(covers).map(|r| r.kind).max_by_key(|k| k.firmware_rank())
         else {
             continue; // a hole in the firmware map stays a hole
         };
@@ -203,19 +192,13 @@ mod tests {
 
     #[test]
     fn claims_never_turn_reserved_memory_usable_or_claimed() {
-        let out = run(
-            &qemu_512m(),
-            &[Region::new(0xf0000, 0x1000, ExecutableAndModules)],
-        );
+        let out = run(&qemu_512m(), &[Region::new(0xf0000, 0x1000, ExecutableAndModules)]);
         assert_eq!(out[2], Region::new(0xf0000, 0x10000, Reserved));
     }
 
     #[test]
     fn overlapping_firmware_entries_take_the_stricter_type() {
-        let fw = [
-            Region::new(0x100000, 0x100000, Usable),
-            Region::new(0x180000, 0x1000, AcpiNvs),
-        ];
+        let fw = [Region::new(0x100000, 0x100000, Usable), Region::new(0x180000, 0x1000, AcpiNvs)];
         let out = run(&fw, &[]);
         assert_eq!(
             out,
@@ -247,9 +230,6 @@ mod tests {
     #[test]
     fn output_too_small_is_an_error() {
         let mut out = [Region::new(0, 0, Reserved); 2];
-        assert_eq!(
-            convert(&qemu_512m(), &[], &mut out),
-            Err(MapError::OutputFull)
-        );
+        assert_eq!(convert(&qemu_512m(), &[], &mut out), Err(MapError::OutputFull));
     }
 }

@@ -22,9 +22,7 @@ extern "C" fn null_server(port: u64) -> ! {
     loop {
         let reply = m.header.remote;
         m.start(reply, disposition::MOVE_SEND_ONCE, 0);
-        if m.mach_msg(options::SEND | options::RECEIVE, port as PortName, 0)
-            .is_err()
-        {
+        if m.mach_msg(options::SEND | options::RECEIVE, port as PortName, 0).is_err() {
             thread_exit();
         }
     }
@@ -33,9 +31,7 @@ extern "C" fn null_server(port: u64) -> ! {
 fn round_trips(server: PortName, reply: PortName, data: &[u8]) -> Result<u64, &'static str> {
     let mut m = Message::new();
     // One warm-up call so that every page on the path is mapped and cached.
-    m.start(server, disposition::COPY_SEND, 1)
-        .reply_to(reply, disposition::MAKE_SEND_ONCE)
-        .set_data(data);
+    m.start(server, disposition::COPY_SEND, 1).reply_to(reply, disposition::MAKE_SEND_ONCE).set_data(data);
     m.call(reply).map_err(|_| "warm-up call failed")?;
     let start = rdtsc();
     for _ in 0..ROUNDS {

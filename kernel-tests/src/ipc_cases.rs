@@ -18,11 +18,7 @@ fn stack_top(i: usize) -> u64 {
     base + STACK_SIZE as u64 - 8
 }
 
-pub(crate) fn spawn(
-    entry: extern "C" fn(u64) -> !,
-    slot: usize,
-    arg: u64,
-) -> Result<(), &'static str> {
+pub(crate) fn spawn(entry: extern "C" fn(u64) -> !, slot: usize, arg: u64) -> Result<(), &'static str> {
     let task = task_self().map_err(|_| "task_self failed")?;
     thread_create(task, entry, stack_top(slot), arg).map_err(|_| "thread_create failed")?;
     Ok(())
@@ -45,8 +41,7 @@ extern "C" fn echo_server(port: u64) -> ! {
         data[..n].copy_from_slice(m.data());
         data[..n].reverse();
         let reply = m.header.remote;
-        m.start(reply, disposition::MOVE_SEND_ONCE, id + 1)
-            .set_data(&data[..n]);
+        m.start(reply, disposition::MOVE_SEND_ONCE, id + 1).set_data(&data[..n]);
         let _ = m.send();
         if id == QUIT {
             thread_exit();
@@ -54,16 +49,9 @@ extern "C" fn echo_server(port: u64) -> ! {
     }
 }
 
-fn echo_call(
-    server: PortName,
-    reply: PortName,
-    id: u32,
-    data: &[u8],
-) -> Result<Message, &'static str> {
+fn echo_call(server: PortName, reply: PortName, id: u32, data: &[u8]) -> Result<Message, &'static str> {
     let mut m = Message::new();
-    m.start(server, disposition::COPY_SEND, id)
-        .reply_to(reply, disposition::MAKE_SEND_ONCE)
-        .set_data(data);
+    m.start(server, disposition::COPY_SEND, id).reply_to(reply, disposition::MAKE_SEND_ONCE).set_data(data);
     m.call(reply).map_err(|_| "rpc call failed")?;
     Ok(m)
 }
@@ -76,14 +64,8 @@ pub fn rpc() -> Result<(), &'static str> {
     let m = echo_call(send.name(), reply.name(), ECHO, b"hello")?;
     check(m.header.id == ECHO + 1, "reply id")?;
     check(m.data() == b"olleh", "reply data")?;
-    check(
-        m.header.local == reply.name(),
-        "reply arrived on the reply port",
-    )?;
-    check(
-        port_type(reply.name()) == Ok(right_type::RECEIVE),
-        "the send-once reply right was used up",
-    )?;
+    check(m.header.local == reply.name(), "reply arrived on the reply port")?;
+    check(port_type(reply.name()) == Ok(right_type::RECEIVE), "the send-once reply right was used up")?;
     // 8 KiB inline each way.
     let mut big = [0u8; 8192];
     for (i, b) in big.iter_mut().enumerate() {
@@ -99,8 +81,7 @@ pub fn rpc() -> Result<(), &'static str> {
 /// Send a message to ourselves carrying `(name, how)` and return what arrived.
 fn carry(port: &ReceiveRight, name: PortName, how: u8) -> Result<PortDescriptor, KernelError> {
     let mut m = Message::new();
-    m.start(port.name(), disposition::MAKE_SEND, 1)
-        .push_port(name, how);
+    m.start(port.name(), disposition::MAKE_SEND, 1).push_port(name, how);
     m.send()?;
     m.receive(port.name())?;
     m.port(0).ok_or(KernelError::InvalidArgument)
@@ -116,10 +97,7 @@ pub fn rights() -> Result<(), &'static str> {
         d.disposition == received::SEND && d.name == p.name(),
         "make-send arrives as send under the same name",
     )?;
-    check(
-        port_type(p.name()) == Ok(right_type::RECEIVE | right_type::SEND),
-        "receive+send",
-    )?;
+    check(port_type(p.name()) == Ok(right_type::RECEIVE | right_type::SEND), "receive+send")?;
     // copy-send: the sender keeps its reference; the received one adds another.
     let d = carry(&inbox, p.name(), disposition::COPY_SEND).map_err(|_| "copy-send carry")?;
     check(d.disposition == received::SEND, "copy-send arrives as send")?;
@@ -129,49 +107,23 @@ pub fn rights() -> Result<(), &'static str> {
     // Two references now: dropping both leaves the receive right only.
     port_deallocate(p.name()).map_err(|_| "deallocate 1")?;
     port_deallocate(p.name()).map_err(|_| "deallocate 2")?;
-    check(
-        port_type(p.name()) == Ok(right_type::RECEIVE),
-        "send references released",
-    )?;
-    check(
-        port_deallocate(p.name()) == Err(KernelError::InvalidRight),
-        "no send reference left",
-    )?;
+    check(port_type(p.name()) == Ok(right_type::RECEIVE), "send references released")?;
+    check(port_deallocate(p.name()) == Err(KernelError::InvalidRight), "no send reference left")?;
 
     // make-send-once: a new name each time; move-send-once moves it.
-    let once =
-        carry(&inbox, p.name(), disposition::MAKE_SEND_ONCE).map_err(|_| "make-send-once carry")?;
-    check(
-        once.disposition == received::SEND_ONCE && once.name != p.name(),
-        "send-once has its own name",
-    )?;
-    let moved = carry(&inbox, once.name, disposition::MOVE_SEND_ONCE)
-        .map_err(|_| "move-send-once carry")?;
-    check(
-        moved.disposition == received::SEND_ONCE,
-        "move-send-once arrives as send-once",
-    )?;
-    check(
-        port_type(moved.name) == Ok(right_type::SEND_ONCE),
-        "send-once type",
-    )?;
-    check(
-        port_type(once.name).is_err() || once.name == moved.name,
-        "the old send-once name is gone",
-    )?;
+    let once = carry(&inbox, p.name(), disposition::MAKE_SEND_ONCE).map_err(|_| "make-send-once carry")?;
+    check(once.disposition == received::SEND_ONCE && once.name != p.name(), "send-once has its own name")?;
+    let moved = carry(&inbox, once.name, disposition::MOVE_SEND_ONCE).map_err(|_| "move-send-once carry")?;
+    check(moved.disposition == received::SEND_ONCE, "move-send-once arrives as send-once")?;
+    check(port_type(moved.name) == Ok(right_type::SEND_ONCE), "send-once type")?;
+    check(port_type(once.name).is_err() || once.name == moved.name, "the old send-once name is gone")?;
     port_deallocate(moved.name).map_err(|_| "deallocate send-once")?;
 
     // move-receive: the receive right travels; the port keeps working under the new name.
     let name = p.into_name();
     let d = carry(&inbox, name, disposition::MOVE_RECEIVE).map_err(|_| "move-receive carry")?;
-    check(
-        d.disposition == received::RECEIVE,
-        "move-receive arrives as receive",
-    )?;
-    check(
-        port_type(d.name) == Ok(right_type::RECEIVE),
-        "receive right under the new name",
-    )?;
+    check(d.disposition == received::RECEIVE, "move-receive arrives as receive")?;
+    check(port_type(d.name) == Ok(right_type::RECEIVE), "receive right under the new name")?;
     port_destroy(d.name).map_err(|_| "destroy moved port")?;
     // Wrong dispositions and missing rights.
     check(
@@ -193,70 +145,40 @@ pub fn port_sets() -> Result<(), &'static str> {
     port_move_member(b.name(), set).map_err(|_| "add b")?;
     check(port_type(set) == Ok(right_type::PORT_SET), "set type")?;
     let mut m = Message::new();
-    m.start(b.name(), disposition::MAKE_SEND, 7)
-        .set_data(b"via b");
+    m.start(b.name(), disposition::MAKE_SEND, 7).set_data(b"via b");
     m.send().map_err(|_| "send to b")?;
     let mut r = Message::new();
-    r.receive_timeout(set, 0)
-        .map_err(|_| "receive on the set")?;
-    check(
-        r.header.local == b.name() && r.data() == b"via b",
-        "message names its member port",
-    )?;
-    check(
-        r.receive_timeout(set, 0) == Err(KernelError::TimedOut),
-        "set empty again",
-    )?;
+    r.receive_timeout(set, 0).map_err(|_| "receive on the set")?;
+    check(r.header.local == b.name() && r.data() == b"via b", "message names its member port")?;
+    check(r.receive_timeout(set, 0) == Err(KernelError::TimedOut), "set empty again")?;
     port_move_member(b.name(), PORT_NULL).map_err(|_| "remove b")?;
     m.start(b.name(), disposition::MAKE_SEND, 8);
     m.send().map_err(|_| "send to b again")?;
-    check(
-        r.receive_timeout(set, 0) == Err(KernelError::TimedOut),
-        "b left the set",
-    )?;
-    check(
-        port_move_member(set, set) == Err(KernelError::InvalidRight),
-        "a set is not a member",
-    )?;
+    check(r.receive_timeout(set, 0) == Err(KernelError::TimedOut), "b left the set")?;
+    check(port_move_member(set, set) == Err(KernelError::InvalidRight), "a set is not a member")?;
     port_destroy(set).map_err(|_| "destroy set")
 }
 
 pub fn timeouts() -> Result<(), &'static str> {
     let p = ReceiveRight::allocate().map_err(|_| "allocate")?;
     let mut m = Message::new();
-    check(
-        m.receive_timeout(p.name(), 0) == Err(KernelError::TimedOut),
-        "poll on an empty port",
-    )?;
-    check(
-        m.receive_timeout(p.name(), 30) == Err(KernelError::TimedOut),
-        "30 ms receive timeout",
-    )?;
+    check(m.receive_timeout(p.name(), 0) == Err(KernelError::TimedOut), "poll on an empty port")?;
+    check(m.receive_timeout(p.name(), 30) == Err(KernelError::TimedOut), "30 ms receive timeout")?;
     // The queue limit: two messages fit, the third waits or times out.
     port_set_queue_limit(p.name(), 2).map_err(|_| "set queue limit")?;
-    check(
-        port_set_queue_limit(p.name(), 0) == Err(KernelError::InvalidArgument),
-        "limit 0 refused",
-    )?;
+    check(port_set_queue_limit(p.name(), 0) == Err(KernelError::InvalidArgument), "limit 0 refused")?;
     for i in 0..2 {
         m.start(p.name(), disposition::MAKE_SEND, i);
         m.send_timeout(0).map_err(|_| "send within the limit")?;
     }
     m.start(p.name(), disposition::MAKE_SEND, 2);
-    check(
-        m.send_timeout(0) == Err(KernelError::TimedOut),
-        "full queue, no wait",
-    )?;
-    check(
-        m.send_timeout(20) == Err(KernelError::TimedOut),
-        "full queue, 20 ms wait",
-    )?;
+    check(m.send_timeout(0) == Err(KernelError::TimedOut), "full queue, no wait")?;
+    check(m.send_timeout(20) == Err(KernelError::TimedOut), "full queue, 20 ms wait")?;
     let mut r = Message::new();
     r.receive(p.name()).map_err(|_| "receive 0")?;
     check(r.header.id == 0, "FIFO order")?;
     m.start(p.name(), disposition::MAKE_SEND, 2);
-    m.send_timeout(0)
-        .map_err(|_| "room again after a receive")?;
+    m.send_timeout(0).map_err(|_| "room again after a receive")?;
     sleep_ms(1);
     Ok(())
 }
@@ -280,31 +202,19 @@ pub fn dead_names() -> Result<(), &'static str> {
     let q = ReceiveRight::allocate().map_err(|_| "allocate")?;
     let once = carry(&inbox, q.name(), disposition::MAKE_SEND_ONCE).map_err(|_| "carry")?;
     drop(q);
-    check(
-        port_type(once.name) == Ok(right_type::DEAD_NAME),
-        "send-once became a dead name",
-    )?;
+    check(port_type(once.name) == Ok(right_type::DEAD_NAME), "send-once became a dead name")?;
     let mut m = Message::new();
     m.start(once.name, disposition::MOVE_SEND_ONCE, 1);
-    check(
-        m.send() == Err(KernelError::PortDead),
-        "sending to a dead name",
-    )?;
+    check(m.send() == Err(KernelError::PortDead), "sending to a dead name")?;
     port_deallocate(once.name).map_err(|_| "deallocate dead name")?;
-    check(
-        port_type(once.name) == Err(KernelError::InvalidName),
-        "dead name released",
-    )?;
+    check(port_type(once.name) == Err(KernelError::InvalidName), "dead name released")?;
 
     // A thread blocked receiving on a port wakes with PortDead when the port is destroyed.
     let p = port_allocate().map_err(|_| "allocate")?;
     WAITER_PORT.store(p, Ordering::SeqCst);
     spawn(blocked_receiver, 1, p as u64)?;
     sleep_ms(30);
-    check(
-        WAITER_RESULT.load(Ordering::SeqCst) == 1,
-        "receiver should still be blocked",
-    )?;
+    check(WAITER_RESULT.load(Ordering::SeqCst) == 1, "receiver should still be blocked")?;
     port_destroy(p).map_err(|_| "destroy")?;
     sleep_ms(30);
     check(
@@ -317,129 +227,64 @@ pub fn bad_arguments() -> Result<(), &'static str> {
     let p = ReceiveRight::allocate().map_err(|_| "allocate")?;
     let raw = |buffer: u64, opts: u64, size: u64, name: u64| {
         // SAFETY: deliberately bad arguments; the kernel must refuse them.
-        let r = unsafe {
-            libmach::raw_syscall(mach_abi::trap::MACH_MSG, [buffer, opts, size, name, 0, 0])
-        };
+        let r = unsafe { libmach::raw_syscall(mach_abi::trap::MACH_MSG, [buffer, opts, size, name, 0, 0]) };
         KernelError::from_return(r)
     };
-    check(
-        raw(0, options::SEND, 0, 0) == Some(KernelError::InvalidAddress),
-        "null buffer",
-    )?;
+    check(raw(0, options::SEND, 0, 0) == Some(KernelError::InvalidAddress), "null buffer")?;
     check(
         raw(0xffff_ffff_8000_0000, options::SEND, 0, 0) == Some(KernelError::InvalidAddress),
         "kernel buffer",
     )?;
-    check(
-        raw(0, 0, 0, 0) == Some(KernelError::InvalidArgument),
-        "no send or receive option",
-    )?;
-    check(
-        raw(0, 1 << 20, 0, 0) == Some(KernelError::InvalidArgument),
-        "unknown option",
-    )?;
-    check(
-        raw(0, options::RECEIVE, 0, 0xdead) == Some(KernelError::InvalidName),
-        "receive on a bad name",
-    )?;
-    check(
-        raw(0, options::RECEIVE, 0, 1 << 40) == Some(KernelError::InvalidName),
-        "name beyond 32 bits",
-    )?;
+    check(raw(0, 0, 0, 0) == Some(KernelError::InvalidArgument), "no send or receive option")?;
+    check(raw(0, 1 << 20, 0, 0) == Some(KernelError::InvalidArgument), "unknown option")?;
+    check(raw(0, options::RECEIVE, 0, 0xdead) == Some(KernelError::InvalidName), "receive on a bad name")?;
+    check(raw(0, options::RECEIVE, 0, 1 << 40) == Some(KernelError::InvalidName), "name beyond 32 bits")?;
 
     let mut m = Message::new();
     m.start(0x4242, disposition::COPY_SEND, 1);
-    check(
-        m.send() == Err(KernelError::InvalidName),
-        "send to a bad name",
-    )?;
+    check(m.send() == Err(KernelError::InvalidName), "send to a bad name")?;
     m.start(p.name(), disposition::MOVE_RECEIVE, 1);
-    check(
-        m.send() == Err(KernelError::InvalidDisposition),
-        "move-receive as destination",
-    )?;
+    check(m.send() == Err(KernelError::InvalidDisposition), "move-receive as destination")?;
     m.start(p.name(), disposition::COPY_SEND, 1);
-    check(
-        m.send() == Err(KernelError::InvalidRight),
-        "copy-send without a send right",
-    )?;
-    m.start(p.name(), disposition::MAKE_SEND, 1)
-        .reply_to(0x999, disposition::MAKE_SEND_ONCE);
+    check(m.send() == Err(KernelError::InvalidRight), "copy-send without a send right")?;
+    m.start(p.name(), disposition::MAKE_SEND, 1).reply_to(0x999, disposition::MAKE_SEND_ONCE);
     check(m.send() == Err(KernelError::InvalidName), "bad reply name")?;
-    m.start(p.name(), disposition::MAKE_SEND, 1)
-        .push_port(0x777, disposition::COPY_SEND);
-    check(
-        m.send() == Err(KernelError::InvalidName),
-        "bad descriptor name",
-    )?;
-    check(
-        m.receive_timeout(p.name(), 0) == Err(KernelError::TimedOut),
-        "failed sends queued nothing",
-    )?;
+    m.start(p.name(), disposition::MAKE_SEND, 1).push_port(0x777, disposition::COPY_SEND);
+    check(m.send() == Err(KernelError::InvalidName), "bad descriptor name")?;
+    check(m.receive_timeout(p.name(), 0) == Err(KernelError::TimedOut), "failed sends queued nothing")?;
 
     // A header that lies about its sizes.
     m.start(p.name(), disposition::MAKE_SEND, 1);
     m.header.data_size = u32::MAX;
-    check(
-        m.send() == Err(KernelError::InvalidArgument),
-        "oversized data_size",
-    )?;
+    check(m.send() == Err(KernelError::InvalidArgument), "oversized data_size")?;
     m.start(p.name(), disposition::MAKE_SEND, 1);
     m.header.port_count = 1000;
-    check(
-        m.send() == Err(KernelError::InvalidArgument),
-        "too many descriptors",
-    )?;
+    check(m.send() == Err(KernelError::InvalidArgument), "too many descriptors")?;
 
     // A receive buffer too small leaves the message queued.
-    m.start(p.name(), disposition::MAKE_SEND, 5)
-        .set_data(&[1; 100]);
+    m.start(p.name(), disposition::MAKE_SEND, 5).set_data(&[1; 100]);
     m.send().map_err(|_| "send 100 bytes")?;
     let mut small = MessageBuffer::<32>::new();
-    check(
-        small.receive_timeout(p.name(), 0) == Err(KernelError::TooLarge),
-        "too small a buffer",
-    )?;
-    m.receive_timeout(p.name(), 0)
-        .map_err(|_| "message still queued")?;
-    check(
-        m.header.id == 5 && m.data().len() == 100,
-        "the queued message intact",
-    )?;
+    check(small.receive_timeout(p.name(), 0) == Err(KernelError::TooLarge), "too small a buffer")?;
+    m.receive_timeout(p.name(), 0).map_err(|_| "message still queued")?;
+    check(m.header.id == 5 && m.data().len() == 100, "the queued message intact")?;
 
     // A receive into unmapped memory fails and keeps the message.
     m.start(p.name(), disposition::MAKE_SEND, 6);
     m.send().map_err(|_| "send")?;
     check(
-        raw(0xdead_0000, options::RECEIVE, 4096, p.name() as u64)
-            == Some(KernelError::InvalidAddress),
+        raw(0xdead_0000, options::RECEIVE, 4096, p.name() as u64) == Some(KernelError::InvalidAddress),
         "receive into unmapped memory",
     )?;
-    m.receive_timeout(p.name(), 0)
-        .map_err(|_| "message kept after a bad receive buffer")?;
+    m.receive_timeout(p.name(), 0).map_err(|_| "message kept after a bad receive buffer")?;
 
     // Port traps with bad names.
     for bad in [0u32, 0xdead, u32::MAX] {
-        check(
-            port_deallocate(bad) == Err(KernelError::InvalidName),
-            "deallocate bad name",
-        )?;
-        check(
-            port_destroy(bad) == Err(KernelError::InvalidName),
-            "destroy bad name",
-        )?;
-        check(
-            port_type(bad) == Err(KernelError::InvalidName),
-            "type of bad name",
-        )?;
-        check(
-            port_make_send(bad) == Err(KernelError::InvalidName),
-            "make_send of bad name",
-        )?;
-        check(
-            port_move_member(bad, PORT_NULL) == Err(KernelError::InvalidName),
-            "move_member bad name",
-        )?;
+        check(port_deallocate(bad) == Err(KernelError::InvalidName), "deallocate bad name")?;
+        check(port_destroy(bad) == Err(KernelError::InvalidName), "destroy bad name")?;
+        check(port_type(bad) == Err(KernelError::InvalidName), "type of bad name")?;
+        check(port_make_send(bad) == Err(KernelError::InvalidName), "make_send of bad name")?;
+        check(port_move_member(bad, PORT_NULL) == Err(KernelError::InvalidName), "move_member bad name")?;
     }
     // thread_create needs a task port.
     extern "C" fn never(_: u64) -> ! {
@@ -461,15 +306,9 @@ pub fn bad_arguments() -> Result<(), &'static str> {
             [task as u64, 0xffff_ffff_8000_0000, 0x1000, 0, 0, 0],
         )
     };
-    check(
-        KernelError::from_return(r) == Some(KernelError::InvalidAddress),
-        "thread_create into the kernel",
-    )?;
+    check(KernelError::from_return(r) == Some(KernelError::InvalidAddress), "thread_create into the kernel")?;
     // Messages to kernel object ports are refused (they take traps).
     m.start(task, disposition::COPY_SEND, 1);
-    check(
-        m.send() == Err(KernelError::InvalidRight),
-        "message to a task port",
-    )?;
+    check(m.send() == Err(KernelError::InvalidRight), "message to a task port")?;
     Ok(())
 }

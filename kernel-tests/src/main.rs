@@ -6,7 +6,8 @@
 //! - `fault-write`: write to an unmapped address (the task must be ended, the kernel live);
 //! - `fault-ud`: execute an invalid instruction;
 //! - `bench`: instruction counts under icount (bench.rs, `make bench`);
-//! - `rpc`, `rights`, `sets`, `timeouts`, `dead-names`, `bad-ipc`: IPC (see ipc_cases.rs).
+//! - `rpc`, `rights`, `sets`, `timeouts`, `dead-names`, `bad-ipc`: IPC (see ipc_cases.rs);
+//! - `tasks`, `bad-tasks`, `host`: task ports, memory, modules (see task_cases.rs).
 //!
 //! Each case prints `case NAME: ok` or `case NAME: FAILED ...` on the kernel log; the system
 //! test checks those lines.
@@ -17,6 +18,7 @@ use libmach::{KernelError, println, raw_syscall, trap};
 
 mod bench;
 mod ipc_cases;
+mod task_cases;
 
 libmach::entry!(main);
 
@@ -36,6 +38,9 @@ fn main(args: &str) -> u64 {
             "timeouts" => ipc_cases::timeouts(),
             "dead-names" => ipc_cases::dead_names(),
             "bad-ipc" => ipc_cases::bad_arguments(),
+            "tasks" => task_cases::tasks(),
+            "bad-tasks" => task_cases::bad_task_arguments(),
+            "host" => task_cases::host(),
             "fault-write" => {
                 println!("case fault-write: writing {UNMAPPED:#x}");
                 // SAFETY: deliberately unsafe: the kernel must end this task.
@@ -72,10 +77,7 @@ pub(crate) fn check(ok: bool, why: &'static str) -> Result<(), &'static str> {
 fn traps() -> Result<(), &'static str> {
     // SAFETY: unknown trap numbers must be refused without effect.
     let unknown = unsafe { raw_syscall(-999, [0; 6]) };
-    check(
-        KernelError::from_return(unknown) == Some(KernelError::InvalidTrap),
-        "unknown trap not refused",
-    )?;
+    check(KernelError::from_return(unknown) == Some(KernelError::InvalidTrap), "unknown trap not refused")?;
     let bad_pointers: [(u64, u64); 4] = [
         (0, 1),                        // null
         (UNMAPPED, 16),                // unmapped user memory
@@ -85,20 +87,11 @@ fn traps() -> Result<(), &'static str> {
     for (ptr, len) in bad_pointers {
         // SAFETY: the kernel must check the pointer and refuse it.
         let r = unsafe { raw_syscall(trap::DEBUG_WRITE, [ptr, len, 0, 0, 0, 0]) };
-        check(
-            KernelError::from_return(r) == Some(KernelError::InvalidAddress),
-            "bad pointer not refused",
-        )?;
+        check(KernelError::from_return(r) == Some(KernelError::InvalidAddress), "bad pointer not refused")?;
     }
     let huge = libmach::debug_write(&[b'x'; mach_abi::DEBUG_WRITE_MAX + 1]);
-    check(
-        huge == Err(KernelError::InvalidArgument),
-        "oversized debug_write not refused",
-    )?;
-    check(
-        libmach::debug_write(b"traps: a good write still works") == Ok(31),
-        "good write failed",
-    )
+    check(huge == Err(KernelError::InvalidArgument), "oversized debug_write not refused")?;
+    check(libmach::debug_write(b"traps: a good write still works") == Ok(31), "good write failed")
 }
 
 fn foreign() -> Result<(), &'static str> {

@@ -9,8 +9,8 @@
 use crate::{into_result, raw_syscall};
 use mach_abi::KernelError;
 pub use mach_abi::ipc::{
-    HEADER_SIZE, MAX_INLINE_DATA, MAX_PORT_DESCRIPTORS, MessageHeader, PORT_DEAD, PORT_NULL,
-    PortDescriptor, PortName, disposition, options, received, right_type,
+    HEADER_SIZE, MAX_INLINE_DATA, MAX_PORT_DESCRIPTORS, MessageHeader, PORT_DEAD, PORT_NULL, PortDescriptor,
+    PortName, disposition, options, received, right_type,
 };
 use mach_abi::trap;
 
@@ -40,21 +40,13 @@ pub fn port_type(name: PortName) -> Result<u64, KernelError> {
     call1(trap::PORT_TYPE, name as u64)
 }
 pub fn port_move_member(member: PortName, set: PortName) -> Result<(), KernelError> {
-    call(
-        trap::PORT_MOVE_MEMBER,
-        [member as u64, set as u64, 0, 0, 0, 0],
-    )
-    .map(|_| ())
+    call(trap::PORT_MOVE_MEMBER, [member as u64, set as u64, 0, 0, 0, 0]).map(|_| ())
 }
 pub fn port_make_send(name: PortName) -> Result<PortName, KernelError> {
     call1(trap::PORT_MAKE_SEND, name as u64).map(|n| n as PortName)
 }
 pub fn port_set_queue_limit(name: PortName, limit: usize) -> Result<(), KernelError> {
-    call(
-        trap::PORT_SET_QUEUE_LIMIT,
-        [name as u64, limit as u64, 0, 0, 0, 0],
-    )
-    .map(|_| ())
+    call(trap::PORT_SET_QUEUE_LIMIT, [name as u64, limit as u64, 0, 0, 0, 0]).map(|_| ())
 }
 pub fn task_self() -> Result<PortName, KernelError> {
     call1(trap::TASK_SELF, 0).map(|n| n as PortName)
@@ -66,10 +58,12 @@ pub fn thread_create(
     stack_top: u64,
     arg: u64,
 ) -> Result<u64, KernelError> {
-    call(
-        trap::THREAD_CREATE,
-        [task as u64, entry as *const () as u64, stack_top, arg, 0, 0],
-    )
+    thread_create_at(task, entry as *const () as u64, stack_top, arg, 0)
+}
+/// Start a thread in the task named by `task` at address `rip` (in that task) with `rsp`,
+/// and `rdi`, `rsi` as its first two argument registers.
+pub fn thread_create_at(task: PortName, rip: u64, rsp: u64, rdi: u64, rsi: u64) -> Result<u64, KernelError> {
+    call(trap::THREAD_CREATE, [task as u64, rip, rsp, rdi, rsi, 0])
 }
 pub fn thread_exit() -> ! {
     let _ = call1(trap::THREAD_EXIT, 0);
@@ -169,12 +163,7 @@ impl<const N: usize> MessageBuffer<N> {
 
     /// Start a new outgoing message to `remote` (carried as `how`) with id `id`.
     pub fn start(&mut self, remote: PortName, how: u8, id: u32) -> &mut Self {
-        self.header = MessageHeader {
-            remote,
-            remote_disposition: how,
-            id,
-            ..MessageHeader::default()
-        };
+        self.header = MessageHeader { remote, remote_disposition: how, id, ..MessageHeader::default() };
         self
     }
 
@@ -195,11 +184,7 @@ impl<const N: usize> MessageBuffer<N> {
         let data = self.header.data_size as usize;
         assert!(at + 8 + data <= N, "message buffer full");
         self.body.copy_within(at..at + data, at + 8);
-        let d = PortDescriptor {
-            name,
-            disposition: how,
-            reserved: [0; 3],
-        };
+        let d = PortDescriptor { name, disposition: how, reserved: [0; 3] };
         self.body[at..at + 4].copy_from_slice(&d.name.to_ne_bytes());
         self.body[at + 4] = d.disposition;
         self.body[at + 5..at + 8].fill(0);
@@ -232,9 +217,7 @@ impl<const N: usize> MessageBuffer<N> {
 
     pub fn data(&self) -> &[u8] {
         let at = self.ports_len();
-        self.body
-            .get(at..at + self.header.data_size as usize)
-            .unwrap_or(&[])
+        self.body.get(at..at + self.header.data_size as usize).unwrap_or(&[])
     }
 
     /// The raw trap on this buffer.
@@ -244,14 +227,8 @@ impl<const N: usize> MessageBuffer<N> {
         receive_name: PortName,
         timeout_ms: u64,
     ) -> Result<(), KernelError> {
-        let args = [
-            self as *mut Self as u64,
-            opts,
-            self.capacity() as u64,
-            receive_name as u64,
-            timeout_ms,
-            0,
-        ];
+        let args =
+            [self as *mut Self as u64, opts, self.capacity() as u64, receive_name as u64, timeout_ms, 0];
         // SAFETY: the kernel reads the message from, and writes the received one into, this
         // buffer, within `capacity` bytes.
         into_result(unsafe { raw_syscall(trap::MACH_MSG, args) }).map(|_| ())

@@ -9,17 +9,14 @@ pub use mach_abi::{KernelError, trap};
 
 pub mod ipc;
 mod syscall;
+pub mod task;
 pub use syscall::raw_syscall;
 
 /// Write `text` to the kernel log (prefixed by the kernel with this task's name).
 pub fn debug_write(text: &[u8]) -> Result<usize, KernelError> {
     // SAFETY: the kernel reads `len` bytes at `ptr` and checks both.
-    let result = unsafe {
-        raw_syscall(
-            trap::DEBUG_WRITE,
-            [text.as_ptr() as u64, text.len() as u64, 0, 0, 0, 0],
-        )
-    };
+    let result =
+        unsafe { raw_syscall(trap::DEBUG_WRITE, [text.as_ptr() as u64, text.len() as u64, 0, 0, 0, 0]) };
     into_result(result).map(|n| n as usize)
 }
 
@@ -46,10 +43,7 @@ pub struct DebugLine {
 
 impl DebugLine {
     pub const fn new() -> Self {
-        DebugLine {
-            buffer: [0; 256],
-            len: 0,
-        }
+        DebugLine { buffer: [0; 256], len: 0 }
     }
     pub fn flush(&mut self) {
         if self.len > 0 {
@@ -91,13 +85,27 @@ macro_rules! println {
     }};
 }
 
+static STARTUP_PORT: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+#[doc(hidden)]
+pub fn set_startup_port(name: u32) {
+    STARTUP_PORT.store(name, core::sync::atomic::Ordering::Relaxed);
+}
+
+/// The port name the program was started with in `rdx`: the host port for the first task,
+/// else whatever its creator passed (0 if nothing).
+pub fn startup_port() -> ipc::PortName {
+    STARTUP_PORT.load(core::sync::atomic::Ordering::Relaxed)
+}
+
 /// Define the program entry: `libmach::entry!(main)` with `fn main(args: &str) -> u64`;
 /// `args` is the command line the program was started with, the return value its exit code.
 #[macro_export]
 macro_rules! entry {
     ($main:path) => {
         #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn _start(args: *const u8, len: usize) -> ! {
+        pub unsafe extern "C" fn _start(args: *const u8, len: usize, startup_port: u32) -> ! {
+            $crate::set_startup_port(startup_port);
             // SAFETY: the kernel put `len` bytes of UTF-8 at `args` on this thread's stack.
             let args = unsafe { core::slice::from_raw_parts(args, len) };
             let args = core::str::from_utf8(args).unwrap_or("");

@@ -37,17 +37,89 @@ pub mod trap {
     pub const PORT_SET_QUEUE_LIMIT: i64 = -11;
     /// `task_self() -> name`: a send right to the caller's task port.
     pub const TASK_SELF: i64 = -12;
-    /// `thread_create(task, rip, rsp, arg) -> thread id`: a thread in the task named by a
-    /// task port, entering user mode at rip with rsp, and rdi = arg.
+    /// `thread_create(task, rip, rsp, rdi, rsi) -> thread id`: a thread in the task named by
+    /// a task port, entering user mode at rip with rsp and the two argument registers.
     pub const THREAD_CREATE: i64 = -13;
     /// `thread_exit() -> !`: end the calling thread (the task ends with its last thread).
     pub const THREAD_EXIT: i64 = -14;
+    /// `task_create() -> name`: a new task with an empty address space and name space; the
+    /// caller gets a send right to its task port.
+    pub const TASK_CREATE: i64 = -16;
+    /// `task_terminate(task)`: end every thread of the task; its memory and rights are freed.
+    pub const TASK_TERMINATE: i64 = -17;
+    /// `vm_allocate(task, address, size, protection) -> address`: map zeroed pages (address
+    /// 0 = anywhere). Page-aligned address and size; existing mappings are not replaced.
+    pub const VM_ALLOCATE: i64 = -18;
+    /// `vm_deallocate(task, address, size)`: unmap pages (unmapped ones are skipped).
+    pub const VM_DEALLOCATE: i64 = -19;
+    /// `vm_protect(task, address, size, protection)`: change the protection of mapped pages.
+    pub const VM_PROTECT: i64 = -20;
+    /// `vm_write(task, address, source, len)`: copy from the caller's memory into the task's.
+    pub const VM_WRITE: i64 = -21;
+    /// `vm_read(task, address, destination, len)`: copy from the task's memory into the
+    /// caller's.
+    pub const VM_READ: i64 = -22;
+    /// `task_set_special_port(task, which, name)`: give the task a copy of a send right the
+    /// caller holds as its syscall, exception or bootstrap port (name 0 clears it).
+    pub const TASK_SET_SPECIAL_PORT: i64 = -23;
+    /// `task_get_special_port(task, which) -> name`: a copy of that send right (0 if none).
+    pub const TASK_GET_SPECIAL_PORT: i64 = -24;
+    /// `host_module_info(host, index, info: *mut ModuleInfo)`: describe boot module `index`.
+    pub const HOST_MODULE_INFO: i64 = -25;
+    /// `host_module_map(host, index, address)`: map boot module `index` read-only into the
+    /// caller at the page-aligned `address`.
+    pub const HOST_MODULE_MAP: i64 = -26;
+    /// `task_notify_ended(task, port, disposition)`: when the task ends, the kernel sends a
+    /// message with id [`super::TASK_ENDED_MESSAGE`] (data: the task id, 8 bytes) to the port,
+    /// through the send or send-once right given (MAKE_SEND_ONCE, MOVE_SEND_ONCE, COPY_SEND,
+    /// MAKE_SEND, MOVE_SEND).
+    pub const TASK_NOTIFY_ENDED: i64 = -27;
     /// `sleep(ms)`: block the calling thread for at least `ms` milliseconds; `sleep(0)`
     /// yields to other ready threads of the same or higher priority.
     pub const SLEEP: i64 = -15;
 }
 
 pub mod ipc;
+
+/// Indices of a task's special ports.
+pub mod special_port {
+    /// Foreign system calls of the task's threads become messages here.
+    pub const SYSCALL: u64 = 0;
+    /// Faults of the task's threads become messages here.
+    pub const EXCEPTION: u64 = 1;
+    /// The name service the task was started with.
+    pub const BOOTSTRAP: u64 = 2;
+}
+
+/// `vm_*` protection bits (pages are always readable by the task).
+pub mod protection {
+    pub const WRITE: u64 = 1;
+    pub const EXECUTE: u64 = 2;
+}
+
+/// Most bytes one `vm_allocate`, `vm_write` or `vm_read` handles.
+pub const VM_MAX_SIZE: u64 = 1 << 30;
+
+/// The message id of a task-ended notification.
+pub const TASK_ENDED_MESSAGE: u32 = 0x4d_0001;
+
+/// What `host_module_info` writes.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ModuleInfo {
+    /// Bytes of the module.
+    pub size: u64,
+    pub path_len: u32,
+    pub cmdline_len: u32,
+    pub path: [u8; 64],
+    pub cmdline: [u8; 192],
+}
+
+impl Default for ModuleInfo {
+    fn default() -> Self {
+        ModuleInfo { size: 0, path_len: 0, cmdline_len: 0, path: [0; 64], cmdline: [0; 192] }
+    }
+}
 
 /// Most bytes one `debug_write` prints; longer writes are refused with `InvalidArgument`.
 pub const DEBUG_WRITE_MAX: usize = 4096;

@@ -4,8 +4,8 @@
 
 use limine::BaseRevision;
 use limine::request::{
-    BootloaderInfoRequest, ExecutableAddressRequest, ExecutableCmdlineRequest, HhdmRequest,
-    MemoryMapRequest, ModuleRequest, RequestsEndMarker, RequestsStartMarker, RsdpRequest,
+    BootloaderInfoRequest, ExecutableAddressRequest, ExecutableCmdlineRequest, HhdmRequest, MemoryMapRequest,
+    ModuleRequest, RequestsEndMarker, RequestsStartMarker, RsdpRequest,
 };
 
 pub const REQUESTED_BASE_REVISION: u64 = 2;
@@ -65,8 +65,5 @@ pub fn module_count() -> usize {
 }
 
 pub fn cmdline() -> &'static str {
-    EXECUTABLE_CMDLINE
-        .get_response()
-        .and_then(|r| r.cmdline().to_str().ok())
-        .unwrap_or("")
+    EXECUTABLE_CMDLINE.get_response().and_then(|r| r.cmdline().to_str().ok()).unwrap_or("")
 }

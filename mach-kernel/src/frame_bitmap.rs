@@ -23,11 +23,7 @@ impl<'a> FrameBitmap<'a> {
     /// A bitmap covering `words.len() * 64` frames, all in use.
     pub fn new(words: &'a mut [u64]) -> Self {
         words.fill(u64::MAX);
-        FrameBitmap {
-            words,
-            free: 0,
-            hint: 0,
-        }
+        FrameBitmap { words, free: 0, hint: 0 }
     }
 
     pub fn frame_count(&self) -> usize {
@@ -39,9 +35,7 @@ impl<'a> FrameBitmap<'a> {
     }
 
     fn is_used(&self, frame: usize) -> bool {
-        self.words
-            .get(frame / 64)
-            .is_none_or(|w| w & (1 << (frame % 64)) != 0)
+        self.words.get(frame / 64).is_none_or(|w| w & (1 << (frame % 64)) != 0)
     }
 
     fn set(&mut self, frame: usize, used: bool) {
@@ -80,12 +74,8 @@ impl<'a> FrameBitmap<'a> {
 
     /// Take one free frame.
     pub fn alloc(&mut self) -> Option<usize> {
-        let (index, word) = self
-            .words
-            .iter_mut()
-            .enumerate()
-            .skip(self.hint)
-            .find(|(_, w)| **w != u64::MAX)?;
+        let (index, word) =
+            self.words.iter_mut().enumerate().skip(self.hint).find(|(_, w)| **w != u64::MAX)?;
         let bit = (!*word).trailing_zeros() as usize;
         *word |= 1 << bit;
         self.free -= 1;

@@ -113,12 +113,7 @@ pub struct PortTable<M> {
 
 impl<M> Default for PortTable<M> {
     fn default() -> Self {
-        PortTable {
-            slots: Vec::new(),
-            free: Vec::new(),
-            dead_messages: Vec::new(),
-            dead_waiters: Vec::new(),
-        }
+        PortTable { slots: Vec::new(), free: Vec::new(), dead_messages: Vec::new(), dead_waiters: Vec::new() }
     }
 }
 
@@ -218,14 +213,10 @@ impl<M> PortTable<M> {
         let queued: Vec<M> = port.queue.drain(..).collect();
         let set = port.set.take();
         let members = core::mem::take(&mut port.members);
-        let waiters: Vec<u64> = port
-            .waiting_receivers
-            .drain(..)
-            .chain(port.waiting_senders.drain(..))
-            .collect();
+        let waiters: Vec<u64> =
+            port.waiting_receivers.drain(..).chain(port.waiting_senders.drain(..)).collect();
         self.dead_messages.extend(queued);
-        self.dead_waiters
-            .extend(waiters.into_iter().map(|t| (id, t)));
+        self.dead_waiters.extend(waiters.into_iter().map(|t| (id, t)));
         if let Some(set) = set.and_then(|s| self.get_mut(s)) {
             set.members.retain(|&m| m != id);
         }
@@ -274,10 +265,7 @@ impl<M> PortTable<M> {
     /// Make a port owned by nobody yet, with its receive right in transit: for kernel
     /// object ports and for tests. The caller holds the right until it copies it out.
     pub fn create_in_transit(&mut self) -> CarriedRight {
-        CarriedRight {
-            port: self.create(Receiver::InTransit, false),
-            kind: CarriedKind::Receive,
-        }
+        CarriedRight { port: self.create(Receiver::InTransit, false), kind: CarriedKind::Receive }
     }
 
     /// A new send right to a port, made by the kernel (for kernel object ports).
@@ -288,10 +276,7 @@ impl<M> PortTable<M> {
         }
         p.send_rights += 1;
         self.add_ref(id);
-        Some(CarriedRight {
-            port: id,
-            kind: CarriedKind::Send,
-        })
+        Some(CarriedRight { port: id, kind: CarriedKind::Send })
     }
 }
 
@@ -355,11 +340,7 @@ impl NameSpace {
 
     fn entry(&self, name: PortName) -> Result<&Entry, KernelError> {
         let index = index_of(name);
-        let entry = self
-            .entries
-            .get(index)
-            .and_then(|e| e.as_ref())
-            .ok_or(KernelError::InvalidName)?;
+        let entry = self.entries.get(index).and_then(|e| e.as_ref()).ok_or(KernelError::InvalidName)?;
         if name == PORT_NULL || name == PORT_DEAD || self.name_for(index) != name {
             return Err(KernelError::InvalidName);
         }
@@ -368,10 +349,7 @@ impl NameSpace {
 
     fn entry_mut(&mut self, name: PortName) -> Result<&mut Entry, KernelError> {
         self.entry(name)?;
-        self.entries
-            .get_mut(index_of(name))
-            .and_then(|e| e.as_mut())
-            .ok_or(KernelError::InvalidName)
+        self.entries.get_mut(index_of(name)).and_then(|e| e.as_mut()).ok_or(KernelError::InvalidName)
     }
 
     fn insert(&mut self, entry: Entry) -> Result<PortName, KernelError> {
@@ -409,11 +387,7 @@ impl NameSpace {
 
     /// Turn the entry's send / send-once references into dead-name references if its port
     /// died. Returns the (possibly updated) entry.
-    fn refresh<M>(
-        &mut self,
-        name: PortName,
-        ports: &mut PortTable<M>,
-    ) -> Result<Entry, KernelError> {
+    fn refresh<M>(&mut self, name: PortName, ports: &mut PortTable<M>) -> Result<Entry, KernelError> {
         let entry = *self.entry(name)?;
         if entry.set || entry.dead > 0 || entry.receive {
             return Ok(entry);
@@ -436,21 +410,11 @@ impl NameSpace {
     /// A new port whose receive right this task holds.
     pub fn allocate_port<M>(&mut self, ports: &mut PortTable<M>) -> Result<PortName, KernelError> {
         let id = ports.create(Receiver::InTransit, false);
-        let name = self.insert(Entry {
-            port: id,
-            receive: true,
-            send: 0,
-            send_once: 0,
-            dead: 0,
-            set: false,
-        });
+        let name = self.insert(Entry { port: id, receive: true, send: 0, send_once: 0, dead: 0, set: false });
         match name {
             Ok(name) => {
                 if let Some(p) = ports.get_mut(id) {
-                    p.receiver = Receiver::Task {
-                        task: self.task,
-                        name,
-                    };
+                    p.receiver = Receiver::Task { task: self.task, name };
                 }
                 Ok(name)
             }
@@ -465,40 +429,23 @@ impl NameSpace {
     /// A new, empty port set.
     pub fn allocate_set<M>(&mut self, ports: &mut PortTable<M>) -> Result<PortName, KernelError> {
         let id = ports.create(Receiver::InTransit, true);
-        let name = self.insert(Entry {
-            port: id,
-            receive: true,
-            send: 0,
-            send_once: 0,
-            dead: 0,
-            set: true,
-        })?;
+        let name =
+            self.insert(Entry { port: id, receive: true, send: 0, send_once: 0, dead: 0, set: true })?;
         if let Some(p) = ports.get_mut(id) {
-            p.receiver = Receiver::Task {
-                task: self.task,
-                name,
-            };
+            p.receiver = Receiver::Task { task: self.task, name };
         }
         Ok(name)
     }
 
     /// The `right_type` bits of a name.
-    pub fn right_type<M>(
-        &mut self,
-        name: PortName,
-        ports: &mut PortTable<M>,
-    ) -> Result<u64, KernelError> {
+    pub fn right_type<M>(&mut self, name: PortName, ports: &mut PortTable<M>) -> Result<u64, KernelError> {
         let e = self.refresh(name, ports)?;
         Ok(if e.set {
             right_type::PORT_SET
         } else {
             (if e.receive { right_type::RECEIVE } else { 0 })
                 | (if e.send > 0 { right_type::SEND } else { 0 })
-                | (if e.send_once > 0 {
-                    right_type::SEND_ONCE
-                } else {
-                    0
-                })
+                | (if e.send_once > 0 { right_type::SEND_ONCE } else { 0 })
                 | (if e.dead > 0 { right_type::DEAD_NAME } else { 0 })
         })
     }
@@ -506,19 +453,11 @@ impl NameSpace {
     /// The port a receive right (or port set) name denotes.
     pub fn receive_port(&self, name: PortName) -> Result<PortId, KernelError> {
         let e = self.entry(name)?;
-        if e.receive {
-            Ok(e.port)
-        } else {
-            Err(KernelError::InvalidRight)
-        }
+        if e.receive { Ok(e.port) } else { Err(KernelError::InvalidRight) }
     }
 
     /// The port a send or send-once name denotes (for sending). A dead name is `PortDead`.
-    pub fn send_port<M>(
-        &mut self,
-        name: PortName,
-        ports: &mut PortTable<M>,
-    ) -> Result<PortId, KernelError> {
+    pub fn send_port<M>(&mut self, name: PortName, ports: &mut PortTable<M>) -> Result<PortId, KernelError> {
         let e = self.refresh(name, ports)?;
         if e.dead > 0 {
             return Err(KernelError::PortDead);
@@ -566,10 +505,7 @@ impl NameSpace {
                 if e.send == 0 {
                     return Err(KernelError::InvalidRight);
                 }
-                ports
-                    .get_mut(id)
-                    .ok_or(KernelError::InvalidName)?
-                    .send_rights += 1;
+                ports.get_mut(id).ok_or(KernelError::InvalidName)?.send_rights += 1;
                 ports.add_ref(id);
                 Ok(carried(CarriedKind::Send))
             }
@@ -581,10 +517,7 @@ impl NameSpace {
                 entry.send -= 1;
                 if entry.send > 0 {
                     // The name keeps its send right: the carried one is an extra right.
-                    ports
-                        .get_mut(id)
-                        .ok_or(KernelError::InvalidName)?
-                        .send_rights += 1;
+                    ports.get_mut(id).ok_or(KernelError::InvalidName)?.send_rights += 1;
                     ports.add_ref(id);
                 } else if !entry.receive {
                     self.remove(name); // the entry's reference moves to the carried right
@@ -639,14 +572,9 @@ impl NameSpace {
             return Ok(PORT_DEAD);
         }
         match right.kind {
-            CarriedKind::SendOnce => self.insert(Entry {
-                port: id,
-                receive: false,
-                send: 0,
-                send_once: 1,
-                dead: 0,
-                set: false,
-            }),
+            CarriedKind::SendOnce => {
+                self.insert(Entry { port: id, receive: false, send: 0, send_once: 1, dead: 0, set: false })
+            }
             CarriedKind::Send | CarriedKind::Receive => {
                 let existing = self.by_port.get(&id).copied();
                 let name = match existing {
@@ -669,23 +597,13 @@ impl NameSpace {
                     None => {
                         let receive = right.kind == CarriedKind::Receive;
                         let send = u32::from(!receive);
-                        self.insert(Entry {
-                            port: id,
-                            receive,
-                            send,
-                            send_once: 0,
-                            dead: 0,
-                            set: false,
-                        })?
+                        self.insert(Entry { port: id, receive, send, send_once: 0, dead: 0, set: false })?
                     }
                 };
                 if right.kind == CarriedKind::Receive
                     && let Some(p) = ports.get_mut(id)
                 {
-                    p.receiver = Receiver::Task {
-                        task: self.task,
-                        name,
-                    };
+                    p.receiver = Receiver::Task { task: self.task, name };
                 }
                 Ok(name)
             }
@@ -784,20 +702,12 @@ impl NameSpace {
             }
             Some(s.port)
         };
-        let old = ports
-            .get_mut(m.port)
-            .ok_or(KernelError::InvalidName)?
-            .set
-            .take();
+        let old = ports.get_mut(m.port).ok_or(KernelError::InvalidName)?.set.take();
         if let Some(old) = old.and_then(|o| ports.get_mut(o)) {
             old.members.retain(|&x| x != m.port);
         }
         if let Some(s) = new_set {
-            ports
-                .get_mut(s)
-                .ok_or(KernelError::InvalidName)?
-                .members
-                .push(m.port);
+            ports.get_mut(s).ok_or(KernelError::InvalidName)?.members.push(m.port);
             ports.get_mut(m.port).ok_or(KernelError::InvalidName)?.set = Some(s);
         }
         Ok(())
@@ -832,20 +742,13 @@ mod tests {
         let n1 = b.copyout(s1, &mut ports, &mut ev).unwrap();
         let n2 = b.copyout(s2, &mut ports, &mut ev).unwrap();
         assert_eq!(n1, n2, "send rights to one port share a name");
-        assert_eq!(
-            port(&ports, id).send_rights,
-            1,
-            "coalesced into one right with two references"
-        );
+        assert_eq!(port(&ports, id).send_rights, 1, "coalesced into one right with two references");
         assert_eq!(b.right_type(n1, &mut ports).unwrap(), right_type::SEND);
         b.deallocate(n1, &mut ports, &mut ev).unwrap();
         assert!(ev.is_empty());
         b.deallocate(n1, &mut ports, &mut ev).unwrap();
         assert_eq!(ev, vec![Event::NoSenders(id)]);
-        assert_eq!(
-            b.deallocate(n1, &mut ports, &mut ev),
-            Err(KernelError::InvalidName)
-        );
+        assert_eq!(b.deallocate(n1, &mut ports, &mut ev), Err(KernelError::InvalidName));
     }
 
     #[test]
@@ -855,10 +758,7 @@ mod tests {
         let rx = a.allocate_port(&mut ports).unwrap();
         let s = a.copyin(rx, MAKE_SEND, &mut ports, &mut ev).unwrap();
         assert_eq!(a.copyout(s, &mut ports, &mut ev).unwrap(), rx);
-        assert_eq!(
-            a.right_type(rx, &mut ports).unwrap(),
-            right_type::RECEIVE | right_type::SEND
-        );
+        assert_eq!(a.right_type(rx, &mut ports).unwrap(), right_type::RECEIVE | right_type::SEND);
         assert_eq!(a.len(), 1);
     }
 
@@ -876,15 +776,8 @@ mod tests {
         assert_eq!(port(&ports, id).send_once_rights, 2);
         let moved = b.copyin(n1, MOVE_SEND_ONCE, &mut ports, &mut ev).unwrap();
         assert_eq!(moved.kind, CarriedKind::SendOnce);
-        assert_eq!(
-            b.right_type(n1, &mut ports),
-            Err(KernelError::InvalidName),
-            "moved away"
-        );
-        assert_eq!(
-            b.copyin(n2, COPY_SEND, &mut ports, &mut ev),
-            Err(KernelError::InvalidRight)
-        );
+        assert_eq!(b.right_type(n1, &mut ports), Err(KernelError::InvalidName), "moved away");
+        assert_eq!(b.copyin(n2, COPY_SEND, &mut ports, &mut ev), Err(KernelError::InvalidRight));
         b.deallocate(n2, &mut ports, &mut ev).unwrap();
         assert_eq!(ev, vec![Event::SendOnceDestroyed(id)]);
     }
@@ -901,11 +794,7 @@ mod tests {
         }
         let bn = *b.by_port.get(&id).unwrap();
         let m1 = b.copyin(bn, MOVE_SEND, &mut ports, &mut ev).unwrap();
-        assert_eq!(
-            b.right_type(bn, &mut ports).unwrap(),
-            right_type::SEND,
-            "one reference left"
-        );
+        assert_eq!(b.right_type(bn, &mut ports).unwrap(), right_type::SEND, "one reference left");
         assert_eq!(port(&ports, id).send_rights, 2);
         let m2 = b.copyin(bn, MOVE_SEND, &mut ports, &mut ev).unwrap();
         assert_eq!(b.right_type(bn, &mut ports), Err(KernelError::InvalidName));
@@ -925,10 +814,7 @@ mod tests {
         assert_eq!(port(&ports, id).receiver, Receiver::InTransit);
         assert!(a.is_empty());
         let bn = b.copyout(r, &mut ports, &mut ev).unwrap();
-        assert_eq!(
-            port(&ports, id).receiver,
-            Receiver::Task { task: 2, name: bn }
-        );
+        assert_eq!(port(&ports, id).receiver, Receiver::Task { task: 2, name: bn });
         assert_eq!(b.right_type(bn, &mut ports).unwrap(), right_type::RECEIVE);
     }
 
@@ -985,35 +871,14 @@ mod tests {
     fn bad_names_and_dispositions_are_errors() {
         let (mut ports, mut a, _) = setup();
         let mut ev = vec![];
-        assert_eq!(
-            a.copyin(0, COPY_SEND, &mut ports, &mut ev),
-            Err(KernelError::InvalidName)
-        );
-        assert_eq!(
-            a.copyin(12345, COPY_SEND, &mut ports, &mut ev),
-            Err(KernelError::InvalidName)
-        );
-        assert_eq!(
-            a.deallocate(u32::MAX, &mut ports, &mut ev),
-            Err(KernelError::InvalidName)
-        );
+        assert_eq!(a.copyin(0, COPY_SEND, &mut ports, &mut ev), Err(KernelError::InvalidName));
+        assert_eq!(a.copyin(12345, COPY_SEND, &mut ports, &mut ev), Err(KernelError::InvalidName));
+        assert_eq!(a.deallocate(u32::MAX, &mut ports, &mut ev), Err(KernelError::InvalidName));
         let rx = a.allocate_port(&mut ports).unwrap();
-        assert_eq!(
-            a.copyin(rx, 99, &mut ports, &mut ev),
-            Err(KernelError::InvalidDisposition)
-        );
-        assert_eq!(
-            a.copyin(rx, COPY_SEND, &mut ports, &mut ev),
-            Err(KernelError::InvalidRight)
-        );
-        assert_eq!(
-            a.copyin(rx, MOVE_SEND_ONCE, &mut ports, &mut ev),
-            Err(KernelError::InvalidRight)
-        );
-        assert_eq!(
-            a.deallocate(rx, &mut ports, &mut ev),
-            Err(KernelError::InvalidRight)
-        );
+        assert_eq!(a.copyin(rx, 99, &mut ports, &mut ev), Err(KernelError::InvalidDisposition));
+        assert_eq!(a.copyin(rx, COPY_SEND, &mut ports, &mut ev), Err(KernelError::InvalidRight));
+        assert_eq!(a.copyin(rx, MOVE_SEND_ONCE, &mut ports, &mut ev), Err(KernelError::InvalidRight));
+        assert_eq!(a.deallocate(rx, &mut ports, &mut ev), Err(KernelError::InvalidRight));
         // A stale name (slot reused with a new generation) is not the new right.
         a.destroy(rx, &mut ports, &mut ev).unwrap();
         let rx2 = a.allocate_port(&mut ports).unwrap();
@@ -1034,10 +899,7 @@ mod tests {
         let (id1, id2) = (a.receive_port(p1).unwrap(), a.receive_port(p2).unwrap());
         assert_eq!(port(&ports, set_id).members, vec![id1, id2]);
         assert_eq!(a.right_type(set, &mut ports).unwrap(), right_type::PORT_SET);
-        assert_eq!(
-            a.move_member(set, set, &mut ports),
-            Err(KernelError::InvalidRight)
-        );
+        assert_eq!(a.move_member(set, set, &mut ports), Err(KernelError::InvalidRight));
         a.move_member(p1, 0, &mut ports).unwrap();
         assert_eq!(port(&ports, set_id).members, vec![id2]);
         a.destroy(p2, &mut ports, &mut ev).unwrap();

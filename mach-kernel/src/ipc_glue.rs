@@ -12,8 +12,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 use mach_abi::KernelError;
 use mach_abi::ipc::{
-    HEADER_SIZE, MAX_INLINE_DATA, MAX_PORT_DESCRIPTORS, MessageHeader, PORT_DESCRIPTOR_SIZE,
-    PORT_NULL, PortDescriptor, PortName, disposition, options,
+    HEADER_SIZE, MAX_INLINE_DATA, MAX_PORT_DESCRIPTORS, MessageHeader, PORT_DESCRIPTOR_SIZE, PORT_NULL,
+    PortDescriptor, PortName, disposition, options,
 };
 use mach_kernel::ipc::{CarriedRight, Event, PortId, PortTable};
 
@@ -48,16 +48,13 @@ fn read_struct<T: Copy + Default>(address: u64) -> Result<T, KernelError> {
     let bytes = unsafe {
         core::slice::from_raw_parts_mut(&mut value as *mut T as *mut u8, core::mem::size_of::<T>())
     };
-    sched::with_current_task(|t| t.space.read_user(address, bytes))
-        .ok_or(KernelError::InvalidArgument)??;
+    sched::with_current_task(|t| t.space.read_user(address, bytes)).ok_or(KernelError::InvalidArgument)??;
     Ok(value)
 }
 
 fn as_bytes<T: Copy>(value: &T) -> &[u8] {
     // SAFETY: T is a repr(C) struct of integers without padding holes that matter.
-    unsafe {
-        core::slice::from_raw_parts(value as *const T as *const u8, core::mem::size_of::<T>())
-    }
+    unsafe { core::slice::from_raw_parts(value as *const T as *const u8, core::mem::size_of::<T>()) }
 }
 
 /// What a timeout option and value mean: `None` waits forever, `Some(None)` polls,
@@ -84,10 +81,7 @@ pub fn mach_msg(
     }
     let receive_name = PortName::try_from(receive_name).map_err(|_| KernelError::InvalidName)?;
     if opts & options::SEND != 0 {
-        send(
-            buffer,
-            deadline(opts & options::SEND_TIMEOUT != 0, timeout_ms),
-        )?;
+        send(buffer, deadline(opts & options::SEND_TIMEOUT != 0, timeout_ms))?;
     }
     if opts & options::RECEIVE != 0 {
         receive(
@@ -130,13 +124,7 @@ fn send(buffer: u64, timeout: Option<Option<u64>>) -> Result<(), KernelError> {
     let mut data = Some(data);
     loop {
         let outcome = sched::with(|w| {
-            try_send(
-                w,
-                &header,
-                &descriptors,
-                &mut data,
-                timeout.is_some_and(|d| d.is_none()),
-            )
+            try_send(w, &header, &descriptors, &mut data, timeout.is_some_and(|d| d.is_none()))
         });
         let port = match outcome? {
             None => return Ok(()),
@@ -168,16 +156,9 @@ fn try_send(
     let current = w.current_thread();
     let mut events = Vec::new();
     let outcome = match w.current_task_and_ports() {
-        Some((task, ports)) => send_locked(
-            task,
-            ports,
-            current,
-            header,
-            descriptors,
-            data,
-            poll,
-            &mut events,
-        ),
+        Some((task, ports)) => {
+            send_locked(task, ports, current, header, descriptors, data, poll, &mut events)
+        }
         None => Err(KernelError::InvalidArgument),
     };
     let result = match outcome {
@@ -209,9 +190,7 @@ fn send_locked(
 ) -> Result<SendOutcome, KernelError> {
     let destination = match header.remote_disposition {
         // Making a right from the receive right the sender holds: it sends to itself.
-        disposition::MAKE_SEND | disposition::MAKE_SEND_ONCE => {
-            task.names.receive_port(header.remote)?
-        }
+        disposition::MAKE_SEND | disposition::MAKE_SEND_ONCE => task.names.receive_port(header.remote)?,
         _ => task.names.send_port(header.remote, ports)?,
     };
     let port = ports.get_mut(destination).ok_or(KernelError::PortDead)?;
@@ -222,8 +201,8 @@ fn send_locked(
         // Kernel objects are operated on by traps that name their port, not by messages.
         return Err(KernelError::InvalidRight);
     }
-    let full = port.queue.len() >= port.queue_limit
-        && header.remote_disposition != disposition::MOVE_SEND_ONCE;
+    let full =
+        port.queue.len() >= port.queue_limit && header.remote_disposition != disposition::MOVE_SEND_ONCE;
     if full {
         if poll {
             return Err(KernelError::TimedOut);
@@ -236,14 +215,9 @@ fn send_locked(
     // is destroyed and the error returned.
     let mut carried: Vec<CarriedRight> = Vec::with_capacity(descriptors.len() + 2);
     let result = (|| {
-        carried.push(
-            task.names
-                .copyin(header.remote, header.remote_disposition, ports, events)?,
-        );
+        carried.push(task.names.copyin(header.remote, header.remote_disposition, ports, events)?);
         let reply = if header.local != PORT_NULL {
-            let right = task
-                .names
-                .copyin(header.local, header.local_disposition, ports, events)?;
+            let right = task.names.copyin(header.local, header.local_disposition, ports, events)?;
             carried.push(right);
             Some(right)
         } else {
@@ -275,10 +249,7 @@ fn send_locked(
     ports.consume_destination(destination_right, events);
     let port = ports.get_mut(destination).ok_or(KernelError::PortDead)?;
     port.queue.push_back(message);
-    Ok(SendOutcome::Queued {
-        port: destination,
-        set: port.set,
-    })
+    Ok(SendOutcome::Queued { port: destination, set: port.set })
 }
 
 fn receive(
@@ -288,15 +259,8 @@ fn receive(
     timeout: Option<Option<u64>>,
 ) -> Result<(), KernelError> {
     loop {
-        let outcome = sched::with(|w| {
-            try_receive(
-                w,
-                buffer,
-                capacity,
-                name,
-                timeout.is_some_and(|d| d.is_none()),
-            )
-        });
+        let outcome =
+            sched::with(|w| try_receive(w, buffer, capacity, name, timeout.is_some_and(|d| d.is_none())));
         let port = match outcome? {
             None => return Ok(()),
             Some(port) => port,
@@ -328,16 +292,9 @@ fn try_receive(
     let current = w.current_thread();
     let mut events = Vec::new();
     let outcome = match w.current_task_and_ports() {
-        Some((task, ports)) => receive_locked(
-            task,
-            ports,
-            current,
-            buffer,
-            capacity,
-            name,
-            poll,
-            &mut events,
-        ),
+        Some((task, ports)) => {
+            receive_locked(task, ports, current, buffer, capacity, name, poll, &mut events)
+        }
         None => Err(KernelError::InvalidArgument),
     };
     let result = match outcome {
@@ -366,10 +323,7 @@ fn receive_locked(
     let waited = task.names.receive_port(name)?;
     let port = ports.get(waited).ok_or(KernelError::InvalidName)?;
     let source = if port.is_set {
-        port.members
-            .iter()
-            .copied()
-            .find(|&m| ports.get(m).is_some_and(|p| !p.queue.is_empty()))
+        port.members.iter().copied().find(|&m| ports.get(m).is_some_and(|p| !p.queue.is_empty()))
     } else {
         Some(waited).filter(|_| !port.queue.is_empty())
     };
@@ -392,10 +346,7 @@ fn receive_locked(
         return Err(KernelError::TooLarge);
     }
     task.space.check_user(buffer, size, true)?;
-    let message = ports
-        .get_mut(source)
-        .and_then(|p| p.queue.pop_front())
-        .ok_or(KernelError::InvalidName)?;
+    let message = ports.get_mut(source).and_then(|p| p.queue.pop_front()).ok_or(KernelError::InvalidName)?;
 
     let mut header = MessageHeader {
         remote: PORT_NULL,
@@ -408,24 +359,14 @@ fn receive_locked(
         trace: message.trace,
     };
     if let Some(reply) = message.reply {
-        header.remote = task
-            .names
-            .copyout(reply, ports, events)
-            .unwrap_or(mach_abi::ipc::PORT_DEAD);
+        header.remote = task.names.copyout(reply, ports, events).unwrap_or(mach_abi::ipc::PORT_DEAD);
         header.remote_disposition = reply.kind.received_code();
     }
     // The buffer was checked writable above, so these writes cannot fail halfway.
     let mut result = task.space.write_user(buffer, as_bytes(&header));
     for (i, right) in message.ports.iter().enumerate() {
-        let name = task
-            .names
-            .copyout(*right, ports, events)
-            .unwrap_or(mach_abi::ipc::PORT_DEAD);
-        let d = PortDescriptor {
-            name,
-            disposition: right.kind.received_code(),
-            reserved: [0; 3],
-        };
+        let name = task.names.copyout(*right, ports, events).unwrap_or(mach_abi::ipc::PORT_DEAD);
+        let d = PortDescriptor { name, disposition: right.kind.received_code(), reserved: [0; 3] };
         let at = buffer + (HEADER_SIZE + i * PORT_DESCRIPTOR_SIZE) as u64;
         result = result.and(task.space.write_user(at, as_bytes(&d)));
     }
@@ -441,9 +382,7 @@ fn on_names<T>(
     sched::with(|w| {
         let mut events = Vec::new();
         let result = {
-            let (task, ports) = w
-                .current_task_and_ports()
-                .ok_or(KernelError::InvalidArgument)?;
+            let (task, ports) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
             f(task, ports, &mut events)
         };
         w.handle_events(&mut events);
@@ -494,10 +433,8 @@ pub fn port_make_send(name: u64) -> Result<u64, KernelError> {
 
 pub fn port_set_queue_limit(name: u64, limit: u64) -> Result<u64, KernelError> {
     let name = name_arg(name)?;
-    let limit = usize::try_from(limit)
-        .ok()
-        .filter(|l| (1..=1024).contains(l))
-        .ok_or(KernelError::InvalidArgument)?;
+    let limit =
+        usize::try_from(limit).ok().filter(|l| (1..=1024).contains(l)).ok_or(KernelError::InvalidArgument)?;
     on_names(|t, p, _| {
         let id = t.names.receive_port(name)?;
         p.get_mut(id).ok_or(KernelError::InvalidName)?.queue_limit = limit;
@@ -513,15 +450,23 @@ pub fn task_self() -> Result<u64, KernelError> {
     })
 }
 
-/// The task a send right names (for traps on task ports).
-pub fn task_of(name: u64) -> Result<sched::TaskId, KernelError> {
-    let name = name_arg(name)?;
-    on_names(|t, p, _| {
-        let id = t.names.send_port(name, p)?;
-        let object = p.get(id).ok_or(KernelError::InvalidName)?.kernel_object;
-        if object & sched::TASK_OBJECT == 0 {
-            return Err(KernelError::InvalidRight);
-        }
-        Ok(object & !sched::TASK_OBJECT)
-    })
+/// Queue a message the kernel itself sends (a notification) through `right`, ignoring the
+/// queue limit; the right is used up. A dead destination destroys the message.
+pub fn enqueue_from_kernel(w: &mut World, right: CarriedRight, message: Message, events: &mut Vec<Event>) {
+    let alive = w.ports.get(right.port).is_some_and(|p| !p.is_dead() && p.kernel_object == 0);
+    if !alive {
+        message.destroy(&mut w.ports, events);
+        w.ports.release(right, events);
+        return;
+    }
+    let set = w.ports.get_mut(right.port).map(|p| {
+        p.queue.push_back(message);
+        p.set
+    });
+    w.ports.consume_destination(right, events);
+    if !w.wake_one_waiting_on(right.port, false)
+        && let Some(Some(set)) = set
+    {
+        w.wake_one_waiting_on(set, false);
+    }
 }

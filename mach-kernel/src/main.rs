@@ -24,6 +24,7 @@ mod log;
 mod memory;
 mod panic;
 mod sched;
+mod task_traps;
 mod trap;
 mod user_image;
 
@@ -39,44 +40,23 @@ use memory::paging::{self, KernelImage};
 extern "C" fn kernel_entry() -> ! {
     kprintln!("Machina mach-kernel {} starting", env!("CARGO_PKG_VERSION"));
     if !boot::BASE_REVISION.is_supported() {
-        panic!(
-            "the boot loader does not support Limine base revision {}",
-            boot::REQUESTED_BASE_REVISION
-        );
+        panic!("the boot loader does not support Limine base revision {}", boot::REQUESTED_BASE_REVISION);
     }
     let loader = boot::BOOTLOADER_INFO.get_response();
     kprintln!(
         "boot: {} {} (Limine protocol, base revision {})",
         loader.map_or("unknown loader", |l| l.name()),
         loader.map_or("", |l| l.version()),
-        boot::BASE_REVISION
-            .loaded_revision()
-            .unwrap_or(boot::REQUESTED_BASE_REVISION)
+        boot::BASE_REVISION.loaded_revision().unwrap_or(boot::REQUESTED_BASE_REVISION)
     );
 
-    let hhdm = boot::HHDM
-        .get_response()
-        .expect("no HHDM response")
-        .offset();
+    let hhdm = boot::HHDM.get_response().expect("no HHDM response").offset();
     memory::set_hhdm_offset(hhdm);
-    let memory_map = boot::MEMORY_MAP
-        .get_response()
-        .expect("no memory map response")
-        .entries();
+    let memory_map = boot::MEMORY_MAP.get_response().expect("no memory map response").entries();
     memory::frames::init(memory_map);
-    let top = memory_map
-        .iter()
-        .map(|e| e.base + e.length)
-        .max()
-        .unwrap_or(0)
-        .max(1 << 32);
-    let image = boot::EXECUTABLE_ADDRESS
-        .get_response()
-        .expect("no executable address response");
-    let image = KernelImage {
-        physical_base: image.physical_base(),
-        virtual_base: image.virtual_base(),
-    };
+    let top = memory_map.iter().map(|e| e.base + e.length).max().unwrap_or(0).max(1 << 32);
+    let image = boot::EXECUTABLE_ADDRESS.get_response().expect("no executable address response");
+    let image = KernelImage { physical_base: image.physical_base(), virtual_base: image.virtual_base() };
     paging::init_kernel_space(&image, top, hhdm);
     memory::heap::init();
     let usable: u64 = memory_map
@@ -97,10 +77,7 @@ extern "C" fn kernel_entry() -> ! {
     arch::syscall::init();
     arch::pic::init();
     sched::init();
-    kprintln!(
-        "cpu: gdt, tss, idt, syscall ready; timer at {} Hz",
-        arch::pic::TIMER_HZ
-    );
+    kprintln!("cpu: gdt, tss, idt, syscall ready; timer at {} Hz", arch::pic::TIMER_HZ);
 
     let cmdline = boot::cmdline();
     let options = KernelOptions::parse(cmdline);
@@ -114,12 +91,7 @@ extern "C" fn kernel_entry() -> ! {
 
     for index in 0..boot::module_count() {
         if let Some(m) = boot::module(index) {
-            kprintln!(
-                "module {index}: {} ({} bytes) \"{}\"",
-                m.path,
-                m.bytes.len(),
-                m.cmdline
-            );
+            kprintln!("module {index}: {} ({} bytes) \"{}\"", m.path, m.bytes.len(), m.cmdline);
         }
     }
     let frames_before_tasks = memory::frames::free_count();
@@ -168,10 +140,7 @@ fn selftest(test: SelfTest) {
             while trap::TICKS.load(Ordering::Relaxed) < start + 10 {
                 cpu::wait_for_interrupt();
             }
-            kprintln!(
-                "selftest: timer delivered 10 ticks ({} TSC cycles)",
-                cpu::rdtsc() - tsc
-            );
+            kprintln!("selftest: timer delivered 10 ticks ({} TSC cycles)", cpu::rdtsc() - tsc);
         }
         SelfTest::Hang => loop {
             cpu::wait_for_interrupt();

@@ -53,10 +53,7 @@ mod tests {
     #[test]
     fn parses_selftests_and_reports_unknown_words() {
         assert_eq!(KernelOptions::parse(""), KernelOptions::default());
-        assert_eq!(
-            KernelOptions::parse("selftest=panic").selftest,
-            Some(SelfTest::Panic)
-        );
+        assert_eq!(KernelOptions::parse("selftest=panic").selftest, Some(SelfTest::Panic));
         let o = KernelOptions::parse("  quiet selftest=timer selftest=bogus ");
         assert_eq!(o.selftest, Some(SelfTest::Timer));
         assert_eq!(o.unknown, Some("quiet"));

@@ -35,9 +35,7 @@ impl RunQueue {
 
     /// Highest priority with a ready thread.
     pub fn highest(&self) -> Option<u8> {
-        31u32
-            .checked_sub(self.non_empty.leading_zeros())
-            .map(|l| l as u8)
+        31u32.checked_sub(self.non_empty.leading_zeros()).map(|l| l as u8)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -68,10 +66,7 @@ mod tests {
         q.push(3, 10);
         q.push(4, 200); // clamped to the top level
         assert_eq!(q.highest(), Some(31));
-        assert_eq!(
-            [q.pop(), q.pop(), q.pop(), q.pop(), q.pop()],
-            [Some(4), Some(2), Some(1), Some(3), None]
-        );
+        assert_eq!([q.pop(), q.pop(), q.pop(), q.pop(), q.pop()], [Some(4), Some(2), Some(1), Some(3), None]);
         assert!(q.is_empty());
     }
 

@@ -33,6 +33,10 @@ const IDLE: ThreadId = 0;
 
 /// Tag of a task's kernel port: `TASK_OBJECT | task id` in `Port::kernel_object`.
 pub const TASK_OBJECT: u64 = 1 << 56;
+/// Tag of the host port (privileged operations).
+pub const HOST_OBJECT: u64 = 1 << 57;
+/// Where `vm_allocate` with address 0 starts placing regions in a task.
+const ANYWHERE_START: u64 = 0x0000_1000_0000_0000;
 
 pub struct Task {
     pub id: TaskId,
@@ -41,6 +45,13 @@ pub struct Task {
     pub names: NameSpace,
     /// The receive right of the task's kernel port, held by the kernel.
     pub self_port: CarriedRight,
+    /// Send rights the kernel holds for the task: syscall, exception and bootstrap ports
+    /// (indexed by `mach_abi::special_port`).
+    pub special_ports: [Option<CarriedRight>; 3],
+    /// Where `vm_allocate` "anywhere" places the next region.
+    pub next_free_address: u64,
+    /// Rights to send task-ended notifications through.
+    pub ended_notifications: Vec<CarriedRight>,
     pub threads: usize,
     /// Whether this task was already told it has no syscall port (logged once).
     pub warned_no_syscall_port: bool,
@@ -80,8 +91,7 @@ struct Thread {
 
 impl Thread {
     fn stack_top(&self) -> Option<u64> {
-        self.kernel_stack
-            .map(|base| phys_to_virt(base) + KERNEL_STACK_FRAMES as u64 * PAGE_SIZE)
+        self.kernel_stack.map(|base| phys_to_virt(base) + KERNEL_STACK_FRAMES as u64 * PAGE_SIZE)
     }
 }
 
@@ -93,6 +103,8 @@ pub struct World {
     current: ThreadId,
     next_id: u64,
     pub ports: PortTable<Message>,
+    /// The host port's receive right (held by the kernel), made with the first task.
+    pub host_port: Option<CarriedRight>,
     /// Blocked threads with a deadline.
     timed: Vec<ThreadId>,
     pub ticks: u64,
@@ -128,6 +140,7 @@ pub fn init() {
         current: IDLE,
         next_id: 1,
         ports: PortTable::default(),
+        host_port: None,
         timed: Vec::new(),
         ticks: 0,
     });
@@ -173,11 +186,7 @@ impl World {
             let Some(p) = self.ports.get_mut(port) else {
                 return false;
             };
-            let queue = if senders {
-                &mut p.waiting_senders
-            } else {
-                &mut p.waiting_receivers
-            };
+            let queue = if senders { &mut p.waiting_senders } else { &mut p.waiting_receivers };
             let Some(thread) = queue.pop_front() else {
                 return false;
             };
@@ -199,11 +208,7 @@ impl World {
             // port's waiters were handed back by the port table.
             events.clear();
             for (port, thread) in self.ports.take_dead_waiters() {
-                if self
-                    .threads
-                    .get(&thread)
-                    .is_some_and(|t| t.waiting_on == Some(port))
-                {
+                if self.threads.get(&thread).is_some_and(|t| t.waiting_on == Some(port)) {
                     self.wake(thread, Wake::PortDied);
                 }
             }
@@ -238,6 +243,9 @@ pub fn create_task(name: &str, space: AddressSpace) -> TaskId {
             space,
             names: NameSpace::new(id),
             self_port,
+            special_ports: [None; 3],
+            next_free_address: ANYWHERE_START,
+            ended_notifications: Vec::new(),
             threads: 0,
             warned_no_syscall_port: false,
         };
@@ -247,13 +255,8 @@ pub fn create_task(name: &str, space: AddressSpace) -> TaskId {
 }
 
 /// Start a thread in `task` that enters user mode with `frame`.
-pub fn spawn_thread(
-    task: TaskId,
-    frame: &TrapFrame,
-    priority: u8,
-) -> Result<ThreadId, KernelError> {
-    let stack =
-        frames::alloc_contiguous_zeroed(KERNEL_STACK_FRAMES).ok_or(KernelError::NoMemory)?;
+pub fn spawn_thread(task: TaskId, frame: &TrapFrame, priority: u8) -> Result<ThreadId, KernelError> {
+    let stack = frames::alloc_contiguous_zeroed(KERNEL_STACK_FRAMES).ok_or(KernelError::NoMemory)?;
     let top = phys_to_virt(stack) + KERNEL_STACK_FRAMES as u64 * PAGE_SIZE;
     // SAFETY: the stack was just allocated for this thread.
     let saved_rsp = unsafe { context::prepare_user_entry(top, frame) };
@@ -300,9 +303,8 @@ pub fn with_current_task<T>(f: impl FnOnce(&mut Task) -> T) -> Option<T> {
 pub fn schedule() {
     let switch = with(|w| {
         let current = w.current;
-        let (still_running, priority) = w.threads.get(&current).map_or((false, 0), |t| {
-            (t.state == ThreadState::Running, t.priority)
-        });
+        let (still_running, priority) =
+            w.threads.get(&current).map_or((false, 0), |t| (t.state == ThreadState::Running, t.priority));
         if still_running && current != IDLE && w.ready.highest().is_none_or(|h| h < priority) {
             return None;
         }
@@ -332,11 +334,7 @@ pub fn schedule() {
             syscall::set_kernel_stack(top);
         }
         w.current = next;
-        let save = &mut w
-            .threads
-            .get_mut(&current)
-            .expect("current thread exists")
-            .saved_rsp as *mut u64;
+        let save = &mut w.threads.get_mut(&current).expect("current thread exists").saved_rsp as *mut u64;
         Some((save, load))
     });
     if let Some((save, load)) = switch {
@@ -392,18 +390,54 @@ pub fn exit_current_thread() -> ! {
 pub fn exit_current_task() -> ! {
     with(|w| {
         let task = w.current_task_id();
-        let threads: Vec<ThreadId> = w
-            .threads
-            .iter()
-            .filter(|(_, t)| t.task == task)
-            .map(|(&id, _)| id)
-            .collect();
+        let threads: Vec<ThreadId> =
+            w.threads.iter().filter(|(_, t)| t.task == task).map(|(&id, _)| id).collect();
         for thread in threads {
             kill_thread(w, thread);
         }
     });
     schedule();
     unreachable!("a dead thread was scheduled");
+}
+
+/// End every thread of `task` (from any thread). Returns true if the calling thread was
+/// one of them: it must then call `schedule` and will not come back. A task without threads
+/// is finished at once.
+pub fn terminate_task(task: TaskId) -> Result<bool, KernelError> {
+    let finished = with(|w| {
+        if !w.tasks.contains_key(&task) {
+            return Err(KernelError::InvalidArgument);
+        }
+        let threads: Vec<ThreadId> =
+            w.threads.iter().filter(|(_, t)| t.task == Some(task)).map(|(&id, _)| id).collect();
+        if threads.is_empty() {
+            return Ok(w.tasks.remove(&task).map(|t| finish_task(w, t)));
+        }
+        for thread in threads {
+            kill_thread(w, thread);
+        }
+        Ok(None)
+    })?;
+    if let Some(task) = finished {
+        crate::kprintln!("task {} ({}) ended", task.id, task.name);
+        task.space.destroy();
+    }
+    Ok(with(|w| w.threads.get(&w.current).is_some_and(|t| t.state == ThreadState::Dead)))
+}
+
+/// Release a finished task's rights and kernel port (its memory is freed by the caller,
+/// outside the lock).
+fn finish_task(w: &mut World, mut task: Task) -> Task {
+    let mut events = Vec::new();
+    let notifications = core::mem::take(&mut task.ended_notifications);
+    crate::task_traps::notify_task_ended(w, task.id, notifications, &mut events);
+    task.names.destroy_all(&mut w.ports, &mut events);
+    for right in task.special_ports.iter_mut().filter_map(|p| p.take()) {
+        w.ports.release(right, &mut events);
+    }
+    w.ports.release(task.self_port, &mut events);
+    w.handle_events(&mut events);
+    task
 }
 
 /// Free ended threads' kernel stacks, and the rights, ports and memory of tasks with no
@@ -417,18 +451,8 @@ pub fn reap(mut ended: impl FnMut(&Task)) {
             let task_id = thread.task?;
             let task = w.tasks.get_mut(&task_id)?;
             task.threads -= 1;
-            let mut finished = if task.threads == 0 {
-                w.tasks.remove(&task_id)
-            } else {
-                None
-            };
-            if let Some(task) = finished.as_mut() {
-                let mut events = Vec::new();
-                task.names.destroy_all(&mut w.ports, &mut events);
-                w.ports.release(task.self_port, &mut events);
-                w.handle_events(&mut events);
-            }
-            Some((thread, finished))
+            let finished = if task.threads == 0 { w.tasks.remove(&task_id) } else { None };
+            Some((thread, finished.map(|t| finish_task(w, t))))
         })
         .map_or((None, None), |(t, f)| (Some(t), f));
         if let Some(stack) = thread.and_then(|t| t.kernel_stack) {
@@ -456,18 +480,16 @@ pub fn tick() {
             .iter()
             .copied()
             .filter(|t| {
-                w.threads.get(t).is_some_and(|t| {
-                    t.state == ThreadState::Blocked && t.deadline.is_some_and(|d| d <= now)
-                })
+                w.threads
+                    .get(t)
+                    .is_some_and(|t| t.state == ThreadState::Blocked && t.deadline.is_some_and(|d| d <= now))
             })
             .collect();
         for thread in expired {
             w.wake(thread, Wake::TimedOut);
         }
         w.timed.retain(|t| {
-            w.threads
-                .get(t)
-                .is_some_and(|t| t.state == ThreadState::Blocked && t.deadline.is_some())
+            w.threads.get(t).is_some_and(|t| t.state == ThreadState::Blocked && t.deadline.is_some())
         });
     });
     schedule();

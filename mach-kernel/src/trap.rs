@@ -6,7 +6,7 @@
 //! or the end of the offending task, never a kernel panic.
 
 use crate::arch::{cpu, idt, pic, trap_frame::TrapFrame};
-use crate::{ipc_glue, kprintln, log, sched};
+use crate::{ipc_glue, kprintln, log, sched, task_traps};
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering};
 use mach_abi::layout::USER_END;
@@ -21,9 +21,7 @@ const ENOSYS: u64 = 38;
 
 pub fn dispatch(frame: &mut TrapFrame) {
     match frame.vector {
-        v if (pic::IRQ_BASE..pic::IRQ_BASE + 16).contains(&v) => {
-            interrupt((v - pic::IRQ_BASE) as u8)
-        }
+        v if (pic::IRQ_BASE..pic::IRQ_BASE + 16).contains(&v) => interrupt((v - pic::IRQ_BASE) as u8),
         _ if frame.came_from_user() => user_exception(frame),
         _ => kernel_exception(frame),
     }
@@ -42,8 +40,7 @@ fn interrupt(irq: u8) {
 
 /// A user thread faulted: report it and end its task (exception ports come with IPC).
 fn user_exception(frame: &TrapFrame) {
-    let name = sched::with_current_task(|t| alloc::format!("{} (task {})", t.name, t.id))
-        .unwrap_or_default();
+    let name = sched::with_current_task(|t| alloc::format!("{} (task {})", t.name, t.id)).unwrap_or_default();
     let mut out = log::LOG.lock();
     let _ = write!(
         out,
@@ -61,11 +58,7 @@ fn user_exception(frame: &TrapFrame) {
         } else {
             "read"
         };
-        let cause = if frame.error_code & 1 != 0 {
-            "protection"
-        } else {
-            "not present"
-        };
+        let cause = if frame.error_code & 1 != 0 { "protection" } else { "not present" };
         let _ = write!(out, ", cr2 {:#x} ({access}, {cause})", cpu::read_cr2());
     }
     let _ = writeln!(out);
@@ -110,11 +103,7 @@ fn kernel_exception(frame: &TrapFrame) -> ! {
 
 pub fn syscall(frame: &mut TrapFrame) {
     let number = frame.rax as i64;
-    let result = if number < 0 {
-        mach_trap(number, frame)
-    } else {
-        foreign_syscall(number as u64)
-    };
+    let result = if number < 0 { mach_trap(number, frame) } else { foreign_syscall(number as u64) };
     frame.rax = match result {
         Ok(value) => value,
         Err(error) => error.as_return() as u64,
@@ -136,20 +125,33 @@ fn mach_trap(number: i64, frame: &mut TrapFrame) -> Result<u64, KernelError> {
         trap::PORT_MAKE_SEND => ipc_glue::port_make_send(f.rdi),
         trap::PORT_SET_QUEUE_LIMIT => ipc_glue::port_set_queue_limit(f.rdi, f.rsi),
         trap::TASK_SELF => ipc_glue::task_self(),
-        trap::THREAD_CREATE => thread_create(f.rdi, f.rsi, f.rdx, f.r10),
+        trap::THREAD_CREATE => thread_create(f.rdi, f.rsi, f.rdx, f.r10, f.r8),
+        trap::TASK_CREATE => task_traps::task_create(),
+        trap::TASK_TERMINATE => task_traps::task_terminate(f.rdi),
+        trap::VM_ALLOCATE => task_traps::vm_allocate(f.rdi, f.rsi, f.rdx, f.r10),
+        trap::VM_DEALLOCATE => task_traps::vm_deallocate(f.rdi, f.rsi, f.rdx),
+        trap::VM_PROTECT => task_traps::vm_protect(f.rdi, f.rsi, f.rdx, f.r10),
+        trap::VM_WRITE => task_traps::vm_write(f.rdi, f.rsi, f.rdx, f.r10),
+        trap::VM_READ => task_traps::vm_read(f.rdi, f.rsi, f.rdx, f.r10),
+        trap::TASK_SET_SPECIAL_PORT => task_traps::task_set_special_port(f.rdi, f.rsi, f.rdx),
+        trap::TASK_GET_SPECIAL_PORT => task_traps::task_get_special_port(f.rdi, f.rsi),
+        trap::HOST_MODULE_INFO => task_traps::host_module_info(f.rdi, f.rsi, f.rdx),
+        trap::HOST_MODULE_MAP => task_traps::host_module_map(f.rdi, f.rsi, f.rdx),
+        trap::TASK_NOTIFY_ENDED => task_traps::task_notify_ended(f.rdi, f.rsi, f.rdx),
         trap::THREAD_EXIT => sched::exit_current_thread(),
         trap::SLEEP => sleep(f.rdi),
         _ => Err(KernelError::InvalidTrap),
     }
 }
 
-fn thread_create(task: u64, rip: u64, rsp: u64, arg: u64) -> Result<u64, KernelError> {
-    let task = ipc_glue::task_of(task)?;
+fn thread_create(task: u64, rip: u64, rsp: u64, rdi: u64, rsi: u64) -> Result<u64, KernelError> {
+    let task = task_traps::task_of(task)?;
     if rip >= USER_END || rsp >= USER_END {
         return Err(KernelError::InvalidAddress);
     }
     let mut frame = TrapFrame::new_user(rip, rsp);
-    frame.rdi = arg;
+    frame.rdi = rdi;
+    frame.rsi = rsi;
     sched::spawn_thread(task, &frame, sched::DEFAULT_PRIORITY)
 }
 

@@ -31,16 +31,14 @@ impl From<mach_abi::KernelError> for LoadError {
 }
 
 /// Load `image` into a new task named `name` and start its first thread with `args` (the
-/// module command line) on its stack: rdi = pointer, rsi = length.
+/// module command line) on its stack: rdi = pointer, rsi = length, rdx = the name of a send
+/// right to the host port (the first task is the privileged one).
 pub fn start_task(name: &str, image: &[u8], args: &str) -> Result<TaskId, LoadError> {
     let file = ElfBytes::<LittleEndian>::minimal_parse(image).map_err(LoadError::NotElf)?;
     let segments = file.segments().ok_or(LoadError::NoSegments)?;
     let mut space = AddressSpace::new_user()?;
     let result = (|| {
-        for segment in segments
-            .iter()
-            .filter(|p| p.p_type == PT_LOAD && p.p_memsz > 0)
-        {
+        for segment in segments.iter().filter(|p| p.p_type == PT_LOAD && p.p_memsz > 0) {
             load_segment(&mut space, image, &segment)?;
         }
         // The stack, with the arguments copied to its top.
@@ -68,7 +66,9 @@ pub fn start_task(name: &str, image: &[u8], args: &str) -> Result<TaskId, LoadEr
             return Err(e);
         }
     };
+    let mut frame = frame;
     let task = sched::create_task(name, space);
+    frame.rdx = u64::from(give_host_port(task)?);
     sched::spawn_thread(task, &frame, sched::DEFAULT_PRIORITY)?;
     Ok(task)
 }
@@ -78,10 +78,7 @@ fn load_segment(
     image: &[u8],
     p: &elf::segment::ProgramHeader,
 ) -> Result<(), LoadError> {
-    let end = p
-        .p_vaddr
-        .checked_add(p.p_memsz)
-        .filter(|&e| e <= USER_END && p.p_vaddr >= PAGE_SIZE);
+    let end = p.p_vaddr.checked_add(p.p_memsz).filter(|&e| e <= USER_END && p.p_vaddr >= PAGE_SIZE);
     let end = end.ok_or(LoadError::SegmentOutsideUserSpace(p.p_vaddr))?;
     let bytes = usize::try_from(p.p_offset)
         .ok()
@@ -113,4 +110,28 @@ fn load_segment(
         page = page_end;
     }
     Ok(())
+}
+
+/// Make the host port (once) and put a send right to it into `task`'s name space.
+fn give_host_port(task: TaskId) -> Result<mach_abi::ipc::PortName, LoadError> {
+    sched::with(|w| {
+        let host = match w.host_port {
+            Some(right) => right,
+            None => {
+                let right = w.ports.create_in_transit();
+                if let Some(p) = w.ports.get_mut(right.port) {
+                    p.kernel_object = sched::HOST_OBJECT;
+                }
+                w.host_port = Some(right);
+                right
+            }
+        };
+        let send = w.ports.make_send(host.port).ok_or(mach_abi::KernelError::PortDead)?;
+        let mut events = alloc::vec::Vec::new();
+        let t = w.tasks.get_mut(&task).ok_or(mach_abi::KernelError::InvalidArgument)?;
+        let name = t.names.copyout(send, &mut w.ports, &mut events)?;
+        w.handle_events(&mut events);
+        Ok(name)
+    })
+    .map_err(LoadError::Kernel)
 }

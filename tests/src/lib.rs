@@ -23,10 +23,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The repository root (this crate lives in `tests/`).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
 }
 
 fn build_dir() -> PathBuf {
@@ -48,14 +45,8 @@ pub struct BootConfig {
 impl BootConfig {
     /// The repository's own limine.conf, default entry: what `make run` boots.
     pub fn default_boot() -> Self {
-        let conf =
-            std::fs::read_to_string(repo_root().join("limine.conf")).expect("reading limine.conf");
-        BootConfig {
-            conf,
-            entry: None,
-            omit: Vec::new(),
-            qemu_args: Vec::new(),
-        }
+        let conf = std::fs::read_to_string(repo_root().join("limine.conf")).expect("reading limine.conf");
+        BootConfig { conf, entry: None, omit: Vec::new(), qemu_args: Vec::new() }
     }
 
     /// One entry: the kernel with `kernel_cmdline`, and `modules` as (file in /boot, cmdline).
@@ -64,16 +55,9 @@ impl BootConfig {
             "timeout: 0\n/Test\n    protocol: limine\n    kernel_path: boot():/boot/mach-kernel\n    kernel_cmdline: {kernel_cmdline}\n"
         );
         for (file, cmdline) in modules {
-            conf.push_str(&format!(
-                "    module_path: boot():/boot/{file}\n    module_cmdline: {cmdline}\n"
-            ));
+            conf.push_str(&format!("    module_path: boot():/boot/{file}\n    module_cmdline: {cmdline}\n"));
         }
-        BootConfig {
-            conf,
-            entry: None,
-            omit: Vec::new(),
-            qemu_args: Vec::new(),
-        }
+        BootConfig { conf, entry: None, omit: Vec::new(), qemu_args: Vec::new() }
     }
 
     /// The kernel-tests program as the first task, running `cases`.
@@ -85,44 +69,22 @@ impl BootConfig {
 #[derive(Debug)]
 pub enum WaitError {
     /// The deadline passed first. Carries what the guest printed.
-    Timeout {
-        waited_for: String,
-        log: String,
-        console: String,
-    },
+    Timeout { waited_for: String, log: String, console: String },
     /// QEMU exited first.
-    Exited {
-        status: Option<i32>,
-        waited_for: String,
-        log: String,
-        console: String,
-    },
+    Exited { status: Option<i32>, waited_for: String, log: String, console: String },
 }
 
 impl std::fmt::Display for WaitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (what, waited_for, log, console) = match self {
-            WaitError::Timeout {
-                waited_for,
-                log,
-                console,
-            } => ("timed out".to_string(), waited_for, log, console),
-            WaitError::Exited {
-                status,
-                waited_for,
-                log,
-                console,
-            } => (
-                format!("QEMU exited ({status:?})"),
-                waited_for,
-                log,
-                console,
-            ),
+            WaitError::Timeout { waited_for, log, console } => {
+                ("timed out".to_string(), waited_for, log, console)
+            }
+            WaitError::Exited { status, waited_for, log, console } => {
+                (format!("QEMU exited ({status:?})"), waited_for, log, console)
+            }
         };
-        write!(
-            f,
-            "{what} waiting for {waited_for:?}\n--- kernel log ---\n{log}\n--- console ---\n{console}"
-        )
+        write!(f, "{what} waiting for {waited_for:?}\n--- kernel log ---\n{log}\n--- console ---\n{console}")
     }
 }
 
@@ -149,10 +111,7 @@ impl Machine {
         let build = build_dir();
         let volume = build.join("volume");
         let loader = build.join("direct-loader");
-        assert!(
-            loader.exists() && volume.exists(),
-            "no build/ artifacts: run `make build` first"
-        );
+        assert!(loader.exists() && volume.exists(), "no build/ artifacts: run `make build` first");
         let entry = direct_loader::config::select_entry(&config.conf, config.entry).ok();
 
         let dir = std::env::temp_dir().join(format!(
@@ -168,44 +127,24 @@ impl Machine {
 
         let mut paths = vec!["/boot/mach-kernel"];
         if let Some(entry) = &entry {
-            paths = core::iter::once(entry.kernel_path)
-                .chain(entry.modules().iter().map(|m| m.path))
-                .collect();
+            paths =
+                core::iter::once(entry.kernel_path).chain(entry.modules().iter().map(|m| m.path)).collect();
         }
         let mut files = vec![conf_path];
-        for path in paths
-            .into_iter()
-            .filter(|p| !config.omit.iter().any(|o| o == p))
-        {
+        for path in paths.into_iter().filter(|p| !config.omit.iter().any(|o| o == p)) {
             files.push(volume.join(path.trim_start_matches('/')));
         }
-        let initrd = files
-            .iter()
-            .map(|p| p.to_string_lossy().replace(',', ",,"))
-            .collect::<Vec<_>>()
-            .join(",");
+        let initrd =
+            files.iter().map(|p| p.to_string_lossy().replace(',', ",,")).collect::<Vec<_>>().join(",");
         let mut command = Command::new("qemu-system-x86_64");
         command
-            .args([
-                "-machine",
-                "pc",
-                "-accel",
-                "tcg",
-                "-m",
-                "512M",
-                "-display",
-                "none",
-                "-no-reboot",
-            ])
+            .args(["-machine", "pc", "-accel", "tcg", "-m", "512M", "-display", "none", "-no-reboot"])
             .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
             .args(["-serial", "stdio", "-monitor", "none"])
             .arg("-debugcon")
             .arg(format!("file:{}", dir.join("kernel.log").display()))
             .arg("-drive")
-            .arg(format!(
-                "file={},format=raw,if=none,id=disk0",
-                disk.display()
-            ))
+            .arg(format!("file={},format=raw,if=none,id=disk0", disk.display()))
             .args(["-device", "virtio-blk-pci,drive=disk0"])
             .arg("-kernel")
             .arg(&loader)
@@ -230,17 +169,10 @@ impl Machine {
                 if n == 0 {
                     break;
                 }
-                sink.lock()
-                    .expect("console lock")
-                    .extend_from_slice(&buffer[..n]);
+                sink.lock().expect("console lock").extend_from_slice(&buffer[..n]);
             }
         });
-        Machine {
-            qemu,
-            dir,
-            console,
-            exit_status: None,
-        }
+        Machine { qemu, dir, console, exit_status: None }
     }
 
     /// Everything on the kernel log so far.
@@ -284,11 +216,7 @@ impl Machine {
                 });
             }
             if Instant::now() >= deadline {
-                return Err(WaitError::Timeout {
-                    waited_for: text.into(),
-                    log,
-                    console: self.console(),
-                });
+                return Err(WaitError::Timeout { waited_for: text.into(), log, console: self.console() });
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -296,8 +224,7 @@ impl Machine {
 
     /// `wait_for_log` that fails the test with everything printed.
     pub fn expect_log(&mut self, text: &str) -> String {
-        self.wait_for_log(text, DEFAULT_TIMEOUT)
-            .unwrap_or_else(|e| panic!("{e}"))
+        self.wait_for_log(text, DEFAULT_TIMEOUT).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Wait for QEMU to exit; its status (33 = kernel halted cleanly, 35 = failure).
@@ -320,9 +247,7 @@ impl Machine {
 
     /// Wait for the exit and check its status, failing the test with everything printed.
     pub fn expect_exit(&mut self, status: i32) {
-        let got = self
-            .wait_exit(DEFAULT_TIMEOUT)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let got = self.wait_exit(DEFAULT_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             got,
             status,

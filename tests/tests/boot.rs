@@ -9,10 +9,7 @@ fn default_boot_shows_banner_and_first_user_output() {
     let mut m = Machine::boot(&BootConfig::default_boot());
     m.expect_log("Machina mach-kernel");
     let log = m.expect_log("bootstrap: hello from user mode (args \"bootstrap\")");
-    assert!(
-        log.contains("started task 1 (bootstrap) from /boot/bootstrap"),
-        "{log}"
-    );
+    assert!(log.contains("started task 1 (bootstrap) from /boot/bootstrap"), "{log}");
     m.expect_exit(HALTED_STATUS);
     // The kernel log goes to debugcon only: nothing of it may appear on COM1.
     let console = m.console();
@@ -45,10 +42,7 @@ fn loader_answers_the_limine_requests() {
         assert!(log.contains(expected), "missing {expected:?} in:\n{log}");
     }
     let usable: u64 = field(&log, "memory: ", " MiB usable");
-    assert!(
-        (400..=512).contains(&usable),
-        "usable memory {usable} MiB for -m 512M\n{log}"
-    );
+    assert!((400..=512).contains(&usable), "usable memory {usable} MiB for -m 512M\n{log}");
     m.expect_exit(HALTED_STATUS);
 }
 
@@ -63,14 +57,8 @@ fn timer_interrupts_arrive() {
 fn traps_check_their_arguments() {
     let mut m = Machine::boot(&BootConfig::kernel_tests("traps foreign"));
     let log = m.expect_log("kernel-tests: 0 failed");
-    assert!(
-        log.contains("case traps: ok") && log.contains("case foreign: ok"),
-        "{log}"
-    );
-    assert!(
-        log.contains("made system call 39 but has no syscall port"),
-        "{log}"
-    );
+    assert!(log.contains("case traps: ok") && log.contains("case foreign: ok"), "{log}");
+    assert!(log.contains("made system call 39 but has no syscall port"), "{log}");
     m.expect_exit(HALTED_STATUS);
 }
 
@@ -80,26 +68,14 @@ fn traps_check_their_arguments() {
 fn user_page_fault_ends_the_task_not_the_kernel() {
     let mut m = Machine::boot(&BootConfig::kernel_tests("fault-write traps"));
     let log = m.expect_log("mach-kernel: no tasks left");
-    assert!(
-        log.contains("user fault: kernel-tests (task 1): page fault (vector 14)"),
-        "{log}"
-    );
+    assert!(log.contains("user fault: kernel-tests (task 1): page fault (vector 14)"), "{log}");
     assert!(log.contains("cr2 0xdead0000 (write, not present)"), "{log}");
-    assert!(
-        log.contains("rip=0x00000000004"),
-        "register dump missing:\n{log}"
-    );
+    assert!(log.contains("rip=0x00000000004"), "register dump missing:\n{log}");
     assert!(log.contains("task 1 (kernel-tests) ended"), "{log}");
-    assert!(
-        !log.contains("case traps"),
-        "the task ran on after its fault:\n{log}"
-    );
+    assert!(!log.contains("case traps"), "the task ran on after its fault:\n{log}");
     let free_after: u64 = field(&log, "halting (", " frames free");
     let free_before: u64 = field(&log, "frames free, ", " before the first task");
-    assert_eq!(
-        free_after, free_before,
-        "ending the task did not free all its frames\n{log}"
-    );
+    assert_eq!(free_after, free_before, "ending the task did not free all its frames\n{log}");
     m.expect_exit(HALTED_STATUS);
 }
 
@@ -107,10 +83,7 @@ fn user_page_fault_ends_the_task_not_the_kernel() {
 fn user_invalid_opcode_is_reported() {
     let mut m = Machine::boot(&BootConfig::kernel_tests("fault-ud"));
     let log = m.expect_log("mach-kernel: no tasks left");
-    assert!(
-        log.contains("user fault: kernel-tests (task 1): invalid opcode (vector 6)"),
-        "{log}"
-    );
+    assert!(log.contains("user fault: kernel-tests (task 1): invalid opcode (vector 6)"), "{log}");
     m.expect_exit(HALTED_STATUS);
 }
 
@@ -146,10 +119,7 @@ fn loader_reports_a_missing_module() {
     config.omit = vec!["/boot/bootstrap".into()];
     let mut m = Machine::boot(&config);
     let log = m.expect_log("direct-loader: error");
-    assert!(
-        log.contains("/boot/bootstrap (named by limine.conf) was not given to QEMU's -initrd"),
-        "{log}"
-    );
+    assert!(log.contains("/boot/bootstrap (named by limine.conf) was not given to QEMU's -initrd"), "{log}");
     m.expect_exit(FAILURE_STATUS);
 }
 
@@ -163,10 +133,7 @@ fn loader_reports_a_bad_limine_conf() {
     };
     let mut m = Machine::boot_unchecked(&config);
     let log = m.expect_log("direct-loader: error");
-    assert!(
-        log.contains("limine.conf line 3: expected `key: value`"),
-        "{log}"
-    );
+    assert!(log.contains("limine.conf line 3: expected `key: value`"), "{log}");
     m.expect_exit(FAILURE_STATUS);
 }
 
@@ -177,29 +144,15 @@ fn a_wait_that_never_ends_times_out() {
     m.expect_log("selftest: Hang");
     let start = Instant::now();
     let result = m.wait_for_log("text the kernel never prints", Duration::from_millis(500));
-    assert!(
-        matches!(result, Err(WaitError::Timeout { .. })),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(WaitError::Timeout { .. })), "{result:?}");
     assert!(start.elapsed() < Duration::from_secs(10));
-    assert!(matches!(
-        m.wait_exit(Duration::from_millis(200)),
-        Err(WaitError::Timeout { .. })
-    ));
+    assert!(matches!(m.wait_exit(Duration::from_millis(200)), Err(WaitError::Timeout { .. })));
 }
 
 /// The number between `before` and `after` in `log`.
 fn field(log: &str, before: &str, after: &str) -> u64 {
-    let start = log
-        .find(before)
-        .unwrap_or_else(|| panic!("{before:?} not in log:\n{log}"))
-        + before.len();
+    let start = log.find(before).unwrap_or_else(|| panic!("{before:?} not in log:\n{log}")) + before.len();
     let rest = &log[start..];
-    let end = rest
-        .find(after)
-        .unwrap_or_else(|| panic!("{after:?} not after {before:?}:\n{log}"));
-    rest[..end]
-        .trim()
-        .parse()
-        .unwrap_or_else(|e| panic!("{:?}: {e}", &rest[..end]))
+    let end = rest.find(after).unwrap_or_else(|| panic!("{after:?} not after {before:?}:\n{log}"));
+    rest[..end].trim().parse().unwrap_or_else(|e| panic!("{:?}: {e}", &rest[..end]))
 }

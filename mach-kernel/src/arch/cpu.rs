@@ -14,9 +14,7 @@ pub const MSR_KERNEL_GS_BASE: u32 = 0xC000_0102;
 /// Writing an I/O port can reprogram hardware; the caller owns the device behind it.
 pub unsafe fn outb(port: u16, value: u8) {
     // SAFETY: delegated to the caller.
-    unsafe {
-        asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags))
-    };
+    unsafe { asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags)) };
 }
 
 /// # Safety
@@ -24,9 +22,7 @@ pub unsafe fn outb(port: u16, value: u8) {
 pub unsafe fn inb(port: u16) -> u8 {
     let value: u8;
     // SAFETY: delegated to the caller.
-    unsafe {
-        asm!("in al, dx", out("al") value, in("dx") port, options(nomem, nostack, preserves_flags))
-    };
+    unsafe { asm!("in al, dx", out("al") value, in("dx") port, options(nomem, nostack, preserves_flags)) };
     value
 }
 

@@ -70,10 +70,7 @@ pub fn init() {
     // SAFETY: runs once at boot on the only CPU, before any interrupt is enabled.
     unsafe {
         let stacks = &raw mut IST_STACKS;
-        for (i, slot) in [IST_DOUBLE_FAULT, IST_NMI, IST_MACHINE_CHECK]
-            .into_iter()
-            .enumerate()
-        {
+        for (i, slot) in [IST_DOUBLE_FAULT, IST_NMI, IST_MACHINE_CHECK].into_iter().enumerate() {
             let top = addr_of!((*stacks).0[i]) as u64 + IST_STACK_SIZE as u64;
             TSS.ist[slot as usize - 1] = top;
         }
@@ -88,10 +85,8 @@ pub fn init() {
         (*gdt)[5] = low;
         (*gdt)[6] = base >> 32;
 
-        let pointer = DescriptorPointer {
-            limit: (core::mem::size_of::<[u64; 7]>() - 1) as u16,
-            base: gdt as u64,
-        };
+        let pointer =
+            DescriptorPointer { limit: (core::mem::size_of::<[u64; 7]>() - 1) as u16, base: gdt as u64 };
         asm!(
             "lgdt [{pointer}]",
             "push {code}",

@@ -96,15 +96,8 @@ struct Gate {
     reserved: u32,
 }
 
-static mut IDT: [Gate; 256] = [Gate {
-    offset_low: 0,
-    selector: 0,
-    ist: 0,
-    flags: 0,
-    offset_mid: 0,
-    offset_high: 0,
-    reserved: 0,
-}; 256];
+static mut IDT: [Gate; 256] =
+    [Gate { offset_low: 0, selector: 0, ist: 0, flags: 0, offset_mid: 0, offset_high: 0, reserved: 0 }; 256];
 
 #[repr(C, packed)]
 struct DescriptorPointer {

@@ -18,10 +18,7 @@ pub struct PerCpu {
     pub user_rsp: u64,
 }
 
-static mut PER_CPU: PerCpu = PerCpu {
-    kernel_stack_top: 0,
-    user_rsp: 0,
-};
+static mut PER_CPU: PerCpu = PerCpu { kernel_stack_top: 0, user_rsp: 0 };
 
 /// Make `top` the kernel stack SYSCALL switches to (and interrupts from user mode, via TSS).
 pub fn set_kernel_stack(top: u64) {

@@ -54,14 +54,7 @@ impl TrapFrame {
 
     /// A frame that enters user mode at `rip` with stack `rsp`.
     pub fn new_user(rip: u64, rsp: u64) -> Self {
-        TrapFrame {
-            rip,
-            rsp,
-            cs: USER_CODE,
-            ss: USER_DATA,
-            rflags: RFLAGS_IF | 0x2,
-            ..Default::default()
-        }
+        TrapFrame { rip, rsp, cs: USER_CODE, ss: USER_DATA, rflags: RFLAGS_IF | 0x2, ..Default::default() }
     }
 
     /// Print every register, four to a line.

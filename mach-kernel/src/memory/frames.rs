@@ -12,15 +12,8 @@ static FRAMES: Mutex<Option<FrameBitmap<'static>>> = Mutex::new(None);
 /// Build the allocator from the memory map. The bitmap itself takes the first frames of the
 /// first usable region big enough to hold it.
 pub fn init(memory_map: &[&Entry]) {
-    let usable = || {
-        memory_map
-            .iter()
-            .filter(|e| e.entry_type == EntryType::USABLE)
-    };
-    let top = usable()
-        .map(|e| e.base + e.length)
-        .max()
-        .expect("no usable memory in the memory map");
+    let usable = || memory_map.iter().filter(|e| e.entry_type == EntryType::USABLE);
+    let top = usable().map(|e| e.base + e.length).max().expect("no usable memory in the memory map");
     let frame_count = top.div_ceil(PAGE_SIZE) as usize;
     let words = frame_count.div_ceil(64);
     let bitmap_bytes = (words * 8) as u64;
@@ -29,27 +22,17 @@ pub fn init(memory_map: &[&Entry]) {
         .expect("no usable region can hold the frame bitmap");
     // SAFETY: `home` is usable RAM nobody else uses yet, reached through the HHDM, and big
     // enough for `words` u64s; it stays reserved in the bitmap below for the kernel's life.
-    let storage =
-        unsafe { core::slice::from_raw_parts_mut(phys_to_virt(home.base) as *mut u64, words) };
+    let storage = unsafe { core::slice::from_raw_parts_mut(phys_to_virt(home.base) as *mut u64, words) };
     let mut bitmap = FrameBitmap::new(storage);
     for entry in usable() {
-        bitmap.add_free_range(
-            (entry.base / PAGE_SIZE) as usize,
-            (entry.length / PAGE_SIZE) as usize,
-        );
+        bitmap.add_free_range((entry.base / PAGE_SIZE) as usize, (entry.length / PAGE_SIZE) as usize);
     }
-    bitmap.reserve_range(
-        (home.base / PAGE_SIZE) as usize,
-        bitmap_bytes.div_ceil(PAGE_SIZE) as usize,
-    );
+    bitmap.reserve_range((home.base / PAGE_SIZE) as usize, bitmap_bytes.div_ceil(PAGE_SIZE) as usize);
     *FRAMES.lock() = Some(bitmap);
 }
 
 fn with<T>(f: impl FnOnce(&mut FrameBitmap<'static>) -> T) -> T {
-    f(FRAMES
-        .lock()
-        .as_mut()
-        .expect("frame allocator used before init"))
+    f(FRAMES.lock().as_mut().expect("frame allocator used before init"))
 }
 
 /// One zeroed frame's physical address, or None when memory is exhausted.
@@ -64,13 +47,7 @@ pub fn alloc_zeroed() -> Option<u64> {
 pub fn alloc_contiguous_zeroed(count: usize) -> Option<u64> {
     let frame = with(|b| b.alloc_contiguous(count, 1))? as u64 * PAGE_SIZE;
     // SAFETY: as in `alloc_zeroed`, for the whole run.
-    unsafe {
-        core::ptr::write_bytes(
-            phys_to_virt(frame) as *mut u8,
-            0,
-            count * PAGE_SIZE as usize,
-        )
-    };
+    unsafe { core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, count * PAGE_SIZE as usize) };
     Some(frame)
 }
 

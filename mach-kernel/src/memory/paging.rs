@@ -26,11 +26,7 @@ static KERNEL_PML4: AtomicU64 = AtomicU64::new(0);
 
 /// The no-execute bit when the CPU has one, else 0.
 pub fn no_execute() -> u64 {
-    if NX_SUPPORTED.load(Ordering::Relaxed) {
-        NO_EXECUTE_BIT
-    } else {
-        0
-    }
+    if NX_SUPPORTED.load(Ordering::Relaxed) { NO_EXECUTE_BIT } else { 0 }
 }
 
 fn table(physical: u64) -> &'static mut [u64; 512] {
@@ -86,8 +82,7 @@ impl AddressSpace {
             }
             if level == 0 || entry & HUGE != 0 {
                 let page_mask = (1u64 << (12 + 9 * level)) - 1;
-                let base =
-                    (entry & ADDRESS_MASK & !page_mask) + (virt & page_mask & !(PAGE_SIZE - 1));
+                let base = (entry & ADDRESS_MASK & !page_mask) + (virt & page_mask & !(PAGE_SIZE - 1));
                 return Some((base, entry));
             }
             physical = entry & ADDRESS_MASK;
@@ -114,15 +109,76 @@ impl AddressSpace {
             return Err(KernelError::InvalidAddress);
         }
         let frame = frames::alloc_zeroed().ok_or(KernelError::NoMemory)?;
-        let flags = USER
-            | OWNED
-            | if writable { WRITABLE } else { 0 }
-            | if executable { 0 } else { no_execute() };
+        let flags =
+            USER | OWNED | if writable { WRITABLE } else { 0 } | if executable { 0 } else { no_execute() };
         if let Err(e) = self.map(virt, frame, flags) {
             frames::free(frame);
             return Err(e);
         }
         Ok(frame)
+    }
+
+    /// Map an existing frame (not owned: it is not freed with this space), read-only or
+    /// writable, never executable. For boot modules and shared memory.
+    pub fn map_shared_user_page(
+        &mut self,
+        virt: u64,
+        physical: u64,
+        writable: bool,
+    ) -> Result<(), KernelError> {
+        if virt >= USER_END {
+            return Err(KernelError::InvalidAddress);
+        }
+        self.map(virt, physical, USER | no_execute() | if writable { WRITABLE } else { 0 })
+    }
+
+    /// Unmap the user page at `virt`, freeing its frame if owned. Unmapped pages are skipped.
+    pub fn unmap_user_page(&mut self, virt: u64) {
+        if virt >= USER_END {
+            return;
+        }
+        if let Ok(entry) = self.leaf_entry_if_present(virt) {
+            let old = *entry;
+            *entry = 0;
+            if old & OWNED != 0 {
+                frames::free(old & ADDRESS_MASK);
+            }
+            invalidate(virt);
+        }
+    }
+
+    /// Change the permissions of the user page at `virt`.
+    pub fn protect_user_page(
+        &mut self,
+        virt: u64,
+        writable: bool,
+        executable: bool,
+    ) -> Result<(), KernelError> {
+        if virt >= USER_END {
+            return Err(KernelError::InvalidAddress);
+        }
+        let entry = self.leaf_entry_if_present(virt)?;
+        let keep = *entry & (ADDRESS_MASK | OWNED | USER | PRESENT);
+        *entry = keep | if writable { WRITABLE } else { 0 } | if executable { 0 } else { no_execute() };
+        invalidate(virt);
+        Ok(())
+    }
+
+    /// The 4 KiB leaf entry for `virt`, only if every level down to it is present.
+    fn leaf_entry_if_present(&mut self, virt: u64) -> Result<&'static mut u64, KernelError> {
+        let mut physical = self.pml4;
+        for level in (1..=3).rev() {
+            let entry = table(physical)[index(virt, level)];
+            if entry & PRESENT == 0 || entry & HUGE != 0 {
+                return Err(KernelError::InvalidAddress);
+            }
+            physical = entry & ADDRESS_MASK;
+        }
+        let entry = &mut table(physical)[index(virt, 0)];
+        if *entry & PRESENT == 0 {
+            return Err(KernelError::InvalidAddress);
+        }
+        Ok(entry)
     }
 
     pub fn activate(&self) {
@@ -139,9 +195,7 @@ impl AddressSpace {
         write: bool,
         mut f: impl FnMut(*mut u8, usize, usize),
     ) -> Result<(), KernelError> {
-        let end = addr
-            .checked_add(len as u64)
-            .ok_or(KernelError::InvalidAddress)?;
+        let end = addr.checked_add(len as u64).ok_or(KernelError::InvalidAddress)?;
         if end > USER_END {
             return Err(KernelError::InvalidAddress);
         }
@@ -159,11 +213,7 @@ impl AddressSpace {
         while at < end {
             let chunk = ((PAGE_SIZE - at % PAGE_SIZE).min(end - at)) as usize;
             let (physical, _) = self.translate(at).ok_or(KernelError::InvalidAddress)?;
-            f(
-                (phys_to_virt(physical) + at % PAGE_SIZE) as *mut u8,
-                done,
-                chunk,
-            );
+            f((phys_to_virt(physical) + at % PAGE_SIZE) as *mut u8, done, chunk);
             at += chunk as u64;
             done += chunk;
         }
@@ -241,9 +291,7 @@ pub fn init_kernel_space(image: &KernelImage, top: u64, hhdm: u64) {
     let huge = 2 << 20;
     let mut physical = 0;
     while physical < top.next_multiple_of(huge) {
-        space
-            .map_huge(hhdm + physical, physical, WRITABLE | no_execute())
-            .expect("mapping the HHDM");
+        space.map_huge(hhdm + physical, physical, WRITABLE | no_execute()).expect("mapping the HHDM");
         physical += huge;
     }
     unsafe extern "C" {
@@ -256,26 +304,20 @@ pub fn init_kernel_space(image: &KernelImage, top: u64, hhdm: u64) {
     let rodata = &raw const __text_end as u64;
     let data = &raw const __rodata_end as u64;
     let end = &raw const __kernel_end as u64;
-    for (start, stop, flags) in [
-        (text, rodata, 0),
-        (rodata, data, no_execute()),
-        (data, end, WRITABLE | no_execute()),
-    ] {
+    for (start, stop, flags) in
+        [(text, rodata, 0), (rodata, data, no_execute()), (data, end, WRITABLE | no_execute())]
+    {
         let mut virt = start;
         while virt < stop {
             let physical = image.physical_base + (virt - image.virtual_base);
-            space
-                .map(virt, physical, flags)
-                .expect("mapping the kernel image");
+            space.map(virt, physical, flags).expect("mapping the kernel image");
             virt += PAGE_SIZE;
         }
     }
     // Every upper-half PML4 entry exists from now on, so task address spaces can share them.
     for entry in table(pml4)[256..].iter_mut() {
         if *entry & PRESENT == 0 {
-            *entry = frames::alloc_zeroed().expect("no memory for kernel page tables")
-                | PRESENT
-                | WRITABLE;
+            *entry = frames::alloc_zeroed().expect("no memory for kernel page tables") | PRESENT | WRITABLE;
         }
     }
     KERNEL_PML4.store(pml4, Ordering::Relaxed);
@@ -286,4 +328,10 @@ pub fn init_kernel_space(image: &KernelImage, top: u64, hhdm: u64) {
 pub fn activate_kernel_space() {
     // SAFETY: the kernel tables map everything the kernel uses.
     unsafe { crate::arch::cpu::write_cr3(KERNEL_PML4.load(Ordering::Relaxed)) };
+}
+
+/// Drop the TLB entry for `virt` (the page may belong to the running address space).
+fn invalidate(virt: u64) {
+    // SAFETY: invlpg only drops a cached translation.
+    unsafe { core::arch::asm!("invlpg [{}]", in(reg) virt, options(nostack, preserves_flags)) };
 }

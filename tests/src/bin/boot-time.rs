@@ -19,17 +19,12 @@ fn main() {
         let start = Instant::now();
         let mut m = Machine::boot(&config);
         let wait = |m: &mut Machine, text: &str| {
-            m.wait_for_log(text, Duration::from_secs(30))
-                .unwrap_or_else(|e| panic!("{e}"));
+            m.wait_for_log(text, Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));
             start.elapsed()
         };
         let b = wait(&mut m, "Machina mach-kernel");
         let u = wait(&mut m, "bootstrap: hello from user mode");
-        println!(
-            "run {run}: banner {:.3} s, first user output {:.3} s",
-            b.as_secs_f64(),
-            u.as_secs_f64()
-        );
+        println!("run {run}: banner {:.3} s, first user output {:.3} s", b.as_secs_f64(), u.as_secs_f64());
         banner.push(b);
         user.push(u);
     }

@@ -1,0 +1,154 @@
+//! In-guest task cases: creating tasks through task ports, their memory (allocate, write,
+//! read, protect), threads in them, end notifications, termination, fault isolation, special
+//! ports, boot modules through the host port, and bad arguments to each trap.
+
+use crate::check;
+use libmach::KernelError;
+use libmach::ipc::*;
+use libmach::task::*;
+use mach_abi::{TASK_ENDED_MESSAGE, protection, special_port};
+
+const CODE_AT: u64 = 0x40_0000;
+
+/// `mov edi, 7; mov rax, -2 (task_exit); syscall`
+const EXIT_7: &[u8] = &[0xbf, 7, 0, 0, 0, 0x48, 0xc7, 0xc0, 0xfe, 0xff, 0xff, 0xff, 0x0f, 0x05];
+/// `mov qword ptr [0], 1`: a page fault.
+const WRITE_NULL: &[u8] = &[0x48, 0xc7, 0x04, 0x25, 0, 0, 0, 0, 1, 0, 0, 0];
+/// `jmp $`: spin forever.
+const SPIN: &[u8] = &[0xeb, 0xfe];
+
+/// A task running `code`, with an end notification to `inbox`. Returns its task port.
+fn start_child(code: &[u8], inbox: &ReceiveRight) -> Result<PortName, &'static str> {
+    let task = task_create().map_err(|_| "task_create")?;
+    task_notify_ended(task, inbox.name(), disposition::MAKE_SEND_ONCE).map_err(|_| "task_notify_ended")?;
+    vm_allocate(task, CODE_AT, 4096, protection::WRITE).map_err(|_| "vm_allocate code")?;
+    vm_write(task, CODE_AT, code).map_err(|_| "vm_write code")?;
+    let mut back = [0u8; 16];
+    vm_read(task, CODE_AT, &mut back[..code.len()]).map_err(|_| "vm_read code")?;
+    check(&back[..code.len()] == code, "vm_read returns what vm_write wrote")?;
+    vm_protect(task, CODE_AT, 4096, protection::EXECUTE).map_err(|_| "vm_protect")?;
+    let stack = vm_allocate(task, 0, 16384, protection::WRITE).map_err(|_| "vm_allocate stack")?;
+    thread_create_at(task, CODE_AT, stack + 16384 - 8, 0, 0).map_err(|_| "thread_create_at")?;
+    Ok(task)
+}
+
+fn wait_ended(inbox: &ReceiveRight) -> Result<u64, &'static str> {
+    let mut m = Message::new();
+    m.receive_timeout(inbox.name(), 5000).map_err(|_| "no task-ended notification")?;
+    check(m.header.id == TASK_ENDED_MESSAGE, "notification id")?;
+    let data: [u8; 8] = m.data().try_into().map_err(|_| "notification data")?;
+    Ok(u64::from_le_bytes(data))
+}
+
+pub fn tasks() -> Result<(), &'static str> {
+    let inbox = ReceiveRight::allocate().map_err(|_| "allocate")?;
+
+    // A child that exits with code 7.
+    let child = start_child(EXIT_7, &inbox)?;
+    let id = wait_ended(&inbox)?;
+    check(id > 1, "the notification names the task")?;
+    check(port_type(child) == Ok(right_type::DEAD_NAME), "the task port is dead after the end")?;
+    port_deallocate(child).map_err(|_| "deallocate dead task port")?;
+
+    // A child that faults: it ends, we go on.
+    let faulty = start_child(WRITE_NULL, &inbox)?;
+    wait_ended(&inbox)?;
+    port_deallocate(faulty).map_err(|_| "deallocate")?;
+
+    // A child spinning forever, terminated through its task port.
+    let spinner = start_child(SPIN, &inbox)?;
+    sleep_ms(20);
+    task_terminate(spinner).map_err(|_| "task_terminate")?;
+    wait_ended(&inbox)?;
+    check(task_terminate(spinner) == Err(KernelError::PortDead), "terminating an ended task")?;
+    port_deallocate(spinner).map_err(|_| "deallocate")?;
+
+    // Special ports: set and read back.
+    let child = task_create().map_err(|_| "task_create")?;
+    let service = ReceiveRight::allocate().map_err(|_| "allocate")?;
+    let send = service.make_send().map_err(|_| "make_send")?;
+    task_set_special_port(child, special_port::BOOTSTRAP, send.name()).map_err(|_| "set special port")?;
+    let got = task_get_special_port(child, special_port::BOOTSTRAP).map_err(|_| "get special port")?;
+    check(got == service.name(), "the special port is a send right to the same port")?;
+    check(task_get_special_port(child, special_port::SYSCALL) == Ok(0), "no syscall port set")?;
+    check(task_set_special_port(child, 9, 0) == Err(KernelError::InvalidArgument), "bad special port index")?;
+    port_deallocate(got).map_err(|_| "deallocate")?;
+    // A task without threads ends at once when terminated.
+    task_notify_ended(child, inbox.name(), disposition::MAKE_SEND_ONCE).map_err(|_| "notify")?;
+    task_terminate(child).map_err(|_| "terminate a task with no thread")?;
+    wait_ended(&inbox)?;
+    port_deallocate(child).map_err(|_| "deallocate")?;
+    Ok(())
+}
+
+pub fn bad_task_arguments() -> Result<(), &'static str> {
+    let task = task_create().map_err(|_| "task_create")?;
+    let plain = ReceiveRight::allocate().map_err(|_| "allocate")?;
+    let send = plain.make_send().map_err(|_| "make_send")?;
+    let w = protection::WRITE;
+    check(vm_allocate(task, 0x1001, 4096, w) == Err(KernelError::InvalidArgument), "unaligned address")?;
+    check(vm_allocate(task, 0x1000, 0, w) == Err(KernelError::InvalidArgument), "size 0")?;
+    check(vm_allocate(task, 0x1000, 100, w) == Err(KernelError::InvalidArgument), "unaligned size")?;
+    check(
+        vm_allocate(task, 0xffff_ffff_8000_0000, 4096, w) == Err(KernelError::InvalidAddress),
+        "kernel address",
+    )?;
+    check(
+        vm_allocate(task, 0x7fff_ffff_f000, 0x2000, w) == Err(KernelError::InvalidAddress),
+        "past user space",
+    )?;
+    check(vm_allocate(task, 0x1000, 4096, 0xff) == Err(KernelError::InvalidArgument), "bad protection")?;
+    vm_allocate(task, 0x10000, 0x3000, w).map_err(|_| "allocate")?;
+    check(vm_allocate(task, 0x11000, 0x1000, w) == Err(KernelError::InvalidAddress), "overlap refused")?;
+    check(vm_write(task, 0x20000, b"x") == Err(KernelError::InvalidAddress), "write to unmapped")?;
+    check(vm_write(task, 0x12ffe, b"abcd") == Err(KernelError::InvalidAddress), "write running off the end")?;
+    let mut buf = [0u8; 4];
+    check(vm_read(task, 0x20000, &mut buf) == Err(KernelError::InvalidAddress), "read unmapped")?;
+    vm_protect(task, 0x10000, 0x1000, 0).map_err(|_| "protect read-only")?;
+    check(vm_write(task, 0x10000, b"x") == Err(KernelError::InvalidAddress), "write to read-only")?;
+    check(vm_protect(task, 0x10000, 0x10000, 0) == Err(KernelError::InvalidAddress), "protect unmapped")?;
+    vm_deallocate(task, 0x10000, 0x3000).map_err(|_| "deallocate")?;
+    check(vm_read(task, 0x11000, &mut buf) == Err(KernelError::InvalidAddress), "gone after deallocate")?;
+    // A source buffer in the caller that is not mapped.
+    // SAFETY: deliberately bad source pointer; the kernel must refuse it.
+    let r = unsafe {
+        libmach::raw_syscall(mach_abi::trap::VM_WRITE, [task as u64, 0x10000, 0xdead_0000, 8, 0, 0])
+    };
+    check(KernelError::from_return(r).is_some(), "bad vm_write source refused")?;
+    // Task traps on ports that are not tasks, or not ports.
+    check(
+        vm_allocate(send.name(), 0, 4096, w) == Err(KernelError::InvalidRight),
+        "vm_allocate on a plain port",
+    )?;
+    check(task_terminate(send.name()) == Err(KernelError::InvalidRight), "terminate a plain port")?;
+    check(vm_allocate(0x5555, 0, 4096, w) == Err(KernelError::InvalidName), "vm_allocate on a bad name")?;
+    check(
+        task_notify_ended(task, plain.name(), disposition::MOVE_RECEIVE)
+            == Err(KernelError::InvalidDisposition),
+        "notify with move-receive",
+    )?;
+    task_terminate(task).map_err(|_| "terminate")?;
+    port_deallocate(task).map_err(|_| "deallocate")?;
+    Ok(())
+}
+
+pub fn host() -> Result<(), &'static str> {
+    let host = libmach::startup_port();
+    let info = host_module_info(host, 0).map_err(|_| "host_module_info")?;
+    let path = info.path.get(..info.path_len as usize).unwrap_or(&[]);
+    check(path == b"/boot/kernel-tests", "module 0 is this program")?;
+    check(info.size > 4096, "module size")?;
+    check(host_module_info(host, 99).is_err(), "no module 99")?;
+    let at = 0x3000_0000_0000;
+    host_module_map(host, 0, at).map_err(|_| "host_module_map")?;
+    // SAFETY: the module is mapped read-only at `at`; it starts with the ELF magic.
+    let magic = unsafe { core::ptr::read_volatile(at as *const [u8; 4]) };
+    check(&magic == b"\x7fELF", "the mapped module is the ELF file")?;
+    let task = task_self().map_err(|_| "task_self")?;
+    check(
+        host_module_info(task, 0).err() == Some(KernelError::InvalidRight),
+        "a task port is not the host port",
+    )?;
+    vm_deallocate(task, at, info.size.next_multiple_of(4096)).map_err(|_| "unmap module")?;
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! Tasks and their memory, through task ports; boot modules through the host port.
+
+use crate::ipc::PortName;
+use crate::{into_result, raw_syscall};
+use mach_abi::{KernelError, ModuleInfo, trap};
+
+fn call(number: i64, args: [u64; 6]) -> Result<u64, KernelError> {
+    // SAFETY: these traps check every name, address and size they are given.
+    into_result(unsafe { raw_syscall(number, args) })
+}
+
+/// A new, empty task; returns a send right to its task port.
+pub fn task_create() -> Result<PortName, KernelError> {
+    call(trap::TASK_CREATE, [0; 6]).map(|n| n as PortName)
+}
+pub fn task_terminate(task: PortName) -> Result<(), KernelError> {
+    call(trap::TASK_TERMINATE, [task as u64, 0, 0, 0, 0, 0]).map(|_| ())
+}
+/// Map zeroed pages into `task` (address 0 = anywhere); returns the address.
+pub fn vm_allocate(task: PortName, address: u64, size: u64, protection: u64) -> Result<u64, KernelError> {
+    call(trap::VM_ALLOCATE, [task as u64, address, size, protection, 0, 0])
+}
+pub fn vm_deallocate(task: PortName, address: u64, size: u64) -> Result<(), KernelError> {
+    call(trap::VM_DEALLOCATE, [task as u64, address, size, 0, 0, 0]).map(|_| ())
+}
+pub fn vm_protect(task: PortName, address: u64, size: u64, protection: u64) -> Result<(), KernelError> {
+    call(trap::VM_PROTECT, [task as u64, address, size, protection, 0, 0]).map(|_| ())
+}
+/// Copy `data` into `task`'s memory at `address`.
+pub fn vm_write(task: PortName, address: u64, data: &[u8]) -> Result<(), KernelError> {
+    call(trap::VM_WRITE, [task as u64, address, data.as_ptr() as u64, data.len() as u64, 0, 0]).map(|_| ())
+}
+/// Copy `task`'s memory at `address` into `out`.
+pub fn vm_read(task: PortName, address: u64, out: &mut [u8]) -> Result<(), KernelError> {
+    call(trap::VM_READ, [task as u64, address, out.as_mut_ptr() as u64, out.len() as u64, 0, 0]).map(|_| ())
+}
+pub fn task_set_special_port(task: PortName, which: u64, port: PortName) -> Result<(), KernelError> {
+    call(trap::TASK_SET_SPECIAL_PORT, [task as u64, which, port as u64, 0, 0, 0]).map(|_| ())
+}
+pub fn task_get_special_port(task: PortName, which: u64) -> Result<PortName, KernelError> {
+    call(trap::TASK_GET_SPECIAL_PORT, [task as u64, which, 0, 0, 0, 0]).map(|n| n as PortName)
+}
+/// Ask for a task-ended message on `port` (a right carried as `how`) when `task` ends.
+pub fn task_notify_ended(task: PortName, port: PortName, how: u8) -> Result<(), KernelError> {
+    call(trap::TASK_NOTIFY_ENDED, [task as u64, port as u64, how as u64, 0, 0, 0]).map(|_| ())
+}
+pub fn host_module_info(host: PortName, index: usize) -> Result<ModuleInfo, KernelError> {
+    let mut info = ModuleInfo::default();
+    call(trap::HOST_MODULE_INFO, [host as u64, index as u64, &mut info as *mut ModuleInfo as u64, 0, 0, 0])?;
+    Ok(info)
+}
+/// Map boot module `index` read-only at `address` in this task; returns the mapped size.
+pub fn host_module_map(host: PortName, index: usize, address: u64) -> Result<u64, KernelError> {
+    call(trap::HOST_MODULE_MAP, [host as u64, index as u64, address, 0, 0, 0])
+}

@@ -1,0 +1,308 @@
+//! Traps on kernel objects named by ports: tasks (create, terminate, memory, special ports,
+//! end notifications) and the host (boot modules). Holding a send right to an object's port
+//! is the permission to use it; nothing else is checked, and nothing else is needed.
+//!
+//! Every address and size is checked against user space and page alignment; a bad one is an
+//! error code and changes nothing.
+
+use crate::ipc_glue::{self, Message};
+use crate::memory::{PAGE_SIZE, phys_to_virt};
+use crate::sched::{self, HOST_OBJECT, TASK_OBJECT, TaskId, World};
+use crate::{boot, kprintln};
+use alloc::vec::Vec;
+use mach_abi::ipc::{PORT_NULL, PortName, disposition};
+use mach_abi::layout::USER_END;
+use mach_abi::{KernelError, ModuleInfo, VM_MAX_SIZE, protection};
+use mach_kernel::ipc::{CarriedRight, Event};
+
+fn name_arg(value: u64) -> Result<PortName, KernelError> {
+    PortName::try_from(value).map_err(|_| KernelError::InvalidName)
+}
+
+/// The kernel object a send right in the caller's space names, if it has tag `kind`.
+fn object_of(name: u64, kind: u64) -> Result<u64, KernelError> {
+    let name = name_arg(name)?;
+    sched::with(|w| {
+        let (task, ports) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
+        let id = task.names.send_port(name, ports)?;
+        let object = ports.get(id).ok_or(KernelError::InvalidName)?.kernel_object;
+        if object & kind == 0 {
+            return Err(KernelError::InvalidRight);
+        }
+        Ok(object & !kind)
+    })
+}
+
+pub fn task_of(name: u64) -> Result<TaskId, KernelError> {
+    object_of(name, TASK_OBJECT)
+}
+
+fn check_host(name: u64) -> Result<(), KernelError> {
+    object_of(name, HOST_OBJECT).map(|_| ())
+}
+
+/// A page-aligned, non-empty range inside user space.
+fn user_range(address: u64, size: u64) -> Result<(u64, u64), KernelError> {
+    if size == 0
+        || size > VM_MAX_SIZE
+        || !address.is_multiple_of(PAGE_SIZE)
+        || !size.is_multiple_of(PAGE_SIZE)
+    {
+        return Err(KernelError::InvalidArgument);
+    }
+    let end = address.checked_add(size).filter(|&e| e <= USER_END && address >= PAGE_SIZE);
+    Ok((address, end.ok_or(KernelError::InvalidAddress)?))
+}
+
+fn protection_flags(prot: u64) -> Result<(bool, bool), KernelError> {
+    if prot & !(protection::WRITE | protection::EXECUTE) != 0 {
+        return Err(KernelError::InvalidArgument);
+    }
+    Ok((prot & protection::WRITE != 0, prot & protection::EXECUTE != 0))
+}
+
+pub fn task_create() -> Result<u64, KernelError> {
+    let space = crate::memory::paging::AddressSpace::new_user()?;
+    let parent = sched::with_current_task(|t| t.name.clone()).unwrap_or_default();
+    let id = sched::create_task(&alloc::format!("{parent}.child"), space);
+    sched::with(|w| {
+        let mut events = Vec::new();
+        let port = w.tasks.get(&id).map(|t| t.self_port.port).ok_or(KernelError::InvalidArgument)?;
+        let right = w.ports.make_send(port).ok_or(KernelError::PortDead)?;
+        let (task, ports) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
+        let name = task.names.copyout(right, ports, &mut events);
+        w.handle_events(&mut events);
+        name.map(u64::from)
+    })
+}
+
+pub fn task_terminate(task: u64) -> Result<u64, KernelError> {
+    let task = task_of(task)?;
+    if sched::terminate_task(task)? {
+        sched::schedule();
+        unreachable!("a terminated thread was scheduled");
+    }
+    Ok(0)
+}
+
+pub fn vm_allocate(task: u64, address: u64, size: u64, prot: u64) -> Result<u64, KernelError> {
+    let task = task_of(task)?;
+    let (writable, executable) = protection_flags(prot)?;
+    sched::with(|w| {
+        let t = w.tasks.get_mut(&task).ok_or(KernelError::InvalidArgument)?;
+        let address = if address == 0 {
+            let at = t.next_free_address;
+            t.next_free_address =
+                at.checked_add(size.next_multiple_of(PAGE_SIZE) + PAGE_SIZE).ok_or(KernelError::NoMemory)?;
+            at
+        } else {
+            address
+        };
+        let (start, end) = user_range(address, size)?;
+        let pages = (start..end).step_by(PAGE_SIZE as usize);
+        if pages.clone().any(|page| t.space.translate(page).is_some()) {
+            return Err(KernelError::InvalidAddress);
+        }
+        for page in pages.clone() {
+            if let Err(e) = t.space.map_new_user_page(page, writable, executable) {
+                pages.take_while(|&p| p < page).for_each(|p| t.space.unmap_user_page(p));
+                return Err(e);
+            }
+        }
+        Ok(start)
+    })
+}
+
+pub fn vm_deallocate(task: u64, address: u64, size: u64) -> Result<u64, KernelError> {
+    let task = task_of(task)?;
+    let (start, end) = user_range(address, size)?;
+    sched::with(|w| {
+        let t = w.tasks.get_mut(&task).ok_or(KernelError::InvalidArgument)?;
+        (start..end).step_by(PAGE_SIZE as usize).for_each(|page| t.space.unmap_user_page(page));
+        Ok(0)
+    })
+}
+
+pub fn vm_protect(task: u64, address: u64, size: u64, prot: u64) -> Result<u64, KernelError> {
+    let task = task_of(task)?;
+    let (writable, executable) = protection_flags(prot)?;
+    let (start, end) = user_range(address, size)?;
+    sched::with(|w| {
+        let t = w.tasks.get_mut(&task).ok_or(KernelError::InvalidArgument)?;
+        let pages = (start..end).step_by(PAGE_SIZE as usize);
+        if pages.clone().any(|page| t.space.translate(page).is_none()) {
+            return Err(KernelError::InvalidAddress);
+        }
+        pages.try_for_each(|page| t.space.protect_user_page(page, writable, executable))?;
+        Ok(0)
+    })
+}
+
+/// Copy `len` bytes between the caller's memory and `task`'s, a page-sized chunk at a time.
+fn vm_copy(
+    task: u64,
+    address: u64,
+    caller_address: u64,
+    len: u64,
+    into_task: bool,
+) -> Result<u64, KernelError> {
+    let task = task_of(task)?;
+    if len > VM_MAX_SIZE {
+        return Err(KernelError::InvalidArgument);
+    }
+    let mut chunk = [0u8; PAGE_SIZE as usize];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(PAGE_SIZE);
+        let buffer = chunk.get_mut(..n as usize).ok_or(KernelError::InvalidArgument)?;
+        sched::with(|w| {
+            let caller = w.current_task_id().ok_or(KernelError::InvalidArgument)?;
+            let (from_task, from, to_task, to) = if into_task {
+                (caller, caller_address + done, task, address + done)
+            } else {
+                (task, address + done, caller, caller_address + done)
+            };
+            w.tasks.get(&from_task).ok_or(KernelError::InvalidArgument)?.space.read_user(from, buffer)?;
+            w.tasks.get(&to_task).ok_or(KernelError::InvalidArgument)?.space.write_user(to, buffer)
+        })?;
+        done += n;
+    }
+    Ok(len)
+}
+
+pub fn vm_write(task: u64, address: u64, source: u64, len: u64) -> Result<u64, KernelError> {
+    vm_copy(task, address, source, len, true)
+}
+
+pub fn vm_read(task: u64, address: u64, destination: u64, len: u64) -> Result<u64, KernelError> {
+    vm_copy(task, address, destination, len, false)
+}
+
+fn special_index(which: u64) -> Result<usize, KernelError> {
+    usize::try_from(which).ok().filter(|&i| i < 3).ok_or(KernelError::InvalidArgument)
+}
+
+pub fn task_set_special_port(task: u64, which: u64, name: u64) -> Result<u64, KernelError> {
+    let task = task_of(task)?;
+    let index = special_index(which)?;
+    let name = name_arg(name)?;
+    sched::with(|w| {
+        let mut events = Vec::new();
+        let right = if name == PORT_NULL {
+            None
+        } else {
+            let (caller, ports) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
+            Some(caller.names.copyin(name, disposition::COPY_SEND, ports, &mut events)?)
+        };
+        let t = w.tasks.get_mut(&task).ok_or(KernelError::InvalidArgument)?;
+        let old = t.special_ports.get_mut(index).ok_or(KernelError::InvalidArgument)?;
+        let old = core::mem::replace(old, right);
+        if let Some(old) = old {
+            w.ports.release(old, &mut events);
+        }
+        w.handle_events(&mut events);
+        Ok(0)
+    })
+}
+
+pub fn task_get_special_port(task: u64, which: u64) -> Result<u64, KernelError> {
+    let task = task_of(task)?;
+    let index = special_index(which)?;
+    sched::with(|w| {
+        let mut events = Vec::new();
+        let port = w.tasks.get(&task).and_then(|t| t.special_ports.get(index).copied().flatten());
+        let Some(port) = port else { return Ok(0) };
+        let Some(copy) = w.ports.make_send(port.port) else { return Ok(u64::from(mach_abi::ipc::PORT_DEAD)) };
+        let (caller, ports) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
+        let name = caller.names.copyout(copy, ports, &mut events);
+        w.handle_events(&mut events);
+        name.map(u64::from)
+    })
+}
+
+/// The send right (kernel-held) that a task's syscall or exception messages go to.
+#[allow(dead_code)] // used by foreign-syscall and exception delivery, next
+pub fn special_port_of(w: &World, task: TaskId, which: u64) -> Option<CarriedRight> {
+    w.tasks.get(&task)?.special_ports.get(special_index(which).ok()?).copied().flatten()
+}
+
+pub fn task_notify_ended(task: u64, port: u64, how: u64) -> Result<u64, KernelError> {
+    let task = task_of(task)?;
+    let port = name_arg(port)?;
+    let how = u8::try_from(how).map_err(|_| KernelError::InvalidDisposition)?;
+    if how == disposition::MOVE_RECEIVE {
+        return Err(KernelError::InvalidDisposition);
+    }
+    sched::with(|w| {
+        let mut events = Vec::new();
+        let (caller, ports) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
+        let right = caller.names.copyin(port, how, ports, &mut events)?;
+        match w.tasks.get_mut(&task) {
+            Some(t) => t.ended_notifications.push(right),
+            None => w.ports.release(right, &mut events),
+        }
+        w.handle_events(&mut events);
+        Ok(0)
+    })
+}
+
+/// Send the task-ended notifications of a finished task.
+pub fn notify_task_ended(w: &mut World, task: TaskId, rights: Vec<CarriedRight>, events: &mut Vec<Event>) {
+    for right in rights {
+        let message = Message {
+            reply: None,
+            id: mach_abi::TASK_ENDED_MESSAGE,
+            trace: 0,
+            ports: Vec::new(),
+            data: task.to_le_bytes().to_vec(),
+        };
+        ipc_glue::enqueue_from_kernel(w, right, message, events);
+    }
+}
+
+pub fn host_module_info(host: u64, index: u64, info: u64) -> Result<u64, KernelError> {
+    check_host(host)?;
+    let module = usize::try_from(index).ok().and_then(boot::module).ok_or(KernelError::InvalidArgument)?;
+    let mut out = ModuleInfo { size: module.bytes.len() as u64, ..ModuleInfo::default() };
+    let path = module.path.as_bytes();
+    let cmdline = module.cmdline.as_bytes();
+    let path_len = path.len().min(out.path.len());
+    let cmdline_len = cmdline.len().min(out.cmdline.len());
+    out.path[..path_len].copy_from_slice(&path[..path_len]);
+    out.cmdline[..cmdline_len].copy_from_slice(&cmdline[..cmdline_len]);
+    out.path_len = path_len as u32;
+    out.cmdline_len = cmdline_len as u32;
+    // SAFETY: ModuleInfo is plain integers and byte arrays.
+    let bytes = unsafe {
+        core::slice::from_raw_parts(
+            &out as *const ModuleInfo as *const u8,
+            core::mem::size_of::<ModuleInfo>(),
+        )
+    };
+    sched::with_current_task(|t| t.space.write_user(info, bytes)).ok_or(KernelError::InvalidArgument)??;
+    Ok(0)
+}
+
+pub fn host_module_map(host: u64, index: u64, address: u64) -> Result<u64, KernelError> {
+    check_host(host)?;
+    let module = usize::try_from(index).ok().and_then(boot::module).ok_or(KernelError::InvalidArgument)?;
+    let start = module.bytes.as_ptr() as u64;
+    if !start.is_multiple_of(PAGE_SIZE) {
+        kprintln!("host_module_map: module {index} is not page aligned");
+        return Err(KernelError::InvalidArgument);
+    }
+    let size = (module.bytes.len() as u64).next_multiple_of(PAGE_SIZE).max(PAGE_SIZE);
+    let (first, end) = user_range(address, size)?;
+    let physical_base = start - phys_to_virt(0);
+    sched::with(|w| {
+        let (t, _) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
+        let pages = (first..end).step_by(PAGE_SIZE as usize);
+        if pages.clone().any(|page| t.space.translate(page).is_some()) {
+            return Err(KernelError::InvalidAddress);
+        }
+        for page in pages {
+            t.space.map_shared_user_page(page, physical_base + (page - first), false)?;
+        }
+        Ok(size)
+    })
+}

@@ -1,0 +1,25 @@
+//! Task system tests: kernel-tests creates tasks through task ports, fills their memory,
+//! starts threads in them, waits for their end notifications, terminates one, lets one
+//! fault, and checks every trap's bad arguments; the host port gives it the boot modules.
+
+use system_tests::{BootConfig, HALTED_STATUS, Machine};
+
+const CASES: [&str; 3] = ["tasks", "bad-tasks", "host"];
+
+#[test]
+fn task_cases_pass_in_guest() {
+    let mut m = Machine::boot(&BootConfig::kernel_tests(&CASES.join(" ")));
+    let log = m.expect_log("mach-kernel: no tasks left");
+    for case in CASES {
+        assert!(log.contains(&format!("case {case}: ok")), "case {case} did not pass:\n{log}");
+    }
+    // The child's own exit and the faulting child's report, with the parent living on.
+    assert!(log.contains("(kernel-tests.child) exited with code 7"), "{log}");
+    assert!(log.contains("user fault: kernel-tests.child"), "{log}");
+    assert!(log.contains("kernel-tests: 0 failed"), "{log}");
+    let line = log.lines().find(|l| l.contains("no tasks left")).unwrap_or_default();
+    let numbers: Vec<u64> =
+        line.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
+    assert!(numbers.len() >= 2 && numbers[0] == numbers[1], "frames not all freed: {line}");
+    m.expect_exit(HALTED_STATUS);
+}
