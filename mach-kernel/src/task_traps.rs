@@ -133,7 +133,7 @@ pub fn vm_protect(task: u64, address: u64, size: u64, prot: u64) -> Result<u64, 
         if pages.clone().any(|page| t.space.translate(page).is_none()) {
             return Err(KernelError::InvalidAddress);
         }
-        pages.try_for_each(|page| t.space.protect_user_page(page, writable, executable))?;
+        pages.clone().try_for_each(|page| t.space.protect_user_page(page, writable, executable))?;
         Ok(0)
     })
 }
