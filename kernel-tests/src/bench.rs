@@ -64,6 +64,26 @@ pub fn run() -> Result<(), &'static str> {
     let inline = round_trips(send.name(), reply.name(), &big)?;
     println!("bench: 8 KiB inline round trip (request 8 KiB, empty reply): {inline} instructions");
 
+    // Foreign system call through a trivial handler: a thread of this task serves the
+    // task's syscall port and answers every call with 0.
+    let handler = ReceiveRight::allocate().map_err(|_| "allocate")?;
+    let handler_send = handler.make_send().map_err(|_| "make_send")?;
+    crate::ipc_cases::spawn(syscall_server, 1, handler.name() as u64)?;
+    let me = task_self().map_err(|_| "task_self")?;
+    libmach::task::task_set_special_port(me, mach_abi::special_port::SYSCALL, handler_send.name())
+        .map_err(|_| "set syscall port")?;
+    // SAFETY: getpid takes no arguments; the handler answers 0.
+    check_zero(unsafe { libmach::raw_syscall(39, [0; 6]) })?;
+    let start = rdtsc();
+    for _ in 0..ROUNDS {
+        // SAFETY: as above.
+        unsafe { libmach::raw_syscall(39, [0; 6]) };
+    }
+    let forwarded = (rdtsc() - start) / ROUNDS;
+    libmach::task::task_set_special_port(me, mach_abi::special_port::SYSCALL, PORT_NULL)
+        .map_err(|_| "clear syscall port")?;
+    println!("bench: foreign syscall round trip through a trivial handler thread: {forwarded} instructions");
+
     // Foreign system call without a syscall port: the kernel answers -ENOSYS itself.
     let start = rdtsc();
     for _ in 0..ROUNDS {
@@ -89,4 +109,31 @@ pub fn run() -> Result<(), &'static str> {
         "bench: 64 KiB out-of-line round trip: not measured (out-of-line memory is not implemented yet)"
     );
     Ok(())
+}
+
+fn check_zero(value: i64) -> Result<(), &'static str> {
+    if value == 0 { Ok(()) } else { Err("the syscall handler's answer did not arrive") }
+}
+
+/// Answers every forwarded system call with 0.
+extern "C" fn syscall_server(port: u64) -> ! {
+    let mut m = Message::new();
+    if m.receive(port as PortName).is_err() {
+        thread_exit();
+    }
+    loop {
+        let reply = m.header.remote;
+        let answer = mach_abi::forward::SyscallReply::default();
+        // SAFETY: SyscallReply is a repr(C) struct of integers.
+        let bytes = unsafe {
+            core::slice::from_raw_parts(
+                &answer as *const _ as *const u8,
+                core::mem::size_of::<mach_abi::forward::SyscallReply>(),
+            )
+        };
+        m.start(reply, disposition::MOVE_SEND_ONCE, 0).set_data(bytes);
+        if m.mach_msg(options::SEND | options::RECEIVE, port as PortName, 0).is_err() {
+            thread_exit();
+        }
+    }
 }

@@ -7,7 +7,8 @@
 //! - `fault-ud`: execute an invalid instruction;
 //! - `bench`: instruction counts under icount (bench.rs, `make bench`);
 //! - `rpc`, `rights`, `sets`, `timeouts`, `dead-names`, `bad-ipc`: IPC (see ipc_cases.rs);
-//! - `tasks`, `bad-tasks`, `host`: task ports, memory, modules (see task_cases.rs).
+//! - `tasks`, `bad-tasks`, `host`: task ports, memory, modules (see task_cases.rs);
+//! - `forward`, `exceptions`: syscall and exception ports (see forward_cases.rs).
 //!
 //! Each case prints `case NAME: ok` or `case NAME: FAILED ...` on the kernel log; the system
 //! test checks those lines.
@@ -17,6 +18,7 @@
 use libmach::{KernelError, println, raw_syscall, trap};
 
 mod bench;
+mod forward_cases;
 mod ipc_cases;
 mod task_cases;
 
@@ -39,6 +41,8 @@ fn main(args: &str) -> u64 {
             "dead-names" => ipc_cases::dead_names(),
             "bad-ipc" => ipc_cases::bad_arguments(),
             "tasks" => task_cases::tasks(),
+            "forward" => forward_cases::forwarding(),
+            "exceptions" => forward_cases::exceptions(),
             "bad-tasks" => task_cases::bad_task_arguments(),
             "host" => task_cases::host(),
             "fault-write" => {

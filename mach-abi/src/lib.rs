@@ -222,3 +222,98 @@ mod tests {
         assert_eq!(KernelError::from_return(0), None);
     }
 }
+
+/// The messages the kernel sends for a thread (foreign system calls and faults) and the
+/// replies it expects. The request's `remote` is a send-once right to the thread's kernel
+/// reply port; answering with `MOVE_SEND_ONCE` to it resumes the thread.
+pub mod forward {
+    /// A foreign system call: data is a [`SyscallRequest`].
+    pub const SYSCALL_MESSAGE: u32 = 0x4d_0002;
+    /// A user fault: data is an [`ExceptionRequest`].
+    pub const EXCEPTION_MESSAGE: u32 = 0x4d_0003;
+
+    /// The user registers of a thread.
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct Registers {
+        pub rax: u64,
+        pub rbx: u64,
+        pub rcx: u64,
+        pub rdx: u64,
+        pub rsi: u64,
+        pub rdi: u64,
+        pub rbp: u64,
+        pub rsp: u64,
+        pub r8: u64,
+        pub r9: u64,
+        pub r10: u64,
+        pub r11: u64,
+        pub r12: u64,
+        pub r13: u64,
+        pub r14: u64,
+        pub r15: u64,
+        pub rip: u64,
+        pub rflags: u64,
+        pub fs_base: u64,
+    }
+
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct SyscallRequest {
+        /// The system call number (rax).
+        pub number: u64,
+        /// rdi, rsi, rdx, r10, r8, r9.
+        pub args: [u64; 6],
+        pub task: u64,
+        pub thread: u64,
+        pub registers: Registers,
+    }
+
+    /// Reply flags.
+    pub mod reply_flags {
+        /// Write the bytes after the [`super::SyscallReply`] to `copy_to` in the caller.
+        pub const COPY_OUT: u64 = 1;
+        /// Replace the thread's registers with `registers` (rax still comes from `result`).
+        pub const SET_REGISTERS: u64 = 2;
+        /// Set only the FS base (arch_prctl).
+        pub const SET_FS_BASE: u64 = 4;
+    }
+
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct SyscallReply {
+        /// The value for rax.
+        pub result: i64,
+        pub flags: u64,
+        pub copy_to: u64,
+        pub registers: Registers,
+    }
+
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct ExceptionRequest {
+        pub vector: u64,
+        pub error_code: u64,
+        /// cr2 for a page fault, else 0.
+        pub fault_address: u64,
+        pub task: u64,
+        pub thread: u64,
+        pub registers: Registers,
+    }
+
+    /// What to do with a faulted thread.
+    pub mod action {
+        /// Resume it (with new registers when SET_REGISTERS is in `flags`).
+        pub const RESUME: u64 = 0;
+        /// End its task.
+        pub const TERMINATE: u64 = 1;
+    }
+
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct ExceptionReply {
+        pub action: u64,
+        pub flags: u64,
+        pub registers: Registers,
+    }
+}

@@ -262,6 +262,17 @@ impl<M> PortTable<M> {
         }
     }
 
+    /// A new send-once right to a port, made by the kernel (for kernel reply ports).
+    pub fn make_send_once(&mut self, id: PortId) -> Option<CarriedRight> {
+        let p = self.get_mut(id)?;
+        if p.is_dead() {
+            return None;
+        }
+        p.send_once_rights += 1;
+        self.add_ref(id);
+        Some(CarriedRight { port: id, kind: CarriedKind::SendOnce })
+    }
+
     /// Make a port owned by nobody yet, with its receive right in transit: for kernel
     /// object ports and for tests. The caller holds the right until it copies it out.
     pub fn create_in_transit(&mut self) -> CarriedRight {

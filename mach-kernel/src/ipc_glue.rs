@@ -7,6 +7,7 @@
 //! when woken. Every user pointer goes through the task's page tables; every name through
 //! its name space: a user mistake is an error code, never a kernel fault.
 
+use crate::foreign;
 use crate::sched::{self, Wake, World};
 use alloc::vec;
 use alloc::vec::Vec;
@@ -155,6 +156,18 @@ fn try_send(
 ) -> Result<Option<PortId>, KernelError> {
     let current = w.current_thread();
     let mut events = Vec::new();
+    // Replies to forwarded system calls and faults go straight to the waiting thread.
+    if let Some(thread) = kernel_reply_target(w, header)? {
+        if header.local != PORT_NULL || !descriptors.is_empty() {
+            return Err(KernelError::InvalidArgument);
+        }
+        let (task, ports) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
+        let right = task.names.copyin(header.remote, header.remote_disposition, ports, &mut events)?;
+        ports.consume_destination(right, &mut events);
+        let result = foreign::deliver_reply(w, thread, data.as_deref().unwrap_or(&[]), &mut events);
+        w.handle_events(&mut events);
+        return result.map(|_| None);
+    }
     let outcome = match w.current_task_and_ports() {
         Some((task, ports)) => {
             send_locked(task, ports, current, header, descriptors, data, poll, &mut events)
@@ -175,6 +188,18 @@ fn try_send(
     };
     w.handle_events(&mut events);
     result
+}
+
+/// The thread whose kernel reply port a message is addressed to, if it is one.
+fn kernel_reply_target(w: &mut World, header: &MessageHeader) -> Result<Option<u64>, KernelError> {
+    if header.remote_disposition == disposition::MAKE_SEND
+        || header.remote_disposition == disposition::MAKE_SEND_ONCE
+    {
+        return Ok(None);
+    }
+    let (task, ports) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
+    let port = task.names.send_port(header.remote, ports)?;
+    Ok(w.thread_of_reply_port(port))
 }
 
 #[allow(clippy::too_many_arguments)]

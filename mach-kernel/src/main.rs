@@ -19,6 +19,7 @@ extern crate alloc;
 
 mod arch;
 mod boot;
+mod foreign;
 mod ipc_glue;
 mod log;
 mod memory;

@@ -35,6 +35,8 @@ const IDLE: ThreadId = 0;
 pub const TASK_OBJECT: u64 = 1 << 56;
 /// Tag of the host port (privileged operations).
 pub const HOST_OBJECT: u64 = 1 << 57;
+/// Tag of a thread's kernel reply port: `REPLY_OBJECT | thread id`.
+pub const REPLY_OBJECT: u64 = 1 << 58;
 /// Where `vm_allocate` with address 0 starts placing regions in a task.
 const ANYWHERE_START: u64 = 0x0000_1000_0000_0000;
 
@@ -87,6 +89,21 @@ struct Thread {
     /// The port a blocked thread waits on (receive, or queue space to send).
     waiting_on: Option<PortId>,
     wake: Wake,
+    /// The thread's FS base (thread-local storage), loaded when it runs.
+    fs_base: u64,
+    /// Receive right of the kernel port that replies to this thread's forwarded system
+    /// calls and faults arrive on (made on first use).
+    reply_port: Option<CarriedRight>,
+    /// What the thread waits for an answer to.
+    pub pending: Pending,
+}
+
+/// A forwarded request a thread waits on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pending {
+    None,
+    Syscall,
+    Exception,
 }
 
 impl Thread {
@@ -130,6 +147,9 @@ pub fn init() {
             deadline: None,
             waiting_on: None,
             wake: Wake::Retry,
+            fs_base: 0,
+            reply_port: None,
+            pending: Pending::None,
         },
     );
     *WORLD.lock() = Some(World {
@@ -206,7 +226,15 @@ impl World {
         loop {
             // No-senders and send-once notifications arrive with notification ports; a dead
             // port's waiters were handed back by the port table.
-            events.clear();
+            // A kernel reply right destroyed unanswered: the thread waiting on it gives up.
+            for event in events.drain(..) {
+                if let Event::SendOnceDestroyed(port) = event
+                    && let Some(thread) = self.thread_of_reply_port(port)
+                    && self.threads.get(&thread).is_some_and(|t| t.waiting_on == Some(port))
+                {
+                    self.wake(thread, Wake::PortDied);
+                }
+            }
             for (port, thread) in self.ports.take_dead_waiters() {
                 if self.threads.get(&thread).is_some_and(|t| t.waiting_on == Some(port)) {
                     self.wake(thread, Wake::PortDied);
@@ -219,6 +247,58 @@ impl World {
             for message in dead {
                 message.destroy(&mut self.ports, events);
             }
+        }
+    }
+
+    /// The thread whose kernel reply port is `port`, if it is one.
+    pub fn thread_of_reply_port(&self, port: PortId) -> Option<ThreadId> {
+        let object = self.ports.get(port)?.kernel_object;
+        (object & REPLY_OBJECT != 0).then_some(object & !REPLY_OBJECT)
+    }
+
+    /// A send-once right to `thread`'s kernel reply port (made on first use) and the port.
+    pub fn reply_right_for(&mut self, thread: ThreadId) -> Option<CarriedRight> {
+        let existing = self.threads.get(&thread)?.reply_port;
+        let port = match existing {
+            Some(right) => right.port,
+            None => {
+                let right = self.ports.create_in_transit();
+                if let Some(p) = self.ports.get_mut(right.port) {
+                    p.kernel_object = REPLY_OBJECT | thread;
+                }
+                self.threads.get_mut(&thread)?.reply_port = Some(right);
+                right.port
+            }
+        };
+        self.ports.make_send_once(port)
+    }
+
+    /// The saved user registers of a thread that is blocked or ready (at the top of its
+    /// kernel stack).
+    pub fn user_frame(&mut self, thread: ThreadId) -> Option<&mut TrapFrame> {
+        let top = self.threads.get(&thread)?.stack_top()?;
+        let frame = (top - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame;
+        // SAFETY: every user thread's kernel stack holds its user frame at the top while it
+        // is in the kernel; the thread is not running (one CPU, we are another thread or it
+        // is the current one, whose frame the caller does not hold).
+        Some(unsafe { &mut *frame })
+    }
+
+    pub fn thread_task(&self, thread: ThreadId) -> Option<TaskId> {
+        self.threads.get(&thread)?.task
+    }
+
+    pub fn thread_pending(&mut self, thread: ThreadId) -> Option<&mut Pending> {
+        self.threads.get_mut(&thread).map(|t| &mut t.pending)
+    }
+
+    pub fn fs_base(&self, thread: ThreadId) -> u64 {
+        self.threads.get(&thread).map_or(0, |t| t.fs_base)
+    }
+
+    pub fn set_fs_base(&mut self, thread: ThreadId, value: u64) {
+        if let Some(t) = self.threads.get_mut(&thread) {
+            t.fs_base = value;
         }
     }
 
@@ -276,6 +356,9 @@ pub fn spawn_thread(task: TaskId, frame: &TrapFrame, priority: u8) -> Result<Thr
             deadline: None,
             waiting_on: None,
             wake: Wake::Retry,
+            fs_base: 0,
+            reply_port: None,
+            pending: Pending::None,
         };
         w.threads.insert(id, thread);
         w.ready.push(id, priority);
@@ -326,6 +409,10 @@ pub fn schedule() {
         target.state = ThreadState::Running;
         let load = target.saved_rsp;
         let top = target.stack_top();
+        if target.task.is_some() {
+            // SAFETY: FS base is only the user's thread-local pointer; the kernel uses GS.
+            unsafe { crate::arch::cpu::wrmsr(crate::arch::cpu::MSR_FS_BASE, target.fs_base) };
+        }
         match target.task.and_then(|t| w.tasks.get(&t)) {
             Some(task) => task.space.activate(),
             None => crate::memory::paging::activate_kernel_space(),
@@ -373,6 +460,15 @@ fn kill_thread(w: &mut World, thread: ThreadId) {
         t.state = ThreadState::Dead;
         w.ready.remove(thread);
         w.dead.push(thread);
+    }
+}
+
+/// Mark every thread of `task` dead (the task is finished when they are reaped).
+pub fn kill_task_threads(w: &mut World, task: TaskId) {
+    let threads: Vec<ThreadId> =
+        w.threads.iter().filter(|(_, t)| t.task == Some(task)).map(|(&id, _)| id).collect();
+    for thread in threads {
+        kill_thread(w, thread);
     }
 }
 
@@ -455,6 +551,13 @@ pub fn reap(mut ended: impl FnMut(&Task)) {
             Some((thread, finished.map(|t| finish_task(w, t))))
         })
         .map_or((None, None), |(t, f)| (Some(t), f));
+        if let Some(right) = thread.as_ref().and_then(|t| t.reply_port) {
+            with(|w| {
+                let mut events = Vec::new();
+                w.ports.release(right, &mut events);
+                w.handle_events(&mut events);
+            });
+        }
         if let Some(stack) = thread.and_then(|t| t.kernel_stack) {
             free_run(stack, KERNEL_STACK_FRAMES);
         }

@@ -221,7 +221,6 @@ pub fn task_get_special_port(task: u64, which: u64) -> Result<u64, KernelError> 
 }
 
 /// The send right (kernel-held) that a task's syscall or exception messages go to.
-#[allow(dead_code)] // used by foreign-syscall and exception delivery, next
 pub fn special_port_of(w: &World, task: TaskId, which: u64) -> Option<CarriedRight> {
     w.tasks.get(&task)?.special_ports.get(special_index(which).ok()?).copied().flatten()
 }

@@ -15,10 +15,6 @@ use mach_abi::{DEBUG_WRITE_MAX, KernelError, qemu_exit, trap};
 /// Timer interrupts since boot.
 pub static TICKS: AtomicU64 = AtomicU64::new(0);
 
-/// Linux's ENOSYS, returned (negated) for a foreign system call from a task with no
-/// syscall port: the answer a foreign program understands as "no such call".
-const ENOSYS: u64 = 38;
-
 pub fn dispatch(frame: &mut TrapFrame) {
     match frame.vector {
         v if (pic::IRQ_BASE..pic::IRQ_BASE + 16).contains(&v) => interrupt((v - pic::IRQ_BASE) as u8),
@@ -38,8 +34,19 @@ fn interrupt(irq: u8) {
     }
 }
 
-/// A user thread faulted: report it and end its task (exception ports come with IPC).
-fn user_exception(frame: &TrapFrame) {
+/// A user thread faulted: its task's exception port gets a message and the reply resumes the
+/// thread (maybe with new registers) or ends the task. Without a handler the fault is
+/// reported on the kernel log and the task ends.
+fn user_exception(frame: &mut TrapFrame) {
+    let fault_address = if frame.vector == 14 { cpu::read_cr2() } else { 0 };
+    if crate::foreign::exception(frame, fault_address) {
+        return;
+    }
+    report_user_fault(frame, fault_address);
+    sched::exit_current_task();
+}
+
+fn report_user_fault(frame: &TrapFrame, fault_address: u64) {
     let name = sched::with_current_task(|t| alloc::format!("{} (task {})", t.name, t.id)).unwrap_or_default();
     let mut out = log::LOG.lock();
     let _ = write!(
@@ -59,13 +66,11 @@ fn user_exception(frame: &TrapFrame) {
             "read"
         };
         let cause = if frame.error_code & 1 != 0 { "protection" } else { "not present" };
-        let _ = write!(out, ", cr2 {:#x} ({access}, {cause})", cpu::read_cr2());
+        let _ = write!(out, ", cr2 {fault_address:#x} ({access}, {cause})");
     }
     let _ = writeln!(out);
     let _ = frame.dump(&mut *out);
     let _ = writeln!(out, "user fault: ending {name}");
-    drop(out);
-    sched::exit_current_task();
 }
 
 /// An exception in the kernel itself: a kernel bug. Print everything and stop QEMU.
@@ -103,7 +108,7 @@ fn kernel_exception(frame: &TrapFrame) -> ! {
 
 pub fn syscall(frame: &mut TrapFrame) {
     let number = frame.rax as i64;
-    let result = if number < 0 { mach_trap(number, frame) } else { foreign_syscall(number as u64) };
+    let result = if number < 0 { mach_trap(number, frame) } else { Ok(crate::foreign::syscall(frame)) };
     frame.rax = match result {
         Ok(value) => value,
         Err(error) => error.as_return() as u64,
@@ -186,20 +191,4 @@ fn debug_write(address: u64, len: u64) -> Result<u64, KernelError> {
 fn task_exit(code: u64) -> Result<u64, KernelError> {
     sched::with_current_task(|t| kprintln!("task {} ({}) exited with code {code}", t.id, t.name));
     sched::exit_current_task();
-}
-
-/// A foreign system call. Until tasks have syscall ports, every one gets -ENOSYS; the first
-/// per task is logged.
-fn foreign_syscall(number: u64) -> Result<u64, KernelError> {
-    sched::with_current_task(|t| {
-        if !t.warned_no_syscall_port {
-            t.warned_no_syscall_port = true;
-            kprintln!(
-                "task {} ({}) made system call {number} but has no syscall port: -ENOSYS",
-                t.id,
-                t.name
-            );
-        }
-    });
-    Ok(ENOSYS.wrapping_neg())
 }

@@ -1,10 +1,11 @@
 //! Task system tests: kernel-tests creates tasks through task ports, fills their memory,
 //! starts threads in them, waits for their end notifications, terminates one, lets one
-//! fault, and checks every trap's bad arguments; the host port gives it the boot modules.
+//! fault, and checks every trap's bad arguments; the host port gives it the boot modules. It
+//! also serves as the syscall and exception port of small children and checks the replies.
 
 use system_tests::{BootConfig, HALTED_STATUS, Machine};
 
-const CASES: [&str; 3] = ["tasks", "bad-tasks", "host"];
+const CASES: [&str; 5] = ["tasks", "bad-tasks", "host", "forward", "exceptions"];
 
 #[test]
 fn task_cases_pass_in_guest() {

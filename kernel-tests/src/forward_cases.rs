@@ -1,0 +1,169 @@
+//! In-guest cases for forwarded system calls and faults: this program plays the personality
+//! (syscall port) and the debugger (exception port) for small child tasks made of a few
+//! instructions, and checks what the kernel sends and how it applies the replies.
+
+use crate::check;
+use libmach::ipc::*;
+use libmach::task::*;
+use mach_abi::forward::*;
+use mach_abi::{protection, special_port};
+
+const CODE_AT: u64 = 0x40_0000;
+const DATA_AT: u64 = 0x40_1000;
+
+/// `mov rdi, rax; mov eax, 60; syscall`: report rax through a foreign `exit`.
+const REPORT_RAX: &[u8] = &[0x48, 0x89, 0xc7, 0xb8, 60, 0, 0, 0, 0x0f, 0x05];
+/// `mov eax, 60; syscall`: report rdi.
+const REPORT_RDI: &[u8] = &[0xb8, 60, 0, 0, 0, 0x0f, 0x05];
+
+fn concat(parts: &[&[u8]]) -> ([u8; 64], usize) {
+    let mut code = [0u8; 64];
+    let mut n = 0;
+    for part in parts {
+        code[n..n + part.len()].copy_from_slice(part);
+        n += part.len();
+    }
+    (code, n)
+}
+
+/// A child running `code` with its syscall and exception ports set to `port`.
+fn child(code: &[u8], port: &SendRight) -> Result<PortName, &'static str> {
+    let task = task_create().map_err(|_| "task_create")?;
+    task_set_special_port(task, special_port::SYSCALL, port.name()).map_err(|_| "set syscall port")?;
+    task_set_special_port(task, special_port::EXCEPTION, port.name()).map_err(|_| "set exception port")?;
+    vm_allocate(task, CODE_AT, 4096, protection::WRITE).map_err(|_| "vm_allocate")?;
+    vm_write(task, CODE_AT, code).map_err(|_| "vm_write")?;
+    vm_protect(task, CODE_AT, 4096, protection::EXECUTE).map_err(|_| "vm_protect")?;
+    vm_allocate(task, DATA_AT, 4096, protection::WRITE).map_err(|_| "vm_allocate data")?;
+    vm_write(task, DATA_AT, &[77]).map_err(|_| "vm_write data")?;
+    let stack = vm_allocate(task, 0, 16384, protection::WRITE).map_err(|_| "vm_allocate stack")?;
+    thread_create_at(task, CODE_AT, stack + 16384 - 8, 0, 0).map_err(|_| "thread_create_at")?;
+    Ok(task)
+}
+
+fn receive<T: Copy + Default>(port: &ReceiveRight, id: u32) -> Result<(PortName, T), &'static str> {
+    let mut m = Message::new();
+    m.receive_timeout(port.name(), 5000).map_err(|_| "no forwarded message")?;
+    check(m.header.id == id, "forwarded message id")?;
+    check(m.header.remote_disposition == received::SEND_ONCE, "reply right is send-once")?;
+    let data = m.data();
+    check(data.len() == core::mem::size_of::<T>(), "forwarded message size")?;
+    let mut value = T::default();
+    // SAFETY: T is a repr(C) struct of u64s and `data` has exactly its size.
+    unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), &mut value as *mut T as *mut u8, data.len()) };
+    Ok((m.header.remote, value))
+}
+
+fn reply<T: Copy>(to: PortName, value: &T, extra: &[u8]) -> Result<(), &'static str> {
+    // SAFETY: T is a repr(C) struct of u64s.
+    let bytes =
+        unsafe { core::slice::from_raw_parts(value as *const T as *const u8, core::mem::size_of::<T>()) };
+    let mut data = [0u8; 512];
+    data[..bytes.len()].copy_from_slice(bytes);
+    data[bytes.len()..bytes.len() + extra.len()].copy_from_slice(extra);
+    let mut m = Message::new();
+    m.start(to, disposition::MOVE_SEND_ONCE, 0).set_data(&data[..bytes.len() + extra.len()]);
+    m.send().map_err(|_| "reply refused")
+}
+
+/// Wait for the child's report (`exit` with a value) and end the child.
+fn report(port: &ReceiveRight, task: PortName) -> Result<u64, &'static str> {
+    let (_, request) = receive::<SyscallRequest>(port, SYSCALL_MESSAGE)?;
+    check(request.number == 60, "report is exit")?;
+    task_terminate(task).map_err(|_| "terminate child")?;
+    port_deallocate(task).map_err(|_| "deallocate child")?;
+    Ok(request.args[0])
+}
+
+pub fn forwarding() -> Result<(), &'static str> {
+    let port = ReceiveRight::allocate().map_err(|_| "allocate")?;
+    let send = port.make_send().map_err(|_| "make_send")?;
+
+    // getpid: the reply's result lands in rax.
+    let (code, n) = concat(&[&[0xb8, 39, 0, 0, 0, 0x0f, 0x05], REPORT_RAX]);
+    let task = child(&code[..n], &send)?;
+    let (to, request) = receive::<SyscallRequest>(&port, SYSCALL_MESSAGE)?;
+    check(request.number == 39, "syscall number")?;
+    check(request.registers.rip == CODE_AT + 7, "rip after the syscall instruction")?;
+    reply(to, &SyscallReply { result: 4242, ..SyscallReply::default() }, &[])?;
+    check(report(&port, task)? == 4242, "the reply's result reached rax")?;
+
+    // read(0, DATA_AT, 5): the reply carries the bytes to copy into the caller.
+    let (code, n) = concat(&[
+        &[0xb8, 0, 0, 0, 0, 0xbf, 0, 0, 0, 0, 0xbe, 0x00, 0x10, 0x40, 0x00, 0xba, 5, 0, 0, 0, 0x0f, 0x05],
+        &[0x0f, 0xb6, 0x3c, 0x25, 0x00, 0x10, 0x40, 0x00], // movzx edi, byte [DATA_AT]
+        REPORT_RDI,
+    ]);
+    let task = child(&code[..n], &send)?;
+    let (to, request) = receive::<SyscallRequest>(&port, SYSCALL_MESSAGE)?;
+    check(request.number == 0 && request.args[1] == DATA_AT && request.args[2] == 5, "read's arguments")?;
+    let answer = SyscallReply {
+        result: 5,
+        flags: reply_flags::COPY_OUT,
+        copy_to: request.args[1],
+        ..SyscallReply::default()
+    };
+    reply(to, &answer, b"Hello")?;
+    check(report(&port, task)? == u64::from(b'H'), "copied bytes reached the caller's memory")?;
+
+    // arch_prctl(ARCH_SET_FS, DATA_AT): the reply sets the FS base; fs:[0] then reads 77.
+    let (code, n) = concat(&[
+        &[0xb8, 158, 0, 0, 0, 0xbf, 0x02, 0x10, 0, 0, 0xbe, 0x00, 0x10, 0x40, 0x00, 0x0f, 0x05],
+        &[0x64, 0x48, 0x8b, 0x3c, 0x25, 0, 0, 0, 0], // mov rdi, fs:[0]
+        REPORT_RDI,
+    ]);
+    let task = child(&code[..n], &send)?;
+    let (to, request) = receive::<SyscallRequest>(&port, SYSCALL_MESSAGE)?;
+    let mut answer = SyscallReply { flags: reply_flags::SET_FS_BASE, ..SyscallReply::default() };
+    answer.registers.fs_base = request.args[1];
+    reply(to, &answer, &[])?;
+    check(report(&port, task)? == 77, "FS base set by the reply")?;
+
+    // A malformed reply is refused and the thread keeps waiting for a good one.
+    let (code, n) = concat(&[&[0xb8, 39, 0, 0, 0, 0x0f, 0x05], REPORT_RAX]);
+    let task = child(&code[..n], &send)?;
+    let (to, _) = receive::<SyscallRequest>(&port, SYSCALL_MESSAGE)?;
+    let mut m = Message::new();
+    m.start(to, disposition::MOVE_SEND_ONCE, 0).set_data(&[1, 2, 3]);
+    check(m.send().is_err(), "a short reply is refused")?;
+    task_terminate(task).map_err(|_| "terminate")?;
+    port_deallocate(task).map_err(|_| "deallocate")?;
+    Ok(())
+}
+
+pub fn exceptions() -> Result<(), &'static str> {
+    let port = ReceiveRight::allocate().map_err(|_| "allocate")?;
+    let send = port.make_send().map_err(|_| "make_send")?;
+
+    // ud2, resumed past the instruction by the handler.
+    let (code, n) = concat(&[&[0x0f, 0x0b], &[0xbf, 9, 0, 0, 0], REPORT_RDI]);
+    let task = child(&code[..n], &send)?;
+    let (to, request) = receive::<ExceptionRequest>(&port, EXCEPTION_MESSAGE)?;
+    check(request.vector == 6 && request.registers.rip == CODE_AT, "invalid opcode at the code start")?;
+    let mut registers = request.registers;
+    registers.rip += 2;
+    reply(to, &ExceptionReply { action: action::RESUME, flags: reply_flags::SET_REGISTERS, registers }, &[])?;
+    check(report(&port, task)? == 9, "resumed after ud2 with new registers")?;
+
+    // A page fault reports its address; the handler ends the task.
+    let inbox = ReceiveRight::allocate().map_err(|_| "allocate")?;
+    let task = child(&[0x48, 0xc7, 0x04, 0x25, 0x00, 0x50, 0x00, 0x00, 1, 0, 0, 0], &send)?; // mov qword [0x5000], 1
+    task_notify_ended(task, inbox.name(), disposition::MAKE_SEND_ONCE).map_err(|_| "notify")?;
+    let (to, request) = receive::<ExceptionRequest>(&port, EXCEPTION_MESSAGE)?;
+    check(request.vector == 14 && request.fault_address == 0x5000, "page fault address")?;
+    check(request.error_code & 2 != 0, "a write fault")?;
+    reply(to, &ExceptionReply { action: action::TERMINATE, ..ExceptionReply::default() }, &[])?;
+    let mut m = Message::new();
+    m.receive_timeout(inbox.name(), 5000).map_err(|_| "task did not end")?;
+    check(m.header.id == mach_abi::TASK_ENDED_MESSAGE, "ended")?;
+    port_deallocate(task).map_err(|_| "deallocate")?;
+
+    // A handler that drops the request without answering: the task ends.
+    let task = child(&[0x0f, 0x0b], &send)?;
+    task_notify_ended(task, inbox.name(), disposition::MAKE_SEND_ONCE).map_err(|_| "notify")?;
+    let (to, _) = receive::<ExceptionRequest>(&port, EXCEPTION_MESSAGE)?;
+    port_deallocate(to).map_err(|_| "drop the reply right")?;
+    m.receive_timeout(inbox.name(), 5000).map_err(|_| "task did not end after an unanswered fault")?;
+    port_deallocate(task).map_err(|_| "deallocate")?;
+    Ok(())
+}

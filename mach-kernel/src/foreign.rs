@@ -1,0 +1,249 @@
+//! Forwarding a thread's foreign system calls and faults as messages, and applying the
+//! replies: what makes a personality (syscalls) and a debugger or pager (exceptions).
+//!
+//! The kernel sends the request to the task's syscall or exception port with a send-once
+//! right to the thread's kernel reply port as the reply right, and blocks the thread. The
+//! answer, sent with that right, never queues: `deliver_reply` applies it to the blocked
+//! thread (rax, registers, FS base, bytes to copy into the caller) and wakes it. If the
+//! reply right is destroyed unanswered, a system call fails with -ENOSYS and a fault ends
+//! the task.
+
+use crate::arch::trap_frame::{RFLAGS_IF, TrapFrame};
+use crate::ipc_glue::{self, Message};
+use crate::sched::{self, Pending, TaskId, ThreadId, Wake, World};
+use crate::task_traps::special_port_of;
+use alloc::vec::Vec;
+use mach_abi::forward::{
+    EXCEPTION_MESSAGE, ExceptionReply, ExceptionRequest, Registers, SYSCALL_MESSAGE, SyscallReply,
+    SyscallRequest, action, reply_flags,
+};
+use mach_abi::layout::USER_END;
+use mach_abi::{KernelError, special_port};
+use mach_kernel::ipc::Event;
+
+/// Linux's ENOSYS and EFAULT, for the answers the kernel gives on a personality's behalf.
+pub const ENOSYS: i64 = 38;
+const EFAULT: i64 = 14;
+
+fn registers_of(frame: &TrapFrame, fs_base: u64) -> Registers {
+    Registers {
+        rax: frame.rax,
+        rbx: frame.rbx,
+        rcx: frame.rcx,
+        rdx: frame.rdx,
+        rsi: frame.rsi,
+        rdi: frame.rdi,
+        rbp: frame.rbp,
+        rsp: frame.rsp,
+        r8: frame.r8,
+        r9: frame.r9,
+        r10: frame.r10,
+        r11: frame.r11,
+        r12: frame.r12,
+        r13: frame.r13,
+        r14: frame.r14,
+        r15: frame.r15,
+        rip: frame.rip,
+        rflags: frame.rflags,
+        fs_base,
+    }
+}
+
+/// Load user-supplied registers into a frame: rip and rsp must be user addresses, and
+/// rflags keeps only the arithmetic flags (interrupts stay on, IOPL 0).
+fn apply_registers(frame: &mut TrapFrame, r: &Registers) -> Result<(), KernelError> {
+    if r.rip >= USER_END || r.rsp >= USER_END {
+        return Err(KernelError::InvalidAddress);
+    }
+    const USER_FLAGS: u64 = 0x0cd5; // CF PF AF ZF SF TF DF OF
+    *frame = TrapFrame {
+        rax: r.rax,
+        rbx: r.rbx,
+        rcx: r.rcx,
+        rdx: r.rdx,
+        rsi: r.rsi,
+        rdi: r.rdi,
+        rbp: r.rbp,
+        rsp: r.rsp,
+        r8: r.r8,
+        r9: r.r9,
+        r10: r.r10,
+        r11: r.r11,
+        r12: r.r12,
+        r13: r.r13,
+        r14: r.r14,
+        r15: r.r15,
+        rip: r.rip,
+        rflags: (r.rflags & USER_FLAGS) | RFLAGS_IF | 0x2,
+        // Returning by IRETQ: the frame no longer matches a plain SYSCALL return.
+        vector: 0,
+        ..*frame
+    };
+    Ok(())
+}
+
+fn as_bytes<T: Copy>(value: &T) -> Vec<u8> {
+    // SAFETY: T is a repr(C) struct of u64s: no padding, every byte initialised.
+    unsafe { core::slice::from_raw_parts(value as *const T as *const u8, core::mem::size_of::<T>()) }.to_vec()
+}
+
+fn from_bytes<T: Copy + Default>(data: &[u8]) -> Option<T> {
+    if data.len() < core::mem::size_of::<T>() {
+        return None;
+    }
+    let mut value = T::default();
+    // SAFETY: T is a repr(C) struct of integers; `data` has at least size_of::<T>() bytes.
+    unsafe {
+        core::ptr::copy_nonoverlapping(
+            data.as_ptr(),
+            &mut value as *mut T as *mut u8,
+            core::mem::size_of::<T>(),
+        )
+    };
+    Some(value)
+}
+
+/// Send `data` as message `id` to `task`'s special port `which` on behalf of the current
+/// thread and block until the reply is applied. None if the task has no such port.
+fn forward(which: u64, id: u32, kind: Pending, data: Vec<u8>) -> Option<Wake> {
+    let reply_port = sched::with(|w| {
+        let thread = w.current_thread();
+        let task = w.current_task_id()?;
+        let port = special_port_of(w, task, which)?;
+        let destination = w.ports.make_send(port.port)?;
+        let mut events = Vec::new();
+        let Some(reply) = w.reply_right_for(thread) else {
+            w.ports.release(destination, &mut events);
+            w.handle_events(&mut events);
+            return None;
+        };
+        let message = Message { reply: Some(reply), id, trace: 0, ports: Vec::new(), data };
+        *w.thread_pending(thread)? = kind;
+        ipc_glue::enqueue_from_kernel(w, destination, message, &mut events);
+        w.handle_events(&mut events);
+        Some(reply.port)
+    })?;
+    let wake = sched::block_current(Some(reply_port), None);
+    sched::with(|w| {
+        let thread = w.current_thread();
+        if let Some(p) = w.thread_pending(thread) {
+            *p = Pending::None;
+        }
+    });
+    Some(wake)
+}
+
+/// A foreign system call from the current thread: forward it and return the value for rax.
+/// Without a syscall port, -ENOSYS (logged once per task).
+pub fn syscall(frame: &mut TrapFrame) -> u64 {
+    let (task, thread, fs_base) = sched::with(|w| {
+        let thread = w.current_thread();
+        (w.current_task_id().unwrap_or(0), thread, w.fs_base(thread))
+    });
+    let request = SyscallRequest {
+        number: frame.rax,
+        args: [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9],
+        task,
+        thread,
+        registers: registers_of(frame, fs_base),
+    };
+    match forward(special_port::SYSCALL, SYSCALL_MESSAGE, Pending::Syscall, as_bytes(&request)) {
+        None => {
+            sched::with_current_task(|t| {
+                if !t.warned_no_syscall_port {
+                    t.warned_no_syscall_port = true;
+                    crate::kprintln!(
+                        "task {} ({}) made system call {} but has no syscall port: -ENOSYS",
+                        t.id,
+                        t.name,
+                        request.number
+                    );
+                }
+            });
+            ENOSYS.wrapping_neg() as u64
+        }
+        // The reply was applied to this thread's frame (rax included) by `deliver_reply`.
+        // SAFETY: volatile read of our own frame, which another thread wrote while we slept.
+        Some(Wake::Retry) => unsafe { core::ptr::read_volatile(&frame.rax) },
+        Some(_) => ENOSYS.wrapping_neg() as u64,
+    }
+}
+
+/// A user fault of the current thread: forward it to the exception port. Returns true when
+/// the handler resumed the thread (its frame may have changed); false when there is no
+/// handler or the handler gave up (the caller then ends the task).
+pub fn exception(frame: &TrapFrame, fault_address: u64) -> bool {
+    let (task, thread, fs_base) = sched::with(|w| {
+        let thread = w.current_thread();
+        (w.current_task_id().unwrap_or(0), thread, w.fs_base(thread))
+    });
+    let request = ExceptionRequest {
+        vector: frame.vector,
+        error_code: frame.error_code,
+        fault_address,
+        task,
+        thread,
+        registers: registers_of(frame, fs_base),
+    };
+    matches!(
+        forward(special_port::EXCEPTION, EXCEPTION_MESSAGE, Pending::Exception, as_bytes(&request)),
+        Some(Wake::Retry)
+    )
+}
+
+/// Apply a reply sent to `thread`'s kernel reply port and wake the thread. `data` is the
+/// reply's inline data. A malformed reply is the replier's error; the thread keeps waiting
+/// only if it was not waiting for anything.
+pub fn deliver_reply(
+    w: &mut World,
+    thread: ThreadId,
+    data: &[u8],
+    events: &mut Vec<Event>,
+) -> Result<(), KernelError> {
+    let pending = w.thread_pending(thread).map(|p| *p).unwrap_or(Pending::None);
+    let task: Option<TaskId> = w.thread_task(thread);
+    match pending {
+        Pending::None => return Err(KernelError::InvalidRight),
+        Pending::Syscall => {
+            let reply: SyscallReply = from_bytes(data).ok_or(KernelError::InvalidArgument)?;
+            let extra = data.get(core::mem::size_of::<SyscallReply>()..).unwrap_or(&[]);
+            let mut result = reply.result;
+            if reply.flags & reply_flags::COPY_OUT != 0 {
+                let written = task
+                    .and_then(|t| w.tasks.get(&t))
+                    .map(|t| t.space.write_user(reply.copy_to, extra))
+                    .unwrap_or(Err(KernelError::InvalidArgument));
+                if written.is_err() {
+                    result = -EFAULT;
+                }
+            }
+            if reply.flags & reply_flags::SET_FS_BASE != 0 {
+                w.set_fs_base(thread, reply.registers.fs_base);
+            }
+            let frame = w.user_frame(thread).ok_or(KernelError::InvalidArgument)?;
+            if reply.flags & reply_flags::SET_REGISTERS != 0 {
+                apply_registers(frame, &reply.registers)?;
+                w.set_fs_base(thread, reply.registers.fs_base);
+            }
+            let frame = w.user_frame(thread).ok_or(KernelError::InvalidArgument)?;
+            frame.rax = result as u64;
+        }
+        Pending::Exception => {
+            let reply: ExceptionReply = from_bytes(data).ok_or(KernelError::InvalidArgument)?;
+            if reply.action == action::TERMINATE {
+                if let Some(task) = task {
+                    sched::kill_task_threads(w, task);
+                }
+                return Ok(());
+            }
+            if reply.flags & reply_flags::SET_REGISTERS != 0 {
+                let frame = w.user_frame(thread).ok_or(KernelError::InvalidArgument)?;
+                apply_registers(frame, &reply.registers)?;
+                w.set_fs_base(thread, reply.registers.fs_base);
+            }
+        }
+    }
+    let _ = events;
+    w.wake(thread, Wake::Retry);
+    Ok(())
+}
