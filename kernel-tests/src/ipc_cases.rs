@@ -25,15 +25,21 @@ pub(crate) fn spawn(entry: extern "C" fn(u64) -> !, slot: usize, arg: u64) -> Re
 }
 
 /// Message ids of the echo protocol.
-const ECHO: u32 = 100;
-const QUIT: u32 = 101;
+pub(crate) const ECHO: u32 = 100;
+pub(crate) const QUIT: u32 = 101;
 
-/// Echo server: answers each request with its data reversed and id + 1; stops on QUIT.
+/// Echo server thread: see [`echo_server_loop`].
 extern "C" fn echo_server(port: u64) -> ! {
+    echo_server_loop(port as PortName);
+    thread_exit()
+}
+
+/// Answer each request with its data reversed and id + 1; return after QUIT.
+pub(crate) fn echo_server_loop(port: PortName) {
     let mut m = Message::new();
     loop {
-        if m.receive(port as PortName).is_err() {
-            thread_exit();
+        if m.receive(port).is_err() {
+            return;
         }
         let id = m.header.id;
         let mut data = [0u8; 8192];
@@ -44,12 +50,17 @@ extern "C" fn echo_server(port: u64) -> ! {
         m.start(reply, disposition::MOVE_SEND_ONCE, id + 1).set_data(&data[..n]);
         let _ = m.send();
         if id == QUIT {
-            thread_exit();
+            return;
         }
     }
 }
 
-fn echo_call(server: PortName, reply: PortName, id: u32, data: &[u8]) -> Result<Message, &'static str> {
+pub(crate) fn echo_call(
+    server: PortName,
+    reply: PortName,
+    id: u32,
+    data: &[u8],
+) -> Result<Message, &'static str> {
     let mut m = Message::new();
     m.start(server, disposition::COPY_SEND, id).reply_to(reply, disposition::MAKE_SEND_ONCE).set_data(data);
     m.call(reply).map_err(|_| "rpc call failed")?;

@@ -8,7 +8,9 @@
 //! - `bench`: instruction counts under icount (bench.rs, `make bench`);
 //! - `rpc`, `rights`, `sets`, `timeouts`, `dead-names`, `bad-ipc`: IPC (see ipc_cases.rs);
 //! - `tasks`, `bad-tasks`, `host`: task ports, memory, modules (see task_cases.rs);
-//! - `forward`, `exceptions`: syscall and exception ports (see forward_cases.rs).
+//! - `forward`, `exceptions`: syscall and exception ports (see forward_cases.rs);
+//! - `names`, `echo-server`, `echo-client`: when started by bootstrap, its name service and
+//!   RPC between two tasks (see name_cases.rs).
 //!
 //! Each case prints `case NAME: ok` or `case NAME: FAILED ...` on the kernel log; the system
 //! test checks those lines.
@@ -20,6 +22,7 @@ use libmach::{KernelError, println, raw_syscall, trap};
 mod bench;
 mod forward_cases;
 mod ipc_cases;
+mod name_cases;
 mod task_cases;
 
 libmach::entry!(main);
@@ -41,6 +44,9 @@ fn main(args: &str) -> u64 {
             "dead-names" => ipc_cases::dead_names(),
             "bad-ipc" => ipc_cases::bad_arguments(),
             "tasks" => task_cases::tasks(),
+            "names" => name_cases::names(),
+            "echo-server" => name_cases::echo_server(),
+            "echo-client" => name_cases::echo_client(),
             "forward" => forward_cases::forwarding(),
             "exceptions" => forward_cases::exceptions(),
             "bad-tasks" => task_cases::bad_task_arguments(),

@@ -5,9 +5,15 @@
 //! It must never hide a kernel error: every trap wrapper returns `Result<_, KernelError>`.
 #![no_std]
 
+#[cfg(test)]
+extern crate std;
+
 pub use mach_abi::{KernelError, trap};
 
 pub mod ipc;
+pub mod loader;
+pub mod name_service;
+pub mod rpc;
 mod syscall;
 pub mod task;
 pub use syscall::raw_syscall;

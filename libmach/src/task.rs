@@ -53,3 +53,7 @@ pub fn host_module_info(host: PortName, index: usize) -> Result<ModuleInfo, Kern
 pub fn host_module_map(host: PortName, index: usize, address: u64) -> Result<u64, KernelError> {
     call(trap::HOST_MODULE_MAP, [host as u64, index as u64, address, 0, 0, 0])
 }
+/// Name `task` for the kernel log and traces (1 to 32 bytes of UTF-8).
+pub fn task_set_name(task: PortName, name: &str) -> Result<(), KernelError> {
+    call(trap::TASK_SET_NAME, [task as u64, name.as_ptr() as u64, name.len() as u64, 0, 0, 0]).map(|_| ())
+}

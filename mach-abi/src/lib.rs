@@ -74,6 +74,8 @@ pub mod trap {
     /// through the send or send-once right given (MAKE_SEND_ONCE, MOVE_SEND_ONCE, COPY_SEND,
     /// MAKE_SEND, MOVE_SEND).
     pub const TASK_NOTIFY_ENDED: i64 = -27;
+    /// `task_set_name(task, text, len)`: the name the kernel log and traces show (<= 32 bytes).
+    pub const TASK_SET_NAME: i64 = -28;
     /// `sleep(ms)`: block the calling thread for at least `ms` milliseconds; `sleep(0)`
     /// yields to other ready threads of the same or higher priority.
     pub const SLEEP: i64 = -15;

@@ -124,6 +124,9 @@ pub struct World {
     pub host_port: Option<CarriedRight>,
     /// Blocked threads with a deadline.
     timed: Vec<ThreadId>,
+    /// Tasks without threads whose last task-port send right went away: the idle thread
+    /// finishes them.
+    unreachable_tasks: Vec<TaskId>,
     pub ticks: u64,
 }
 
@@ -162,6 +165,7 @@ pub fn init() {
         ports: PortTable::default(),
         host_port: None,
         timed: Vec::new(),
+        unreachable_tasks: Vec::new(),
         ticks: 0,
     });
 }
@@ -227,7 +231,17 @@ impl World {
             // No-senders and send-once notifications arrive with notification ports; a dead
             // port's waiters were handed back by the port table.
             // A kernel reply right destroyed unanswered: the thread waiting on it gives up.
+            // A task nobody can reach any more (no thread, no send right to its port) ends.
             for event in events.drain(..) {
+                if let Event::NoSenders(port) = event
+                    && let Some(object) = self.ports.get(port).map(|p| p.kernel_object)
+                    && object & TASK_OBJECT != 0
+                {
+                    let task = object & !TASK_OBJECT;
+                    if self.tasks.get(&task).is_some_and(|t| t.threads == 0) {
+                        self.unreachable_tasks.push(task);
+                    }
+                }
                 if let Event::SendOnceDestroyed(port) = event
                     && let Some(thread) = self.thread_of_reply_port(port)
                     && self.threads.get(&thread).is_some_and(|t| t.waiting_on == Some(port))
@@ -539,6 +553,10 @@ fn finish_task(w: &mut World, mut task: Task) -> Task {
 /// Free ended threads' kernel stacks, and the rights, ports and memory of tasks with no
 /// thread left. Runs on the idle thread, never on a stack it frees.
 pub fn reap(mut ended: impl FnMut(&Task)) {
+    let unreachable: Vec<TaskId> = with(|w| core::mem::take(&mut w.unreachable_tasks));
+    for task in unreachable {
+        let _ = terminate_task(task);
+    }
     let dead: Vec<ThreadId> = with(|w| core::mem::take(&mut w.dead));
     for id in dead {
         let (thread, finished_task) = with(|w| {

@@ -305,3 +305,18 @@ pub fn host_module_map(host: u64, index: u64, address: u64) -> Result<u64, Kerne
         Ok(size)
     })
 }
+
+pub fn task_set_name(task: u64, text: u64, len: u64) -> Result<u64, KernelError> {
+    let task = task_of(task)?;
+    let len =
+        usize::try_from(len).ok().filter(|&l| (1..=32).contains(&l)).ok_or(KernelError::InvalidArgument)?;
+    let mut buffer = [0u8; 32];
+    let bytes = buffer.get_mut(..len).ok_or(KernelError::InvalidArgument)?;
+    sched::with_current_task(|t| t.space.read_user(text, bytes)).ok_or(KernelError::InvalidArgument)??;
+    let name = core::str::from_utf8(bytes).map_err(|_| KernelError::InvalidArgument)?;
+    sched::with(|w| {
+        let t = w.tasks.get_mut(&task).ok_or(KernelError::InvalidArgument)?;
+        t.name = alloc::string::String::from(name);
+        Ok(0)
+    })
+}

@@ -1,0 +1,200 @@
+//! Loading an ELF executable into another task through its task port: the user-space ELF
+//! loader that bootstrap uses for servers (and the Unix personality will use for exec).
+//!
+//! Segments may share pages (as in ordinary Linux executables): the pages of all PT_LOAD
+//! segments are allocated once, writable, filled, then given the union of the permissions
+//! of the segments that touch them. The planning is pure and has host unit tests.
+
+use crate::ipc::PortName;
+use crate::task::{vm_allocate, vm_protect, vm_write};
+use elf::ElfBytes;
+use elf::abi::{PF_W, PF_X, PT_LOAD};
+use elf::endian::LittleEndian;
+use mach_abi::{KernelError, layout, protection};
+
+const PAGE: u64 = 4096;
+const MAX_SEGMENTS: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadError {
+    NotElf,
+    NoSegments,
+    TooManySegments,
+    /// A segment outside user space, or with more file bytes than memory.
+    BadSegment,
+    Kernel(KernelError),
+}
+
+impl From<KernelError> for LoadError {
+    fn from(e: KernelError) -> Self {
+        LoadError::Kernel(e)
+    }
+}
+
+/// A PT_LOAD segment, as the plan needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Segment {
+    pub vaddr: u64,
+    pub mem_size: u64,
+    pub protection: u64,
+}
+
+impl Segment {
+    fn pages(&self) -> (u64, u64) {
+        (self.vaddr & !(PAGE - 1), (self.vaddr + self.mem_size).next_multiple_of(PAGE))
+    }
+}
+
+/// Merge the segments' page ranges into disjoint sorted ranges; returns how many.
+pub fn merged_ranges(segments: &[Segment], out: &mut [(u64, u64)]) -> usize {
+    let mut count = 0;
+    for segment in segments {
+        let (mut start, mut end) = segment.pages();
+        // Absorb every range this one touches, then insert in order.
+        let mut i = 0;
+        while i < count {
+            let (s, e) = out[i];
+            if s <= end && start <= e {
+                start = start.min(s);
+                end = end.max(e);
+                out.copy_within(i + 1..count, i);
+                count -= 1;
+            } else {
+                i += 1;
+            }
+        }
+        let at = out[..count].iter().position(|&(s, _)| s > start).unwrap_or(count);
+        if count < out.len() {
+            out.copy_within(at..count, at + 1);
+            out[at] = (start, end);
+            count += 1;
+        }
+    }
+    count
+}
+
+/// The protection of `page`: the union over the segments that touch it.
+pub fn page_protection(segments: &[Segment], page: u64) -> u64 {
+    segments
+        .iter()
+        .filter(|s| {
+            let (start, end) = s.pages();
+            start <= page && page < end
+        })
+        .fold(0, |p, s| p | s.protection)
+}
+
+/// Load `image` into `task`; returns the entry point.
+pub fn load_elf(task: PortName, image: &[u8]) -> Result<u64, LoadError> {
+    let file = ElfBytes::<LittleEndian>::minimal_parse(image).map_err(|_| LoadError::NotElf)?;
+    let headers = file.segments().ok_or(LoadError::NoSegments)?;
+    let mut segments = [Segment::default(); MAX_SEGMENTS];
+    let mut files = [(0u64, 0usize, 0usize); MAX_SEGMENTS];
+    let mut count = 0;
+    for p in headers.iter().filter(|p| p.p_type == PT_LOAD && p.p_memsz > 0) {
+        let end = p.p_vaddr.checked_add(p.p_memsz).ok_or(LoadError::BadSegment)?;
+        if p.p_vaddr < PAGE || end > layout::USER_END || p.p_filesz > p.p_memsz {
+            return Err(LoadError::BadSegment);
+        }
+        let offset = usize::try_from(p.p_offset).map_err(|_| LoadError::BadSegment)?;
+        let len = usize::try_from(p.p_filesz).map_err(|_| LoadError::BadSegment)?;
+        if image.get(offset..offset.checked_add(len).ok_or(LoadError::BadSegment)?).is_none() {
+            return Err(LoadError::BadSegment);
+        }
+        let slot = segments.get_mut(count).ok_or(LoadError::TooManySegments)?;
+        let prot = if p.p_flags & PF_W != 0 { protection::WRITE } else { 0 }
+            | if p.p_flags & PF_X != 0 { protection::EXECUTE } else { 0 };
+        *slot = Segment { vaddr: p.p_vaddr, mem_size: p.p_memsz, protection: prot };
+        files[count] = (p.p_vaddr, offset, len);
+        count += 1;
+    }
+    if count == 0 {
+        return Err(LoadError::NoSegments);
+    }
+    let segments = &segments[..count];
+    let mut ranges = [(0u64, 0u64); MAX_SEGMENTS];
+    let range_count = merged_ranges(segments, &mut ranges);
+    let ranges = &ranges[..range_count];
+    for &(start, end) in ranges {
+        vm_allocate(task, start, end - start, protection::WRITE)?;
+    }
+    for &(vaddr, offset, len) in &files[..count] {
+        if len > 0 {
+            vm_write(task, vaddr, &image[offset..offset + len])?;
+        }
+    }
+    for &(start, end) in ranges {
+        let mut run = start;
+        while run < end {
+            let prot = page_protection(segments, run);
+            let mut next = run + PAGE;
+            while next < end && page_protection(segments, next) == prot {
+                next += PAGE;
+            }
+            vm_protect(task, run, next - run, prot)?;
+            run = next;
+        }
+    }
+    Ok(file.ehdr.e_entry)
+}
+
+/// Give `task` a stack ending at `layout::USER_STACK_TOP` with `args` copied to its top.
+/// Returns (stack pointer, address of the arguments) for `thread_create_at`.
+pub fn make_stack(task: PortName, args: &str) -> Result<(u64, u64), LoadError> {
+    let size = layout::USER_STACK_SIZE;
+    let top = layout::USER_STACK_TOP;
+    vm_allocate(task, top - size, size, protection::WRITE)?;
+    let at = top - args.len() as u64;
+    vm_write(task, at, args.as_bytes())?;
+    Ok(((at & !15) - 8, at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const R: u64 = 0;
+    const W: u64 = protection::WRITE;
+    const X: u64 = protection::EXECUTE;
+
+    #[test]
+    fn separate_segments_stay_separate() {
+        let s = [
+            Segment { vaddr: 0x400000, mem_size: 0x1800, protection: X },
+            Segment { vaddr: 0x403000, mem_size: 0x100, protection: R },
+        ];
+        let mut out = [(0, 0); 4];
+        let n = merged_ranges(&s, &mut out);
+        assert_eq!(&out[..n], &[(0x400000, 0x402000), (0x403000, 0x404000)]);
+        assert_eq!(page_protection(&s, 0x401000), X);
+        assert_eq!(page_protection(&s, 0x403000), R);
+    }
+
+    #[test]
+    fn segments_sharing_a_page_merge_and_unite_permissions() {
+        // Like a Linux static executable: rodata and data share a page.
+        let s = [
+            Segment { vaddr: 0x200000, mem_size: 0x1234, protection: R },
+            Segment { vaddr: 0x201234, mem_size: 0x2000, protection: W },
+            Segment { vaddr: 0x100000, mem_size: 0x10, protection: X },
+        ];
+        let mut out = [(0, 0); 4];
+        let n = merged_ranges(&s, &mut out);
+        assert_eq!(&out[..n], &[(0x100000, 0x101000), (0x200000, 0x204000)]);
+        assert_eq!(page_protection(&s, 0x200000), R);
+        assert_eq!(page_protection(&s, 0x201000), W, "the shared page takes the union");
+        assert_eq!(page_protection(&s, 0x203000), W);
+    }
+
+    #[test]
+    fn a_segment_bridging_two_ranges_joins_them() {
+        let s = [
+            Segment { vaddr: 0x1000, mem_size: 0x1000, protection: R },
+            Segment { vaddr: 0x5000, mem_size: 0x1000, protection: R },
+            Segment { vaddr: 0x1800, mem_size: 0x4000, protection: W },
+        ];
+        let mut out = [(0, 0); 4];
+        let n = merged_ranges(&s, &mut out);
+        assert_eq!(&out[..n], &[(0x1000, 0x6000)]);
+    }
+}

@@ -1,0 +1,51 @@
+//! bootstrap system tests: it starts the other boot modules as tasks (ELF loading in user
+//! space), serves names to them, and exits when they have all ended; two of them find each
+//! other by name and talk by RPC across tasks.
+
+use system_tests::{BootConfig, HALTED_STATUS, Machine};
+
+#[test]
+fn bootstrap_starts_modules_serves_names_and_waits_for_them() {
+    let config = BootConfig::custom(
+        "",
+        &[
+            ("bootstrap", "bootstrap"),
+            ("kernel-tests", "kernel-tests names echo-server"),
+            ("kernel-tests", "kernel-tests echo-client"),
+        ],
+    );
+    let mut m = Machine::boot(&config);
+    let log = m.expect_log("mach-kernel: no tasks left");
+    for expected in [
+        "bootstrap: started /boot/kernel-tests \"kernel-tests names echo-server\"",
+        "bootstrap: started 2 task(s); serving names",
+        "kernel-tests: case names: ok",
+        "kernel-tests: case echo-server: ok",
+        "kernel-tests: case echo-client: ok",
+        "bootstrap: all tasks ended; exiting",
+    ] {
+        assert!(log.contains(expected), "missing {expected:?}:\n{log}");
+    }
+    assert!(!log.contains("FAILED"), "{log}");
+    let line = log.lines().find(|l| l.contains("no tasks left")).unwrap_or_default();
+    let numbers: Vec<u64> =
+        line.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
+    assert!(numbers.len() >= 2 && numbers[0] == numbers[1], "frames not all freed: {line}");
+    m.expect_exit(HALTED_STATUS);
+}
+
+#[test]
+fn bootstrap_reports_a_module_it_cannot_start() {
+    // limine.conf itself is not an ELF executable.
+    let config = BootConfig::custom("", &[("bootstrap", "bootstrap"), ("limine/limine.conf", "not-elf")]);
+    let mut m = Machine::boot(&config);
+    let log = m.expect_log("mach-kernel: no tasks left");
+    assert!(
+        log.contains(
+            "bootstrap: cannot start module 1 (/boot/limine/limine.conf): not a loadable ELF executable"
+        ),
+        "{log}"
+    );
+    assert!(log.contains("bootstrap: no other boot modules: nothing to start"), "{log}");
+    m.expect_exit(HALTED_STATUS);
+}
