@@ -292,8 +292,10 @@ extern "C" fn loader_main(magic: u32, info_address: u32) -> ! {
     // the HHDM over all memory, and the kernel at its link addresses.
     let nx = if cpu_has_nx() { NO_EXECUTE } else { 0 };
     let pml4 = memory.alloc(PAGE);
+    // RAM and the low 4 GiB; not reserved ranges far above (QEMU reports one below 1 TiB).
     let top_of_memory = firmware_regions
         .iter()
+        .filter(|r| r.kind != RegionKind::Reserved)
         .map(|r| r.base + r.length)
         .max()
         .unwrap_or(0)

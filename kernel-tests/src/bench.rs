@@ -52,6 +52,21 @@ extern "C" fn yielder(_: u64) -> ! {
     thread_exit()
 }
 
+/// `profile-null`: only null round trips (300), for profiling the IPC path with QEMU's
+/// `-d in_asm,exec,nochain` (see docs/testing.md).
+pub fn profile_null() -> Result<(), &'static str> {
+    let server = ReceiveRight::allocate().map_err(|_| "allocate")?;
+    let send = server.make_send().map_err(|_| "make_send")?;
+    let reply = ReceiveRight::allocate().map_err(|_| "allocate")?;
+    crate::ipc_cases::spawn(null_server, 3, server.name() as u64)?;
+    let mut m = Message::new();
+    for _ in 0..300 {
+        m.start(send.name(), disposition::COPY_SEND, 1).reply_to(reply.name(), disposition::MAKE_SEND_ONCE);
+        m.call(reply.name()).map_err(|_| "call failed")?;
+    }
+    Ok(())
+}
+
 pub fn run() -> Result<(), &'static str> {
     let server = ReceiveRight::allocate().map_err(|_| "allocate")?;
     let send = server.make_send().map_err(|_| "make_send")?;

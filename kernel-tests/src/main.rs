@@ -37,6 +37,7 @@ fn main(args: &str) -> u64 {
             "traps" => traps(),
             "foreign" => foreign(),
             "bench" => bench::run(),
+            "profile-null" => bench::profile_null(),
             "rpc" => ipc_cases::rpc(),
             "rights" => ipc_cases::rights(),
             "sets" => ipc_cases::port_sets(),

@@ -55,7 +55,16 @@ extern "C" fn kernel_entry() -> ! {
     memory::set_hhdm_offset(hhdm);
     let memory_map = boot::MEMORY_MAP.get_response().expect("no memory map response").entries();
     memory::frames::init(memory_map);
-    let top = memory_map.iter().map(|e| e.base + e.length).max().unwrap_or(0).max(1 << 32);
+    // The HHDM covers RAM and the low 4 GiB (firmware, ACPI, device memory), not reserved
+    // ranges far above (QEMU reports one just below 1 TiB): mapping those would cost
+    // megabytes of page tables for nothing.
+    let top = memory_map
+        .iter()
+        .filter(|e| e.entry_type != limine::memory_map::EntryType::RESERVED)
+        .map(|e| e.base + e.length)
+        .max()
+        .unwrap_or(0)
+        .max(1 << 32);
     let image = boot::EXECUTABLE_ADDRESS.get_response().expect("no executable address response");
     let image = KernelImage { physical_base: image.physical_base(), virtual_base: image.virtual_base() };
     paging::init_kernel_space(&image, top, hhdm);
