@@ -228,6 +228,11 @@ impl<M> PortTable<M> {
         events.push(Event::PortDied(id));
     }
 
+    /// Whether dead messages or waiters are waiting to be taken.
+    pub fn has_dead_leftovers(&self) -> bool {
+        !self.dead_messages.is_empty() || !self.dead_waiters.is_empty()
+    }
+
     /// Messages that were queued on ports that died since the last call.
     pub fn take_dead_messages(&mut self) -> Vec<M> {
         core::mem::take(&mut self.dead_messages)

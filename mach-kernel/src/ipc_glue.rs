@@ -42,17 +42,6 @@ impl Message {
     }
 }
 
-/// Read a `T` (a plain repr(C) struct of integers) from the current task's memory.
-fn read_struct<T: Copy + Default>(address: u64) -> Result<T, KernelError> {
-    let mut value = T::default();
-    // SAFETY: T is a repr(C) struct of integers: every byte pattern is a valid value.
-    let bytes = unsafe {
-        core::slice::from_raw_parts_mut(&mut value as *mut T as *mut u8, core::mem::size_of::<T>())
-    };
-    sched::with_current_task(|t| t.space.read_user(address, bytes)).ok_or(KernelError::InvalidArgument)??;
-    Ok(value)
-}
-
 fn as_bytes<T: Copy>(value: &T) -> &[u8] {
     // SAFETY: T is a repr(C) struct of integers without padding holes that matter.
     unsafe { core::slice::from_raw_parts(value as *const T as *const u8, core::mem::size_of::<T>()) }
@@ -95,13 +84,14 @@ pub fn mach_msg(
     Ok(0)
 }
 
-fn send(buffer: u64, timeout: Option<Option<u64>>) -> Result<(), KernelError> {
-    let header: MessageHeader = read_struct(buffer)?;
-    let port_count = header.port_count as usize;
-    let data_size = header.data_size as usize;
-    if port_count > MAX_PORT_DESCRIPTORS || data_size > MAX_INLINE_DATA {
-        return Err(KernelError::InvalidArgument);
-    }
+/// View a slice of plain integer structs as bytes, to copy user memory into it.
+fn bytes_of_mut<T: Copy>(values: &mut [T]) -> &mut [u8] {
+    // SAFETY: T is a repr(C) struct of integers: any bytes make a valid value.
+    unsafe { core::slice::from_raw_parts_mut(values.as_mut_ptr() as *mut u8, core::mem::size_of_val(values)) }
+}
+
+/// Read a whole outgoing message (header, descriptors, data) from the caller's memory.
+fn read_message(buffer: u64) -> Result<(MessageHeader, Vec<PortDescriptor>, Vec<u8>), KernelError> {
     let valid_remote = [
         disposition::COPY_SEND,
         disposition::MOVE_SEND,
@@ -109,19 +99,30 @@ fn send(buffer: u64, timeout: Option<Option<u64>>) -> Result<(), KernelError> {
         disposition::MAKE_SEND,
         disposition::MAKE_SEND_ONCE,
     ];
-    if !valid_remote.contains(&header.remote_disposition) {
-        return Err(KernelError::InvalidDisposition);
-    }
-    let descriptors_at = buffer + HEADER_SIZE as u64;
-    let mut descriptors = vec![PortDescriptor::default(); port_count];
-    for (i, d) in descriptors.iter_mut().enumerate() {
-        *d = read_struct(descriptors_at + (i * PORT_DESCRIPTOR_SIZE) as u64)?;
-    }
-    let mut data = vec![0u8; data_size];
-    let data_at = descriptors_at + (port_count * PORT_DESCRIPTOR_SIZE) as u64;
-    sched::with_current_task(|t| t.space.read_user(data_at, &mut data))
-        .ok_or(KernelError::InvalidArgument)??;
+    sched::with_current_task(|t| {
+        let mut header = [MessageHeader::default()];
+        t.space.read_user(buffer, bytes_of_mut(&mut header))?;
+        let [header] = header;
+        let port_count = header.port_count as usize;
+        let data_size = header.data_size as usize;
+        if port_count > MAX_PORT_DESCRIPTORS || data_size > MAX_INLINE_DATA {
+            return Err(KernelError::InvalidArgument);
+        }
+        if !valid_remote.contains(&header.remote_disposition) {
+            return Err(KernelError::InvalidDisposition);
+        }
+        let descriptors_at = buffer + HEADER_SIZE as u64;
+        let mut descriptors = vec![PortDescriptor::default(); port_count];
+        t.space.read_user(descriptors_at, bytes_of_mut(&mut descriptors))?;
+        let mut data = vec![0u8; data_size];
+        t.space.read_user(descriptors_at + (port_count * PORT_DESCRIPTOR_SIZE) as u64, &mut data)?;
+        Ok((header, descriptors, data))
+    })
+    .ok_or(KernelError::InvalidArgument)?
+}
 
+fn send(buffer: u64, timeout: Option<Option<u64>>) -> Result<(), KernelError> {
+    let (header, descriptors, data) = read_message(buffer)?;
     let mut data = Some(data);
     loop {
         let outcome = sched::with(|w| {
@@ -238,37 +239,32 @@ fn send_locked(
 
     // Copy in the rights: destination, reply, descriptors. On a mistake, what was copied in
     // is destroyed and the error returned.
-    let mut carried: Vec<CarriedRight> = Vec::with_capacity(descriptors.len() + 2);
+    let destination_right = task.names.copyin(header.remote, header.remote_disposition, ports, events)?;
+    let mut reply = None;
+    let mut rights = Vec::new();
     let result = (|| {
-        carried.push(task.names.copyin(header.remote, header.remote_disposition, ports, events)?);
-        let reply = if header.local != PORT_NULL {
-            let right = task.names.copyin(header.local, header.local_disposition, ports, events)?;
-            carried.push(right);
-            Some(right)
-        } else {
-            None
-        };
-        let first_descriptor = carried.len();
+        if header.local != PORT_NULL {
+            reply = Some(task.names.copyin(header.local, header.local_disposition, ports, events)?);
+        }
+        if !descriptors.is_empty() {
+            rights.reserve_exact(descriptors.len());
+        }
         for d in descriptors {
-            carried.push(task.names.copyin(d.name, d.disposition, ports, events)?);
+            rights.push(task.names.copyin(d.name, d.disposition, ports, events)?);
         }
-        Ok((reply, first_descriptor))
+        Ok(())
     })();
-    let (reply, first_descriptor) = match result {
-        Ok(r) => r,
-        Err(e) => {
-            for right in carried {
-                ports.release(right, events);
-            }
-            return Err(e);
+    if let Err(e) = result {
+        for right in core::iter::once(destination_right).chain(reply).chain(rights) {
+            ports.release(right, events);
         }
-    };
-    let destination_right = carried[0];
+        return Err(e);
+    }
     let message = Message {
         reply,
         id: header.id,
         trace: header.trace,
-        ports: carried.split_off(first_descriptor),
+        ports: rights,
         data: data.take().unwrap_or_default(),
     };
     ports.consume_destination(destination_right, events);

@@ -227,6 +227,9 @@ impl World {
     /// Act on the events of rights operations: wake everyone waiting on ports that died,
     /// then destroy the messages that were queued on them (which may kill more ports).
     pub fn handle_events(&mut self, events: &mut Vec<Event>) {
+        if events.is_empty() && !self.ports.has_dead_leftovers() {
+            return;
+        }
         loop {
             // No-senders and send-once notifications arrive with notification ports; a dead
             // port's waiters were handed back by the port table.

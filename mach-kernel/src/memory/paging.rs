@@ -199,20 +199,33 @@ impl AddressSpace {
         if end > USER_END {
             return Err(KernelError::InvalidAddress);
         }
-        // Check everything first so that a failing copy changes nothing.
-        let mut page = addr & !(PAGE_SIZE - 1);
+        // Check everything first so that a failing copy changes nothing; remember the first
+        // pages' translations so that short copies walk the tables once.
+        const REMEMBERED: usize = 4;
+        let mut physical_of = [0u64; REMEMBERED];
+        let first_page = addr & !(PAGE_SIZE - 1);
+        let mut page = first_page;
+        let mut index = 0;
         while page < end {
-            let (_, flags) = self.translate(page).ok_or(KernelError::InvalidAddress)?;
+            let (physical, flags) = self.translate(page).ok_or(KernelError::InvalidAddress)?;
             if flags & USER == 0 || (write && flags & WRITABLE == 0) {
                 return Err(KernelError::InvalidAddress);
             }
+            if let Some(slot) = physical_of.get_mut(index) {
+                *slot = physical;
+            }
             page += PAGE_SIZE;
+            index += 1;
         }
         let mut at = addr;
         let mut done = 0;
         while at < end {
             let chunk = ((PAGE_SIZE - at % PAGE_SIZE).min(end - at)) as usize;
-            let (physical, _) = self.translate(at).ok_or(KernelError::InvalidAddress)?;
+            let index = ((at - first_page) / PAGE_SIZE) as usize;
+            let physical = match physical_of.get(index) {
+                Some(&physical) => physical,
+                None => self.translate(at).ok_or(KernelError::InvalidAddress)?.0,
+            };
             f((phys_to_virt(physical) + at % PAGE_SIZE) as *mut u8, done, chunk);
             at += chunk as u64;
             done += chunk;
