@@ -8,6 +8,7 @@
 //! its name space: a user mistake is an error code, never a kernel fault.
 
 use crate::foreign;
+use crate::memory::paging::AddressSpace;
 use crate::sched::{self, Wake, World};
 use alloc::vec;
 use alloc::vec::Vec;
@@ -99,9 +100,9 @@ fn read_message(buffer: u64) -> Result<(MessageHeader, Vec<PortDescriptor>, Vec<
         disposition::MAKE_SEND,
         disposition::MAKE_SEND_ONCE,
     ];
-    sched::with_current_task(|t| {
+    let read = || {
         let mut header = [MessageHeader::default()];
-        t.space.read_user(buffer, bytes_of_mut(&mut header))?;
+        AddressSpace::read_current(buffer, bytes_of_mut(&mut header))?;
         let [header] = header;
         let port_count = header.port_count as usize;
         let data_size = header.data_size as usize;
@@ -113,12 +114,12 @@ fn read_message(buffer: u64) -> Result<(MessageHeader, Vec<PortDescriptor>, Vec<
         }
         let descriptors_at = buffer + HEADER_SIZE as u64;
         let mut descriptors = vec![PortDescriptor::default(); port_count];
-        t.space.read_user(descriptors_at, bytes_of_mut(&mut descriptors))?;
+        AddressSpace::read_current(descriptors_at, bytes_of_mut(&mut descriptors))?;
         let mut data = vec![0u8; data_size];
-        t.space.read_user(descriptors_at + (port_count * PORT_DESCRIPTOR_SIZE) as u64, &mut data)?;
+        AddressSpace::read_current(descriptors_at + (port_count * PORT_DESCRIPTOR_SIZE) as u64, &mut data)?;
         Ok((header, descriptors, data))
-    })
-    .ok_or(KernelError::InvalidArgument)?
+    };
+    read()
 }
 
 fn send(buffer: u64, timeout: Option<Option<u64>>) -> Result<(), KernelError> {
@@ -384,15 +385,15 @@ fn receive_locked(
         header.remote_disposition = reply.kind.received_code();
     }
     // The buffer was checked writable above, so these writes cannot fail halfway.
-    let mut result = task.space.write_user(buffer, as_bytes(&header));
+    let mut result = AddressSpace::write_current(buffer, as_bytes(&header));
     for (i, right) in message.ports.iter().enumerate() {
         let name = task.names.copyout(*right, ports, events).unwrap_or(mach_abi::ipc::PORT_DEAD);
         let d = PortDescriptor { name, disposition: right.kind.received_code(), reserved: [0; 3] };
         let at = buffer + (HEADER_SIZE + i * PORT_DESCRIPTOR_SIZE) as u64;
-        result = result.and(task.space.write_user(at, as_bytes(&d)));
+        result = result.and(AddressSpace::write_current(at, as_bytes(&d)));
     }
     let data_at = buffer + (HEADER_SIZE + message.ports.len() * PORT_DESCRIPTOR_SIZE) as u64;
-    result = result.and(task.space.write_user(data_at, &message.data));
+    result = result.and(AddressSpace::write_current(data_at, &message.data));
     result.map(|_| ReceiveOutcome::Delivered { source })
 }
 

@@ -19,6 +19,7 @@ pub fn dispatch(frame: &mut TrapFrame) {
     match frame.vector {
         v if (pic::IRQ_BASE..pic::IRQ_BASE + 16).contains(&v) => interrupt((v - pic::IRQ_BASE) as u8),
         _ if frame.came_from_user() => user_exception(frame),
+        14 if let Some(resume) = crate::arch::user_copy::fixup_for(frame.rip) => frame.rip = resume,
         _ => kernel_exception(frame),
     }
 }
@@ -178,11 +179,8 @@ fn debug_write(address: u64, len: u64) -> Result<u64, KernelError> {
     }
     let mut buffer = [0u8; DEBUG_WRITE_MAX];
     let text = buffer.get_mut(..len).ok_or(KernelError::InvalidArgument)?;
-    let name = sched::with_current_task(|t| {
-        t.space.read_user(address, text)?;
-        Ok::<_, KernelError>(t.name.clone())
-    })
-    .ok_or(KernelError::InvalidArgument)??;
+    crate::memory::paging::AddressSpace::read_current(address, text)?;
+    let name = sched::with_current_task(|t| t.name.clone()).ok_or(KernelError::InvalidArgument)?;
     let text = core::str::from_utf8(text).unwrap_or("<not UTF-8>");
     let text = text.strip_suffix('\n').unwrap_or(text);
     kprintln!("{name}: {text}");

@@ -10,3 +10,4 @@ pub mod idt;
 pub mod pic;
 pub mod syscall;
 pub mod trap_frame;
+pub mod user_copy;

@@ -233,6 +233,31 @@ impl AddressSpace {
         Ok(())
     }
 
+    /// Copy from the *current* task's memory at `addr` into `out`, without walking page
+    /// tables: a fault becomes `InvalidAddress`. Only for the running task's own space.
+    pub fn read_current(addr: u64, out: &mut [u8]) -> Result<(), KernelError> {
+        let end = addr.checked_add(out.len() as u64).ok_or(KernelError::InvalidAddress)?;
+        if end > USER_END {
+            return Err(KernelError::InvalidAddress);
+        }
+        // SAFETY: the source range is in user space of the current address space; `out` is
+        // kernel memory of the right length.
+        let copied = unsafe { crate::arch::user_copy::copy(out.as_mut_ptr(), addr as *const u8, out.len()) };
+        if copied { Ok(()) } else { Err(KernelError::InvalidAddress) }
+    }
+
+    /// Copy `data` into the *current* task's memory at `addr` (see `read_current`). A fault
+    /// may leave part written: check the range first when that matters.
+    pub fn write_current(addr: u64, data: &[u8]) -> Result<(), KernelError> {
+        let end = addr.checked_add(data.len() as u64).ok_or(KernelError::InvalidAddress)?;
+        if end > USER_END {
+            return Err(KernelError::InvalidAddress);
+        }
+        // SAFETY: the destination range is in user space of the current address space.
+        let copied = unsafe { crate::arch::user_copy::copy(addr as *mut u8, data.as_ptr(), data.len()) };
+        if copied { Ok(()) } else { Err(KernelError::InvalidAddress) }
+    }
+
     /// Check that `[addr, addr + len)` is user memory the task may read (or write).
     pub fn check_user(&self, addr: u64, len: usize, write: bool) -> Result<(), KernelError> {
         self.user_chunks(addr, len, write, |_, _, _| {})
@@ -299,6 +324,13 @@ pub fn init_kernel_space(image: &KernelImage, top: u64, hhdm: u64) {
             wrmsr(MSR_EFER, rdmsr(MSR_EFER) | (1 << 11));
         }
     }
+    // CR0.WP: the kernel too faults on writes to read-only pages, so copies into user
+    // memory cannot write through a read-only mapping.
+    // SAFETY: setting WP only adds protection.
+    unsafe {
+        core::arch::asm!("mov {t}, cr0", "or {t}, {wp}", "mov cr0, {t}", t = out(reg) _, wp = const 1u64 << 16,
+            options(nostack))
+    };
     let pml4 = frames::alloc_zeroed().expect("no memory for the kernel page tables");
     let mut space = AddressSpace { pml4 };
     let huge = 2 << 20;

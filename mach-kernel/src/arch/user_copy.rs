@@ -1,0 +1,57 @@
+//! Copying to and from the current task's memory without walking its page tables: the
+//! copy runs on the user addresses directly, and a page fault inside it is turned by the
+//! fault handler into an error return instead of a kernel exception.
+//!
+//! Callers check that the range lies in user space first; kernel pages are never touched
+//! here. CR0.WP is set, so writing a read-only user page faults too.
+
+use core::arch::global_asm;
+
+global_asm!(
+    r#"
+    .section .text
+    .global user_copy
+    // user_copy(dst: rdi, src: rsi, len: rdx) -> eax: 0 copied, 1 faulted
+user_copy:
+    mov rcx, rdx
+    shr rcx, 3
+    .global user_copy_start
+user_copy_start:
+    rep movsq
+    mov rcx, rdx
+    and rcx, 7
+    rep movsb
+    .global user_copy_end
+user_copy_end:
+    xor eax, eax
+    ret
+    .global user_copy_fault
+user_copy_fault:
+    mov eax, 1
+    ret
+"#
+);
+
+unsafe extern "C" {
+    fn user_copy(dst: *mut u8, src: *const u8, len: usize) -> u32;
+    static user_copy_start: u8;
+    static user_copy_end: u8;
+    static user_copy_fault: u8;
+}
+
+/// Copy `len` bytes; false if a page fault stopped it (part may have been copied).
+///
+/// # Safety
+/// One side must be kernel memory valid for `len` bytes; the other a range inside user
+/// space (checked by the caller) of the current address space.
+pub unsafe fn copy(dst: *mut u8, src: *const u8, len: usize) -> bool {
+    // SAFETY: delegated to the caller; faults on the user side are fixed up.
+    unsafe { user_copy(dst, src, len) == 0 }
+}
+
+/// If `rip` is inside the copy routine, where to resume after a page fault there.
+pub fn fixup_for(rip: u64) -> Option<u64> {
+    let start = &raw const user_copy_start as u64;
+    let end = &raw const user_copy_end as u64;
+    (start..end).contains(&rip).then(|| &raw const user_copy_fault as u64)
+}
