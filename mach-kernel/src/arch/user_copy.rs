@@ -53,5 +53,5 @@ pub unsafe fn copy(dst: *mut u8, src: *const u8, len: usize) -> bool {
 pub fn fixup_for(rip: u64) -> Option<u64> {
     let start = &raw const user_copy_start as u64;
     let end = &raw const user_copy_end as u64;
-    (start..end).contains(&rip).then(|| &raw const user_copy_fault as u64)
+    (start..end).contains(&rip).then_some(&raw const user_copy_fault as u64)
 }
