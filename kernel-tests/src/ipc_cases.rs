@@ -323,3 +323,75 @@ pub fn bad_arguments() -> Result<(), &'static str> {
     check(m.send() == Err(KernelError::InvalidRight), "message to a task port")?;
     Ok(())
 }
+
+/// Receive one notification on `inbox`: (id, the name it is about, the right it carries).
+fn notification(inbox: &ReceiveRight) -> Result<(u32, PortName, Option<PortDescriptor>), &'static str> {
+    let mut m = Message::new();
+    m.receive_timeout(inbox.name(), 1000).map_err(|_| "no notification")?;
+    let name: [u8; 4] = m.data().try_into().map_err(|_| "notification data")?;
+    Ok((m.header.id, PortName::from_le_bytes(name), m.port(0)))
+}
+
+pub fn notifications() -> Result<(), &'static str> {
+    use mach_abi::notify;
+    let inbox = ReceiveRight::allocate().map_err(|_| "allocate")?;
+    let once = disposition::MAKE_SEND_ONCE;
+
+    // No more senders: the last send reference goes away.
+    let p = ReceiveRight::allocate().map_err(|_| "allocate")?;
+    port_request_notification(p.name(), notify::NO_SENDERS, inbox.name(), once)
+        .map_err(|_| "request no-senders")?;
+    let s = p.make_send().map_err(|_| "make_send")?;
+    check(inbox_is_empty(&inbox), "no notification while a sender exists")?;
+    drop(s);
+    let (id, name, _) = notification(&inbox)?;
+    check(id == notify::NO_SENDERS_MESSAGE && name == p.name(), "no-senders notification")?;
+
+    // Dead name: a send-once right whose port dies.
+    let q = ReceiveRight::allocate().map_err(|_| "allocate")?;
+    let right = carry(&inbox, q.name(), once).map_err(|_| "carry")?;
+    port_request_notification(right.name, notify::DEAD_NAME, inbox.name(), once)
+        .map_err(|_| "request dead-name")?;
+    drop(q);
+    let (id, name, _) = notification(&inbox)?;
+    check(id == notify::DEAD_NAME_MESSAGE && name == right.name, "dead-name notification")?;
+    port_deallocate(right.name).map_err(|_| "release dead name")?;
+
+    // Port destroyed: the receive right comes back in the notification; the port lives on.
+    let r = port_allocate().map_err(|_| "allocate")?;
+    port_request_notification(r, notify::PORT_DESTROYED, inbox.name(), once)
+        .map_err(|_| "request destroyed")?;
+    let mut m = Message::new();
+    m.start(r, disposition::MAKE_SEND, 42);
+    m.send().map_err(|_| "queue a message")?;
+    port_destroy(r).map_err(|_| "destroy")?;
+    let (id, name, right) = notification(&inbox)?;
+    check(id == notify::PORT_DESTROYED_MESSAGE && name == r, "port-destroyed notification")?;
+    let right = right.ok_or("the receive right is carried")?;
+    check(right.disposition == received::RECEIVE, "it is a receive right")?;
+    m.receive_timeout(right.name, 0).map_err(|_| "the queued message survived")?;
+    check(m.header.id == 42, "the queued message")?;
+    port_destroy(right.name).map_err(|_| "destroy for good")?;
+
+    // Bad requests.
+    check(
+        port_request_notification(inbox.name(), 99, inbox.name(), once) == Err(KernelError::InvalidArgument),
+        "unknown kind",
+    )?;
+    check(
+        port_request_notification(0x777, notify::DEAD_NAME, inbox.name(), once)
+            == Err(KernelError::InvalidName),
+        "bad name",
+    )?;
+    check(
+        port_request_notification(inbox.name(), notify::DEAD_NAME, inbox.name(), once)
+            == Err(KernelError::InvalidRight),
+        "dead-name needs a send right",
+    )?;
+    check(inbox_is_empty(&inbox), "no stray notifications")
+}
+
+fn inbox_is_empty(inbox: &ReceiveRight) -> bool {
+    let mut m = Message::new();
+    m.receive_timeout(inbox.name(), 0) == Err(KernelError::TimedOut)
+}

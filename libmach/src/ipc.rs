@@ -48,6 +48,17 @@ pub fn port_make_send(name: PortName) -> Result<PortName, KernelError> {
 pub fn port_set_queue_limit(name: PortName, limit: usize) -> Result<(), KernelError> {
     call(trap::PORT_SET_QUEUE_LIMIT, [name as u64, limit as u64, 0, 0, 0, 0]).map(|_| ())
 }
+/// Ask for a notification (`mach_abi::notify::*`) about `name` on `notify_port` (a right
+/// carried as `how`, usually MAKE_SEND_ONCE).
+pub fn port_request_notification(
+    name: PortName,
+    kind: u64,
+    notify_port: PortName,
+    how: u8,
+) -> Result<(), KernelError> {
+    call(trap::PORT_REQUEST_NOTIFICATION, [name as u64, kind, notify_port as u64, how as u64, 0, 0])
+        .map(|_| ())
+}
 pub fn task_self() -> Result<PortName, KernelError> {
     call1(trap::TASK_SELF, 0).map(|n| n as PortName)
 }

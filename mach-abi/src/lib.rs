@@ -76,12 +76,32 @@ pub mod trap {
     pub const TASK_NOTIFY_ENDED: i64 = -27;
     /// `task_set_name(task, text, len)`: the name the kernel log and traces show (<= 32 bytes).
     pub const TASK_SET_NAME: i64 = -28;
+    /// `port_request_notification(name, kind, notify_port, disposition)`: ask for a message on
+    /// `notify_port` (carried as `disposition`, usually MAKE_SEND_ONCE) when the right under
+    /// `name` meets `kind` (see [`crate::notify`]).
+    pub const PORT_REQUEST_NOTIFICATION: i64 = -29;
     /// `sleep(ms)`: block the calling thread for at least `ms` milliseconds; `sleep(0)`
     /// yields to other ready threads of the same or higher priority.
     pub const SLEEP: i64 = -15;
 }
 
 pub mod ipc;
+
+/// Notification kinds and the ids of the messages they send. Data: the requester's name
+/// for the right (u32, little endian); a port-destroyed message also carries the receive
+/// right as its port descriptor 0.
+pub mod notify {
+    /// On a send or send-once name: its port died.
+    pub const DEAD_NAME: u64 = 1;
+    /// On a receive right: the last send right to the port went away.
+    pub const NO_SENDERS: u64 = 2;
+    /// On a receive right: when it would be destroyed, the port lives on and the receive right
+    /// is sent in the notification instead.
+    pub const PORT_DESTROYED: u64 = 3;
+    pub const DEAD_NAME_MESSAGE: u32 = 0x4d_0010;
+    pub const NO_SENDERS_MESSAGE: u32 = 0x4d_0011;
+    pub const PORT_DESTROYED_MESSAGE: u32 = 0x4d_0012;
+}
 
 /// Indices of a task's special ports.
 pub mod special_port {

@@ -59,6 +59,27 @@ pub enum Event {
     SendOnceDestroyed(PortId),
 }
 
+/// The notifications a task can ask for (`mach_abi::notify`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotificationKind {
+    /// On a send or send-once name: the port died.
+    DeadName,
+    /// On a receive right: the last send right went away.
+    NoSenders,
+    /// On a receive right: instead of dying, the receive right is sent in the notification.
+    PortDestroyed,
+}
+
+/// A notification the kernel must send: through `to`, about the requester's `name`, carrying
+/// `receive` for a port-destroyed notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Notification {
+    pub to: CarriedRight,
+    pub kind: NotificationKind,
+    pub name: PortName,
+    pub receive: Option<CarriedRight>,
+}
+
 /// Who holds a port's receive right.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Receiver {
@@ -92,6 +113,10 @@ pub struct Port<M> {
     pub waiting_senders: VecDeque<u64>,
     /// Kernel-defined tag for ports that stand for kernel objects (0 = a plain port).
     pub kernel_object: u64,
+    /// Notification requests: right to notify through, and the requester's name.
+    no_senders_request: Option<(CarriedRight, PortName)>,
+    destroyed_request: Option<(CarriedRight, PortName)>,
+    dead_name_requests: Vec<(CarriedRight, PortName)>,
 }
 
 impl<M> Port<M> {
@@ -109,11 +134,19 @@ pub struct PortTable<M> {
     dead_messages: Vec<M>,
     /// Threads that were waiting on ports that died, with the port: the kernel wakes them.
     dead_waiters: Vec<(PortId, u64)>,
+    /// Notifications to send.
+    notifications: Vec<Notification>,
 }
 
 impl<M> Default for PortTable<M> {
     fn default() -> Self {
-        PortTable { slots: Vec::new(), free: Vec::new(), dead_messages: Vec::new(), dead_waiters: Vec::new() }
+        PortTable {
+            slots: Vec::new(),
+            free: Vec::new(),
+            dead_messages: Vec::new(),
+            dead_waiters: Vec::new(),
+            notifications: Vec::new(),
+        }
     }
 }
 
@@ -149,6 +182,9 @@ impl<M> PortTable<M> {
             waiting_receivers: VecDeque::new(),
             waiting_senders: VecDeque::new(),
             kernel_object: 0,
+            no_senders_request: None,
+            destroyed_request: None,
+            dead_name_requests: Vec::new(),
         };
         match self.free.pop() {
             Some(id) => {
@@ -192,6 +228,14 @@ impl<M> PortTable<M> {
             p.send_rights -= 1;
             if p.send_rights == 0 && !p.is_dead() {
                 events.push(Event::NoSenders(id));
+                if let Some((to, name)) = p.no_senders_request.take() {
+                    self.notifications.push(Notification {
+                        to,
+                        kind: NotificationKind::NoSenders,
+                        name,
+                        receive: None,
+                    });
+                }
             }
         }
     }
@@ -209,7 +253,26 @@ impl<M> PortTable<M> {
     /// `dead_messages`, it leaves its set, and a set loses its members.
     fn kill(&mut self, id: PortId, events: &mut Vec<Event>) {
         let Some(port) = self.get_mut(id) else { return };
+        // A port-destroyed request saves the port: its receive right goes to the requester.
+        if let Some((to, name)) = port.destroyed_request.take() {
+            port.receiver = Receiver::InTransit;
+            let set = port.set.take();
+            if let Some(set) = set.and_then(|s| self.get_mut(s)) {
+                set.members.retain(|&m| m != id);
+            }
+            self.add_ref(id);
+            let receive = Some(CarriedRight { port: id, kind: CarriedKind::Receive });
+            self.notifications.push(Notification {
+                to,
+                kind: NotificationKind::PortDestroyed,
+                name,
+                receive,
+            });
+            return;
+        }
         port.receiver = Receiver::Dead;
+        let no_senders = port.no_senders_request.take();
+        let dead_names = core::mem::take(&mut port.dead_name_requests);
         let queued: Vec<M> = port.queue.drain(..).collect();
         let set = port.set.take();
         let members = core::mem::take(&mut port.members);
@@ -225,12 +288,28 @@ impl<M> PortTable<M> {
                 m.set = None;
             }
         }
+        for (to, name) in dead_names {
+            self.notifications.push(Notification {
+                to,
+                kind: NotificationKind::DeadName,
+                name,
+                receive: None,
+            });
+        }
+        if let Some((to, _)) = no_senders {
+            self.release(to, events);
+        }
         events.push(Event::PortDied(id));
     }
 
-    /// Whether dead messages or waiters are waiting to be taken.
+    /// Whether dead messages, waiters or notifications are waiting to be taken.
     pub fn has_dead_leftovers(&self) -> bool {
-        !self.dead_messages.is_empty() || !self.dead_waiters.is_empty()
+        !self.dead_messages.is_empty() || !self.dead_waiters.is_empty() || !self.notifications.is_empty()
+    }
+
+    /// Notifications to send since the last call.
+    pub fn take_notifications(&mut self) -> Vec<Notification> {
+        core::mem::take(&mut self.notifications)
     }
 
     /// Messages that were queued on ports that died since the last call.
@@ -697,6 +776,59 @@ impl NameSpace {
         }
     }
 
+    /// Ask for a notification of `kind` about `name`, sent through `to` (a send or
+    /// send-once right already copied in). A previous request of the same kind on a
+    /// receive right is replaced and its right released. A dead-name request on a name that
+    /// is already dead is notified at once. On an error `to` is released.
+    pub fn request_notification<M>(
+        &mut self,
+        name: PortName,
+        kind: NotificationKind,
+        to: CarriedRight,
+        ports: &mut PortTable<M>,
+        events: &mut Vec<Event>,
+    ) -> Result<(), KernelError> {
+        let e = match self.refresh(name, ports) {
+            Ok(e) => e,
+            Err(err) => {
+                ports.release(to, events);
+                return Err(err);
+            }
+        };
+        let result = match kind {
+            NotificationKind::NoSenders | NotificationKind::PortDestroyed if e.receive && !e.set => {
+                match ports.get_mut(e.port) {
+                    Some(port) => {
+                        let slot = if kind == NotificationKind::NoSenders {
+                            &mut port.no_senders_request
+                        } else {
+                            &mut port.destroyed_request
+                        };
+                        if let Some((old, _)) = slot.replace((to, name)) {
+                            ports.release(old, events);
+                        }
+                        return Ok(());
+                    }
+                    None => Err(KernelError::InvalidName),
+                }
+            }
+            NotificationKind::DeadName if e.dead > 0 => {
+                ports.notifications.push(Notification { to, kind, name, receive: None });
+                return Ok(());
+            }
+            NotificationKind::DeadName if e.send > 0 || e.send_once > 0 => match ports.get_mut(e.port) {
+                Some(port) => {
+                    port.dead_name_requests.push((to, name));
+                    return Ok(());
+                }
+                None => Err(KernelError::InvalidName),
+            },
+            _ => Err(KernelError::InvalidRight),
+        };
+        ports.release(to, events);
+        result
+    }
+
     /// Put the port named `member` (a receive right) into the set named `set`, or take it
     /// out of any set when `set` is 0.
     pub fn move_member<M>(
@@ -938,5 +1070,63 @@ mod tests {
         a.destroy_all(&mut ports, &mut ev);
         assert!(a.is_empty() && b.is_empty());
         assert_eq!(ports.len(), 0, "every port slot freed");
+    }
+
+    #[test]
+    fn no_senders_notification_is_queued_when_the_last_send_right_goes() {
+        let (mut ports, mut a, mut b) = setup();
+        let mut ev = vec![];
+        let rx = a.allocate_port(&mut ports).unwrap();
+        let inbox = a.allocate_port(&mut ports).unwrap();
+        let to = a.copyin(inbox, MAKE_SEND_ONCE, &mut ports, &mut ev).unwrap();
+        a.request_notification(rx, NotificationKind::NoSenders, to, &mut ports, &mut ev).unwrap();
+        let s = a.copyin(rx, MAKE_SEND, &mut ports, &mut ev).unwrap();
+        let bn = b.copyout(s, &mut ports, &mut ev).unwrap();
+        assert!(ports.take_notifications().is_empty());
+        b.deallocate(bn, &mut ports, &mut ev).unwrap();
+        let n = ports.take_notifications();
+        assert_eq!(n.len(), 1);
+        assert_eq!((n[0].kind, n[0].name, n[0].to), (NotificationKind::NoSenders, rx, to));
+    }
+
+    #[test]
+    fn dead_name_notification_names_the_requesters_right() {
+        let (mut ports, mut a, mut b) = setup();
+        let mut ev = vec![];
+        let rx = a.allocate_port(&mut ports).unwrap();
+        let s = a.copyin(rx, MAKE_SEND, &mut ports, &mut ev).unwrap();
+        let bn = b.copyout(s, &mut ports, &mut ev).unwrap();
+        let inbox = b.allocate_port(&mut ports).unwrap();
+        let to = b.copyin(inbox, MAKE_SEND_ONCE, &mut ports, &mut ev).unwrap();
+        b.request_notification(bn, NotificationKind::DeadName, to, &mut ports, &mut ev).unwrap();
+        let to2 = b.copyin(inbox, MAKE_SEND_ONCE, &mut ports, &mut ev).unwrap();
+        assert_eq!(
+            b.request_notification(bn, NotificationKind::NoSenders, to2, &mut ports, &mut ev),
+            Err(KernelError::InvalidRight),
+            "no-senders needs a receive right"
+        );
+        a.destroy(rx, &mut ports, &mut ev).unwrap();
+        let n = ports.take_notifications();
+        assert_eq!((n.len(), n[0].kind, n[0].name), (1, NotificationKind::DeadName, bn));
+    }
+
+    #[test]
+    fn port_destroyed_request_saves_the_port() {
+        let (mut ports, mut a, mut b) = setup();
+        let mut ev = vec![];
+        let rx = a.allocate_port(&mut ports).unwrap();
+        let id = a.receive_port(rx).unwrap();
+        ports.get_mut(id).unwrap().queue.push_back(5);
+        let inbox = b.allocate_port(&mut ports).unwrap();
+        let to = b.copyin(inbox, MAKE_SEND_ONCE, &mut ports, &mut ev).unwrap();
+        a.request_notification(rx, NotificationKind::PortDestroyed, to, &mut ports, &mut ev).unwrap();
+        a.destroy(rx, &mut ports, &mut ev).unwrap();
+        assert!(ev.iter().all(|e| !matches!(e, Event::PortDied(_))), "the port did not die");
+        let n = ports.take_notifications();
+        assert_eq!(n[0].kind, NotificationKind::PortDestroyed);
+        let receive = n[0].receive.unwrap();
+        let name = b.copyout(receive, &mut ports, &mut ev).unwrap();
+        assert_eq!(b.receive_port(name).unwrap(), id);
+        assert_eq!(ports.get(id).unwrap().queue.len(), 1, "queued messages kept");
     }
 }

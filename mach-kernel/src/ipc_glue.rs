@@ -17,7 +17,7 @@ use mach_abi::ipc::{
     HEADER_SIZE, MAX_INLINE_DATA, MAX_PORT_DESCRIPTORS, MessageHeader, PORT_DESCRIPTOR_SIZE, PORT_NULL,
     PortDescriptor, PortName, disposition, options,
 };
-use mach_kernel::ipc::{CarriedRight, Event, PortId, PortTable};
+use mach_kernel::ipc::{CarriedRight, Event, Notification, NotificationKind, PortId, PortTable};
 
 /// A message on its way: rights in transit and the inline data.
 pub struct Message {
@@ -491,4 +491,40 @@ pub fn enqueue_from_kernel(w: &mut World, right: CarriedRight, message: Message,
     {
         w.wake_one_waiting_on(set, false);
     }
+}
+
+/// `port_request_notification(name, kind, notify_port, disposition)`.
+pub fn port_request_notification(name: u64, kind: u64, notify: u64, how: u64) -> Result<u64, KernelError> {
+    let (name, notify) = (name_arg(name)?, name_arg(notify)?);
+    let kind = match kind {
+        mach_abi::notify::DEAD_NAME => NotificationKind::DeadName,
+        mach_abi::notify::NO_SENDERS => NotificationKind::NoSenders,
+        mach_abi::notify::PORT_DESTROYED => NotificationKind::PortDestroyed,
+        _ => return Err(KernelError::InvalidArgument),
+    };
+    let how = u8::try_from(how).map_err(|_| KernelError::InvalidDisposition)?;
+    if how == disposition::MOVE_RECEIVE {
+        return Err(KernelError::InvalidDisposition);
+    }
+    on_names(|t, p, e| {
+        let to = t.names.copyin(notify, how, p, e)?;
+        t.names.request_notification(name, kind, to, p, e).map(|_| 0)
+    })
+}
+
+/// Send one notification the port table asked for.
+pub fn send_notification(w: &mut World, n: Notification, events: &mut Vec<Event>) {
+    let id = match n.kind {
+        NotificationKind::DeadName => mach_abi::notify::DEAD_NAME_MESSAGE,
+        NotificationKind::NoSenders => mach_abi::notify::NO_SENDERS_MESSAGE,
+        NotificationKind::PortDestroyed => mach_abi::notify::PORT_DESTROYED_MESSAGE,
+    };
+    let message = Message {
+        reply: None,
+        id,
+        trace: 0,
+        ports: n.receive.into_iter().collect(),
+        data: n.name.to_le_bytes().to_vec(),
+    };
+    enqueue_from_kernel(w, n.to, message, events);
 }

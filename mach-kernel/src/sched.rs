@@ -11,7 +11,7 @@
 //! wakes it. The world lock is never held across a switch.
 
 use crate::arch::{context, syscall, trap_frame::TrapFrame};
-use crate::ipc_glue::Message;
+use crate::ipc_glue::{self, Message};
 use crate::memory::{PAGE_SIZE, frames, paging::AddressSpace, phys_to_virt};
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -257,8 +257,11 @@ impl World {
                     self.wake(thread, Wake::PortDied);
                 }
             }
+            for notification in self.ports.take_notifications() {
+                ipc_glue::send_notification(self, notification, events);
+            }
             let dead = self.ports.take_dead_messages();
-            if dead.is_empty() {
+            if dead.is_empty() && !self.ports.has_dead_leftovers() && events.is_empty() {
                 break;
             }
             for message in dead {

@@ -145,6 +145,7 @@ fn mach_trap(number: i64, frame: &mut TrapFrame) -> Result<u64, KernelError> {
         trap::HOST_MODULE_MAP => task_traps::host_module_map(f.rdi, f.rsi, f.rdx),
         trap::TASK_NOTIFY_ENDED => task_traps::task_notify_ended(f.rdi, f.rsi, f.rdx),
         trap::TASK_SET_NAME => task_traps::task_set_name(f.rdi, f.rsi, f.rdx),
+        trap::PORT_REQUEST_NOTIFICATION => ipc_glue::port_request_notification(f.rdi, f.rsi, f.rdx, f.r10),
         trap::THREAD_EXIT => sched::exit_current_thread(),
         trap::SLEEP => sleep(f.rdi),
         _ => Err(KernelError::InvalidTrap),

@@ -1,9 +1,9 @@
 //! IPC system tests: the in-guest kernel-tests program exercises ports, rights, messages,
-//! port sets, timeouts, queue limits and dead names, and reports each case on the kernel log.
+//! port sets, timeouts, queue limits, dead names and notifications, and reports each case on the kernel log.
 
 use system_tests::{BootConfig, HALTED_STATUS, Machine};
 
-const CASES: [&str; 6] = ["rpc", "rights", "sets", "timeouts", "dead-names", "bad-ipc"];
+const CASES: [&str; 7] = ["rpc", "rights", "sets", "timeouts", "dead-names", "bad-ipc", "notifications"];
 
 #[test]
 fn ipc_cases_pass_in_guest() {
