@@ -8,6 +8,7 @@
 //! - `bench`: instruction counts under icount (bench.rs, `make bench`);
 //! - `rpc`, `rights`, `sets`, `timeouts`, `dead-names`, `bad-ipc`, `notifications`: IPC (see ipc_cases.rs);
 //! - `tasks`, `bad-tasks`, `host`: task ports, memory, modules (see task_cases.rs);
+//! - `devices`: I/O ports, device memory, DMA memory, IRQs as messages (device_cases.rs);
 //! - `forward`, `exceptions`: syscall and exception ports (see forward_cases.rs);
 //! - `names`, `echo-server`, `echo-client`: when started by bootstrap, its name service and
 //!   RPC between two tasks (see name_cases.rs).
@@ -20,6 +21,7 @@
 use libmach::{KernelError, println, raw_syscall, trap};
 
 mod bench;
+mod device_cases;
 mod forward_cases;
 mod ipc_cases;
 mod name_cases;
@@ -53,6 +55,7 @@ fn main(args: &str) -> u64 {
             "exceptions" => forward_cases::exceptions(),
             "bad-tasks" => task_cases::bad_task_arguments(),
             "host" => task_cases::host(),
+            "devices" => device_cases::devices(),
             "fault-write" => {
                 println!("case fault-write: writing {UNMAPPED:#x}");
                 // SAFETY: deliberately unsafe: the kernel must end this task.

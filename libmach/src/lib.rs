@@ -10,6 +10,7 @@ extern crate std;
 
 pub use mach_abi::{KernelError, trap};
 
+pub mod device;
 pub mod ipc;
 pub mod loader;
 pub mod name_service;

@@ -80,6 +80,20 @@ pub mod trap {
     /// `notify_port` (carried as `disposition`, usually MAKE_SEND_ONCE) when the right under
     /// `name` meets `kind` (see [`crate::notify`]).
     pub const PORT_REQUEST_NOTIFICATION: i64 = -29;
+    /// `host_io_ports(host, task, first, count)`: let the task use I/O ports
+    /// `[first, first + count)` (its I/O permission bitmap).
+    pub const HOST_IO_PORTS: i64 = -30;
+    /// `host_map_physical(host, task, physical, address, size)`: map a device range (outside
+    /// RAM) uncached, read-write, at `address` in the task.
+    pub const HOST_MAP_PHYSICAL: i64 = -31;
+    /// `host_dma_allocate(host, task, size, out: *mut [u64; 2])`: physically contiguous zeroed
+    /// memory in the task; writes (address in the task, physical address).
+    pub const HOST_DMA_ALLOCATE: i64 = -32;
+    /// `host_irq_register(host, irq, port, disposition)`: interrupt line `irq` (not 0 or 2)
+    /// becomes messages with id [`super::IRQ_MESSAGE`] on `port` (0 stops).
+    pub const HOST_IRQ_REGISTER: i64 = -33;
+    /// `host_irq_ack(host, irq)`: unmask the line after handling its interrupt.
+    pub const HOST_IRQ_ACK: i64 = -34;
     /// `sleep(ms)`: block the calling thread for at least `ms` milliseconds; `sleep(0)`
     /// yields to other ready threads of the same or higher priority.
     pub const SLEEP: i64 = -15;
@@ -121,6 +135,10 @@ pub mod protection {
 
 /// Most bytes one `vm_allocate`, `vm_write` or `vm_read` handles.
 pub const VM_MAX_SIZE: u64 = 1 << 30;
+
+/// The message id of an interrupt message (data: the line number, 1 byte). The line stays
+/// masked until `host_irq_ack`.
+pub const IRQ_MESSAGE: u32 = 0x4d_0020;
 
 /// The message id of a task-ended notification.
 pub const TASK_ENDED_MESSAGE: u32 = 0x4d_0001;

@@ -19,6 +19,7 @@ extern crate alloc;
 
 mod arch;
 mod boot;
+mod device_traps;
 mod foreign;
 mod ipc_glue;
 mod log;

@@ -54,6 +54,8 @@ pub struct Task {
     pub next_free_address: u64,
     /// Rights to send task-ended notifications through.
     pub ended_notifications: Vec<CarriedRight>,
+    /// I/O ports granted to the task (a set bit denies), or None for no port at all.
+    pub io_bitmap: Option<alloc::boxed::Box<[u8; crate::arch::gdt::IO_BITMAP_BYTES]>>,
     pub threads: usize,
     /// Whether this task was already told it has no syscall port (logged once).
     pub warned_no_syscall_port: bool,
@@ -122,6 +124,8 @@ pub struct World {
     pub ports: PortTable<Message>,
     /// The host port's receive right (held by the kernel), made with the first task.
     pub host_port: Option<CarriedRight>,
+    /// Where each legacy interrupt line's messages go (a send right), if registered.
+    pub irq_ports: [Option<CarriedRight>; 16],
     /// Blocked threads with a deadline.
     timed: Vec<ThreadId>,
     /// Tasks without threads whose last task-port send right went away: the idle thread
@@ -164,6 +168,7 @@ pub fn init() {
         next_id: 1,
         ports: PortTable::default(),
         host_port: None,
+        irq_ports: [None; 16],
         timed: Vec::new(),
         unreachable_tasks: Vec::new(),
         ticks: 0,
@@ -346,6 +351,7 @@ pub fn create_task(name: &str, space: AddressSpace) -> TaskId {
             special_ports: [None; 3],
             next_free_address: ANYWHERE_START,
             ended_notifications: Vec::new(),
+            io_bitmap: None,
             threads: 0,
             warned_no_syscall_port: false,
         };
@@ -434,7 +440,10 @@ pub fn schedule() {
             unsafe { crate::arch::cpu::wrmsr(crate::arch::cpu::MSR_FS_BASE, target.fs_base) };
         }
         match target.task.and_then(|t| w.tasks.get(&t)) {
-            Some(task) => task.space.activate(),
+            Some(task) => {
+                task.space.activate();
+                crate::arch::gdt::load_io_bitmap(task.id, task.io_bitmap.as_deref());
+            }
             None => crate::memory::paging::activate_kernel_space(),
         }
         if let Some(top) = top {
@@ -553,6 +562,7 @@ fn finish_task(w: &mut World, mut task: Task) -> Task {
     }
     w.ports.release(task.self_port, &mut events);
     w.handle_events(&mut events);
+    crate::arch::gdt::forget_io_bitmap(task.id);
     task
 }
 

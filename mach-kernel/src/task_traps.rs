@@ -37,7 +37,7 @@ pub fn task_of(name: u64) -> Result<TaskId, KernelError> {
     object_of(name, TASK_OBJECT)
 }
 
-fn check_host(name: u64) -> Result<(), KernelError> {
+pub fn check_host(name: u64) -> Result<(), KernelError> {
     object_of(name, HOST_OBJECT).map(|_| ())
 }
 

@@ -6,7 +6,7 @@
 //! or the end of the offending task, never a kernel panic.
 
 use crate::arch::{cpu, idt, pic, trap_frame::TrapFrame};
-use crate::{ipc_glue, kprintln, log, sched, task_traps};
+use crate::{device_traps, ipc_glue, kprintln, log, sched, task_traps};
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering};
 use mach_abi::layout::USER_END;
@@ -28,11 +28,16 @@ fn interrupt(irq: u8) {
     if pic::is_spurious(irq) {
         return;
     }
-    pic::end_of_interrupt(irq);
     if irq == 0 {
+        pic::end_of_interrupt(irq);
         TICKS.fetch_add(1, Ordering::Relaxed);
         sched::tick();
+        return;
     }
+    // A driver's line: masked until the driver acknowledges it, then end of interrupt.
+    sched::with(|w| device_traps::deliver_irq(w, irq));
+    pic::end_of_interrupt(irq);
+    sched::schedule();
 }
 
 /// A user thread faulted: its task's exception port gets a message and the reply resumes the
@@ -146,6 +151,11 @@ fn mach_trap(number: i64, frame: &mut TrapFrame) -> Result<u64, KernelError> {
         trap::TASK_NOTIFY_ENDED => task_traps::task_notify_ended(f.rdi, f.rsi, f.rdx),
         trap::TASK_SET_NAME => task_traps::task_set_name(f.rdi, f.rsi, f.rdx),
         trap::PORT_REQUEST_NOTIFICATION => ipc_glue::port_request_notification(f.rdi, f.rsi, f.rdx, f.r10),
+        trap::HOST_IO_PORTS => device_traps::io_ports(f.rdi, f.rsi, f.rdx, f.r10),
+        trap::HOST_MAP_PHYSICAL => device_traps::map_physical(f.rdi, f.rsi, f.rdx, f.r10, f.r8),
+        trap::HOST_DMA_ALLOCATE => device_traps::dma_allocate(f.rdi, f.rsi, f.rdx, f.r10),
+        trap::HOST_IRQ_REGISTER => device_traps::irq_register(f.rdi, f.rsi, f.rdx, f.r10),
+        trap::HOST_IRQ_ACK => device_traps::irq_ack(f.rdi, f.rsi),
         trap::THREAD_EXIT => sched::exit_current_thread(),
         trap::SLEEP => sleep(f.rdi),
         _ => Err(KernelError::InvalidTrap),

@@ -1,11 +1,12 @@
 //! Task system tests: kernel-tests creates tasks through task ports, fills their memory,
 //! starts threads in them, waits for their end notifications, terminates one, lets one
 //! fault, and checks every trap's bad arguments; the host port gives it the boot modules. It
-//! also serves as the syscall and exception port of small children and checks the replies.
+//! also serves as the syscall and exception port of small children and checks the replies,
+//! and drives devices through the host port (I/O ports, device memory, DMA, IRQ 8).
 
 use system_tests::{BootConfig, HALTED_STATUS, Machine};
 
-const CASES: [&str; 5] = ["tasks", "bad-tasks", "host", "forward", "exceptions"];
+const CASES: [&str; 6] = ["tasks", "bad-tasks", "host", "forward", "exceptions", "devices"];
 
 #[test]
 fn task_cases_pass_in_guest() {

@@ -25,6 +25,44 @@ pub struct TaskStateSegment {
     reserved2: u64,
     reserved3: u16,
     iomap_base: u16,
+    /// The I/O permission bitmap of the running task (a set bit denies the port), and the
+    /// terminating all-ones byte the CPU reads past its end.
+    io_bitmap: [u8; IO_BITMAP_BYTES],
+    io_bitmap_end: u8,
+}
+
+/// One bit per I/O port.
+pub const IO_BITMAP_BYTES: usize = 65536 / 8;
+
+/// Whose bitmap the TSS holds (0: nobody's, all ports denied).
+static mut LOADED_IO_BITMAP: u64 = 0;
+
+/// Put `bitmap` (owned by `owner`, a task id) into the TSS, or deny every port with None.
+/// Copies only when the owner changes.
+pub fn load_io_bitmap(owner: u64, bitmap: Option<&[u8; IO_BITMAP_BYTES]>) {
+    let owner = if bitmap.is_some() { owner } else { 0 };
+    // SAFETY: one CPU; the CPU reads the bitmap only when user code executes in/out.
+    unsafe {
+        if LOADED_IO_BITMAP == owner {
+            return;
+        }
+        let io_bitmap = &mut *(&raw mut TSS.io_bitmap);
+        match bitmap {
+            Some(b) => io_bitmap.copy_from_slice(b),
+            None => io_bitmap.fill(0xff),
+        }
+        LOADED_IO_BITMAP = owner;
+    }
+}
+
+/// Forget which bitmap is loaded (its task ended): the next load copies again.
+pub fn forget_io_bitmap(owner: u64) {
+    // SAFETY: one CPU.
+    unsafe {
+        if LOADED_IO_BITMAP == owner {
+            LOADED_IO_BITMAP = u64::MAX;
+        }
+    }
 }
 
 #[repr(C, align(16))]
@@ -39,8 +77,10 @@ static mut TSS: TaskStateSegment = TaskStateSegment {
     ist: [0; 7],
     reserved2: 0,
     reserved3: 0,
-    // Past the TSS limit: no I/O permission bitmap, so user mode may touch no port.
-    iomap_base: core::mem::size_of::<TaskStateSegment>() as u16,
+    iomap_base: core::mem::offset_of!(TaskStateSegment, io_bitmap) as u16,
+    // Every port denied until a task with a grant runs.
+    io_bitmap: [0xff; IO_BITMAP_BYTES],
+    io_bitmap_end: 0xff,
 };
 
 /// null, kernel code, kernel data, user data, user code, TSS (two slots).

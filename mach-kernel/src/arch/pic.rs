@@ -30,6 +30,16 @@ pub fn init() {
     }
 }
 
+/// Mask (`masked`) or unmask interrupt line `irq` (0..16) at its controller.
+pub fn set_masked(irq: u8, masked: bool) {
+    let (port, bit) = if irq < 8 { (0x21, irq) } else { (0xA1, irq - 8) };
+    // SAFETY: read-modify-write of the PIC's interrupt mask register.
+    unsafe {
+        let mask = inb(port);
+        outb(port, if masked { mask | (1 << bit) } else { mask & !(1 << bit) });
+    }
+}
+
 /// Acknowledge `irq` at the controller(s).
 pub fn end_of_interrupt(irq: u8) {
     // SAFETY: writing EOI to the PICs only re-arms them.

@@ -16,6 +16,8 @@ pub const PRESENT: u64 = 1;
 pub const WRITABLE: u64 = 1 << 1;
 pub const USER: u64 = 1 << 2;
 const HUGE: u64 = 1 << 7;
+/// Page-level cache disable and write-through: device memory.
+pub const UNCACHED: u64 = (1 << 4) | (1 << 3);
 /// Software bit: the frame belongs to this mapping and is freed with the address space.
 pub const OWNED: u64 = 1 << 9;
 const NO_EXECUTE_BIT: u64 = 1 << 63;

@@ -1,0 +1,190 @@
+//! Devices for user-space drivers, through the host port: I/O-port grants (the task's I/O
+//! permission bitmap), mapping a physical device range, physically contiguous DMA memory,
+//! and interrupt lines delivered as messages.
+//!
+//! The kernel keeps to mechanism: it never touches a device for a driver. It does refuse to
+//! map RAM it manages (only ranges outside usable memory can be mapped), and it keeps the
+//! timer line (IRQ 0) and the cascade (IRQ 2) for itself.
+
+use crate::arch::gdt::IO_BITMAP_BYTES;
+use crate::arch::pic;
+use crate::ipc_glue::{self, Message};
+use crate::memory::{PAGE_SIZE, frames, paging::no_execute};
+use crate::sched::{self, World};
+use crate::task_traps::{check_host, task_of};
+use crate::{boot, memory::paging};
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use mach_abi::ipc::{PORT_NULL, PortName, disposition};
+use mach_abi::layout::USER_END;
+use mach_abi::{IRQ_MESSAGE, KernelError, VM_MAX_SIZE};
+
+/// Lines the kernel keeps: the timer and the cascade.
+const KERNEL_IRQS: [u8; 2] = [0, 2];
+
+/// `host_io_ports(host, task, first, count)`: let `task` use ports `[first, first+count)`.
+pub fn io_ports(host: u64, task: u64, first: u64, count: u64) -> Result<u64, KernelError> {
+    check_host(host)?;
+    let task = task_of(task)?;
+    let end =
+        first.checked_add(count).filter(|&e| count > 0 && e <= 65536).ok_or(KernelError::InvalidArgument)?;
+    sched::with(|w| {
+        let t = w.tasks.get_mut(&task).ok_or(KernelError::InvalidArgument)?;
+        let bitmap = t.io_bitmap.get_or_insert_with(|| Box::new([0xff; IO_BITMAP_BYTES]));
+        for port in first..end {
+            if let Some(byte) = bitmap.get_mut((port / 8) as usize) {
+                *byte &= !(1 << (port % 8));
+            }
+        }
+        // The running task may be the one granted: reload its bitmap on the next switch.
+        crate::arch::gdt::forget_io_bitmap(task);
+        if w.current_task_id() == Some(task) {
+            let t = w.tasks.get(&task).ok_or(KernelError::InvalidArgument)?;
+            crate::arch::gdt::load_io_bitmap(task, t.io_bitmap.as_deref());
+        }
+        Ok(0)
+    })
+}
+
+/// Whether `[physical, physical + size)` stays clear of memory the kernel hands out.
+fn outside_ram(physical: u64, size: u64) -> bool {
+    use limine::memory_map::EntryType;
+    let end = physical.saturating_add(size);
+    boot::MEMORY_MAP.get_response().is_some_and(|map| {
+        map.entries().iter().all(|e| {
+            let managed =
+                [EntryType::USABLE, EntryType::BOOTLOADER_RECLAIMABLE, EntryType::EXECUTABLE_AND_MODULES];
+            !managed.contains(&e.entry_type) || end <= e.base || e.base + e.length <= physical
+        })
+    })
+}
+
+/// `host_map_physical(host, task, physical, address, size)`: map a device range, uncached,
+/// read-write, not executable, at `address` in `task`.
+pub fn map_physical(
+    host: u64,
+    task: u64,
+    physical: u64,
+    address: u64,
+    size: u64,
+) -> Result<u64, KernelError> {
+    check_host(host)?;
+    let task = task_of(task)?;
+    let aligned = |v: u64| v.is_multiple_of(PAGE_SIZE);
+    if size == 0 || size > VM_MAX_SIZE || !aligned(physical) || !aligned(address) || !aligned(size) {
+        return Err(KernelError::InvalidArgument);
+    }
+    let end = address.checked_add(size).filter(|&e| e <= USER_END && address >= PAGE_SIZE);
+    end.ok_or(KernelError::InvalidAddress)?;
+    physical.checked_add(size).filter(|&e| e <= 1 << 52).ok_or(KernelError::InvalidArgument)?;
+    if !outside_ram(physical, size) {
+        return Err(KernelError::InvalidArgument);
+    }
+    sched::with(|w| {
+        let t = w.tasks.get_mut(&task).ok_or(KernelError::InvalidArgument)?;
+        let pages = (0..size).step_by(PAGE_SIZE as usize);
+        if pages.clone().any(|offset| t.space.translate(address + offset).is_some()) {
+            return Err(KernelError::InvalidAddress);
+        }
+        let flags = paging::USER | paging::WRITABLE | paging::UNCACHED | no_execute();
+        for offset in pages {
+            t.space.map(address + offset, physical + offset, flags)?;
+        }
+        Ok(0)
+    })
+}
+
+/// `host_dma_allocate(host, task, size, out: *mut [u64; 2])`: physically contiguous zeroed
+/// memory mapped anywhere in `task`; writes its (address in the task, physical address).
+pub fn dma_allocate(host: u64, task: u64, size: u64, out: u64) -> Result<u64, KernelError> {
+    check_host(host)?;
+    let task = task_of(task)?;
+    if size == 0 || size > 16 << 20 || !size.is_multiple_of(PAGE_SIZE) {
+        return Err(KernelError::InvalidArgument);
+    }
+    let count = (size / PAGE_SIZE) as usize;
+    let physical = frames::alloc_contiguous_zeroed(count).ok_or(KernelError::NoMemory)?;
+    let mapped = sched::with(|w| {
+        let t = w.tasks.get_mut(&task).ok_or(KernelError::InvalidArgument)?;
+        let address = t.next_free_address;
+        t.next_free_address += size + PAGE_SIZE;
+        for i in 0..count as u64 {
+            let flags = paging::USER | paging::WRITABLE | paging::OWNED | no_execute();
+            t.space.map(address + i * PAGE_SIZE, physical + i * PAGE_SIZE, flags)?;
+        }
+        Ok(address)
+    });
+    let address = match mapped {
+        Ok(address) => address,
+        Err(e) => {
+            (0..count as u64).for_each(|i| frames::free(physical + i * PAGE_SIZE));
+            return Err(e);
+        }
+    };
+    let answer = [address, physical];
+    // SAFETY: two u64s viewed as bytes.
+    let bytes = unsafe { core::slice::from_raw_parts(answer.as_ptr() as *const u8, 16) };
+    paging::AddressSpace::write_current(out, bytes)?;
+    Ok(0)
+}
+
+fn irq_line(irq: u64) -> Result<u8, KernelError> {
+    u8::try_from(irq).ok().filter(|i| *i < 16 && !KERNEL_IRQS.contains(i)).ok_or(KernelError::InvalidArgument)
+}
+
+/// `host_irq_register(host, irq, port, disposition)`: messages for line `irq` go to `port`
+/// (0: stop). The line is unmasked; each delivery masks it until `host_irq_ack`.
+pub fn irq_register(host: u64, irq: u64, port: u64, how: u64) -> Result<u64, KernelError> {
+    check_host(host)?;
+    let irq = irq_line(irq)?;
+    let port = PortName::try_from(port).map_err(|_| KernelError::InvalidName)?;
+    let how = u8::try_from(how).map_err(|_| KernelError::InvalidDisposition)?;
+    if ![disposition::MAKE_SEND, disposition::COPY_SEND, disposition::MOVE_SEND].contains(&how)
+        && port != PORT_NULL
+    {
+        return Err(KernelError::InvalidDisposition);
+    }
+    sched::with(|w| {
+        let mut events = Vec::new();
+        let right = if port == PORT_NULL {
+            None
+        } else {
+            let (task, ports) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
+            Some(task.names.copyin(port, how, ports, &mut events)?)
+        };
+        let slot = w.irq_ports.get_mut(irq as usize).ok_or(KernelError::InvalidArgument)?;
+        let old = core::mem::replace(slot, right);
+        if let Some(old) = old {
+            w.ports.release(old, &mut events);
+        }
+        pic::set_masked(irq, right.is_none());
+        w.handle_events(&mut events);
+        Ok(0)
+    })
+}
+
+/// `host_irq_ack(host, irq)`: the driver handled the interrupt; unmask the line.
+pub fn irq_ack(host: u64, irq: u64) -> Result<u64, KernelError> {
+    check_host(host)?;
+    let irq = irq_line(irq)?;
+    let registered = sched::with(|w| w.irq_ports.get(irq as usize).is_some_and(|p| p.is_some()));
+    if !registered {
+        return Err(KernelError::InvalidArgument);
+    }
+    pic::set_masked(irq, false);
+    Ok(0)
+}
+
+/// An interrupt on a driver's line: mask it and send the message. Returns whether anyone
+/// was told (otherwise the line stays masked: nobody wants it).
+pub fn deliver_irq(w: &mut World, irq: u8) -> bool {
+    pic::set_masked(irq, true);
+    let Some(right) = w.irq_ports.get(irq as usize).copied().flatten() else { return false };
+    let Some(copy) = w.ports.make_send(right.port) else { return false };
+    let message =
+        Message { reply: None, id: IRQ_MESSAGE, trace: 0, ports: Vec::new(), data: alloc::vec![irq] };
+    let mut events = Vec::new();
+    ipc_glue::enqueue_from_kernel(w, copy, message, &mut events);
+    w.handle_events(&mut events);
+    true
+}
