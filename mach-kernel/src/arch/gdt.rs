@@ -42,6 +42,7 @@ static mut LOADED_IO_BITMAP: u64 = 0;
 pub fn load_io_bitmap(owner: u64, bitmap: Option<&[u8; IO_BITMAP_BYTES]>) {
     let owner = if bitmap.is_some() { owner } else { 0 };
     // SAFETY: one CPU; the CPU reads the bitmap only when user code executes in/out.
+    #[allow(clippy::deref_addrof)] // `&mut TSS.io_bitmap` directly is refused for a static mut
     unsafe {
         if LOADED_IO_BITMAP == owner {
             return;
