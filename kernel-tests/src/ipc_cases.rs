@@ -269,7 +269,7 @@ pub fn bad_arguments() -> Result<(), &'static str> {
     m.header.data_size = u32::MAX;
     check(m.send() == Err(KernelError::InvalidArgument), "oversized data_size")?;
     m.start(p.name(), disposition::MAKE_SEND, 1);
-    m.header.port_count = 1000;
+    m.header.port_count = 200;
     check(m.send() == Err(KernelError::InvalidArgument), "too many descriptors")?;
 
     // A receive buffer too small leaves the message queued.
@@ -394,4 +394,58 @@ pub fn notifications() -> Result<(), &'static str> {
 fn inbox_is_empty(inbox: &ReceiveRight) -> bool {
     let mut m = Message::new();
     m.receive_timeout(inbox.name(), 0) == Err(KernelError::TimedOut)
+}
+
+/// Out-of-line memory: a 64 KiB region copied into the receiver, the DEALLOCATE move, and
+/// the mistakes that are refused.
+pub fn out_of_line() -> Result<(), &'static str> {
+    use libmach::task::{vm_allocate, vm_deallocate, vm_protect};
+    let me = task_self().map_err(|_| "task_self")?;
+    let port = ReceiveRight::allocate().map_err(|_| "allocate")?;
+    let size = 64 * 1024;
+    let region = vm_allocate(me, 0, size, mach_abi::protection::WRITE).map_err(|_| "vm_allocate")?;
+    // SAFETY: the region is mapped read-write, `size` bytes.
+    let source = unsafe { core::slice::from_raw_parts_mut(region as *mut u8, size as usize) };
+    for (i, b) in source.iter_mut().enumerate() {
+        *b = (i % 251) as u8;
+    }
+    let mut m = Message::new();
+    m.start(port.name(), disposition::MAKE_SEND, 9).push_ool(region, size as u32, 0).set_data(b"after");
+    m.send().map_err(|_| "send with an out-of-line region")?;
+    source[0] = 0xee; // the copy was taken at send time
+    let mut r = Message::new();
+    r.receive_timeout(port.name(), 0).map_err(|_| "receive")?;
+    let d = r.ool(0).ok_or("no out-of-line descriptor")?;
+    check(r.data() == b"after" && r.header.ool_count == 1, "descriptor and data layout")?;
+    check(d.size == size as u32 && d.address != 0 && d.address != region, "a copy at a new address")?;
+    // SAFETY: the kernel mapped the copy read-write at `d.address`.
+    let copy = unsafe { core::slice::from_raw_parts(d.address as *const u8, size as usize) };
+    check(
+        copy[0] == 0 && copy.iter().enumerate().all(|(i, b)| i == 0 || *b == (i % 251) as u8),
+        "the copied bytes",
+    )?;
+    vm_deallocate(me, d.address, size).map_err(|_| "free the copy")?;
+
+    // DEALLOCATE: the pages leave the sender.
+    m.start(port.name(), disposition::MAKE_SEND, 10).push_ool(region, 4096, ool_flags::DEALLOCATE);
+    m.send().map_err(|_| "send with deallocate")?;
+    check(vm_protect(me, region, 4096, 0) == Err(KernelError::InvalidAddress), "the page left the sender")?;
+    r.receive_timeout(port.name(), 0).map_err(|_| "receive the moved page")?;
+    let d = r.ool(0).ok_or("descriptor")?;
+    // SAFETY: mapped by the kernel.
+    check(unsafe { core::ptr::read_volatile((d.address + 1) as *const u8) } == 1, "moved page contents")?;
+    vm_deallocate(me, d.address, 4096).map_err(|_| "free")?;
+    vm_deallocate(me, region + 4096, size - 4096).map_err(|_| "free the rest")?;
+
+    // Mistakes: unaligned, unmapped, empty, unknown flags, too many regions.
+    for (address, size, flags) in
+        [(region + 8, 4096, 0), (0xdead_0000, 4096, 0), (region, 0, 0), (region, 4096, 8)]
+    {
+        m.start(port.name(), disposition::MAKE_SEND, 11).push_ool(address, size, flags);
+        check(m.send().is_err(), "a bad out-of-line region is refused")?;
+    }
+    m.start(port.name(), disposition::MAKE_SEND, 12);
+    m.header.ool_count = 17;
+    check(m.send() == Err(KernelError::InvalidArgument), "too many regions")?;
+    check(r.receive_timeout(port.name(), 0) == Err(KernelError::TimedOut), "nothing was queued")
 }

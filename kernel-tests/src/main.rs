@@ -6,7 +6,7 @@
 //! - `fault-write`: write to an unmapped address (the task must be ended, the kernel live);
 //! - `fault-ud`: execute an invalid instruction;
 //! - `bench`: instruction counts under icount (bench.rs, `make bench`);
-//! - `rpc`, `rights`, `sets`, `timeouts`, `dead-names`, `bad-ipc`, `notifications`: IPC (see ipc_cases.rs);
+//! - `rpc`, `rights`, `sets`, `timeouts`, `dead-names`, `bad-ipc`, `notifications`, `ool`: IPC (see ipc_cases.rs);
 //! - `tasks`, `bad-tasks`, `host`: task ports, memory, modules (see task_cases.rs);
 //! - `devices`: I/O ports, device memory, DMA memory, IRQs as messages (device_cases.rs);
 //! - `forward`, `exceptions`: syscall and exception ports (see forward_cases.rs);
@@ -47,6 +47,7 @@ fn main(args: &str) -> u64 {
             "dead-names" => ipc_cases::dead_names(),
             "bad-ipc" => ipc_cases::bad_arguments(),
             "notifications" => ipc_cases::notifications(),
+            "ool" => ipc_cases::out_of_line(),
             "tasks" => task_cases::tasks(),
             "names" => name_cases::names(),
             "echo-server" => name_cases::echo_server(),

@@ -9,8 +9,8 @@
 use crate::{into_result, raw_syscall};
 use mach_abi::KernelError;
 pub use mach_abi::ipc::{
-    HEADER_SIZE, MAX_INLINE_DATA, MAX_PORT_DESCRIPTORS, MessageHeader, PORT_DEAD, PORT_NULL, PortDescriptor,
-    PortName, disposition, options, received, right_type,
+    HEADER_SIZE, MAX_INLINE_DATA, MAX_PORT_DESCRIPTORS, MessageHeader, OolDescriptor, PORT_DEAD, PORT_NULL,
+    PortDescriptor, PortName, disposition, ool_flags, options, received, right_type,
 };
 use mach_abi::trap;
 
@@ -159,6 +159,7 @@ impl<const N: usize> MessageBuffer<N> {
                 remote_disposition: 0,
                 local_disposition: 0,
                 port_count: 0,
+                ool_count: 0,
                 id: 0,
                 data_size: 0,
                 trace: 0,
@@ -189,23 +190,44 @@ impl<const N: usize> MessageBuffer<N> {
         self.header.port_count as usize * 8
     }
 
+    /// Where the inline data starts in the body (after port and out-of-line descriptors).
+    fn data_start(&self) -> usize {
+        self.ports_len() + self.header.ool_count as usize * 16
+    }
+
+    /// Make room for `size` bytes at body offset `at`, moving what follows.
+    fn open_gap(&mut self, at: usize, size: usize) {
+        let end = self.data_start() + self.header.data_size as usize;
+        assert!(end + size <= N, "message buffer full");
+        self.body.copy_within(at..end, at + size);
+    }
+
     /// Carry a right in the body. Panics if the buffer is full (a program bug).
     pub fn push_port(&mut self, name: PortName, how: u8) -> &mut Self {
         let at = self.ports_len();
-        let data = self.header.data_size as usize;
-        assert!(at + 8 + data <= N, "message buffer full");
-        self.body.copy_within(at..at + data, at + 8);
-        let d = PortDescriptor { name, disposition: how, reserved: [0; 3] };
-        self.body[at..at + 4].copy_from_slice(&d.name.to_ne_bytes());
-        self.body[at + 4] = d.disposition;
+        self.open_gap(at, 8);
+        self.body[at..at + 4].copy_from_slice(&name.to_ne_bytes());
+        self.body[at + 4] = how;
         self.body[at + 5..at + 8].fill(0);
         self.header.port_count += 1;
         self
     }
 
+    /// Carry the pages at `address` (page aligned, `size` bytes) out of line: the receiver
+    /// gets a copy mapped in its own space. With `ool_flags::DEALLOCATE` they leave this task.
+    pub fn push_ool(&mut self, address: u64, size: u32, flags: u32) -> &mut Self {
+        let at = self.data_start();
+        self.open_gap(at, 16);
+        self.body[at..at + 8].copy_from_slice(&address.to_ne_bytes());
+        self.body[at + 8..at + 12].copy_from_slice(&size.to_ne_bytes());
+        self.body[at + 12..at + 16].copy_from_slice(&flags.to_ne_bytes());
+        self.header.ool_count += 1;
+        self
+    }
+
     /// Set the inline data. Panics if it does not fit (a program bug).
     pub fn set_data(&mut self, data: &[u8]) -> &mut Self {
-        let at = self.ports_len();
+        let at = self.data_start();
         assert!(at + data.len() <= N, "message buffer full");
         self.body[at..at + data.len()].copy_from_slice(data);
         self.header.data_size = data.len() as u32;
@@ -226,8 +248,23 @@ impl<const N: usize> MessageBuffer<N> {
         })
     }
 
+    /// The out-of-line regions (after a receive: where the copies are mapped, and sizes).
+    pub fn ool(&self, index: usize) -> Option<OolDescriptor> {
+        if index >= self.header.ool_count as usize {
+            return None;
+        }
+        let at = self.ports_len() + index * 16;
+        let bytes = self.body.get(at..at + 16)?;
+        let word = |r: core::ops::Range<usize>| bytes.get(r).unwrap_or(&[]);
+        Some(OolDescriptor {
+            address: u64::from_ne_bytes(word(0..8).try_into().ok()?),
+            size: u32::from_ne_bytes(word(8..12).try_into().ok()?),
+            flags: u32::from_ne_bytes(word(12..16).try_into().ok()?),
+        })
+    }
+
     pub fn data(&self) -> &[u8] {
-        let at = self.ports_len();
+        let at = self.data_start();
         self.body.get(at..at + self.header.data_size as usize).unwrap_or(&[])
     }
 

@@ -1,8 +1,8 @@
 //! Ports, rights and messages as user space sees them.
 //!
 //! A port is named in a task by a [`PortName`]. A message in user memory is a
-//! [`MessageHeader`], then `port_count` [`PortDescriptor`]s, then `data_size` bytes of inline
-//! data. Names follow Mach's convention: on send, `remote` is the destination and `local` the
+//! [`MessageHeader`], then `port_count` [`PortDescriptor`]s, then `ool_count`
+//! [`OolDescriptor`]s, then `data_size` bytes of inline data. Names follow Mach's convention: on send, `remote` is the destination and `local` the
 //! reply port; on receive, `remote` is the reply right the sender attached (or 0) and `local`
 //! the port the message arrived on, so that a server replies by sending the buffer back.
 
@@ -66,7 +66,9 @@ pub struct MessageHeader {
     /// Send: how `local` is carried (MAKE_SEND_ONCE is the usual reply right). Receive: 0.
     pub local_disposition: u8,
     /// Number of [`PortDescriptor`]s after the header.
-    pub port_count: u16,
+    pub port_count: u8,
+    /// Number of [`OolDescriptor`]s after the port descriptors.
+    pub ool_count: u8,
     /// The message id: what the message means to the receiver's protocol.
     pub id: u32,
     /// Inline data bytes after the descriptors.
@@ -84,6 +86,30 @@ pub struct PortDescriptor {
     pub disposition: u8,
     pub reserved: [u8; 3],
 }
+
+/// An out-of-line memory region carried by a message: whole pages, copied into the receiver.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OolDescriptor {
+    /// Send: page-aligned start in the sender. Receive: where the copy was mapped (0 if the
+    /// receiver ran out of memory for it).
+    pub address: u64,
+    /// Bytes (rounded up to whole pages when sent).
+    pub size: u32,
+    /// Send: [`ool_flags`]. Receive: 0.
+    pub flags: u32,
+}
+
+pub mod ool_flags {
+    /// Unmap the region from the sender once the message is queued (a move).
+    pub const DEALLOCATE: u32 = 1;
+}
+
+/// Most out-of-line regions in one message, and most bytes in one region.
+pub const MAX_OOL_DESCRIPTORS: usize = 16;
+pub const MAX_OOL_SIZE: u32 = 64 << 20;
+pub const OOL_DESCRIPTOR_SIZE: usize = core::mem::size_of::<OolDescriptor>();
+const _: () = assert!(OOL_DESCRIPTOR_SIZE == 16);
 
 pub const HEADER_SIZE: usize = core::mem::size_of::<MessageHeader>();
 pub const PORT_DESCRIPTOR_SIZE: usize = core::mem::size_of::<PortDescriptor>();

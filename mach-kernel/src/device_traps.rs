@@ -181,8 +181,14 @@ pub fn deliver_irq(w: &mut World, irq: u8) -> bool {
     pic::set_masked(irq, true);
     let Some(right) = w.irq_ports.get(irq as usize).copied().flatten() else { return false };
     let Some(copy) = w.ports.make_send(right.port) else { return false };
-    let message =
-        Message { reply: None, id: IRQ_MESSAGE, trace: 0, ports: Vec::new(), data: alloc::vec![irq] };
+    let message = Message {
+        reply: None,
+        id: IRQ_MESSAGE,
+        trace: 0,
+        ports: Vec::new(),
+        ool: Vec::new(),
+        data: alloc::vec![irq],
+    };
     let mut events = Vec::new();
     ipc_glue::enqueue_from_kernel(w, copy, message, &mut events);
     w.handle_events(&mut events);

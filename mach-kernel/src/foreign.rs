@@ -117,7 +117,7 @@ fn forward(which: u64, id: u32, kind: Pending, data: Vec<u8>) -> Option<Wake> {
             w.handle_events(&mut events);
             return None;
         };
-        let message = Message { reply: Some(reply), id, trace: 0, ports: Vec::new(), data };
+        let message = Message { reply: Some(reply), id, trace: 0, ports: Vec::new(), ool: Vec::new(), data };
         *w.thread_pending(thread)? = kind;
         ipc_glue::enqueue_from_kernel(w, destination, message, &mut events);
         w.handle_events(&mut events);

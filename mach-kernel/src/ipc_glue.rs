@@ -8,31 +8,63 @@
 //! its name space: a user mistake is an error code, never a kernel fault.
 
 use crate::foreign;
-use crate::memory::paging::AddressSpace;
+use crate::memory::paging::{self, AddressSpace};
+use crate::memory::{PAGE_SIZE, frames, phys_to_virt};
 use crate::sched::{self, Wake, World};
 use alloc::vec;
 use alloc::vec::Vec;
 use mach_abi::KernelError;
 use mach_abi::ipc::{
-    HEADER_SIZE, MAX_INLINE_DATA, MAX_PORT_DESCRIPTORS, MessageHeader, PORT_DESCRIPTOR_SIZE, PORT_NULL,
-    PortDescriptor, PortName, disposition, options,
+    HEADER_SIZE, MAX_INLINE_DATA, MAX_OOL_DESCRIPTORS, MAX_OOL_SIZE, MAX_PORT_DESCRIPTORS, MessageHeader,
+    OOL_DESCRIPTOR_SIZE, OolDescriptor, PORT_DESCRIPTOR_SIZE, PORT_NULL, PortDescriptor, PortName,
+    disposition, ool_flags, options,
 };
 use mach_kernel::ipc::{CarriedRight, Event, Notification, NotificationKind, PortId, PortTable};
 
-/// A message on its way: rights in transit and the inline data.
+/// A message on its way: rights in transit, out-of-line pages, and the inline data.
 pub struct Message {
     /// The reply right the sender attached (delivered as `remote`).
     pub reply: Option<CarriedRight>,
     pub id: u32,
     pub trace: u32,
     pub ports: Vec<CarriedRight>,
+    pub ool: Vec<OolRegion>,
     pub data: Vec<u8>,
+}
+
+/// A copied out-of-line region: its frames (owned by the message until received).
+pub struct OolRegion {
+    pub frames: Vec<u64>,
+    pub size: u32,
+}
+
+impl OolRegion {
+    fn free(self) {
+        self.frames.into_iter().for_each(frames::free);
+    }
+}
+
+/// What a message carries besides rights, read from the sender before the lock is taken.
+pub struct Body {
+    pub data: Vec<u8>,
+    pub ool: Vec<OolRegion>,
+    /// Regions to unmap from the sender once the message is queued (DEALLOCATE).
+    pub deallocate: Vec<(u64, u64)>,
+}
+
+impl Body {
+    fn free(self) {
+        self.ool.into_iter().for_each(OolRegion::free);
+    }
 }
 
 impl Message {
     /// Bytes the message takes in a receive buffer.
     fn size(&self) -> usize {
-        HEADER_SIZE + self.ports.len() * PORT_DESCRIPTOR_SIZE + self.data.len()
+        HEADER_SIZE
+            + self.ports.len() * PORT_DESCRIPTOR_SIZE
+            + self.ool.len() * OOL_DESCRIPTOR_SIZE
+            + self.data.len()
     }
 
     /// Release everything the message carries (it will never be received).
@@ -40,6 +72,7 @@ impl Message {
         for right in self.reply.into_iter().chain(self.ports) {
             ports.release(right, events);
         }
+        self.ool.into_iter().for_each(OolRegion::free);
     }
 }
 
@@ -91,8 +124,13 @@ fn bytes_of_mut<T: Copy>(values: &mut [T]) -> &mut [u8] {
     unsafe { core::slice::from_raw_parts_mut(values.as_mut_ptr() as *mut u8, core::mem::size_of_val(values)) }
 }
 
+/// `n` default values; no allocation (and no call) for none, the common case.
+fn filled_vec<T: Default + Clone>(n: usize) -> Vec<T> {
+    if n == 0 { Vec::new() } else { vec![T::default(); n] }
+}
+
 /// Read a whole outgoing message (header, descriptors, data) from the caller's memory.
-fn read_message(buffer: u64) -> Result<(MessageHeader, Vec<PortDescriptor>, Vec<u8>), KernelError> {
+fn read_message(buffer: u64) -> Result<(MessageHeader, Vec<PortDescriptor>, Body), KernelError> {
     let valid_remote = [
         disposition::COPY_SEND,
         disposition::MOVE_SEND,
@@ -105,30 +143,91 @@ fn read_message(buffer: u64) -> Result<(MessageHeader, Vec<PortDescriptor>, Vec<
         AddressSpace::read_current(buffer, bytes_of_mut(&mut header))?;
         let [header] = header;
         let port_count = header.port_count as usize;
+        let ool_count = header.ool_count as usize;
         let data_size = header.data_size as usize;
-        if port_count > MAX_PORT_DESCRIPTORS || data_size > MAX_INLINE_DATA {
+        if port_count > MAX_PORT_DESCRIPTORS || ool_count > MAX_OOL_DESCRIPTORS || data_size > MAX_INLINE_DATA
+        {
             return Err(KernelError::InvalidArgument);
         }
         if !valid_remote.contains(&header.remote_disposition) {
             return Err(KernelError::InvalidDisposition);
         }
         let descriptors_at = buffer + HEADER_SIZE as u64;
-        let mut descriptors = vec![PortDescriptor::default(); port_count];
+        let mut descriptors = filled_vec(port_count);
         AddressSpace::read_current(descriptors_at, bytes_of_mut(&mut descriptors))?;
-        let mut data = vec![0u8; data_size];
-        AddressSpace::read_current(descriptors_at + (port_count * PORT_DESCRIPTOR_SIZE) as u64, &mut data)?;
-        Ok((header, descriptors, data))
+        let ool_at = descriptors_at + (port_count * PORT_DESCRIPTOR_SIZE) as u64;
+        let mut regions: Vec<OolDescriptor> = filled_vec(ool_count);
+        AddressSpace::read_current(ool_at, bytes_of_mut(&mut regions))?;
+        let mut data = filled_vec(data_size);
+        AddressSpace::read_current(ool_at + (ool_count * OOL_DESCRIPTOR_SIZE) as u64, &mut data)?;
+        let mut body = Body { data, ool: Vec::new(), deallocate: Vec::new() };
+        for region in regions {
+            match copy_region(&region) {
+                Ok(copy) => {
+                    if region.flags & ool_flags::DEALLOCATE != 0 {
+                        body.deallocate.push((region.address, copy.frames.len() as u64 * PAGE_SIZE));
+                    }
+                    body.ool.push(copy);
+                }
+                Err(e) => {
+                    body.free();
+                    return Err(e);
+                }
+            }
+        }
+        Ok((header, descriptors, body))
     };
     read()
 }
 
+/// Copy one out-of-line region of the current task into fresh frames.
+fn copy_region(region: &OolDescriptor) -> Result<OolRegion, KernelError> {
+    if region.size == 0
+        || region.size > MAX_OOL_SIZE
+        || region.flags & !ool_flags::DEALLOCATE != 0
+        || !region.address.is_multiple_of(PAGE_SIZE)
+    {
+        return Err(KernelError::InvalidArgument);
+    }
+    let pages = u64::from(region.size).div_ceil(PAGE_SIZE);
+    let mut copy = OolRegion { frames: Vec::with_capacity(pages as usize), size: region.size };
+    for page in 0..pages {
+        let Some(frame) = frames::alloc_uninitialised() else {
+            copy.free();
+            return Err(KernelError::NoMemory);
+        };
+        copy.frames.push(frame);
+        // SAFETY: the frame is ours and mapped by the direct map.
+        let target =
+            unsafe { core::slice::from_raw_parts_mut(phys_to_virt(frame) as *mut u8, PAGE_SIZE as usize) };
+        if let Err(e) = AddressSpace::read_current(region.address + page * PAGE_SIZE, target) {
+            copy.free();
+            return Err(e);
+        }
+    }
+    Ok(copy)
+}
+
 fn send(buffer: u64, timeout: Option<Option<u64>>) -> Result<(), KernelError> {
-    let (header, descriptors, data) = read_message(buffer)?;
-    let mut data = Some(data);
+    let (header, descriptors, body) = read_message(buffer)?;
+    let mut data = Some(body);
+    let result = send_body(&header, &descriptors, &mut data, timeout);
+    // Not queued (an error): the copied pages go back.
+    if let Some(body) = data.take() {
+        body.free();
+    }
+    result
+}
+
+fn send_body(
+    header: &MessageHeader,
+    descriptors: &[PortDescriptor],
+    data: &mut Option<Body>,
+    timeout: Option<Option<u64>>,
+) -> Result<(), KernelError> {
     loop {
-        let outcome = sched::with(|w| {
-            try_send(w, &header, &descriptors, &mut data, timeout.is_some_and(|d| d.is_none()))
-        });
+        let outcome =
+            sched::with(|w| try_send(w, header, descriptors, data, timeout.is_some_and(|d| d.is_none())));
         let port = match outcome? {
             None => return Ok(()),
             Some(port) => port,
@@ -153,7 +252,7 @@ fn try_send(
     w: &mut World,
     header: &MessageHeader,
     descriptors: &[PortDescriptor],
-    data: &mut Option<Vec<u8>>,
+    data: &mut Option<Body>,
     poll: bool,
 ) -> Result<Option<PortId>, KernelError> {
     let current = w.current_thread();
@@ -166,7 +265,8 @@ fn try_send(
         let (task, ports) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
         let right = task.names.copyin(header.remote, header.remote_disposition, ports, &mut events)?;
         ports.consume_destination(right, &mut events);
-        let result = foreign::deliver_reply(w, thread, data.as_deref().unwrap_or(&[]), &mut events);
+        let result =
+            foreign::deliver_reply(w, thread, data.as_ref().map_or(&[][..], |b| &b.data), &mut events);
         w.handle_events(&mut events);
         return result.map(|_| None);
     }
@@ -211,7 +311,7 @@ fn send_locked(
     current: u64,
     header: &MessageHeader,
     descriptors: &[PortDescriptor],
-    data: &mut Option<Vec<u8>>,
+    data: &mut Option<Body>,
     poll: bool,
     events: &mut Vec<Event>,
 ) -> Result<SendOutcome, KernelError> {
@@ -261,13 +361,12 @@ fn send_locked(
         }
         return Err(e);
     }
-    let message = Message {
-        reply,
-        id: header.id,
-        trace: header.trace,
-        ports: rights,
-        data: data.take().unwrap_or_default(),
-    };
+    let body = data.take().unwrap_or(Body { data: Vec::new(), ool: Vec::new(), deallocate: Vec::new() });
+    for &(address, size) in &body.deallocate {
+        (0..size).step_by(PAGE_SIZE as usize).for_each(|offset| task.space.unmap_user_page(address + offset));
+    }
+    let message =
+        Message { reply, id: header.id, trace: header.trace, ports: rights, ool: body.ool, data: body.data };
     ports.consume_destination(destination_right, events);
     let port = ports.get_mut(destination).ok_or(KernelError::PortDead)?;
     port.queue.push_back(message);
@@ -375,7 +474,8 @@ fn receive_locked(
         local,
         remote_disposition: 0,
         local_disposition: 0,
-        port_count: message.ports.len() as u16,
+        port_count: message.ports.len() as u8,
+        ool_count: message.ool.len() as u8,
         id: message.id,
         data_size: message.data.len() as u32,
         trace: message.trace,
@@ -392,9 +492,36 @@ fn receive_locked(
         let at = buffer + (HEADER_SIZE + i * PORT_DESCRIPTOR_SIZE) as u64;
         result = result.and(AddressSpace::write_current(at, as_bytes(&d)));
     }
-    let data_at = buffer + (HEADER_SIZE + message.ports.len() * PORT_DESCRIPTOR_SIZE) as u64;
+    let ool_at = buffer + (HEADER_SIZE + message.ports.len() * PORT_DESCRIPTOR_SIZE) as u64;
+    for (i, region) in message.ool.into_iter().enumerate() {
+        let size = region.size;
+        let address = map_region(task, region);
+        let d = OolDescriptor { address, size: if address == 0 { 0 } else { size }, flags: 0 };
+        let at = ool_at + (i * OOL_DESCRIPTOR_SIZE) as u64;
+        result = result.and(AddressSpace::write_current(at, as_bytes(&d)));
+    }
+    let data_at = ool_at + (header.ool_count as usize * OOL_DESCRIPTOR_SIZE) as u64;
     result = result.and(AddressSpace::write_current(data_at, &message.data));
     result.map(|_| ReceiveOutcome::Delivered { source })
+}
+
+/// Map a received out-of-line region into `task` wherever there is room; its address, or 0
+/// (and the pages freed) when the task cannot take it.
+fn map_region(task: &mut sched::Task, region: OolRegion) -> u64 {
+    let size = region.frames.len() as u64 * PAGE_SIZE;
+    let address = task.next_free_address;
+    task.next_free_address += size + PAGE_SIZE;
+    let flags = paging::USER | paging::WRITABLE | paging::OWNED | paging::no_execute();
+    let mut frames_left = region.frames.into_iter().enumerate();
+    while let Some((i, frame)) = frames_left.next() {
+        if task.space.map(address + i as u64 * PAGE_SIZE, frame, flags).is_err() {
+            frames::free(frame);
+            (0..i as u64).for_each(|p| task.space.unmap_user_page(address + p * PAGE_SIZE));
+            frames_left.for_each(|(_, f)| frames::free(f));
+            return 0;
+        }
+    }
+    address
 }
 
 /// Run a name-space operation on the current task.
@@ -524,6 +651,7 @@ pub fn send_notification(w: &mut World, n: Notification, events: &mut Vec<Event>
         id,
         trace: 0,
         ports: n.receive.into_iter().collect(),
+        ool: Vec::new(),
         data: n.name.to_le_bytes().to_vec(),
     };
     enqueue_from_kernel(w, n.to, message, events);

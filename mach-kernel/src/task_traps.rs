@@ -253,6 +253,7 @@ pub fn notify_task_ended(w: &mut World, task: TaskId, rights: Vec<CarriedRight>,
             id: mach_abi::TASK_ENDED_MESSAGE,
             trace: 0,
             ports: Vec::new(),
+            ool: Vec::new(),
             data: task.to_le_bytes().to_vec(),
         };
         ipc_glue::enqueue_from_kernel(w, right, message, events);

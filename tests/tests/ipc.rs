@@ -3,7 +3,8 @@
 
 use system_tests::{BootConfig, HALTED_STATUS, Machine};
 
-const CASES: [&str; 7] = ["rpc", "rights", "sets", "timeouts", "dead-names", "bad-ipc", "notifications"];
+const CASES: [&str; 8] =
+    ["rpc", "rights", "sets", "timeouts", "dead-names", "bad-ipc", "notifications", "ool"];
 
 #[test]
 fn ipc_cases_pass_in_guest() {

@@ -43,6 +43,11 @@ pub fn alloc_zeroed() -> Option<u64> {
     Some(frame)
 }
 
+/// One frame whose contents are left as they were (the caller overwrites all of it).
+pub fn alloc_uninitialised() -> Option<u64> {
+    Some(with(|b| b.alloc())? as u64 * PAGE_SIZE)
+}
+
 /// `count` physically contiguous zeroed frames, first address returned.
 pub fn alloc_contiguous_zeroed(count: usize) -> Option<u64> {
     let frame = with(|b| b.alloc_contiguous(count, 1))? as u64 * PAGE_SIZE;

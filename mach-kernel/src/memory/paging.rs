@@ -238,6 +238,9 @@ impl AddressSpace {
     /// Copy from the *current* task's memory at `addr` into `out`, without walking page
     /// tables: a fault becomes `InvalidAddress`. Only for the running task's own space.
     pub fn read_current(addr: u64, out: &mut [u8]) -> Result<(), KernelError> {
+        if out.is_empty() {
+            return Ok(());
+        }
         let end = addr.checked_add(out.len() as u64).ok_or(KernelError::InvalidAddress)?;
         if end > USER_END {
             return Err(KernelError::InvalidAddress);
@@ -251,6 +254,9 @@ impl AddressSpace {
     /// Copy `data` into the *current* task's memory at `addr` (see `read_current`). A fault
     /// may leave part written: check the range first when that matters.
     pub fn write_current(addr: u64, data: &[u8]) -> Result<(), KernelError> {
+        if data.is_empty() {
+            return Ok(());
+        }
         let end = addr.checked_add(data.len() as u64).ok_or(KernelError::InvalidAddress)?;
         if end > USER_END {
             return Err(KernelError::InvalidAddress);
