@@ -5,6 +5,7 @@
 use crate::check;
 use libmach::ipc::*;
 use libmach::task::*;
+use libmach::task::{host_trace_read, host_trace_task};
 use mach_abi::forward::*;
 use mach_abi::{protection, special_port};
 
@@ -166,4 +167,50 @@ pub fn exceptions() -> Result<(), &'static str> {
     m.receive_timeout(inbox.name(), 5000).map_err(|_| "task did not end after an unanswered fault")?;
     port_deallocate(task).map_err(|_| "deallocate")?;
     Ok(())
+}
+
+/// Tracing: a traced child's system call is recorded hop by hop (trap, send to the syscall
+/// port, receive by the handler, reply, resume), all under one trace context, in order.
+pub fn tracing() -> Result<(), &'static str> {
+    use mach_abi::trace::*;
+    let host = libmach::startup_port();
+    let port = ReceiveRight::allocate().map_err(|_| "allocate")?;
+    let send = port.make_send().map_err(|_| "make_send")?;
+    let mut records = [TraceRecord::default(); 64];
+    // Where the ring is now: only newer records matter.
+    let mut from = 1;
+    loop {
+        let n = host_trace_read(host, from, &mut records).map_err(|_| "host_trace_read")?;
+        if n == 0 {
+            break;
+        }
+        from = records[n - 1].sequence + 1;
+    }
+    let (code, n) = concat(&[&[0xb8, 39, 0, 0, 0, 0x0f, 0x05], REPORT_RAX]);
+    let task = child(&code[..n], &send)?;
+    host_trace_task(host, task, true).map_err(|_| "host_trace_task")?;
+    let (to, _) = receive::<SyscallRequest>(&port, SYSCALL_MESSAGE)?;
+    reply(to, &SyscallReply { result: 7, ..SyscallReply::default() }, &[])?;
+    check(report(&port, task)? == 7, "traced call answered")?;
+    let n = host_trace_read(host, from, &mut records).map_err(|_| "host_trace_read")?;
+    let hops: [u8; 5] = [TRAP, SEND, RECEIVE, REPLY, RESUME];
+    let first = records[..n].iter().position(|r| r.kind == TRAP).ok_or("no TRAP record")?;
+    let request = &records[first..n];
+    check(request.len() >= 5, "five hops recorded")?;
+    let context = request[0].trace;
+    for (record, kind) in request.iter().zip(hops) {
+        check(record.kind == kind, "hops in order: trap, send, receive, reply, resume")?;
+        check(record.trace == context && context != 0, "one trace context for the request")?;
+    }
+    check(request[0].msg_id == 39 && request[1].msg_id == SYSCALL_MESSAGE, "trap and message ids")?;
+    check(request[4].size == 7, "resume records the result")?;
+    check(
+        request.windows(2).all(|w| w[0].tsc <= w[1].tsc && w[0].sequence + 1 == w[1].sequence),
+        "time and sequence",
+    )?;
+    check(request[1].port == request[2].port, "sent and received on the same port")?;
+    check(
+        host_trace_task(task_self().map_err(|_| "self")?, task, true).is_err(),
+        "tracing needs the host port",
+    )
 }

@@ -9,7 +9,7 @@
 //! - `rpc`, `rights`, `sets`, `timeouts`, `dead-names`, `bad-ipc`, `notifications`, `ool`: IPC (see ipc_cases.rs);
 //! - `tasks`, `bad-tasks`, `host`: task ports, memory, modules (see task_cases.rs);
 //! - `devices`: I/O ports, device memory, DMA memory, IRQs as messages (device_cases.rs);
-//! - `forward`, `exceptions`: syscall and exception ports (see forward_cases.rs);
+//! - `forward`, `exceptions`, `trace`: syscall and exception ports, traces (forward_cases.rs);
 //! - `names`, `echo-server`, `echo-client`: when started by bootstrap, its name service and
 //!   RPC between two tasks (see name_cases.rs).
 //!
@@ -54,6 +54,7 @@ fn main(args: &str) -> u64 {
             "echo-client" => name_cases::echo_client(),
             "forward" => forward_cases::forwarding(),
             "exceptions" => forward_cases::exceptions(),
+            "trace" => forward_cases::tracing(),
             "bad-tasks" => task_cases::bad_task_arguments(),
             "host" => task_cases::host(),
             "devices" => device_cases::devices(),

@@ -57,3 +57,16 @@ pub fn host_module_map(host: PortName, index: usize, address: u64) -> Result<u64
 pub fn task_set_name(task: PortName, name: &str) -> Result<(), KernelError> {
     call(trap::TASK_SET_NAME, [task as u64, name.as_ptr() as u64, name.len() as u64, 0, 0, 0]).map(|_| ())
 }
+/// Start or stop tracing `task`'s foreign system calls (host port needed).
+pub fn host_trace_task(host: PortName, task: PortName, on: bool) -> Result<(), KernelError> {
+    call(trap::HOST_TRACE_TASK, [host as u64, task as u64, on as u64, 0, 0, 0]).map(|_| ())
+}
+/// Read trace records with sequence >= `from` into `out`; returns how many were written.
+pub fn host_trace_read(
+    host: PortName,
+    from: u64,
+    out: &mut [mach_abi::trace::TraceRecord],
+) -> Result<usize, KernelError> {
+    call(trap::HOST_TRACE_READ, [host as u64, from, out.as_mut_ptr() as u64, out.len() as u64, 0, 0])
+        .map(|n| n as usize)
+}

@@ -94,6 +94,12 @@ pub mod trap {
     pub const HOST_IRQ_REGISTER: i64 = -33;
     /// `host_irq_ack(host, irq)`: unmask the line after handling its interrupt.
     pub const HOST_IRQ_ACK: i64 = -34;
+    /// `host_trace_task(host, task, on)`: start (1) or stop (0) tracing the foreign system
+    /// calls of a task: each gets a new trace context that follows its messages.
+    pub const HOST_TRACE_TASK: i64 = -35;
+    /// `host_trace_read(host, from, buffer: *mut TraceRecord, max) -> count`: copy the trace
+    /// records with sequence numbers >= `from` (oldest first; older ones may be overwritten).
+    pub const HOST_TRACE_READ: i64 = -36;
     /// `sleep(ms)`: block the calling thread for at least `ms` milliseconds; `sleep(0)`
     /// yields to other ready threads of the same or higher priority.
     pub const SLEEP: i64 = -15;
@@ -115,6 +121,43 @@ pub mod notify {
     pub const DEAD_NAME_MESSAGE: u32 = 0x4d_0010;
     pub const NO_SENDERS_MESSAGE: u32 = 0x4d_0011;
     pub const PORT_DESTROYED_MESSAGE: u32 = 0x4d_0012;
+}
+
+/// Trace records: one per hop of a traced request.
+pub mod trace {
+    /// A thread made a foreign system call (msg_id: the call number).
+    pub const TRAP: u8 = 1;
+    /// A message was queued on a port.
+    pub const SEND: u8 = 2;
+    /// A message was taken by a receiver.
+    pub const RECEIVE: u8 = 3;
+    /// A reply (a message sent with a send-once right) was sent.
+    pub const REPLY: u8 = 4;
+    /// A thread came back from its foreign system call (size: the result).
+    pub const RESUME: u8 = 5;
+
+    /// Records the kernel keeps (a ring: the oldest are overwritten).
+    pub const RING_SIZE: usize = 4096;
+
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct TraceRecord {
+        /// Sequence number, from 1.
+        pub sequence: u64,
+        /// Time stamp counter (guest instructions under `-icount shift=0`).
+        pub tsc: u64,
+        /// The trace context (request) this hop belongs to.
+        pub trace: u32,
+        pub kind: u8,
+        pub reserved: [u8; 3],
+        pub task: u32,
+        pub thread: u32,
+        /// Kernel port id (stable while the port lives), 0 for traps and resumes.
+        pub port: u32,
+        pub msg_id: u32,
+        /// Message bytes (header, descriptors, data), or the trap's result for RESUME.
+        pub size: u64,
+    }
 }
 
 /// Indices of a task's special ports.

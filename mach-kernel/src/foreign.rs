@@ -105,7 +105,7 @@ fn from_bytes<T: Copy + Default>(data: &[u8]) -> Option<T> {
 
 /// Send `data` as message `id` to `task`'s special port `which` on behalf of the current
 /// thread and block until the reply is applied. None if the task has no such port.
-fn forward(which: u64, id: u32, kind: Pending, data: Vec<u8>) -> Option<Wake> {
+fn forward(which: u64, id: u32, kind: Pending, data: Vec<u8>, trace: u32) -> Option<Wake> {
     let reply_port = sched::with(|w| {
         let thread = w.current_thread();
         let task = w.current_task_id()?;
@@ -117,7 +117,10 @@ fn forward(which: u64, id: u32, kind: Pending, data: Vec<u8>) -> Option<Wake> {
             w.handle_events(&mut events);
             return None;
         };
-        let message = Message { reply: Some(reply), id, trace: 0, ports: Vec::new(), ool: Vec::new(), data };
+        let message = Message { reply: Some(reply), id, trace, ports: Vec::new(), ool: Vec::new(), data };
+        let size = message.size() as u64;
+        let task = w.current_task_id().unwrap_or(0);
+        crate::trace::record(trace, mach_abi::trace::SEND, task, thread, destination.port, id, size);
         *w.thread_pending(thread)? = kind;
         ipc_glue::enqueue_from_kernel(w, destination, message, &mut events);
         w.handle_events(&mut events);
@@ -136,10 +139,15 @@ fn forward(which: u64, id: u32, kind: Pending, data: Vec<u8>) -> Option<Wake> {
 /// A foreign system call from the current thread: forward it and return the value for rax.
 /// Without a syscall port, -ENOSYS (logged once per task).
 pub fn syscall(frame: &mut TrapFrame) -> u64 {
-    let (task, thread, fs_base) = sched::with(|w| {
+    let (task, thread, fs_base, traced, carried) = sched::with(|w| {
         let thread = w.current_thread();
-        (w.current_task_id().unwrap_or(0), thread, w.fs_base(thread))
+        let task = w.current_task_id().and_then(|t| w.tasks.get(&t));
+        let (id, traced) = task.map_or((0, false), |t| (t.id, t.traced));
+        (id, thread, w.fs_base(thread), traced, w.thread_trace(thread))
     });
+    // A traced task's system call starts a request; a server thread keeps the one it carries.
+    let trace = if traced { crate::trace::new_context() } else { carried };
+    crate::trace::record(trace, mach_abi::trace::TRAP, task, thread, 0, frame.rax as u32, 0);
     let request = SyscallRequest {
         number: frame.rax,
         args: [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9],
@@ -147,7 +155,13 @@ pub fn syscall(frame: &mut TrapFrame) -> u64 {
         thread,
         registers: registers_of(frame, fs_base),
     };
-    match forward(special_port::SYSCALL, SYSCALL_MESSAGE, Pending::Syscall, as_bytes(&request)) {
+    let result = forward_syscall(&request, trace, frame);
+    crate::trace::record(trace, mach_abi::trace::RESUME, task, thread, 0, request.number as u32, result);
+    result
+}
+
+fn forward_syscall(request: &SyscallRequest, trace: u32, frame: &mut TrapFrame) -> u64 {
+    match forward(special_port::SYSCALL, SYSCALL_MESSAGE, Pending::Syscall, as_bytes(request), trace) {
         None => {
             sched::with_current_task(|t| {
                 if !t.warned_no_syscall_port {
@@ -186,7 +200,7 @@ pub fn exception(frame: &TrapFrame, fault_address: u64) -> bool {
         registers: registers_of(frame, fs_base),
     };
     matches!(
-        forward(special_port::EXCEPTION, EXCEPTION_MESSAGE, Pending::Exception, as_bytes(&request)),
+        forward(special_port::EXCEPTION, EXCEPTION_MESSAGE, Pending::Exception, as_bytes(&request), 0),
         Some(Wake::Retry)
     )
 }

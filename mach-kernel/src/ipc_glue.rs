@@ -19,6 +19,7 @@ use mach_abi::ipc::{
     OOL_DESCRIPTOR_SIZE, OolDescriptor, PORT_DESCRIPTOR_SIZE, PORT_NULL, PortDescriptor, PortName,
     disposition, ool_flags, options,
 };
+use mach_abi::trace as trace_kind;
 use mach_kernel::ipc::{CarriedRight, Event, Notification, NotificationKind, PortId, PortTable};
 
 /// A message on its way: rights in transit, out-of-line pages, and the inline data.
@@ -60,7 +61,7 @@ impl Body {
 
 impl Message {
     /// Bytes the message takes in a receive buffer.
-    fn size(&self) -> usize {
+    pub fn size(&self) -> usize {
         HEADER_SIZE
             + self.ports.len() * PORT_DESCRIPTOR_SIZE
             + self.ool.len() * OOL_DESCRIPTOR_SIZE
@@ -241,8 +242,9 @@ fn send_body(
 }
 
 enum SendOutcome {
-    /// Queued on `port` (a member of `set`, if any): wake a receiver.
-    Queued { port: PortId, set: Option<PortId> },
+    /// Queued on `port` (a member of `set`, if any): wake a receiver. `was_reply`: sent
+    /// with a send-once right (the sender's part of a traced request is over).
+    Queued { port: PortId, set: Option<PortId>, was_reply: bool },
     /// The queue is full: wait on the port for space.
     Wait(PortId),
 }
@@ -265,19 +267,28 @@ fn try_send(
         let (task, ports) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
         let right = task.names.copyin(header.remote, header.remote_disposition, ports, &mut events)?;
         ports.consume_destination(right, &mut events);
+        let trace = w.thread_trace(current);
+        let task_id = w.current_task_id().unwrap_or(0);
+        crate::trace::record(trace, trace_kind::REPLY, task_id, current, right.port, header.id, 0);
+        w.set_thread_trace(current, 0);
         let result =
             foreign::deliver_reply(w, thread, data.as_ref().map_or(&[][..], |b| &b.data), &mut events);
         w.handle_events(&mut events);
         return result.map(|_| None);
     }
+    let inherited = w.thread_trace(current);
     let outcome = match w.current_task_and_ports() {
         Some((task, ports)) => {
-            send_locked(task, ports, current, header, descriptors, data, poll, &mut events)
+            send_locked(task, ports, current, header, descriptors, data, poll, inherited, &mut events)
         }
         None => Err(KernelError::InvalidArgument),
     };
     let result = match outcome {
-        Ok(SendOutcome::Queued { port, set }) => {
+        Ok(SendOutcome::Queued { port, set, was_reply }) => {
+            // A thread carries a request's context until it replies.
+            if was_reply {
+                w.set_thread_trace(current, 0);
+            }
             if !w.wake_one_waiting_on(port, false)
                 && let Some(set) = set
             {
@@ -313,6 +324,7 @@ fn send_locked(
     descriptors: &[PortDescriptor],
     data: &mut Option<Body>,
     poll: bool,
+    inherited_trace: u32,
     events: &mut Vec<Event>,
 ) -> Result<SendOutcome, KernelError> {
     let destination = match header.remote_disposition {
@@ -365,12 +377,15 @@ fn send_locked(
     for &(address, size) in &body.deallocate {
         (0..size).step_by(PAGE_SIZE as usize).for_each(|offset| task.space.unmap_user_page(address + offset));
     }
-    let message =
-        Message { reply, id: header.id, trace: header.trace, ports: rights, ool: body.ool, data: body.data };
+    let trace = if header.trace != 0 { header.trace } else { inherited_trace };
+    let message = Message { reply, id: header.id, trace, ports: rights, ool: body.ool, data: body.data };
+    let was_reply = header.remote_disposition == disposition::MOVE_SEND_ONCE;
+    let kind = if was_reply { trace_kind::REPLY } else { trace_kind::SEND };
+    crate::trace::record(trace, kind, task.id, current, destination, header.id, message.size() as u64);
     ports.consume_destination(destination_right, events);
     let port = ports.get_mut(destination).ok_or(KernelError::PortDead)?;
     port.queue.push_back(message);
-    Ok(SendOutcome::Queued { port: destination, set: port.set })
+    Ok(SendOutcome::Queued { port: destination, set: port.set, was_reply })
 }
 
 fn receive(
@@ -395,9 +410,11 @@ fn receive(
 }
 
 enum ReceiveOutcome {
-    /// Delivered from `source`: a sender waiting for queue space there may go.
+    /// Delivered from `source`: a sender waiting for queue space there may go. `trace`: the
+    /// message's trace context, which the receiving thread now carries.
     Delivered {
         source: PortId,
+        trace: u32,
     },
     Wait(PortId),
 }
@@ -419,7 +436,8 @@ fn try_receive(
         None => Err(KernelError::InvalidArgument),
     };
     let result = match outcome {
-        Ok(ReceiveOutcome::Delivered { source }) => {
+        Ok(ReceiveOutcome::Delivered { source, trace }) => {
+            w.set_thread_trace(current, trace);
             w.wake_one_waiting_on(source, true);
             Ok(None)
         }
@@ -502,7 +520,8 @@ fn receive_locked(
     }
     let data_at = ool_at + (header.ool_count as usize * OOL_DESCRIPTOR_SIZE) as u64;
     result = result.and(AddressSpace::write_current(data_at, &message.data));
-    result.map(|_| ReceiveOutcome::Delivered { source })
+    crate::trace::record(header.trace, trace_kind::RECEIVE, task.id, current, source, header.id, size as u64);
+    result.map(|_| ReceiveOutcome::Delivered { source, trace: header.trace })
 }
 
 /// Map a received out-of-line region into `task` wherever there is room; its address, or 0

@@ -27,6 +27,7 @@ mod memory;
 mod panic;
 mod sched;
 mod task_traps;
+mod trace;
 mod trap;
 mod user_image;
 

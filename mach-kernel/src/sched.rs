@@ -54,6 +54,8 @@ pub struct Task {
     pub next_free_address: u64,
     /// Rights to send task-ended notifications through.
     pub ended_notifications: Vec<CarriedRight>,
+    /// Whether each foreign system call of the task starts a traced request.
+    pub traced: bool,
     /// I/O ports granted to the task (a set bit denies), or None for no port at all.
     pub io_bitmap: Option<alloc::boxed::Box<[u8; crate::arch::gdt::IO_BITMAP_BYTES]>>,
     pub threads: usize,
@@ -98,6 +100,8 @@ struct Thread {
     reply_port: Option<CarriedRight>,
     /// What the thread waits for an answer to.
     pub pending: Pending,
+    /// The trace context the thread carries (0: none).
+    trace: u32,
 }
 
 /// A forwarded request a thread waits on.
@@ -132,6 +136,8 @@ pub struct World {
     /// finishes them.
     unreachable_tasks: Vec<TaskId>,
     pub ticks: u64,
+    /// The running thread's trace context (saved into its `Thread` when it stops running).
+    current_trace: u32,
 }
 
 static WORLD: Mutex<Option<World>> = Mutex::new(None);
@@ -157,6 +163,7 @@ pub fn init() {
             fs_base: 0,
             reply_port: None,
             pending: Pending::None,
+            trace: 0,
         },
     );
     *WORLD.lock() = Some(World {
@@ -171,6 +178,7 @@ pub fn init() {
         irq_ports: [None; 16],
         timed: Vec::new(),
         unreachable_tasks: Vec::new(),
+        current_trace: 0,
         ticks: 0,
     });
 }
@@ -317,6 +325,24 @@ impl World {
         self.threads.get_mut(&thread).map(|t| &mut t.pending)
     }
 
+    /// The trace context `thread` carries. The running thread's lives in `current_trace`
+    /// (no lookup on the IPC path); others' in their `Thread`.
+    pub fn thread_trace(&self, thread: ThreadId) -> u32 {
+        if thread == self.current {
+            self.current_trace
+        } else {
+            self.threads.get(&thread).map_or(0, |t| t.trace)
+        }
+    }
+
+    pub fn set_thread_trace(&mut self, thread: ThreadId, trace: u32) {
+        if thread == self.current {
+            self.current_trace = trace;
+        } else if let Some(t) = self.threads.get_mut(&thread) {
+            t.trace = trace;
+        }
+    }
+
     pub fn fs_base(&self, thread: ThreadId) -> u64 {
         self.threads.get(&thread).map_or(0, |t| t.fs_base)
     }
@@ -352,6 +378,7 @@ pub fn create_task(name: &str, space: AddressSpace) -> TaskId {
             next_free_address: ANYWHERE_START,
             ended_notifications: Vec::new(),
             io_bitmap: None,
+            traced: false,
             threads: 0,
             warned_no_syscall_port: false,
         };
@@ -385,6 +412,7 @@ pub fn spawn_thread(task: TaskId, frame: &TrapFrame, priority: u8) -> Result<Thr
             fs_base: 0,
             reply_port: None,
             pending: Pending::None,
+            trace: 0,
         };
         w.threads.insert(id, thread);
         w.ready.push(id, priority);
@@ -449,8 +477,11 @@ pub fn schedule() {
         if let Some(top) = top {
             syscall::set_kernel_stack(top);
         }
+        let incoming_trace = target.trace;
         w.current = next;
-        let save = &mut w.threads.get_mut(&current).expect("current thread exists").saved_rsp as *mut u64;
+        let outgoing = w.threads.get_mut(&current).expect("current thread exists");
+        outgoing.trace = core::mem::replace(&mut w.current_trace, incoming_trace);
+        let save = &mut outgoing.saved_rsp as *mut u64;
         Some((save, load))
     });
     if let Some((save, load)) = switch {

@@ -321,3 +321,30 @@ pub fn task_set_name(task: u64, text: u64, len: u64) -> Result<u64, KernelError>
         Ok(0)
     })
 }
+
+/// `host_trace_task(host, task, on)`.
+pub fn host_trace_task(host: u64, task: u64, on: u64) -> Result<u64, KernelError> {
+    check_host(host)?;
+    let task = task_of(task)?;
+    if on > 1 {
+        return Err(KernelError::InvalidArgument);
+    }
+    sched::with(|w| {
+        w.tasks.get_mut(&task).ok_or(KernelError::InvalidArgument)?.traced = on == 1;
+        Ok(0)
+    })
+}
+
+/// `host_trace_read(host, from, buffer, max) -> count` (at most 256 records per call).
+pub fn host_trace_read(host: u64, from: u64, buffer: u64, max: u64) -> Result<u64, KernelError> {
+    use mach_abi::trace::TraceRecord;
+    check_host(host)?;
+    let max = usize::try_from(max).map_err(|_| KernelError::InvalidArgument)?.min(256);
+    let mut records = alloc::vec![TraceRecord::default(); max];
+    let count = crate::trace::read(from, &mut records);
+    let bytes_len = count * core::mem::size_of::<TraceRecord>();
+    // SAFETY: TraceRecord is plain integers; `count` records were filled.
+    let bytes = unsafe { core::slice::from_raw_parts(records.as_ptr() as *const u8, bytes_len) };
+    crate::memory::paging::AddressSpace::write_current(buffer, bytes)?;
+    Ok(count as u64)
+}

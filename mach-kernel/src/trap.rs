@@ -156,6 +156,8 @@ fn mach_trap(number: i64, frame: &mut TrapFrame) -> Result<u64, KernelError> {
         trap::HOST_DMA_ALLOCATE => device_traps::dma_allocate(f.rdi, f.rsi, f.rdx, f.r10),
         trap::HOST_IRQ_REGISTER => device_traps::irq_register(f.rdi, f.rsi, f.rdx, f.r10),
         trap::HOST_IRQ_ACK => device_traps::irq_ack(f.rdi, f.rsi),
+        trap::HOST_TRACE_TASK => task_traps::host_trace_task(f.rdi, f.rsi, f.rdx),
+        trap::HOST_TRACE_READ => task_traps::host_trace_read(f.rdi, f.rsi, f.rdx, f.r10),
         trap::THREAD_EXIT => sched::exit_current_thread(),
         trap::SLEEP => sleep(f.rdi),
         _ => Err(KernelError::InvalidTrap),

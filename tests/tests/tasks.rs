@@ -6,7 +6,7 @@
 
 use system_tests::{BootConfig, HALTED_STATUS, Machine};
 
-const CASES: [&str; 6] = ["tasks", "bad-tasks", "host", "forward", "exceptions", "devices"];
+const CASES: [&str; 7] = ["tasks", "bad-tasks", "host", "forward", "exceptions", "devices", "trace"];
 
 #[test]
 fn task_cases_pass_in_guest() {

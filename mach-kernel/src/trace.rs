@@ -1,0 +1,89 @@
+//! The trace ring: one record per hop (trap, send, receive, reply, resume) of a traced
+//! request, with the time stamp counter, task, thread, port, message id and size. A request
+//! is traced when its context is not 0: a message carries its context, a thread that
+//! receives a traced message carries it into what it sends until it replies, and a traced
+//! task's foreign system calls start new contexts.
+//!
+//! With tracing off (context 0) `record` is one comparison: it must stay that cheap.
+
+use crate::arch::cpu;
+use mach_abi::trace::{RING_SIZE, TraceRecord};
+use spin::Mutex;
+
+struct Ring {
+    records: [TraceRecord; RING_SIZE],
+    /// Sequence number of the next record.
+    next: u64,
+    /// The last trace context handed out.
+    last_context: u32,
+}
+
+static RING: Mutex<Ring> = Mutex::new(Ring {
+    records: [TraceRecord {
+        sequence: 0,
+        tsc: 0,
+        trace: 0,
+        kind: 0,
+        reserved: [0; 3],
+        task: 0,
+        thread: 0,
+        port: 0,
+        msg_id: 0,
+        size: 0,
+    }; RING_SIZE],
+    next: 1,
+    last_context: 0,
+});
+
+/// Record one hop of request `trace` (nothing when 0).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn record(trace: u32, kind: u8, task: u64, thread: u64, port: u32, msg_id: u32, size: u64) {
+    if trace == 0 {
+        return;
+    }
+    let tsc = cpu::rdtsc();
+    let mut ring = RING.lock();
+    let sequence = ring.next;
+    ring.next += 1;
+    let slot = (sequence % RING_SIZE as u64) as usize;
+    if let Some(r) = ring.records.get_mut(slot) {
+        *r = TraceRecord {
+            sequence,
+            tsc,
+            trace,
+            kind,
+            reserved: [0; 3],
+            task: task as u32,
+            thread: thread as u32,
+            port,
+            msg_id,
+            size,
+        };
+    }
+}
+
+/// A new trace context for a request starting now.
+pub fn new_context() -> u32 {
+    let mut ring = RING.lock();
+    ring.last_context = ring.last_context.wrapping_add(1).max(1);
+    ring.last_context
+}
+
+/// Copy records with sequence >= `from` into `out`, oldest first; returns how many.
+pub fn read(from: u64, out: &mut [TraceRecord]) -> usize {
+    let ring = RING.lock();
+    let oldest = ring.next.saturating_sub(RING_SIZE as u64).max(1);
+    let mut sequence = from.max(oldest);
+    let mut count = 0;
+    while sequence < ring.next && count < out.len() {
+        if let (Some(slot), Some(record)) =
+            (out.get_mut(count), ring.records.get((sequence % RING_SIZE as u64) as usize))
+        {
+            *slot = *record;
+        }
+        sequence += 1;
+        count += 1;
+    }
+    count
+}
