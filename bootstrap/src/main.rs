@@ -136,7 +136,9 @@ fn start_module(
             task_notify_ended(task, notifications.name(), disposition::MAKE_SEND_ONCE)
                 .map_err(|_| "notify")?;
             let (rsp, args_at) = loader::make_stack(task, args).map_err(|_| "stack")?;
-            thread_create_at(task, entry, rsp, args_at, args.len() as u64).map_err(|_| "thread_create")?;
+            let thread = thread_create_at(task, entry, rsp, args_at, args.len() as u64)
+                .map_err(|_| "thread_create")?;
+            let _ = port_deallocate(thread as PortName);
             Ok(())
         })();
         if built.is_err() {

@@ -5,7 +5,9 @@
 use crate::check;
 use libmach::ipc::*;
 use libmach::task::*;
-use libmach::task::{host_trace_read, host_trace_task};
+use libmach::task::{
+    host_trace_read, host_trace_task, task_resume, task_suspend, thread_get_state, thread_set_state,
+};
 use mach_abi::forward::*;
 use mach_abi::{protection, special_port};
 
@@ -213,4 +215,55 @@ pub fn tracing() -> Result<(), &'static str> {
         host_trace_task(task_self().map_err(|_| "self")?, task, true).is_err(),
         "tracing needs the host port",
     )
+}
+
+/// Suspend and resume a task, and read and change a stopped thread's registers through its
+/// thread port: a child counting in a loop stops counting while suspended, then is sent to a
+/// different instruction.
+pub fn suspend_and_state() -> Result<(), &'static str> {
+    let port = ReceiveRight::allocate().map_err(|_| "allocate")?;
+    let send = port.make_send().map_err(|_| "make_send")?;
+    let (code, n) = concat(&[
+        &[0x48, 0xff, 0x04, 0x25, 0x00, 0x10, 0x40, 0x00], // 0x400000: inc qword [DATA_AT]
+        &[0xeb, 0xf6],                                     // jmp 0x400000
+        &[0x90; 6],                                        // up to 0x400010
+        &[0xbf, 5, 0, 0, 0],                               // 0x400010: mov edi, 5
+        REPORT_RDI,
+    ]);
+    let task = task_create().map_err(|_| "task_create")?;
+    task_set_special_port(task, special_port::SYSCALL, send.name()).map_err(|_| "syscall port")?;
+    vm_allocate(task, CODE_AT, 4096, protection::WRITE).map_err(|_| "vm_allocate")?;
+    vm_write(task, CODE_AT, &code[..n]).map_err(|_| "vm_write")?;
+    vm_protect(task, CODE_AT, 4096, protection::EXECUTE).map_err(|_| "vm_protect")?;
+    vm_allocate(task, DATA_AT, 4096, protection::WRITE).map_err(|_| "data")?;
+    let stack = vm_allocate(task, 0, 16384, protection::WRITE).map_err(|_| "stack")?;
+    let thread =
+        thread_create_at(task, CODE_AT, stack + 16384 - 8, 0, 0).map_err(|_| "thread_create_at")? as PortName;
+    let counter = || -> Result<u64, &'static str> {
+        let mut bytes = [0u8; 8];
+        vm_read(task, DATA_AT, &mut bytes).map_err(|_| "vm_read counter")?;
+        Ok(u64::from_le_bytes(bytes))
+    };
+    sleep_ms(30);
+    check(counter()? > 0, "the child counts")?;
+    task_suspend(task).map_err(|_| "task_suspend")?;
+    let stopped = counter()?;
+    sleep_ms(30);
+    check(counter()? == stopped, "a suspended task does not run")?;
+    let mut registers = thread_get_state(thread).map_err(|_| "thread_get_state")?;
+    check((CODE_AT..CODE_AT + 10).contains(&registers.rip), "stopped inside its loop")?;
+    registers.rip = CODE_AT + 0x10;
+    thread_set_state(thread, &registers).map_err(|_| "thread_set_state")?;
+    let mut bad = registers;
+    bad.rip = 0xffff_ffff_8000_0000;
+    check(thread_set_state(thread, &bad) == Err(libmach::KernelError::InvalidAddress), "kernel rip refused")?;
+    task_resume(task).map_err(|_| "task_resume")?;
+    check(task_resume(task) == Err(libmach::KernelError::InvalidArgument), "resume without suspend")?;
+    check(report(&port, task)? == 5, "resumed at the new rip")?;
+    check(
+        thread_get_state(send.name()).err() == Some(libmach::KernelError::InvalidRight),
+        "not a thread port",
+    )?;
+    port_deallocate(thread).map_err(|_| "release the thread port")?;
+    Ok(())
 }

@@ -9,7 +9,8 @@
 //! - `rpc`, `rights`, `sets`, `timeouts`, `dead-names`, `bad-ipc`, `notifications`, `ool`: IPC (see ipc_cases.rs);
 //! - `tasks`, `bad-tasks`, `host`: task ports, memory, modules (see task_cases.rs);
 //! - `devices`: I/O ports, device memory, DMA memory, IRQs as messages (device_cases.rs);
-//! - `forward`, `exceptions`, `trace`: syscall and exception ports, traces (forward_cases.rs);
+//! - `forward`, `exceptions`, `trace`, `suspend`: syscall and exception ports, traces,
+//!   suspend/resume and thread state (forward_cases.rs);
 //! - `names`, `echo-server`, `echo-client`: when started by bootstrap, its name service and
 //!   RPC between two tasks (see name_cases.rs).
 //!
@@ -55,6 +56,7 @@ fn main(args: &str) -> u64 {
             "forward" => forward_cases::forwarding(),
             "exceptions" => forward_cases::exceptions(),
             "trace" => forward_cases::tracing(),
+            "suspend" => forward_cases::suspend_and_state(),
             "bad-tasks" => task_cases::bad_task_arguments(),
             "host" => task_cases::host(),
             "devices" => device_cases::devices(),

@@ -70,3 +70,22 @@ pub fn host_trace_read(
     call(trap::HOST_TRACE_READ, [host as u64, from, out.as_mut_ptr() as u64, out.len() as u64, 0, 0])
         .map(|n| n as usize)
 }
+/// A thread's user registers (`thread` names a thread port, from `thread_create`).
+pub fn thread_get_state(thread: PortName) -> Result<mach_abi::forward::Registers, KernelError> {
+    let mut registers = mach_abi::forward::Registers::default();
+    call(trap::THREAD_GET_STATE, [thread as u64, &mut registers as *mut _ as u64, 0, 0, 0, 0])?;
+    Ok(registers)
+}
+/// Replace a (stopped) thread's user registers.
+pub fn thread_set_state(
+    thread: PortName,
+    registers: &mach_abi::forward::Registers,
+) -> Result<(), KernelError> {
+    call(trap::THREAD_SET_STATE, [thread as u64, registers as *const _ as u64, 0, 0, 0, 0]).map(|_| ())
+}
+pub fn task_suspend(task: PortName) -> Result<(), KernelError> {
+    call(trap::TASK_SUSPEND, [task as u64, 0, 0, 0, 0, 0]).map(|_| ())
+}
+pub fn task_resume(task: PortName) -> Result<(), KernelError> {
+    call(trap::TASK_RESUME, [task as u64, 0, 0, 0, 0, 0]).map(|_| ())
+}

@@ -37,8 +37,9 @@ pub mod trap {
     pub const PORT_SET_QUEUE_LIMIT: i64 = -11;
     /// `task_self() -> name`: a send right to the caller's task port.
     pub const TASK_SELF: i64 = -12;
-    /// `thread_create(task, rip, rsp, rdi, rsi) -> thread id`: a thread in the task named by
-    /// a task port, entering user mode at rip with rsp and the two argument registers.
+    /// `thread_create(task, rip, rsp, rdi, rsi) -> name`: a thread in the task named by a
+    /// task port, entering user mode at rip with rsp and the two argument registers; returns
+    /// a send right to the new thread's port.
     pub const THREAD_CREATE: i64 = -13;
     /// `thread_exit() -> !`: end the calling thread (the task ends with its last thread).
     pub const THREAD_EXIT: i64 = -14;
@@ -100,6 +101,15 @@ pub mod trap {
     /// `host_trace_read(host, from, buffer: *mut TraceRecord, max) -> count`: copy the trace
     /// records with sequence numbers >= `from` (oldest first; older ones may be overwritten).
     pub const HOST_TRACE_READ: i64 = -36;
+    /// `thread_get_state(thread, out: *mut forward::Registers)`: a thread's user registers.
+    pub const THREAD_GET_STATE: i64 = -37;
+    /// `thread_set_state(thread, registers: *const forward::Registers)`: replace them (not
+    /// for the calling thread; rip and rsp must be user addresses).
+    pub const THREAD_SET_STATE: i64 = -38;
+    /// `task_suspend(task)`: its threads stop running until as many `task_resume`s.
+    pub const TASK_SUSPEND: i64 = -39;
+    /// `task_resume(task)`: undo one `task_suspend`.
+    pub const TASK_RESUME: i64 = -40;
     /// `sleep(ms)`: block the calling thread for at least `ms` milliseconds; `sleep(0)`
     /// yields to other ready threads of the same or higher priority.
     pub const SLEEP: i64 = -15;

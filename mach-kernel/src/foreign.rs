@@ -25,7 +25,7 @@ use mach_kernel::ipc::Event;
 pub const ENOSYS: i64 = 38;
 const EFAULT: i64 = 14;
 
-fn registers_of(frame: &TrapFrame, fs_base: u64) -> Registers {
+pub fn registers_of(frame: &TrapFrame, fs_base: u64) -> Registers {
     Registers {
         rax: frame.rax,
         rbx: frame.rbx,
@@ -51,7 +51,7 @@ fn registers_of(frame: &TrapFrame, fs_base: u64) -> Registers {
 
 /// Load user-supplied registers into a frame: rip and rsp must be user addresses, and
 /// rflags keeps only the arithmetic flags (interrupts stay on, IOPL 0).
-fn apply_registers(frame: &mut TrapFrame, r: &Registers) -> Result<(), KernelError> {
+pub fn apply_registers(frame: &mut TrapFrame, r: &Registers) -> Result<(), KernelError> {
     if r.rip >= USER_END || r.rsp >= USER_END {
         return Err(KernelError::InvalidAddress);
     }

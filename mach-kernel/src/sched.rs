@@ -35,6 +35,8 @@ const IDLE: ThreadId = 0;
 pub const TASK_OBJECT: u64 = 1 << 56;
 /// Tag of the host port (privileged operations).
 pub const HOST_OBJECT: u64 = 1 << 57;
+/// Tag of a thread's kernel port: `THREAD_OBJECT | thread id`.
+pub const THREAD_OBJECT: u64 = 1 << 59;
 /// Tag of a thread's kernel reply port: `REPLY_OBJECT | thread id`.
 pub const REPLY_OBJECT: u64 = 1 << 58;
 /// Where `vm_allocate` with address 0 starts placing regions in a task.
@@ -56,6 +58,8 @@ pub struct Task {
     pub ended_notifications: Vec<CarriedRight>,
     /// Whether each foreign system call of the task starts a traced request.
     pub traced: bool,
+    /// Suspensions not yet resumed; while above 0 its threads do not run.
+    pub suspended: u32,
     /// I/O ports granted to the task (a set bit denies), or None for no port at all.
     pub io_bitmap: Option<alloc::boxed::Box<[u8; crate::arch::gdt::IO_BITMAP_BYTES]>>,
     pub threads: usize,
@@ -102,6 +106,8 @@ struct Thread {
     pub pending: Pending,
     /// The trace context the thread carries (0: none).
     trace: u32,
+    /// The receive right of the thread's kernel port (held by the kernel).
+    self_port: Option<CarriedRight>,
 }
 
 /// A forwarded request a thread waits on.
@@ -138,6 +144,10 @@ pub struct World {
     pub ticks: u64,
     /// The running thread's trace context (saved into its `Thread` when it stops running).
     current_trace: u32,
+    /// Ready threads of suspended tasks, waiting for the resume.
+    parked: Vec<ThreadId>,
+    /// How many tasks are suspended now.
+    suspended_tasks: u32,
 }
 
 static WORLD: Mutex<Option<World>> = Mutex::new(None);
@@ -164,6 +174,7 @@ pub fn init() {
             reply_port: None,
             pending: Pending::None,
             trace: 0,
+            self_port: None,
         },
     );
     *WORLD.lock() = Some(World {
@@ -179,6 +190,8 @@ pub fn init() {
         timed: Vec::new(),
         unreachable_tasks: Vec::new(),
         current_trace: 0,
+        parked: Vec::new(),
+        suspended_tasks: 0,
         ticks: 0,
     });
 }
@@ -317,12 +330,60 @@ impl World {
         Some(unsafe { &mut *frame })
     }
 
+    /// A new send right to `thread`'s kernel port.
+    pub fn thread_port_right(&mut self, thread: ThreadId) -> Option<CarriedRight> {
+        let port = self.threads.get(&thread)?.self_port?;
+        self.ports.make_send(port.port)
+    }
+
     pub fn thread_task(&self, thread: ThreadId) -> Option<TaskId> {
         self.threads.get(&thread)?.task
     }
 
     pub fn thread_pending(&mut self, thread: ThreadId) -> Option<&mut Pending> {
         self.threads.get_mut(&thread).map(|t| &mut t.pending)
+    }
+
+    fn is_suspended(&self, thread: ThreadId) -> bool {
+        // Nothing is suspended almost always: then there is nothing to look up.
+        self.suspended_tasks > 0
+            && self
+                .threads
+                .get(&thread)
+                .and_then(|t| t.task)
+                .and_then(|t| self.tasks.get(&t))
+                .is_some_and(|t| t.suspended > 0)
+    }
+
+    /// Suspend `task` once more.
+    pub fn suspend_task(&mut self, task: TaskId) -> Result<(), KernelError> {
+        let t = self.tasks.get_mut(&task).ok_or(KernelError::InvalidArgument)?;
+        t.suspended = t.suspended.checked_add(1).ok_or(KernelError::InvalidArgument)?;
+        if t.suspended == 1 {
+            self.suspended_tasks += 1;
+        }
+        Ok(())
+    }
+
+    /// Undo one suspension; at zero the task's parked threads are ready again.
+    pub fn resume_task(&mut self, task: TaskId) -> Result<(), KernelError> {
+        let t = self.tasks.get_mut(&task).ok_or(KernelError::InvalidArgument)?;
+        t.suspended = t.suspended.checked_sub(1).ok_or(KernelError::InvalidArgument)?;
+        if t.suspended == 0 {
+            self.suspended_tasks -= 1;
+            let parked = core::mem::take(&mut self.parked);
+            for thread in parked {
+                match self.threads.get(&thread) {
+                    Some(th) if th.task == Some(task) => {
+                        let priority = th.priority;
+                        self.ready.push(thread, priority);
+                    }
+                    Some(_) => self.parked.push(thread),
+                    None => {}
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The trace context `thread` carries. The running thread's lives in `current_trace`
@@ -379,6 +440,7 @@ pub fn create_task(name: &str, space: AddressSpace) -> TaskId {
             ended_notifications: Vec::new(),
             io_bitmap: None,
             traced: false,
+            suspended: 0,
             threads: 0,
             warned_no_syscall_port: false,
         };
@@ -413,7 +475,13 @@ pub fn spawn_thread(task: TaskId, frame: &TrapFrame, priority: u8) -> Result<Thr
             reply_port: None,
             pending: Pending::None,
             trace: 0,
+            self_port: None,
         };
+        let port = w.ports.create_in_transit();
+        if let Some(p) = w.ports.get_mut(port.port) {
+            p.kernel_object = THREAD_OBJECT | id;
+        }
+        let thread = Thread { self_port: Some(port), ..thread };
         w.threads.insert(id, thread);
         w.ready.push(id, priority);
         Ok(id)
@@ -440,15 +508,26 @@ pub fn with_current_task<T>(f: impl FnOnce(&mut Task) -> T) -> Option<T> {
 pub fn schedule() {
     let switch = with(|w| {
         let current = w.current;
-        let (still_running, priority) =
+        let (mut still_running, priority) =
             w.threads.get(&current).map_or((false, 0), |t| (t.state == ThreadState::Running, t.priority));
+        // A thread of a suspended task stops here and waits, parked, for the resume.
+        if still_running && current != IDLE && w.is_suspended(current) {
+            if let Some(t) = w.threads.get_mut(&current) {
+                t.state = ThreadState::Ready;
+            }
+            w.parked.push(current);
+            still_running = false;
+        }
         if still_running && current != IDLE && w.ready.highest().is_none_or(|h| h < priority) {
             return None;
         }
-        let next = match w.ready.pop() {
-            Some(next) => next,
-            None if still_running => return None,
-            None => IDLE,
+        let next = loop {
+            match w.ready.pop() {
+                Some(next) if w.is_suspended(next) => w.parked.push(next),
+                Some(next) => break next,
+                None if still_running => return None,
+                None => break IDLE,
+            }
         };
         if next == current {
             return None;
@@ -519,6 +598,7 @@ fn kill_thread(w: &mut World, thread: ThreadId) {
     {
         t.state = ThreadState::Dead;
         w.ready.remove(thread);
+        w.parked.retain(|&p| p != thread);
         w.dead.push(thread);
     }
 }
@@ -594,6 +674,9 @@ fn finish_task(w: &mut World, mut task: Task) -> Task {
     w.ports.release(task.self_port, &mut events);
     w.handle_events(&mut events);
     crate::arch::gdt::forget_io_bitmap(task.id);
+    if task.suspended > 0 {
+        w.suspended_tasks -= 1;
+    }
     task
 }
 
@@ -616,7 +699,7 @@ pub fn reap(mut ended: impl FnMut(&Task)) {
             Some((thread, finished.map(|t| finish_task(w, t))))
         })
         .map_or((None, None), |(t, f)| (Some(t), f));
-        if let Some(right) = thread.as_ref().and_then(|t| t.reply_port) {
+        for right in thread.iter().flat_map(|t| t.reply_port.into_iter().chain(t.self_port)) {
             with(|w| {
                 let mut events = Vec::new();
                 w.ports.release(right, &mut events);

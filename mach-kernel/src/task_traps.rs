@@ -348,3 +348,81 @@ pub fn host_trace_read(host: u64, from: u64, buffer: u64, max: u64) -> Result<u6
     crate::memory::paging::AddressSpace::write_current(buffer, bytes)?;
     Ok(count as u64)
 }
+
+/// The thread a send right in the caller's space names (a thread port).
+fn thread_of(name: u64) -> Result<sched::ThreadId, KernelError> {
+    object_of(name, sched::THREAD_OBJECT)
+}
+
+/// A send right to `thread`'s port, put into the caller's name space.
+pub fn give_thread_port(thread: sched::ThreadId) -> Result<u64, KernelError> {
+    sched::with(|w| {
+        let mut events = Vec::new();
+        let right = w.thread_port_right(thread).ok_or(KernelError::InvalidArgument)?;
+        let (task, ports) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
+        let name = task.names.copyout(right, ports, &mut events);
+        w.handle_events(&mut events);
+        name.map(u64::from)
+    })
+}
+
+/// `thread_get_state(thread, out: *mut Registers)`: the thread's user registers as they
+/// are while it is stopped in the kernel (for the caller itself: as at this trap).
+pub fn thread_get_state(thread: u64, out: u64) -> Result<u64, KernelError> {
+    let thread = thread_of(thread)?;
+    let registers = sched::with(|w| {
+        let fs_base = w.fs_base(thread);
+        w.user_frame(thread)
+            .map(|f| crate::foreign::registers_of(f, fs_base))
+            .ok_or(KernelError::InvalidArgument)
+    })?;
+    // SAFETY: Registers is plain u64s.
+    let bytes = unsafe {
+        core::slice::from_raw_parts(
+            &registers as *const _ as *const u8,
+            core::mem::size_of::<mach_abi::forward::Registers>(),
+        )
+    };
+    crate::memory::paging::AddressSpace::write_current(out, bytes)?;
+    Ok(0)
+}
+
+/// `thread_set_state(thread, registers: *const Registers)`: replace the thread's user
+/// registers (rip and rsp must be user addresses). Meant for a thread that is suspended or
+/// stopped in a fault; a thread inside a system call gets that call's result in rax after.
+pub fn thread_set_state(thread: u64, input: u64) -> Result<u64, KernelError> {
+    let thread = thread_of(thread)?;
+    let mut registers = [mach_abi::forward::Registers::default()];
+    // SAFETY: Registers is plain u64s: any bytes are a value.
+    let bytes = unsafe {
+        core::slice::from_raw_parts_mut(
+            registers.as_mut_ptr() as *mut u8,
+            core::mem::size_of::<mach_abi::forward::Registers>(),
+        )
+    };
+    crate::memory::paging::AddressSpace::read_current(input, bytes)?;
+    let [registers] = registers;
+    sched::with(|w| {
+        if w.current_thread() == thread {
+            return Err(KernelError::InvalidArgument);
+        }
+        let frame = w.user_frame(thread).ok_or(KernelError::InvalidArgument)?;
+        crate::foreign::apply_registers(frame, &registers)?;
+        w.set_fs_base(thread, registers.fs_base);
+        Ok(0)
+    })
+}
+
+pub fn task_suspend(task: u64) -> Result<u64, KernelError> {
+    let task = task_of(task)?;
+    sched::with(|w| w.suspend_task(task))?;
+    // The caller may have suspended its own task: it stops here until resumed.
+    sched::schedule();
+    Ok(0)
+}
+
+pub fn task_resume(task: u64) -> Result<u64, KernelError> {
+    let task = task_of(task)?;
+    sched::with(|w| w.resume_task(task))?;
+    Ok(0)
+}

@@ -158,6 +158,10 @@ fn mach_trap(number: i64, frame: &mut TrapFrame) -> Result<u64, KernelError> {
         trap::HOST_IRQ_ACK => device_traps::irq_ack(f.rdi, f.rsi),
         trap::HOST_TRACE_TASK => task_traps::host_trace_task(f.rdi, f.rsi, f.rdx),
         trap::HOST_TRACE_READ => task_traps::host_trace_read(f.rdi, f.rsi, f.rdx, f.r10),
+        trap::THREAD_GET_STATE => task_traps::thread_get_state(f.rdi, f.rsi),
+        trap::THREAD_SET_STATE => task_traps::thread_set_state(f.rdi, f.rsi),
+        trap::TASK_SUSPEND => task_traps::task_suspend(f.rdi),
+        trap::TASK_RESUME => task_traps::task_resume(f.rdi),
         trap::THREAD_EXIT => sched::exit_current_thread(),
         trap::SLEEP => sleep(f.rdi),
         _ => Err(KernelError::InvalidTrap),
@@ -172,7 +176,8 @@ fn thread_create(task: u64, rip: u64, rsp: u64, rdi: u64, rsi: u64) -> Result<u6
     let mut frame = TrapFrame::new_user(rip, rsp);
     frame.rdi = rdi;
     frame.rsi = rsi;
-    sched::spawn_thread(task, &frame, sched::DEFAULT_PRIORITY)
+    let thread = sched::spawn_thread(task, &frame, sched::DEFAULT_PRIORITY)?;
+    task_traps::give_thread_port(thread)
 }
 
 /// `sleep(ms)`; `sleep(0)` yields to ready threads of the same or higher priority.

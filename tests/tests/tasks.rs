@@ -6,7 +6,8 @@
 
 use system_tests::{BootConfig, HALTED_STATUS, Machine};
 
-const CASES: [&str; 7] = ["tasks", "bad-tasks", "host", "forward", "exceptions", "devices", "trace"];
+const CASES: [&str; 8] =
+    ["tasks", "bad-tasks", "host", "forward", "exceptions", "devices", "trace", "suspend"];
 
 #[test]
 fn task_cases_pass_in_guest() {
