@@ -12,7 +12,7 @@ struct Stacks([[u8; STACK_SIZE]; 4]);
 static mut STACKS: Stacks = Stacks([[0; STACK_SIZE]; 4]);
 
 /// Top of helper-thread stack `i` (each case uses its own slot).
-fn stack_top(i: usize) -> u64 {
+pub(crate) fn stack_top(i: usize) -> u64 {
     // SAFETY: only the address is taken; each slot is used by at most one live thread.
     let base = unsafe { core::ptr::addr_of!(STACKS.0[i]) } as u64;
     base + STACK_SIZE as u64 - 8

@@ -152,3 +152,48 @@ pub fn host() -> Result<(), &'static str> {
     vm_deallocate(task, at, info.size.next_multiple_of(4096)).map_err(|_| "unmap module")?;
     Ok(())
 }
+
+static FORK_VALUE: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Runs in the copy of this task: adds 1000 to its own FORK_VALUE and reports it through a
+/// foreign `exit` to the syscall port the parent set.
+extern "C" fn forked_child(_: u64) -> ! {
+    let value = FORK_VALUE.fetch_add(1000, core::sync::atomic::Ordering::SeqCst) + 1000;
+    // SAFETY: a foreign system call; the parent answers it.
+    unsafe { libmach::raw_syscall(60, [value, 0, 0, 0, 0, 0]) };
+    thread_exit()
+}
+
+/// The copy-on-write task copy (fork): the copy sees the memory as it was, then each side's
+/// writes stay its own; the copy runs this program's code.
+pub fn fork() -> Result<(), &'static str> {
+    use core::sync::atomic::Ordering::SeqCst;
+    FORK_VALUE.store(7, SeqCst);
+    let me = task_self().map_err(|_| "task_self")?;
+    let child = task_create_copy(me).map_err(|_| "task_create_copy")?;
+    FORK_VALUE.store(8, SeqCst); // after the copy: the child must not see it
+    let address = &FORK_VALUE as *const _ as u64;
+    let mut bytes = [0u8; 8];
+    vm_read(child, address, &mut bytes).map_err(|_| "vm_read the copy")?;
+    check(u64::from_le_bytes(bytes) == 7, "the copy kept the value from fork time")?;
+    vm_write(child, address, &9u64.to_le_bytes()).map_err(|_| "vm_write the copy")?;
+    check(FORK_VALUE.load(SeqCst) == 8, "writing the copy leaves the parent alone")?;
+    let port = ReceiveRight::allocate().map_err(|_| "allocate")?;
+    let send = port.make_send().map_err(|_| "make_send")?;
+    task_set_special_port(child, special_port::SYSCALL, send.name()).map_err(|_| "syscall port")?;
+    let thread =
+        thread_create_at(child, forked_child as *const () as u64, crate::ipc_cases::stack_top(2), 0, 0)
+            .map_err(|_| "thread in the copy")?;
+    let mut m = Message::new();
+    m.receive_timeout(port.name(), 3000).map_err(|_| "no report from the copy")?;
+    let request = m.data().get(..8 * 7).ok_or("report size")?;
+    let number = u64::from_le_bytes(request[..8].try_into().map_err(|_| "number")?);
+    let value = u64::from_le_bytes(request[8..16].try_into().map_err(|_| "value")?);
+    check(number == 60 && value == 1009, "the copy ran our code on its own memory")?;
+    check(FORK_VALUE.load(SeqCst) == 8, "the parent's value is untouched")?;
+    port_deallocate(m.header.remote).map_err(|_| "drop reply right")?;
+    task_terminate(child).map_err(|_| "terminate the copy")?;
+    port_deallocate(thread as PortName).map_err(|_| "release thread port")?;
+    port_deallocate(child).map_err(|_| "release task port")?;
+    Ok(())
+}

@@ -89,3 +89,7 @@ pub fn task_suspend(task: PortName) -> Result<(), KernelError> {
 pub fn task_resume(task: PortName) -> Result<(), KernelError> {
     call(trap::TASK_RESUME, [task as u64, 0, 0, 0, 0, 0]).map(|_| ())
 }
+/// A new task whose memory is a copy-on-write copy of `parent`'s (for fork).
+pub fn task_create_copy(parent: PortName) -> Result<PortName, KernelError> {
+    call(trap::TASK_CREATE_COPY, [parent as u64, 0, 0, 0, 0, 0]).map(|n| n as PortName)
+}

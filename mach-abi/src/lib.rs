@@ -110,6 +110,9 @@ pub mod trap {
     pub const TASK_SUSPEND: i64 = -39;
     /// `task_resume(task)`: undo one `task_suspend`.
     pub const TASK_RESUME: i64 = -40;
+    /// `task_create_copy(parent) -> name`: a new task whose memory is a copy-on-write copy of
+    /// the parent's (no threads, no rights); a send right to its port. For fork.
+    pub const TASK_CREATE_COPY: i64 = -41;
     /// `sleep(ms)`: block the calling thread for at least `ms` milliseconds; `sleep(0)`
     /// yields to other ready threads of the same or higher priority.
     pub const SLEEP: i64 = -15;

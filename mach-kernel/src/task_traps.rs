@@ -426,3 +426,24 @@ pub fn task_resume(task: u64) -> Result<u64, KernelError> {
     sched::with(|w| w.resume_task(task))?;
     Ok(0)
 }
+
+/// `task_create_copy(parent) -> name`: a new task whose memory is a copy-on-write copy of the
+/// parent's (no threads, no rights); the caller gets a send right to its port. For fork.
+pub fn task_create_copy(parent: u64) -> Result<u64, KernelError> {
+    let parent = task_of(parent)?;
+    let (space, name) = sched::with(|w| {
+        let p = w.tasks.get_mut(&parent).ok_or(KernelError::InvalidArgument)?;
+        let name = alloc::format!("{}.copy", p.name);
+        Ok::<_, KernelError>((p.space.copy_on_write()?, name))
+    })?;
+    let id = sched::create_task(&name, space);
+    sched::with(|w| {
+        let mut events = Vec::new();
+        let port = w.tasks.get(&id).map(|t| t.self_port.port).ok_or(KernelError::InvalidArgument)?;
+        let right = w.ports.make_send(port).ok_or(KernelError::PortDead)?;
+        let (task, ports) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
+        let name = task.names.copyout(right, ports, &mut events);
+        w.handle_events(&mut events);
+        name.map(u64::from)
+    })
+}

@@ -16,12 +16,28 @@ use mach_abi::{DEBUG_WRITE_MAX, KernelError, qemu_exit, trap};
 pub static TICKS: AtomicU64 = AtomicU64::new(0);
 
 pub fn dispatch(frame: &mut TrapFrame) {
+    if frame.vector == 14 && copy_on_write_fault(frame) {
+        return; // the page is now the task's own: retry the write
+    }
     match frame.vector {
         v if (pic::IRQ_BASE..pic::IRQ_BASE + 16).contains(&v) => interrupt((v - pic::IRQ_BASE) as u8),
         _ if frame.came_from_user() => user_exception(frame),
         14 if let Some(resume) = crate::arch::user_copy::fixup_for(frame.rip) => frame.rip = resume,
         _ => kernel_exception(frame),
     }
+}
+
+/// A write to a present user page (from the user, or from the kernel's user-copy routine):
+/// if the page is copy-on-write, give the task its own copy. True when handled.
+fn copy_on_write_fault(frame: &TrapFrame) -> bool {
+    const PRESENT_AND_WRITE: u64 = 0b11;
+    let address = cpu::read_cr2();
+    let user_access = frame.came_from_user() || crate::arch::user_copy::fixup_for(frame.rip).is_some();
+    if frame.error_code & PRESENT_AND_WRITE != PRESENT_AND_WRITE || !user_access || address >= USER_END {
+        return false;
+    }
+    // The running space's own tables; no lock (one CPU, interrupts off in the kernel).
+    crate::memory::paging::AddressSpace::running().break_copy_on_write(address).unwrap_or(false)
 }
 
 fn interrupt(irq: u8) {
@@ -162,6 +178,7 @@ fn mach_trap(number: i64, frame: &mut TrapFrame) -> Result<u64, KernelError> {
         trap::THREAD_SET_STATE => task_traps::thread_set_state(f.rdi, f.rsi),
         trap::TASK_SUSPEND => task_traps::task_suspend(f.rdi),
         trap::TASK_RESUME => task_traps::task_resume(f.rdi),
+        trap::TASK_CREATE_COPY => task_traps::task_create_copy(f.rdi),
         trap::THREAD_EXIT => sched::exit_current_thread(),
         trap::SLEEP => sleep(f.rdi),
         _ => Err(KernelError::InvalidTrap),

@@ -56,6 +56,36 @@ pub fn alloc_contiguous_zeroed(count: usize) -> Option<u64> {
     Some(frame)
 }
 
+/// Extra references to frames shared copy-on-write between address spaces: a frame listed
+/// here with n has n mappings; one not listed has one.
+static SHARED: Mutex<alloc::collections::BTreeMap<u64, u32>> =
+    Mutex::new(alloc::collections::BTreeMap::new());
+
+/// One more mapping of `physical` (a copy-on-write share).
+pub fn share(physical: u64) {
+    *SHARED.lock().entry(physical).or_insert(1) += 1;
+}
+
+/// Whether more than one mapping refers to `physical`.
+pub fn is_shared(physical: u64) -> bool {
+    SHARED.lock().contains_key(&physical)
+}
+
+/// Drop one mapping of a user frame: freed with its last mapping.
+pub fn release(physical: u64) {
+    let mut shared = SHARED.lock();
+    match shared.get_mut(&physical) {
+        Some(count) if *count > 2 => *count -= 1,
+        Some(_) => {
+            shared.remove(&physical);
+        }
+        None => {
+            drop(shared);
+            free(physical);
+        }
+    }
+}
+
 /// Return a frame. Freeing a frame twice is a kernel bug and panics.
 pub fn free(physical: u64) {
     if let Err(e) = with(|b| b.free((physical / PAGE_SIZE) as usize)) {

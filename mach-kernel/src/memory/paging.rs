@@ -18,6 +18,8 @@ pub const USER: u64 = 1 << 2;
 const HUGE: u64 = 1 << 7;
 /// Page-level cache disable and write-through: device memory.
 pub const UNCACHED: u64 = (1 << 4) | (1 << 3);
+/// Software bit: a read-only view of a frame shared copy-on-write; the first write copies.
+pub const COPY_ON_WRITE: u64 = 1 << 10;
 /// Software bit: the frame belongs to this mapping and is freed with the address space.
 pub const OWNED: u64 = 1 << 9;
 const NO_EXECUTE_BIT: u64 = 1 << 63;
@@ -92,6 +94,12 @@ impl AddressSpace {
         None
     }
 
+    /// The address space the CPU is running on (for the page-fault path, which must not take
+    /// the kernel lock). It must not be destroyed through this handle.
+    pub fn running() -> AddressSpace {
+        AddressSpace { pml4: crate::arch::cpu::read_cr3() & ADDRESS_MASK }
+    }
+
     /// A new task address space sharing the kernel half.
     pub fn new_user() -> Result<Self, KernelError> {
         let pml4 = frames::alloc_zeroed().ok_or(KernelError::NoMemory)?;
@@ -143,7 +151,7 @@ impl AddressSpace {
             let old = *entry;
             *entry = 0;
             if old & OWNED != 0 {
-                frames::free(old & ADDRESS_MASK);
+                frames::release(old & ADDRESS_MASK);
             }
             invalidate(virt);
         }
@@ -166,8 +174,104 @@ impl AddressSpace {
         Ok(())
     }
 
+    /// If the page at `virt` is copy-on-write, make it this space's own and writable (a copy
+    /// when other spaces still share the frame). Other pages are left alone.
+    pub fn break_copy_on_write(&self, virt: u64) -> Result<bool, KernelError> {
+        let Ok(entry) = self.leaf_entry_if_present(virt & !(PAGE_SIZE - 1)) else { return Ok(false) };
+        if *entry & COPY_ON_WRITE == 0 {
+            return Ok(false);
+        }
+        let old = *entry & ADDRESS_MASK;
+        let flags = (*entry & !ADDRESS_MASK & !COPY_ON_WRITE) | WRITABLE;
+        if frames::is_shared(old) {
+            let new = frames::alloc_uninitialised().ok_or(KernelError::NoMemory)?;
+            // SAFETY: both frames are mapped by the direct map; `new` is ours.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    phys_to_virt(old) as *const u8,
+                    phys_to_virt(new) as *mut u8,
+                    PAGE_SIZE as usize,
+                )
+            };
+            *entry = new | flags;
+            frames::release(old);
+        } else {
+            *entry = old | flags;
+        }
+        invalidate(virt);
+        Ok(true)
+    }
+
+    /// A new address space whose user half shares `self`'s pages copy-on-write (fork).
+    /// Writable owned pages become read-only copy-on-write in both; read-only owned pages are
+    /// shared read-only; device and module mappings are mapped as they are.
+    pub fn copy_on_write(&mut self) -> Result<AddressSpace, KernelError> {
+        let mut child = AddressSpace::new_user()?;
+        let mut result = Ok(());
+        self.for_each_user_leaf(&mut |virt, entry| {
+            if result.is_err() {
+                return;
+            }
+            let frame = *entry & ADDRESS_MASK;
+            let mut flags = *entry & !ADDRESS_MASK;
+            if flags & OWNED != 0 {
+                if flags & (WRITABLE | COPY_ON_WRITE) != 0 {
+                    flags = (flags & !WRITABLE) | COPY_ON_WRITE;
+                    *entry = frame | flags;
+                }
+                frames::share(frame);
+            }
+            if let Err(e) = child.map(virt, frame, flags) {
+                if flags & OWNED != 0 {
+                    frames::release(frame);
+                }
+                result = Err(e);
+            }
+        });
+        // The parent's pages just became read-only: drop stale writable translations.
+        if crate::arch::cpu::read_cr3() == self.pml4 {
+            // SAFETY: reloading the same CR3 only flushes the TLB.
+            unsafe { crate::arch::cpu::write_cr3(self.pml4) };
+        }
+        match result {
+            Ok(()) => Ok(child),
+            Err(e) => {
+                child.destroy();
+                Err(e)
+            }
+        }
+    }
+
+    /// Call `f(virtual address, leaf entry)` for every present 4 KiB page of the user half.
+    fn for_each_user_leaf(&mut self, f: &mut dyn FnMut(u64, &mut u64)) {
+        for (i4, &e4) in table(self.pml4)[..256].iter().enumerate() {
+            if e4 & PRESENT == 0 {
+                continue;
+            }
+            for (i3, &e3) in table(e4 & ADDRESS_MASK).iter().enumerate() {
+                if e3 & PRESENT == 0 || e3 & HUGE != 0 {
+                    continue;
+                }
+                for (i2, &e2) in table(e3 & ADDRESS_MASK).iter().enumerate() {
+                    if e2 & PRESENT == 0 || e2 & HUGE != 0 {
+                        continue;
+                    }
+                    for (i1, e1) in table(e2 & ADDRESS_MASK).iter_mut().enumerate() {
+                        if *e1 & PRESENT != 0 {
+                            let virt = ((i4 as u64) << 39)
+                                | ((i3 as u64) << 30)
+                                | ((i2 as u64) << 21)
+                                | ((i1 as u64) << 12);
+                            f(virt, e1);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The 4 KiB leaf entry for `virt`, only if every level down to it is present.
-    fn leaf_entry_if_present(&mut self, virt: u64) -> Result<&'static mut u64, KernelError> {
+    fn leaf_entry_if_present(&self, virt: u64) -> Result<&'static mut u64, KernelError> {
         let mut physical = self.pml4;
         for level in (1..=3).rev() {
             let entry = table(physical)[index(virt, level)];
@@ -209,7 +313,11 @@ impl AddressSpace {
         let mut page = first_page;
         let mut index = 0;
         while page < end {
-            let (physical, flags) = self.translate(page).ok_or(KernelError::InvalidAddress)?;
+            let (mut physical, mut flags) = self.translate(page).ok_or(KernelError::InvalidAddress)?;
+            // Writing through a copy-on-write page gives this space its own copy first.
+            if write && flags & COPY_ON_WRITE != 0 && self.break_copy_on_write(page)? {
+                (physical, flags) = self.translate(page).ok_or(KernelError::InvalidAddress)?;
+            }
             if flags & USER == 0 || (write && flags & WRITABLE == 0) {
                 return Err(KernelError::InvalidAddress);
             }
@@ -298,7 +406,7 @@ impl AddressSpace {
                 let target = entry & ADDRESS_MASK;
                 if level == 0 {
                     if entry & OWNED != 0 {
-                        frames::free(target);
+                        frames::release(target);
                     }
                 } else {
                     free_level(target, level - 1);
