@@ -226,13 +226,18 @@ fn send_body(
     data: &mut Option<Body>,
     timeout: Option<Option<u64>>,
 ) -> Result<(), KernelError> {
+    wait_until(timeout, |w, poll| try_send(w, header, descriptors, data, poll))
+}
+
+/// Run `attempt` under the lock until it is done (`None`) or fails; when it names a port to
+/// wait on, block there (until the deadline, or not at all when polling) and try again.
+fn wait_until(
+    timeout: Option<Option<u64>>,
+    mut attempt: impl FnMut(&mut World, bool) -> Result<Option<PortId>, KernelError>,
+) -> Result<(), KernelError> {
+    let poll = timeout.is_some_and(|d| d.is_none());
     loop {
-        let outcome =
-            sched::with(|w| try_send(w, header, descriptors, data, timeout.is_some_and(|d| d.is_none())));
-        let port = match outcome? {
-            None => return Ok(()),
-            Some(port) => port,
-        };
+        let Some(port) = sched::with(|w| attempt(w, poll))? else { return Ok(()) };
         match sched::block_current(Some(port), timeout.flatten()) {
             Wake::Retry => continue,
             Wake::TimedOut => return Err(KernelError::TimedOut),
@@ -394,19 +399,7 @@ fn receive(
     name: PortName,
     timeout: Option<Option<u64>>,
 ) -> Result<(), KernelError> {
-    loop {
-        let outcome =
-            sched::with(|w| try_receive(w, buffer, capacity, name, timeout.is_some_and(|d| d.is_none())));
-        let port = match outcome? {
-            None => return Ok(()),
-            Some(port) => port,
-        };
-        match sched::block_current(Some(port), timeout.flatten()) {
-            Wake::Retry => continue,
-            Wake::TimedOut => return Err(KernelError::TimedOut),
-            Wake::PortDied => return Err(KernelError::PortDead),
-        }
-    }
+    wait_until(timeout, |w, poll| try_receive(w, buffer, capacity, name, poll))
 }
 
 enum ReceiveOutcome {
@@ -612,10 +605,26 @@ pub fn port_set_queue_limit(name: u64, limit: u64) -> Result<u64, KernelError> {
 
 /// A send right to the caller's own task port (one more reference under the same name).
 pub fn task_self() -> Result<u64, KernelError> {
-    on_names(|t, p, e| {
-        let right = p.make_send(t.self_port.port).ok_or(KernelError::PortDead)?;
-        t.names.copyout(right, p, e).map(u64::from)
+    sched::with(|w| {
+        let port = w.current_task_id().and_then(|t| w.tasks.get(&t)).map(|t| t.self_port.port);
+        let right = port.and_then(|p| w.ports.make_send(p)).ok_or(KernelError::PortDead)?;
+        give_to_caller(w, right)
     })
+}
+
+/// Put a right the kernel made (a send right to a kernel object, say) into the caller's
+/// name space; its name.
+pub fn give_to_caller(w: &mut World, right: CarriedRight) -> Result<u64, KernelError> {
+    let mut events = Vec::new();
+    let name = match w.current_task_and_ports() {
+        Some((task, ports)) => task.names.copyout(right, ports, &mut events),
+        None => {
+            w.ports.release(right, &mut events);
+            Err(KernelError::InvalidArgument)
+        }
+    };
+    w.handle_events(&mut events);
+    name.map(u64::from)
 }
 
 /// Queue a message the kernel itself sends (a notification) through `right`, ignoring the

@@ -119,6 +119,30 @@ pub enum Pending {
 }
 
 impl Thread {
+    fn new(
+        task: Option<TaskId>,
+        kernel_stack: Option<u64>,
+        saved_rsp: u64,
+        state: ThreadState,
+        priority: u8,
+    ) -> Self {
+        Thread {
+            task,
+            kernel_stack,
+            saved_rsp,
+            state,
+            priority,
+            deadline: None,
+            waiting_on: None,
+            wake: Wake::Retry,
+            fs_base: 0,
+            reply_port: None,
+            pending: Pending::None,
+            trace: 0,
+            self_port: None,
+        }
+    }
+
     fn stack_top(&self) -> Option<u64> {
         self.kernel_stack.map(|base| phys_to_virt(base) + KERNEL_STACK_FRAMES as u64 * PAGE_SIZE)
     }
@@ -159,24 +183,7 @@ pub fn with<T>(f: impl FnOnce(&mut World) -> T) -> T {
 
 pub fn init() {
     let mut threads = BTreeMap::new();
-    threads.insert(
-        IDLE,
-        Thread {
-            task: None,
-            kernel_stack: None,
-            saved_rsp: 0,
-            state: ThreadState::Running,
-            priority: 0,
-            deadline: None,
-            waiting_on: None,
-            wake: Wake::Retry,
-            fs_base: 0,
-            reply_port: None,
-            pending: Pending::None,
-            trace: 0,
-            self_port: None,
-        },
-    );
+    threads.insert(IDLE, Thread::new(None, None, 0, ThreadState::Running, 0));
     *WORLD.lock() = Some(World {
         tasks: BTreeMap::new(),
         threads,
@@ -462,21 +469,7 @@ pub fn spawn_thread(task: TaskId, frame: &TrapFrame, priority: u8) -> Result<Thr
         };
         owner.threads += 1;
         let id = w.new_id();
-        let thread = Thread {
-            task: Some(task),
-            kernel_stack: Some(stack),
-            saved_rsp,
-            state: ThreadState::Ready,
-            priority,
-            deadline: None,
-            waiting_on: None,
-            wake: Wake::Retry,
-            fs_base: 0,
-            reply_port: None,
-            pending: Pending::None,
-            trace: 0,
-            self_port: None,
-        };
+        let thread = Thread::new(Some(task), Some(stack), saved_rsp, ThreadState::Ready, priority);
         let port = w.ports.create_in_transit();
         if let Some(p) = w.ports.get_mut(port.port) {
             p.kernel_object = THREAD_OBJECT | id;

@@ -65,14 +65,15 @@ pub fn task_create() -> Result<u64, KernelError> {
     let space = crate::memory::paging::AddressSpace::new_user()?;
     let parent = sched::with_current_task(|t| t.name.clone()).unwrap_or_default();
     let id = sched::create_task(&alloc::format!("{parent}.child"), space);
+    give_task_port(id)
+}
+
+/// A send right to task `id`'s port, in the caller's name space.
+fn give_task_port(id: TaskId) -> Result<u64, KernelError> {
     sched::with(|w| {
-        let mut events = Vec::new();
         let port = w.tasks.get(&id).map(|t| t.self_port.port).ok_or(KernelError::InvalidArgument)?;
         let right = w.ports.make_send(port).ok_or(KernelError::PortDead)?;
-        let (task, ports) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
-        let name = task.names.copyout(right, ports, &mut events);
-        w.handle_events(&mut events);
-        name.map(u64::from)
+        ipc_glue::give_to_caller(w, right)
     })
 }
 
@@ -209,14 +210,10 @@ pub fn task_get_special_port(task: u64, which: u64) -> Result<u64, KernelError> 
     let task = task_of(task)?;
     let index = special_index(which)?;
     sched::with(|w| {
-        let mut events = Vec::new();
         let port = w.tasks.get(&task).and_then(|t| t.special_ports.get(index).copied().flatten());
         let Some(port) = port else { return Ok(0) };
         let Some(copy) = w.ports.make_send(port.port) else { return Ok(u64::from(mach_abi::ipc::PORT_DEAD)) };
-        let (caller, ports) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
-        let name = caller.names.copyout(copy, ports, &mut events);
-        w.handle_events(&mut events);
-        name.map(u64::from)
+        ipc_glue::give_to_caller(w, copy)
     })
 }
 
@@ -357,12 +354,8 @@ fn thread_of(name: u64) -> Result<sched::ThreadId, KernelError> {
 /// A send right to `thread`'s port, put into the caller's name space.
 pub fn give_thread_port(thread: sched::ThreadId) -> Result<u64, KernelError> {
     sched::with(|w| {
-        let mut events = Vec::new();
         let right = w.thread_port_right(thread).ok_or(KernelError::InvalidArgument)?;
-        let (task, ports) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
-        let name = task.names.copyout(right, ports, &mut events);
-        w.handle_events(&mut events);
-        name.map(u64::from)
+        ipc_glue::give_to_caller(w, right)
     })
 }
 
@@ -437,13 +430,5 @@ pub fn task_create_copy(parent: u64) -> Result<u64, KernelError> {
         Ok::<_, KernelError>((p.space.copy_on_write()?, name))
     })?;
     let id = sched::create_task(&name, space);
-    sched::with(|w| {
-        let mut events = Vec::new();
-        let port = w.tasks.get(&id).map(|t| t.self_port.port).ok_or(KernelError::InvalidArgument)?;
-        let right = w.ports.make_send(port).ok_or(KernelError::PortDead)?;
-        let (task, ports) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
-        let name = task.names.copyout(right, ports, &mut events);
-        w.handle_events(&mut events);
-        name.map(u64::from)
-    })
+    give_task_port(id)
 }

@@ -267,3 +267,12 @@ impl Drop for Machine {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Check the kernel's halt line: the free-frame count at halt must equal the count before the
+/// first task started (every task's memory, page tables, stacks and ports were freed).
+pub fn assert_frames_balanced(log: &str) {
+    let line = log.lines().find(|l| l.contains("no tasks left")).unwrap_or_default();
+    let numbers: Vec<u64> =
+        line.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
+    assert!(numbers.len() >= 2 && numbers[0] == numbers[1], "frames not all freed: {line:?}\n{log}");
+}

@@ -27,10 +27,7 @@ fn bootstrap_starts_modules_serves_names_and_waits_for_them() {
         assert!(log.contains(expected), "missing {expected:?}:\n{log}");
     }
     assert!(!log.contains("FAILED"), "{log}");
-    let line = log.lines().find(|l| l.contains("no tasks left")).unwrap_or_default();
-    let numbers: Vec<u64> =
-        line.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
-    assert!(numbers.len() >= 2 && numbers[0] == numbers[1], "frames not all freed: {line}");
+    system_tests::assert_frames_balanced(&log);
     m.expect_exit(HALTED_STATUS);
 }
 

@@ -20,9 +20,6 @@ fn task_cases_pass_in_guest() {
     assert!(log.contains("(kernel-tests.child) exited with code 7"), "{log}");
     assert!(log.contains("user fault: kernel-tests.child"), "{log}");
     assert!(log.contains("kernel-tests: 0 failed"), "{log}");
-    let line = log.lines().find(|l| l.contains("no tasks left")).unwrap_or_default();
-    let numbers: Vec<u64> =
-        line.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
-    assert!(numbers.len() >= 2 && numbers[0] == numbers[1], "frames not all freed: {line}");
+    system_tests::assert_frames_balanced(&log);
     m.expect_exit(HALTED_STATUS);
 }
