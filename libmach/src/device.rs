@@ -2,13 +2,8 @@
 //! DMA memory, interrupts as messages.
 
 use crate::ipc::PortName;
-use crate::{into_result, raw_syscall};
+use crate::trap_call as call;
 use mach_abi::{KernelError, trap};
-
-fn call(number: i64, args: [u64; 6]) -> Result<u64, KernelError> {
-    // SAFETY: the device traps check every argument; the only pointer is `out` below.
-    into_result(unsafe { raw_syscall(number, args) })
-}
 
 /// Let `task` use I/O ports `[first, first + count)`.
 pub fn io_ports(host: PortName, task: PortName, first: u16, count: u32) -> Result<(), KernelError> {

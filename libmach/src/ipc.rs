@@ -6,18 +6,13 @@
 //! [`MessageBuffer`] lays a message out as the kernel reads it: header, port descriptors,
 //! inline data.
 
-use crate::{into_result, raw_syscall};
+use crate::{into_result, raw_syscall, trap_call as call};
 use mach_abi::KernelError;
 pub use mach_abi::ipc::{
     HEADER_SIZE, MAX_INLINE_DATA, MAX_PORT_DESCRIPTORS, MessageHeader, OolDescriptor, PORT_DEAD, PORT_NULL,
     PortDescriptor, PortName, disposition, ool_flags, options, received, right_type,
 };
 use mach_abi::trap;
-
-fn call(number: i64, args: [u64; 6]) -> Result<u64, KernelError> {
-    // SAFETY: the port traps take names and integers only; the kernel checks them.
-    into_result(unsafe { raw_syscall(number, args) })
-}
 
 fn call1(number: i64, a: u64) -> Result<u64, KernelError> {
     call(number, [a, 0, 0, 0, 0, 0])

@@ -21,10 +21,7 @@ pub use syscall::raw_syscall;
 
 /// Write `text` to the kernel log (prefixed by the kernel with this task's name).
 pub fn debug_write(text: &[u8]) -> Result<usize, KernelError> {
-    // SAFETY: the kernel reads `len` bytes at `ptr` and checks both.
-    let result =
-        unsafe { raw_syscall(trap::DEBUG_WRITE, [text.as_ptr() as u64, text.len() as u64, 0, 0, 0, 0]) };
-    into_result(result).map(|n| n as usize)
+    trap_call(trap::DEBUG_WRITE, [text.as_ptr() as u64, text.len() as u64, 0, 0, 0, 0]).map(|n| n as usize)
 }
 
 /// End the calling task with `code`.
@@ -32,6 +29,13 @@ pub fn task_exit(code: u64) -> ! {
     // SAFETY: the trap does not return.
     unsafe { raw_syscall(trap::TASK_EXIT, [code, 0, 0, 0, 0, 0]) };
     unreachable!("task_exit returned")
+}
+
+/// A trap through its checked wrapper: every trap validates its arguments in the kernel, and
+/// the wrappers in this crate pass only pointers to memory they own, with its length.
+pub(crate) fn trap_call(number: i64, args: [u64; 6]) -> Result<u64, KernelError> {
+    // SAFETY: see above; the kernel reads or writes only the ranges the arguments name.
+    into_result(unsafe { raw_syscall(number, args) })
 }
 
 fn into_result(value: i64) -> Result<u64, KernelError> {

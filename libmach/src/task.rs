@@ -1,13 +1,8 @@
 //! Tasks and their memory, through task ports; boot modules through the host port.
 
 use crate::ipc::PortName;
-use crate::{into_result, raw_syscall};
+use crate::trap_call as call;
 use mach_abi::{KernelError, ModuleInfo, trap};
-
-fn call(number: i64, args: [u64; 6]) -> Result<u64, KernelError> {
-    // SAFETY: these traps check every name, address and size they are given.
-    into_result(unsafe { raw_syscall(number, args) })
-}
 
 /// A new, empty task; returns a send right to its task port.
 pub fn task_create() -> Result<PortName, KernelError> {

@@ -8,16 +8,15 @@
 
 use crate::arch::gdt::IO_BITMAP_BYTES;
 use crate::arch::pic;
-use crate::ipc_glue::{self, Message};
+use crate::ipc_glue::{self, Message, name_arg};
 use crate::memory::{PAGE_SIZE, frames, paging::no_execute};
 use crate::sched::{self, World};
-use crate::task_traps::{check_host, task_of};
+use crate::task_traps::{check_host, task_of, user_range};
 use crate::{boot, memory::paging};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use mach_abi::ipc::{PORT_NULL, PortName, disposition};
-use mach_abi::layout::USER_END;
-use mach_abi::{IRQ_MESSAGE, KernelError, VM_MAX_SIZE};
+use mach_abi::ipc::{PORT_NULL, disposition};
+use mach_abi::{IRQ_MESSAGE, KernelError};
 
 /// Lines the kernel keeps: the timer and the cascade.
 const KERNEL_IRQS: [u8; 2] = [0, 2];
@@ -70,24 +69,20 @@ pub fn map_physical(
 ) -> Result<u64, KernelError> {
     check_host(host)?;
     let task = task_of(task)?;
-    let aligned = |v: u64| v.is_multiple_of(PAGE_SIZE);
-    if size == 0 || size > VM_MAX_SIZE || !aligned(physical) || !aligned(address) || !aligned(size) {
+    let (address, end) = user_range(address, size)?;
+    if !physical.is_multiple_of(PAGE_SIZE) || physical.checked_add(size).is_none_or(|e| e > 1 << 52) {
         return Err(KernelError::InvalidArgument);
     }
-    let end = address.checked_add(size).filter(|&e| e <= USER_END && address >= PAGE_SIZE);
-    end.ok_or(KernelError::InvalidAddress)?;
-    physical.checked_add(size).filter(|&e| e <= 1 << 52).ok_or(KernelError::InvalidArgument)?;
     if !outside_ram(physical, size) {
         return Err(KernelError::InvalidArgument);
     }
     sched::with(|w| {
         let t = w.tasks.get_mut(&task).ok_or(KernelError::InvalidArgument)?;
-        let pages = (0..size).step_by(PAGE_SIZE as usize);
-        if pages.clone().any(|offset| t.space.translate(address + offset).is_some()) {
+        if !t.space.is_unmapped(address, end) {
             return Err(KernelError::InvalidAddress);
         }
         let flags = paging::USER | paging::WRITABLE | paging::UNCACHED | no_execute();
-        for offset in pages {
+        for offset in (0..size).step_by(PAGE_SIZE as usize) {
             t.space.map(address + offset, physical + offset, flags)?;
         }
         Ok(0)
@@ -106,8 +101,7 @@ pub fn dma_allocate(host: u64, task: u64, size: u64, out: u64) -> Result<u64, Ke
     let physical = frames::alloc_contiguous_zeroed(count).ok_or(KernelError::NoMemory)?;
     let mapped = sched::with(|w| {
         let t = w.tasks.get_mut(&task).ok_or(KernelError::InvalidArgument)?;
-        let address = t.next_free_address;
-        t.next_free_address += size + PAGE_SIZE;
+        let address = t.reserve_anywhere(size)?;
         for i in 0..count as u64 {
             let flags = paging::USER | paging::WRITABLE | paging::OWNED | no_execute();
             t.space.map(address + i * PAGE_SIZE, physical + i * PAGE_SIZE, flags)?;
@@ -137,7 +131,7 @@ fn irq_line(irq: u64) -> Result<u8, KernelError> {
 pub fn irq_register(host: u64, irq: u64, port: u64, how: u64) -> Result<u64, KernelError> {
     check_host(host)?;
     let irq = irq_line(irq)?;
-    let port = PortName::try_from(port).map_err(|_| KernelError::InvalidName)?;
+    let port = name_arg(port)?;
     let how = u8::try_from(how).map_err(|_| KernelError::InvalidDisposition)?;
     if ![disposition::MAKE_SEND, disposition::COPY_SEND, disposition::MOVE_SEND].contains(&how)
         && port != PORT_NULL
@@ -181,14 +175,7 @@ pub fn deliver_irq(w: &mut World, irq: u8) -> bool {
     pic::set_masked(irq, true);
     let Some(right) = w.irq_ports.get(irq as usize).copied().flatten() else { return false };
     let Some(copy) = w.ports.make_send(right.port) else { return false };
-    let message = Message {
-        reply: None,
-        id: IRQ_MESSAGE,
-        trace: 0,
-        ports: Vec::new(),
-        ool: Vec::new(),
-        data: alloc::vec![irq],
-    };
+    let message = Message::from_kernel(IRQ_MESSAGE, alloc::vec![irq], None, Vec::new());
     let mut events = Vec::new();
     ipc_glue::enqueue_from_kernel(w, copy, message, &mut events);
     w.handle_events(&mut events);

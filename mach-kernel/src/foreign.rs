@@ -117,7 +117,7 @@ fn forward(which: u64, id: u32, kind: Pending, data: Vec<u8>, trace: u32) -> Opt
             w.handle_events(&mut events);
             return None;
         };
-        let message = Message { reply: Some(reply), id, trace, ports: Vec::new(), ool: Vec::new(), data };
+        let message = Message { trace, ..Message::from_kernel(id, data, Some(reply), Vec::new()) };
         let size = message.size() as u64;
         let task = w.current_task_id().unwrap_or(0);
         crate::trace::record(trace, mach_abi::trace::SEND, task, thread, destination.port, id, size);

@@ -60,6 +60,16 @@ impl Body {
 }
 
 impl Message {
+    /// A message the kernel itself sends (a notification, an interrupt, a forwarded call).
+    pub fn from_kernel(
+        id: u32,
+        data: Vec<u8>,
+        reply: Option<CarriedRight>,
+        ports: Vec<CarriedRight>,
+    ) -> Self {
+        Message { reply, id, trace: 0, ports, ool: Vec::new(), data }
+    }
+
     /// Bytes the message takes in a receive buffer.
     pub fn size(&self) -> usize {
         HEADER_SIZE
@@ -104,7 +114,7 @@ pub fn mach_msg(
     if opts & !known != 0 || opts & (options::SEND | options::RECEIVE) == 0 {
         return Err(KernelError::InvalidArgument);
     }
-    let receive_name = PortName::try_from(receive_name).map_err(|_| KernelError::InvalidName)?;
+    let receive_name = name_arg(receive_name)?;
     if opts & options::SEND != 0 {
         send(buffer, deadline(opts & options::SEND_TIMEOUT != 0, timeout_ms))?;
     }
@@ -521,8 +531,10 @@ fn receive_locked(
 /// (and the pages freed) when the task cannot take it.
 fn map_region(task: &mut sched::Task, region: OolRegion) -> u64 {
     let size = region.frames.len() as u64 * PAGE_SIZE;
-    let address = task.next_free_address;
-    task.next_free_address += size + PAGE_SIZE;
+    let Ok(address) = task.reserve_anywhere(size) else {
+        region.free();
+        return 0;
+    };
     let flags = paging::USER | paging::WRITABLE | paging::OWNED | paging::no_execute();
     let mut frames_left = region.frames.into_iter().enumerate();
     while let Some((i, frame)) = frames_left.next() {
@@ -551,7 +563,8 @@ fn on_names<T>(
     })
 }
 
-fn name_arg(value: u64) -> Result<PortName, KernelError> {
+/// A trap argument that must be a port name (32 bits).
+pub fn name_arg(value: u64) -> Result<PortName, KernelError> {
     PortName::try_from(value).map_err(|_| KernelError::InvalidName)
 }
 
@@ -674,13 +687,7 @@ pub fn send_notification(w: &mut World, n: Notification, events: &mut Vec<Event>
         NotificationKind::NoSenders => mach_abi::notify::NO_SENDERS_MESSAGE,
         NotificationKind::PortDestroyed => mach_abi::notify::PORT_DESTROYED_MESSAGE,
     };
-    let message = Message {
-        reply: None,
-        id,
-        trace: 0,
-        ports: n.receive.into_iter().collect(),
-        ool: Vec::new(),
-        data: n.name.to_le_bytes().to_vec(),
-    };
+    let message =
+        Message::from_kernel(id, n.name.to_le_bytes().to_vec(), None, n.receive.into_iter().collect());
     enqueue_from_kernel(w, n.to, message, events);
 }

@@ -148,6 +148,16 @@ impl Thread {
     }
 }
 
+impl Task {
+    /// A free range of `size` bytes for "anywhere" placement (with a guard page after it).
+    pub fn reserve_anywhere(&mut self, size: u64) -> Result<u64, KernelError> {
+        let at = self.next_free_address;
+        let span = size.next_multiple_of(PAGE_SIZE).checked_add(PAGE_SIZE).ok_or(KernelError::NoMemory)?;
+        self.next_free_address = at.checked_add(span).ok_or(KernelError::NoMemory)?;
+        Ok(at)
+    }
+}
+
 pub struct World {
     pub tasks: BTreeMap<TaskId, Task>,
     threads: BTreeMap<ThreadId, Thread>,
@@ -264,10 +274,9 @@ impl World {
             return;
         }
         loop {
-            // No-senders and send-once notifications arrive with notification ports; a dead
-            // port's waiters were handed back by the port table.
-            // A kernel reply right destroyed unanswered: the thread waiting on it gives up.
-            // A task nobody can reach any more (no thread, no send right to its port) ends.
+            // What the kernel itself acts on: a task nobody can reach any more (no thread, no
+            // send right to its port) ends; a kernel reply right destroyed unanswered wakes
+            // the thread waiting on it. Notifications the tasks asked for come below.
             for event in events.drain(..) {
                 if let Event::NoSenders(port) = event
                     && let Some(object) = self.ports.get(port).map(|p| p.kernel_object)
@@ -469,12 +478,12 @@ pub fn spawn_thread(task: TaskId, frame: &TrapFrame, priority: u8) -> Result<Thr
         };
         owner.threads += 1;
         let id = w.new_id();
-        let thread = Thread::new(Some(task), Some(stack), saved_rsp, ThreadState::Ready, priority);
+        let mut thread = Thread::new(Some(task), Some(stack), saved_rsp, ThreadState::Ready, priority);
         let port = w.ports.create_in_transit();
         if let Some(p) = w.ports.get_mut(port.port) {
             p.kernel_object = THREAD_OBJECT | id;
         }
-        let thread = Thread { self_port: Some(port), ..thread };
+        thread.self_port = Some(port);
         w.threads.insert(id, thread);
         w.ready.push(id, priority);
         Ok(id)
@@ -618,11 +627,8 @@ pub fn exit_current_thread() -> ! {
 /// End every thread of the current task. Never returns.
 pub fn exit_current_task() -> ! {
     with(|w| {
-        let task = w.current_task_id();
-        let threads: Vec<ThreadId> =
-            w.threads.iter().filter(|(_, t)| t.task == task).map(|(&id, _)| id).collect();
-        for thread in threads {
-            kill_thread(w, thread);
+        if let Some(task) = w.current_task_id() {
+            kill_task_threads(w, task);
         }
     });
     schedule();
@@ -637,14 +643,10 @@ pub fn terminate_task(task: TaskId) -> Result<bool, KernelError> {
         if !w.tasks.contains_key(&task) {
             return Err(KernelError::InvalidArgument);
         }
-        let threads: Vec<ThreadId> =
-            w.threads.iter().filter(|(_, t)| t.task == Some(task)).map(|(&id, _)| id).collect();
-        if threads.is_empty() {
+        if w.tasks.get(&task).is_some_and(|t| t.threads == 0) {
             return Ok(w.tasks.remove(&task).map(|t| finish_task(w, t)));
         }
-        for thread in threads {
-            kill_thread(w, thread);
-        }
+        kill_task_threads(w, task);
         Ok(None)
     })?;
     if let Some(task) = finished {

@@ -5,19 +5,15 @@
 //! Every address and size is checked against user space and page alignment; a bad one is an
 //! error code and changes nothing.
 
-use crate::ipc_glue::{self, Message};
+use crate::ipc_glue::{self, Message, name_arg};
 use crate::memory::{PAGE_SIZE, phys_to_virt};
 use crate::sched::{self, HOST_OBJECT, TASK_OBJECT, TaskId, World};
 use crate::{boot, kprintln};
 use alloc::vec::Vec;
-use mach_abi::ipc::{PORT_NULL, PortName, disposition};
+use mach_abi::ipc::{PORT_NULL, disposition};
 use mach_abi::layout::USER_END;
 use mach_abi::{KernelError, ModuleInfo, VM_MAX_SIZE, protection};
 use mach_kernel::ipc::{CarriedRight, Event};
-
-fn name_arg(value: u64) -> Result<PortName, KernelError> {
-    PortName::try_from(value).map_err(|_| KernelError::InvalidName)
-}
 
 /// The kernel object a send right in the caller's space names, if it has tag `kind`.
 fn object_of(name: u64, kind: u64) -> Result<u64, KernelError> {
@@ -42,7 +38,7 @@ pub fn check_host(name: u64) -> Result<(), KernelError> {
 }
 
 /// A page-aligned, non-empty range inside user space.
-fn user_range(address: u64, size: u64) -> Result<(u64, u64), KernelError> {
+pub fn user_range(address: u64, size: u64) -> Result<(u64, u64), KernelError> {
     if size == 0
         || size > VM_MAX_SIZE
         || !address.is_multiple_of(PAGE_SIZE)
@@ -91,19 +87,12 @@ pub fn vm_allocate(task: u64, address: u64, size: u64, prot: u64) -> Result<u64,
     let (writable, executable) = protection_flags(prot)?;
     sched::with(|w| {
         let t = w.tasks.get_mut(&task).ok_or(KernelError::InvalidArgument)?;
-        let address = if address == 0 {
-            let at = t.next_free_address;
-            t.next_free_address =
-                at.checked_add(size.next_multiple_of(PAGE_SIZE) + PAGE_SIZE).ok_or(KernelError::NoMemory)?;
-            at
-        } else {
-            address
-        };
+        let address = if address == 0 { t.reserve_anywhere(size)? } else { address };
         let (start, end) = user_range(address, size)?;
-        let pages = (start..end).step_by(PAGE_SIZE as usize);
-        if pages.clone().any(|page| t.space.translate(page).is_some()) {
+        if !t.space.is_unmapped(start, end) {
             return Err(KernelError::InvalidAddress);
         }
+        let pages = (start..end).step_by(PAGE_SIZE as usize);
         for page in pages.clone() {
             if let Err(e) = t.space.map_new_user_page(page, writable, executable) {
                 pages.take_while(|&p| p < page).for_each(|p| t.space.unmap_user_page(p));
@@ -245,14 +234,8 @@ pub fn task_notify_ended(task: u64, port: u64, how: u64) -> Result<u64, KernelEr
 /// Send the task-ended notifications of a finished task.
 pub fn notify_task_ended(w: &mut World, task: TaskId, rights: Vec<CarriedRight>, events: &mut Vec<Event>) {
     for right in rights {
-        let message = Message {
-            reply: None,
-            id: mach_abi::TASK_ENDED_MESSAGE,
-            trace: 0,
-            ports: Vec::new(),
-            ool: Vec::new(),
-            data: task.to_le_bytes().to_vec(),
-        };
+        let message =
+            Message::from_kernel(mach_abi::TASK_ENDED_MESSAGE, task.to_le_bytes().to_vec(), None, Vec::new());
         ipc_glue::enqueue_from_kernel(w, right, message, events);
     }
 }
@@ -293,11 +276,10 @@ pub fn host_module_map(host: u64, index: u64, address: u64) -> Result<u64, Kerne
     let physical_base = start - phys_to_virt(0);
     sched::with(|w| {
         let (t, _) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
-        let pages = (first..end).step_by(PAGE_SIZE as usize);
-        if pages.clone().any(|page| t.space.translate(page).is_some()) {
+        if !t.space.is_unmapped(first, end) {
             return Err(KernelError::InvalidAddress);
         }
-        for page in pages {
+        for page in (first..end).step_by(PAGE_SIZE as usize) {
             t.space.map_shared_user_page(page, physical_base + (page - first), false)?;
         }
         Ok(size)

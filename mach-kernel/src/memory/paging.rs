@@ -108,6 +108,11 @@ impl AddressSpace {
         Ok(AddressSpace { pml4 })
     }
 
+    /// Whether no page of `[start, end)` is mapped.
+    pub fn is_unmapped(&self, start: u64, end: u64) -> bool {
+        (start..end).step_by(PAGE_SIZE as usize).all(|page| self.translate(page).is_none())
+    }
+
     /// Allocate, zero and map a user page at `virt`; returns its physical address.
     pub fn map_new_user_page(
         &mut self,
