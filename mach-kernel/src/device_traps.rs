@@ -28,7 +28,7 @@ pub fn io_ports(host: u64, task: u64, first: u64, count: u64) -> Result<u64, Ker
     let end =
         first.checked_add(count).filter(|&e| count > 0 && e <= 65536).ok_or(KernelError::InvalidArgument)?;
     sched::with(|w| {
-        let t = w.tasks.get_mut(&task).ok_or(KernelError::InvalidArgument)?;
+        let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
         let bitmap = t.io_bitmap.get_or_insert_with(|| Box::new([0xff; IO_BITMAP_BYTES]));
         for port in first..end {
             if let Some(byte) = bitmap.get_mut((port / 8) as usize) {
@@ -38,7 +38,7 @@ pub fn io_ports(host: u64, task: u64, first: u64, count: u64) -> Result<u64, Ker
         // The running task may be the one granted: reload its bitmap on the next switch.
         crate::arch::gdt::forget_io_bitmap(task);
         if w.current_task_id() == Some(task) {
-            let t = w.tasks.get(&task).ok_or(KernelError::InvalidArgument)?;
+            let t = w.tasks.get(task).ok_or(KernelError::InvalidArgument)?;
             crate::arch::gdt::load_io_bitmap(task, t.io_bitmap.as_deref());
         }
         Ok(0)
@@ -77,7 +77,7 @@ pub fn map_physical(
         return Err(KernelError::InvalidArgument);
     }
     sched::with(|w| {
-        let t = w.tasks.get_mut(&task).ok_or(KernelError::InvalidArgument)?;
+        let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
         if !t.space.is_unmapped(address, end) {
             return Err(KernelError::InvalidAddress);
         }
@@ -100,7 +100,7 @@ pub fn dma_allocate(host: u64, task: u64, size: u64, out: u64) -> Result<u64, Ke
     let count = (size / PAGE_SIZE) as usize;
     let physical = frames::alloc_contiguous_zeroed(count).ok_or(KernelError::NoMemory)?;
     let mapped = sched::with(|w| {
-        let t = w.tasks.get_mut(&task).ok_or(KernelError::InvalidArgument)?;
+        let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
         let address = t.reserve_anywhere(size)?;
         for i in 0..count as u64 {
             let flags = paging::USER | paging::WRITABLE | paging::OWNED | no_execute();

@@ -141,7 +141,7 @@ fn forward(which: u64, id: u32, kind: Pending, data: Vec<u8>, trace: u32) -> Opt
 pub fn syscall(frame: &mut TrapFrame) -> u64 {
     let (task, thread, fs_base, traced, carried) = sched::with(|w| {
         let thread = w.current_thread();
-        let task = w.current_task_id().and_then(|t| w.tasks.get(&t));
+        let task = w.current_task_id().and_then(|t| w.tasks.get(t));
         let (id, traced) = task.map_or((0, false), |t| (t.id, t.traced));
         (id, thread, w.fs_base(thread), traced, w.thread_trace(thread))
     });
@@ -224,7 +224,7 @@ pub fn deliver_reply(
             let mut result = reply.result;
             if reply.flags & reply_flags::COPY_OUT != 0 {
                 let written = task
-                    .and_then(|t| w.tasks.get(&t))
+                    .and_then(|t| w.tasks.get(t))
                     .map(|t| t.space.write_user(reply.copy_to, extra))
                     .unwrap_or(Err(KernelError::InvalidArgument));
                 if written.is_err() {

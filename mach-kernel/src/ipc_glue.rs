@@ -619,7 +619,7 @@ pub fn port_set_queue_limit(name: u64, limit: u64) -> Result<u64, KernelError> {
 /// A send right to the caller's own task port (one more reference under the same name).
 pub fn task_self() -> Result<u64, KernelError> {
     sched::with(|w| {
-        let port = w.current_task_id().and_then(|t| w.tasks.get(&t)).map(|t| t.self_port.port);
+        let port = w.current_task_id().and_then(|t| w.tasks.get(t)).map(|t| t.self_port.port);
         let right = port.and_then(|p| w.ports.make_send(p)).ok_or(KernelError::PortDead)?;
         give_to_caller(w, right)
     })

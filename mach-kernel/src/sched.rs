@@ -13,10 +13,10 @@
 use crate::arch::{context, syscall, trap_frame::TrapFrame};
 use crate::ipc_glue::{self, Message};
 use crate::memory::{PAGE_SIZE, frames, paging::AddressSpace, phys_to_virt};
-use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use mach_abi::KernelError;
+use mach_kernel::id_table::IdTable;
 use mach_kernel::ipc::{CarriedRight, Event, NameSpace, PortId, PortTable};
 use mach_kernel::run_queue::RunQueue;
 use spin::Mutex;
@@ -159,12 +159,11 @@ impl Task {
 }
 
 pub struct World {
-    pub tasks: BTreeMap<TaskId, Task>,
-    threads: BTreeMap<ThreadId, Thread>,
+    pub tasks: IdTable<Task>,
+    threads: IdTable<Thread>,
     ready: RunQueue,
     dead: Vec<ThreadId>,
     current: ThreadId,
-    next_id: u64,
     pub ports: PortTable<Message>,
     /// The host port's receive right (held by the kernel), made with the first task.
     pub host_port: Option<CarriedRight>,
@@ -192,15 +191,15 @@ pub fn with<T>(f: impl FnOnce(&mut World) -> T) -> T {
 }
 
 pub fn init() {
-    let mut threads = BTreeMap::new();
-    threads.insert(IDLE, Thread::new(None, None, 0, ThreadState::Running, 0));
+    // Slot 0 of the threads is the idle thread's; task ids start at 1.
+    let mut threads = IdTable::new(1);
+    threads.insert_reserved(0, Thread::new(None, None, 0, ThreadState::Running, 0));
     *WORLD.lock() = Some(World {
-        tasks: BTreeMap::new(),
+        tasks: IdTable::new(1),
         threads,
         ready: RunQueue::default(),
         dead: Vec::new(),
         current: IDLE,
-        next_id: 1,
         ports: PortTable::default(),
         host_port: None,
         irq_ports: [None; 16],
@@ -220,19 +219,19 @@ impl World {
 
     /// The current thread's task id (None for the idle thread).
     pub fn current_task_id(&self) -> Option<TaskId> {
-        self.threads.get(&self.current)?.task
+        self.threads.get(self.current)?.task
     }
 
     /// The current task and the port table, borrowed together.
     pub fn current_task_and_ports(&mut self) -> Option<(&mut Task, &mut PortTable<Message>)> {
         let id = self.current_task_id()?;
-        let task = self.tasks.get_mut(&id)?;
+        let task = self.tasks.get_mut(id)?;
         Some((task, &mut self.ports))
     }
 
     /// Make a blocked thread ready with `why`. Returns false if it was not blocked.
     pub fn wake(&mut self, thread: ThreadId, why: Wake) -> bool {
-        let Some(t) = self.threads.get_mut(&thread) else {
+        let Some(t) = self.threads.get_mut(thread) else {
             return false;
         };
         if t.state != ThreadState::Blocked {
@@ -259,7 +258,7 @@ impl World {
             };
             let waits_here = self
                 .threads
-                .get(&thread)
+                .get(thread)
                 .is_some_and(|t| t.state == ThreadState::Blocked && t.waiting_on == Some(port));
             if waits_here && self.wake(thread, Wake::Retry) {
                 return true;
@@ -283,19 +282,19 @@ impl World {
                     && object & TASK_OBJECT != 0
                 {
                     let task = object & !TASK_OBJECT;
-                    if self.tasks.get(&task).is_some_and(|t| t.threads == 0) {
+                    if self.tasks.get(task).is_some_and(|t| t.threads == 0) {
                         self.unreachable_tasks.push(task);
                     }
                 }
                 if let Event::SendOnceDestroyed(port) = event
                     && let Some(thread) = self.thread_of_reply_port(port)
-                    && self.threads.get(&thread).is_some_and(|t| t.waiting_on == Some(port))
+                    && self.threads.get(thread).is_some_and(|t| t.waiting_on == Some(port))
                 {
                     self.wake(thread, Wake::PortDied);
                 }
             }
             for (port, thread) in self.ports.take_dead_waiters() {
-                if self.threads.get(&thread).is_some_and(|t| t.waiting_on == Some(port)) {
+                if self.threads.get(thread).is_some_and(|t| t.waiting_on == Some(port)) {
                     self.wake(thread, Wake::PortDied);
                 }
             }
@@ -320,7 +319,7 @@ impl World {
 
     /// A send-once right to `thread`'s kernel reply port (made on first use) and the port.
     pub fn reply_right_for(&mut self, thread: ThreadId) -> Option<CarriedRight> {
-        let existing = self.threads.get(&thread)?.reply_port;
+        let existing = self.threads.get(thread)?.reply_port;
         let port = match existing {
             Some(right) => right.port,
             None => {
@@ -328,7 +327,7 @@ impl World {
                 if let Some(p) = self.ports.get_mut(right.port) {
                     p.kernel_object = REPLY_OBJECT | thread;
                 }
-                self.threads.get_mut(&thread)?.reply_port = Some(right);
+                self.threads.get_mut(thread)?.reply_port = Some(right);
                 right.port
             }
         };
@@ -338,7 +337,7 @@ impl World {
     /// The saved user registers of a thread that is blocked or ready (at the top of its
     /// kernel stack).
     pub fn user_frame(&mut self, thread: ThreadId) -> Option<&mut TrapFrame> {
-        let top = self.threads.get(&thread)?.stack_top()?;
+        let top = self.threads.get(thread)?.stack_top()?;
         let frame = (top - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame;
         // SAFETY: every user thread's kernel stack holds its user frame at the top while it
         // is in the kernel; the thread is not running (one CPU, we are another thread or it
@@ -348,16 +347,16 @@ impl World {
 
     /// A new send right to `thread`'s kernel port.
     pub fn thread_port_right(&mut self, thread: ThreadId) -> Option<CarriedRight> {
-        let port = self.threads.get(&thread)?.self_port?;
+        let port = self.threads.get(thread)?.self_port?;
         self.ports.make_send(port.port)
     }
 
     pub fn thread_task(&self, thread: ThreadId) -> Option<TaskId> {
-        self.threads.get(&thread)?.task
+        self.threads.get(thread)?.task
     }
 
     pub fn thread_pending(&mut self, thread: ThreadId) -> Option<&mut Pending> {
-        self.threads.get_mut(&thread).map(|t| &mut t.pending)
+        self.threads.get_mut(thread).map(|t| &mut t.pending)
     }
 
     fn is_suspended(&self, thread: ThreadId) -> bool {
@@ -365,15 +364,15 @@ impl World {
         self.suspended_tasks > 0
             && self
                 .threads
-                .get(&thread)
+                .get(thread)
                 .and_then(|t| t.task)
-                .and_then(|t| self.tasks.get(&t))
+                .and_then(|t| self.tasks.get(t))
                 .is_some_and(|t| t.suspended > 0)
     }
 
     /// Suspend `task` once more.
     pub fn suspend_task(&mut self, task: TaskId) -> Result<(), KernelError> {
-        let t = self.tasks.get_mut(&task).ok_or(KernelError::InvalidArgument)?;
+        let t = self.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
         t.suspended = t.suspended.checked_add(1).ok_or(KernelError::InvalidArgument)?;
         if t.suspended == 1 {
             self.suspended_tasks += 1;
@@ -383,13 +382,13 @@ impl World {
 
     /// Undo one suspension; at zero the task's parked threads are ready again.
     pub fn resume_task(&mut self, task: TaskId) -> Result<(), KernelError> {
-        let t = self.tasks.get_mut(&task).ok_or(KernelError::InvalidArgument)?;
+        let t = self.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
         t.suspended = t.suspended.checked_sub(1).ok_or(KernelError::InvalidArgument)?;
         if t.suspended == 0 {
             self.suspended_tasks -= 1;
             let parked = core::mem::take(&mut self.parked);
             for thread in parked {
-                match self.threads.get(&thread) {
+                match self.threads.get(thread) {
                     Some(th) if th.task == Some(task) => {
                         let priority = th.priority;
                         self.ready.push(thread, priority);
@@ -408,39 +407,33 @@ impl World {
         if thread == self.current {
             self.current_trace
         } else {
-            self.threads.get(&thread).map_or(0, |t| t.trace)
+            self.threads.get(thread).map_or(0, |t| t.trace)
         }
     }
 
     pub fn set_thread_trace(&mut self, thread: ThreadId, trace: u32) {
         if thread == self.current {
             self.current_trace = trace;
-        } else if let Some(t) = self.threads.get_mut(&thread) {
+        } else if let Some(t) = self.threads.get_mut(thread) {
             t.trace = trace;
         }
     }
 
     pub fn fs_base(&self, thread: ThreadId) -> u64 {
-        self.threads.get(&thread).map_or(0, |t| t.fs_base)
+        self.threads.get(thread).map_or(0, |t| t.fs_base)
     }
 
     pub fn set_fs_base(&mut self, thread: ThreadId, value: u64) {
-        if let Some(t) = self.threads.get_mut(&thread) {
+        if let Some(t) = self.threads.get_mut(thread) {
             t.fs_base = value;
         }
-    }
-
-    fn new_id(&mut self) -> u64 {
-        let id = self.next_id;
-        self.next_id += 1;
-        id
     }
 }
 
 /// Make a task around `space`, with its kernel port.
 pub fn create_task(name: &str, space: AddressSpace) -> TaskId {
     with(|w| {
-        let id = w.new_id();
+        let id = w.tasks.next_id();
         let self_port = w.ports.create_in_transit();
         if let Some(p) = w.ports.get_mut(self_port.port) {
             p.kernel_object = TASK_OBJECT | id;
@@ -460,7 +453,7 @@ pub fn create_task(name: &str, space: AddressSpace) -> TaskId {
             threads: 0,
             warned_no_syscall_port: false,
         };
-        w.tasks.insert(id, task);
+        w.tasks.insert(task);
         id
     })
 }
@@ -472,19 +465,19 @@ pub fn spawn_thread(task: TaskId, frame: &TrapFrame, priority: u8) -> Result<Thr
     // SAFETY: the stack was just allocated for this thread.
     let saved_rsp = unsafe { context::prepare_user_entry(top, frame) };
     with(|w| {
-        let Some(owner) = w.tasks.get_mut(&task) else {
+        let Some(owner) = w.tasks.get_mut(task) else {
             free_run(stack, KERNEL_STACK_FRAMES);
             return Err(KernelError::InvalidArgument);
         };
         owner.threads += 1;
-        let id = w.new_id();
+        let id = w.threads.next_id();
         let mut thread = Thread::new(Some(task), Some(stack), saved_rsp, ThreadState::Ready, priority);
         let port = w.ports.create_in_transit();
         if let Some(p) = w.ports.get_mut(port.port) {
             p.kernel_object = THREAD_OBJECT | id;
         }
         thread.self_port = Some(port);
-        w.threads.insert(id, thread);
+        w.threads.insert(thread);
         w.ready.push(id, priority);
         Ok(id)
     })
@@ -499,8 +492,8 @@ fn free_run(base: u64, count: usize) {
 /// Run `f` on the current thread's task (None for the idle thread).
 pub fn with_current_task<T>(f: impl FnOnce(&mut Task) -> T) -> Option<T> {
     with(|w| {
-        let task = w.threads.get(&w.current)?.task?;
-        w.tasks.get_mut(&task).map(f)
+        let task = w.threads.get(w.current)?.task?;
+        w.tasks.get_mut(task).map(f)
     })
 }
 
@@ -511,10 +504,10 @@ pub fn schedule() {
     let switch = with(|w| {
         let current = w.current;
         let (mut still_running, priority) =
-            w.threads.get(&current).map_or((false, 0), |t| (t.state == ThreadState::Running, t.priority));
+            w.threads.get(current).map_or((false, 0), |t| (t.state == ThreadState::Running, t.priority));
         // A thread of a suspended task stops here and waits, parked, for the resume.
         if still_running && current != IDLE && w.is_suspended(current) {
-            if let Some(t) = w.threads.get_mut(&current) {
+            if let Some(t) = w.threads.get_mut(current) {
                 t.state = ThreadState::Ready;
             }
             w.parked.push(current);
@@ -535,12 +528,12 @@ pub fn schedule() {
             return None;
         }
         if still_running && current != IDLE {
-            if let Some(t) = w.threads.get_mut(&current) {
+            if let Some(t) = w.threads.get_mut(current) {
                 t.state = ThreadState::Ready;
             }
             w.ready.push(current, priority);
         }
-        let target = w.threads.get_mut(&next).expect("ready thread exists");
+        let target = w.threads.get_mut(next).expect("ready thread exists");
         target.state = ThreadState::Running;
         let load = target.saved_rsp;
         let top = target.stack_top();
@@ -548,7 +541,7 @@ pub fn schedule() {
             // SAFETY: FS base is only the user's thread-local pointer; the kernel uses GS.
             unsafe { crate::arch::cpu::wrmsr(crate::arch::cpu::MSR_FS_BASE, target.fs_base) };
         }
-        match target.task.and_then(|t| w.tasks.get(&t)) {
+        match target.task.and_then(|t| w.tasks.get(t)) {
             Some(task) => {
                 task.space.activate();
                 crate::arch::gdt::load_io_bitmap(task.id, task.io_bitmap.as_deref());
@@ -560,16 +553,16 @@ pub fn schedule() {
         }
         let incoming_trace = target.trace;
         w.current = next;
-        let outgoing = w.threads.get_mut(&current).expect("current thread exists");
+        let outgoing = w.threads.get_mut(current).expect("current thread exists");
         outgoing.trace = core::mem::replace(&mut w.current_trace, incoming_trace);
         let save = &mut outgoing.saved_rsp as *mut u64;
         Some((save, load))
     });
     if let Some((save, load)) = switch {
-        // SAFETY: `save` points into the BTreeMap node of the current thread, which is not
-        // removed while it runs (dead threads are reaped only by the idle thread, never
-        // while they are current); `load` was saved by `switch_context` or made by
-        // `prepare_user_entry`.
+        // SAFETY: `save` points into the current thread's slot of the thread table, which
+        // nothing changes between the unlock and this switch (one CPU, interrupts off; dead
+        // threads are reaped only by the idle thread, never while they are current); `load`
+        // was saved by `switch_context` or made by `prepare_user_entry`.
         unsafe { context::switch_context(save, load) };
     }
 }
@@ -579,7 +572,7 @@ pub fn schedule() {
 pub fn block_current(waiting_on: Option<PortId>, deadline: Option<u64>) -> Wake {
     with(|w| {
         let current = w.current;
-        if let Some(t) = w.threads.get_mut(&current) {
+        if let Some(t) = w.threads.get_mut(current) {
             t.state = ThreadState::Blocked;
             t.deadline = deadline;
             t.waiting_on = waiting_on;
@@ -590,12 +583,12 @@ pub fn block_current(waiting_on: Option<PortId>, deadline: Option<u64>) -> Wake 
         }
     });
     schedule();
-    with(|w| w.threads.get(&w.current).map_or(Wake::Retry, |t| t.wake))
+    with(|w| w.threads.get(w.current).map_or(Wake::Retry, |t| t.wake))
 }
 
 /// Mark `thread` dead and out of every queue.
 fn kill_thread(w: &mut World, thread: ThreadId) {
-    if let Some(t) = w.threads.get_mut(&thread)
+    if let Some(t) = w.threads.get_mut(thread)
         && t.state != ThreadState::Dead
     {
         t.state = ThreadState::Dead;
@@ -608,7 +601,7 @@ fn kill_thread(w: &mut World, thread: ThreadId) {
 /// Mark every thread of `task` dead (the task is finished when they are reaped).
 pub fn kill_task_threads(w: &mut World, task: TaskId) {
     let threads: Vec<ThreadId> =
-        w.threads.iter().filter(|(_, t)| t.task == Some(task)).map(|(&id, _)| id).collect();
+        w.threads.iter().filter(|(_, t)| t.task == Some(task)).map(|(id, _)| id).collect();
     for thread in threads {
         kill_thread(w, thread);
     }
@@ -640,11 +633,11 @@ pub fn exit_current_task() -> ! {
 /// is finished at once.
 pub fn terminate_task(task: TaskId) -> Result<bool, KernelError> {
     let finished = with(|w| {
-        if !w.tasks.contains_key(&task) {
+        if !w.tasks.contains(task) {
             return Err(KernelError::InvalidArgument);
         }
-        if w.tasks.get(&task).is_some_and(|t| t.threads == 0) {
-            return Ok(w.tasks.remove(&task).map(|t| finish_task(w, t)));
+        if w.tasks.get(task).is_some_and(|t| t.threads == 0) {
+            return Ok(w.tasks.remove(task).map(|t| finish_task(w, t)));
         }
         kill_task_threads(w, task);
         Ok(None)
@@ -653,7 +646,7 @@ pub fn terminate_task(task: TaskId) -> Result<bool, KernelError> {
         crate::kprintln!("task {} ({}) ended", task.id, task.name);
         task.space.destroy();
     }
-    Ok(with(|w| w.threads.get(&w.current).is_some_and(|t| t.state == ThreadState::Dead)))
+    Ok(with(|w| w.threads.get(w.current).is_some_and(|t| t.state == ThreadState::Dead)))
 }
 
 /// Release a finished task's rights and kernel port (its memory is freed by the caller,
@@ -685,12 +678,12 @@ pub fn reap(mut ended: impl FnMut(&Task)) {
     let dead: Vec<ThreadId> = with(|w| core::mem::take(&mut w.dead));
     for id in dead {
         let (thread, finished_task) = with(|w| {
-            let thread = w.threads.remove(&id)?;
+            let thread = w.threads.remove(id)?;
             w.timed.retain(|&t| t != id);
             let task_id = thread.task?;
-            let task = w.tasks.get_mut(&task_id)?;
+            let task = w.tasks.get_mut(task_id)?;
             task.threads -= 1;
-            let finished = if task.threads == 0 { w.tasks.remove(&task_id) } else { None };
+            let finished = if task.threads == 0 { w.tasks.remove(task_id) } else { None };
             Some((thread, finished.map(|t| finish_task(w, t))))
         })
         .map_or((None, None), |(t, f)| (Some(t), f));
@@ -727,7 +720,7 @@ pub fn tick() {
             .copied()
             .filter(|t| {
                 w.threads
-                    .get(t)
+                    .get(*t)
                     .is_some_and(|t| t.state == ThreadState::Blocked && t.deadline.is_some_and(|d| d <= now))
             })
             .collect();
@@ -735,7 +728,7 @@ pub fn tick() {
             w.wake(thread, Wake::TimedOut);
         }
         w.timed.retain(|t| {
-            w.threads.get(t).is_some_and(|t| t.state == ThreadState::Blocked && t.deadline.is_some())
+            w.threads.get(*t).is_some_and(|t| t.state == ThreadState::Blocked && t.deadline.is_some())
         });
     });
     schedule();

@@ -67,7 +67,7 @@ pub fn task_create() -> Result<u64, KernelError> {
 /// A send right to task `id`'s port, in the caller's name space.
 fn give_task_port(id: TaskId) -> Result<u64, KernelError> {
     sched::with(|w| {
-        let port = w.tasks.get(&id).map(|t| t.self_port.port).ok_or(KernelError::InvalidArgument)?;
+        let port = w.tasks.get(id).map(|t| t.self_port.port).ok_or(KernelError::InvalidArgument)?;
         let right = w.ports.make_send(port).ok_or(KernelError::PortDead)?;
         ipc_glue::give_to_caller(w, right)
     })
@@ -86,7 +86,7 @@ pub fn vm_allocate(task: u64, address: u64, size: u64, prot: u64) -> Result<u64,
     let task = task_of(task)?;
     let (writable, executable) = protection_flags(prot)?;
     sched::with(|w| {
-        let t = w.tasks.get_mut(&task).ok_or(KernelError::InvalidArgument)?;
+        let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
         let address = if address == 0 { t.reserve_anywhere(size)? } else { address };
         let (start, end) = user_range(address, size)?;
         if !t.space.is_unmapped(start, end) {
@@ -107,7 +107,7 @@ pub fn vm_deallocate(task: u64, address: u64, size: u64) -> Result<u64, KernelEr
     let task = task_of(task)?;
     let (start, end) = user_range(address, size)?;
     sched::with(|w| {
-        let t = w.tasks.get_mut(&task).ok_or(KernelError::InvalidArgument)?;
+        let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
         (start..end).step_by(PAGE_SIZE as usize).for_each(|page| t.space.unmap_user_page(page));
         Ok(0)
     })
@@ -118,7 +118,7 @@ pub fn vm_protect(task: u64, address: u64, size: u64, prot: u64) -> Result<u64, 
     let (writable, executable) = protection_flags(prot)?;
     let (start, end) = user_range(address, size)?;
     sched::with(|w| {
-        let t = w.tasks.get_mut(&task).ok_or(KernelError::InvalidArgument)?;
+        let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
         let pages = (start..end).step_by(PAGE_SIZE as usize);
         if pages.clone().any(|page| t.space.translate(page).is_none()) {
             return Err(KernelError::InvalidAddress);
@@ -152,8 +152,8 @@ fn vm_copy(
             } else {
                 (task, address + done, caller, caller_address + done)
             };
-            w.tasks.get(&from_task).ok_or(KernelError::InvalidArgument)?.space.read_user(from, buffer)?;
-            w.tasks.get(&to_task).ok_or(KernelError::InvalidArgument)?.space.write_user(to, buffer)
+            w.tasks.get(from_task).ok_or(KernelError::InvalidArgument)?.space.read_user(from, buffer)?;
+            w.tasks.get(to_task).ok_or(KernelError::InvalidArgument)?.space.write_user(to, buffer)
         })?;
         done += n;
     }
@@ -184,7 +184,7 @@ pub fn task_set_special_port(task: u64, which: u64, name: u64) -> Result<u64, Ke
             let (caller, ports) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
             Some(caller.names.copyin(name, disposition::COPY_SEND, ports, &mut events)?)
         };
-        let t = w.tasks.get_mut(&task).ok_or(KernelError::InvalidArgument)?;
+        let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
         let old = t.special_ports.get_mut(index).ok_or(KernelError::InvalidArgument)?;
         let old = core::mem::replace(old, right);
         if let Some(old) = old {
@@ -199,7 +199,7 @@ pub fn task_get_special_port(task: u64, which: u64) -> Result<u64, KernelError> 
     let task = task_of(task)?;
     let index = special_index(which)?;
     sched::with(|w| {
-        let port = w.tasks.get(&task).and_then(|t| t.special_ports.get(index).copied().flatten());
+        let port = w.tasks.get(task).and_then(|t| t.special_ports.get(index).copied().flatten());
         let Some(port) = port else { return Ok(0) };
         let Some(copy) = w.ports.make_send(port.port) else { return Ok(u64::from(mach_abi::ipc::PORT_DEAD)) };
         ipc_glue::give_to_caller(w, copy)
@@ -208,7 +208,7 @@ pub fn task_get_special_port(task: u64, which: u64) -> Result<u64, KernelError> 
 
 /// The send right (kernel-held) that a task's syscall or exception messages go to.
 pub fn special_port_of(w: &World, task: TaskId, which: u64) -> Option<CarriedRight> {
-    w.tasks.get(&task)?.special_ports.get(special_index(which).ok()?).copied().flatten()
+    w.tasks.get(task)?.special_ports.get(special_index(which).ok()?).copied().flatten()
 }
 
 pub fn task_notify_ended(task: u64, port: u64, how: u64) -> Result<u64, KernelError> {
@@ -222,7 +222,7 @@ pub fn task_notify_ended(task: u64, port: u64, how: u64) -> Result<u64, KernelEr
         let mut events = Vec::new();
         let (caller, ports) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
         let right = caller.names.copyin(port, how, ports, &mut events)?;
-        match w.tasks.get_mut(&task) {
+        match w.tasks.get_mut(task) {
             Some(t) => t.ended_notifications.push(right),
             None => w.ports.release(right, &mut events),
         }
@@ -295,7 +295,7 @@ pub fn task_set_name(task: u64, text: u64, len: u64) -> Result<u64, KernelError>
     sched::with_current_task(|t| t.space.read_user(text, bytes)).ok_or(KernelError::InvalidArgument)??;
     let name = core::str::from_utf8(bytes).map_err(|_| KernelError::InvalidArgument)?;
     sched::with(|w| {
-        let t = w.tasks.get_mut(&task).ok_or(KernelError::InvalidArgument)?;
+        let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
         t.name = alloc::string::String::from(name);
         Ok(0)
     })
@@ -309,7 +309,7 @@ pub fn host_trace_task(host: u64, task: u64, on: u64) -> Result<u64, KernelError
         return Err(KernelError::InvalidArgument);
     }
     sched::with(|w| {
-        w.tasks.get_mut(&task).ok_or(KernelError::InvalidArgument)?.traced = on == 1;
+        w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?.traced = on == 1;
         Ok(0)
     })
 }
@@ -407,7 +407,7 @@ pub fn task_resume(task: u64) -> Result<u64, KernelError> {
 pub fn task_create_copy(parent: u64) -> Result<u64, KernelError> {
     let parent = task_of(parent)?;
     let (space, name) = sched::with(|w| {
-        let p = w.tasks.get_mut(&parent).ok_or(KernelError::InvalidArgument)?;
+        let p = w.tasks.get_mut(parent).ok_or(KernelError::InvalidArgument)?;
         let name = alloc::format!("{}.copy", p.name);
         Ok::<_, KernelError>((p.space.copy_on_write()?, name))
     })?;

@@ -128,7 +128,7 @@ fn give_host_port(task: TaskId) -> Result<mach_abi::ipc::PortName, LoadError> {
         };
         let send = w.ports.make_send(host.port).ok_or(mach_abi::KernelError::PortDead)?;
         let mut events = alloc::vec::Vec::new();
-        let t = w.tasks.get_mut(&task).ok_or(mach_abi::KernelError::InvalidArgument)?;
+        let t = w.tasks.get_mut(task).ok_or(mach_abi::KernelError::InvalidArgument)?;
         let name = t.names.copyout(send, &mut w.ports, &mut events)?;
         w.handle_events(&mut events);
         Ok(name)
