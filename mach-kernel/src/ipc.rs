@@ -91,6 +91,7 @@ pub enum Receiver {
     Dead,
 }
 
+#[cfg_attr(test, derive(Clone))]
 pub struct Port<M> {
     pub receiver: Receiver,
     /// The port set this port belongs to (the set's id), if any.
@@ -126,6 +127,7 @@ impl<M> Port<M> {
 }
 
 /// All ports. `M` is the kernel's message type, kept opaque here.
+#[cfg_attr(test, derive(Clone))]
 pub struct PortTable<M> {
     slots: Vec<Option<Port<M>>>,
     free: Vec<PortId>,
@@ -391,6 +393,7 @@ struct Entry {
 }
 
 /// A task's port name space.
+#[cfg_attr(test, derive(Clone))]
 pub struct NameSpace {
     task: u64,
     entries: Vec<Option<Entry>>,
@@ -561,6 +564,24 @@ impl NameSpace {
             return Err(KernelError::InvalidRight);
         }
         Ok(e.port)
+    }
+
+    /// The port `name` denotes when `copyin(name, how)` would succeed on a live port,
+    /// changing nothing: the IPC fast path checks every condition before it acts. `None`
+    /// whenever copyin would fail or the port is dead (the general path then reports it).
+    pub fn peek_copyin<M>(&self, name: PortName, how: u8, ports: &PortTable<M>) -> Option<PortId> {
+        let e = self.entry(name).ok()?;
+        let alive = ports.get(e.port).is_some_and(|p| !p.is_dead());
+        if e.set || e.dead > 0 || !alive {
+            return None;
+        }
+        let allowed = match how {
+            disposition::MAKE_SEND | disposition::MAKE_SEND_ONCE | disposition::MOVE_RECEIVE => e.receive,
+            disposition::COPY_SEND | disposition::MOVE_SEND => e.send > 0,
+            disposition::MOVE_SEND_ONCE => e.send_once > 0,
+            _ => false,
+        };
+        allowed.then_some(e.port)
     }
 
     /// Take a right out of this name space to carry it, as `disposition` says.
@@ -897,6 +918,35 @@ mod tests {
         b.deallocate(n1, &mut ports, &mut ev).unwrap();
         assert_eq!(ev, vec![Event::NoSenders(id)]);
         assert_eq!(b.deallocate(n1, &mut ports, &mut ev), Err(KernelError::InvalidName));
+    }
+
+    #[test]
+    fn peek_copyin_agrees_with_copyin_and_changes_nothing() {
+        let (mut ports, mut a, mut b) = setup();
+        let mut ev = vec![];
+        let rx = a.allocate_port(&mut ports).unwrap();
+        let set = a.allocate_set(&mut ports).unwrap();
+        let other = b.allocate_port(&mut ports).unwrap();
+        let once = b.copyin(other, MAKE_SEND_ONCE, &mut ports, &mut ev).unwrap();
+        let once = a.copyout(once, &mut ports, &mut ev).unwrap();
+        let send = b.copyin(other, MAKE_SEND, &mut ports, &mut ev).unwrap();
+        let send = a.copyout(send, &mut ports, &mut ev).unwrap();
+        let all = [MOVE_RECEIVE, MOVE_SEND, MOVE_SEND_ONCE, COPY_SEND, MAKE_SEND, MAKE_SEND_ONCE, 99];
+        for name in [rx, set, once, send, 12345] {
+            for how in all {
+                let before = (a.right_type(name, &mut ports), ports.len());
+                let peeked = a.peek_copyin(name, how, &ports);
+                assert_eq!((a.right_type(name, &mut ports), ports.len()), before, "peek changed something");
+                // Try the real thing on a copy of the state.
+                let (mut a2, mut p2) = (a.clone(), ports.clone());
+                let real = a2.copyin(name, how, &mut p2, &mut vec![]);
+                assert_eq!(peeked, real.ok().map(|r| r.port), "name {name:#x} disposition {how}");
+            }
+        }
+        // A dead port: peek says no (copyin would hand out a dead name's error).
+        b.destroy(other, &mut ports, &mut ev).unwrap();
+        assert_eq!(a.peek_copyin(send, COPY_SEND, &ports), None);
+        assert_eq!(a.peek_copyin(once, MOVE_SEND_ONCE, &ports), None);
     }
 
     #[test]

@@ -115,6 +115,17 @@ pub fn mach_msg(
         return Err(KernelError::InvalidArgument);
     }
     let receive_name = name_arg(receive_name)?;
+    let both = options::SEND | options::RECEIVE;
+    if opts & both == both {
+        let receive_timeout = deadline(opts & options::RECEIVE_TIMEOUT != 0, timeout_ms);
+        // A receive that polls cannot hand off: it would not wait.
+        if receive_timeout != Some(None)
+            && let Some(result) =
+                crate::ipc_fast::send_receive(buffer, receive_size, receive_name, receive_timeout.flatten())
+        {
+            return result.map(|_| 0);
+        }
+    }
     if opts & options::SEND != 0 {
         send(buffer, deadline(opts & options::SEND_TIMEOUT != 0, timeout_ms))?;
     }
@@ -252,6 +263,7 @@ fn wait_until(
             Wake::Retry => continue,
             Wake::TimedOut => return Err(KernelError::TimedOut),
             Wake::PortDied => return Err(KernelError::PortDead),
+            Wake::Delivered => return Ok(()),
         }
     }
 }
@@ -403,7 +415,7 @@ fn send_locked(
     Ok(SendOutcome::Queued { port: destination, set: port.set, was_reply })
 }
 
-fn receive(
+pub fn receive(
     buffer: u64,
     capacity: u64,
     name: PortName,
@@ -444,7 +456,11 @@ fn try_receive(
             w.wake_one_waiting_on(source, true);
             Ok(None)
         }
-        Ok(ReceiveOutcome::Wait(port)) => Ok(Some(port)),
+        Ok(ReceiveOutcome::Wait(port)) => {
+            // While it waits, the fast path may write a message straight into the buffer.
+            w.set_receive_buffer(sched::ReceiveBuffer { address: buffer, capacity });
+            Ok(Some(port))
+        }
         Err(e) => Err(e),
     };
     w.handle_events(&mut events);

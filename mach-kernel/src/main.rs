@@ -21,6 +21,7 @@ mod arch;
 mod boot;
 mod device_traps;
 mod foreign;
+mod ipc_fast;
 mod ipc_glue;
 mod log;
 mod memory;

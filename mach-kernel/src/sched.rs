@@ -83,6 +83,26 @@ pub enum Wake {
     TimedOut,
     /// The port it waited on died.
     PortDied,
+    /// A message was written straight into its receive buffer (the IPC fast path): the
+    /// receive is complete.
+    Delivered,
+}
+
+/// Where a thread blocked in a receive wants its message: what the IPC fast path writes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceiveBuffer {
+    pub address: u64,
+    pub capacity: u64,
+}
+
+/// A thread blocked receiving on a port that the IPC fast path may hand a message to.
+#[derive(Debug, Clone, Copy)]
+pub struct DirectReceiver {
+    pub thread: ThreadId,
+    /// The port or set it waits on (whose queue of waiting receivers it heads).
+    pub waited: PortId,
+    pub task: TaskId,
+    pub buffer: ReceiveBuffer,
 }
 
 struct Thread {
@@ -108,6 +128,8 @@ struct Thread {
     trace: u32,
     /// The receive right of the thread's kernel port (held by the kernel).
     self_port: Option<CarriedRight>,
+    /// Set while the thread is blocked in a receive (cleared when woken).
+    receive_buffer: Option<ReceiveBuffer>,
 }
 
 /// A forwarded request a thread waits on.
@@ -140,6 +162,7 @@ impl Thread {
             pending: Pending::None,
             trace: 0,
             self_port: None,
+            receive_buffer: None,
         }
     }
 
@@ -241,6 +264,7 @@ impl World {
         t.wake = why;
         t.deadline = None;
         t.waiting_on = None;
+        t.receive_buffer = None;
         let priority = t.priority;
         self.ready.push(thread, priority);
         true
@@ -264,6 +288,42 @@ impl World {
                 return true;
             }
         }
+    }
+
+    /// Remember where the current thread, about to block receiving, wants its message.
+    pub fn set_receive_buffer(&mut self, buffer: ReceiveBuffer) {
+        if let Some(t) = self.threads.get_mut(self.current) {
+            t.receive_buffer = Some(buffer);
+        }
+    }
+
+    /// The thread first in line to receive on `port` (or on the set `port` is in), if it is
+    /// blocked there with a receive buffer and may run at once: no task is suspended and no
+    /// ready thread has a higher priority. Changes nothing.
+    pub fn direct_receiver(&self, port: PortId) -> Option<DirectReceiver> {
+        if self.suspended_tasks > 0 {
+            return None;
+        }
+        let p = self.ports.get(port)?;
+        let from_port = p.waiting_receivers.front().map(|&t| (t, port));
+        let from_set = || {
+            let set = p.set?;
+            self.ports.get(set)?.waiting_receivers.front().map(|&t| (t, set))
+        };
+        let (thread, waited) = from_port.or_else(from_set)?;
+        let t = self.threads.get(thread)?;
+        if t.state != ThreadState::Blocked || t.waiting_on != Some(waited) {
+            return None;
+        }
+        if self.ready.highest().is_some_and(|h| h > t.priority) {
+            return None;
+        }
+        Some(DirectReceiver { thread, waited, task: t.task?, buffer: t.receive_buffer? })
+    }
+
+    /// The current thread's trace context.
+    pub fn current_trace(&self) -> u32 {
+        self.current_trace
     }
 
     /// Act on the events of rights operations: wake everyone waiting on ports that died,
@@ -533,38 +593,98 @@ pub fn schedule() {
             }
             w.ready.push(current, priority);
         }
-        let target = w.threads.get_mut(next).expect("ready thread exists");
-        target.state = ThreadState::Running;
-        let load = target.saved_rsp;
-        let top = target.stack_top();
-        if target.task.is_some() {
-            // SAFETY: FS base is only the user's thread-local pointer; the kernel uses GS.
-            unsafe { crate::arch::cpu::wrmsr(crate::arch::cpu::MSR_FS_BASE, target.fs_base) };
-        }
-        match target.task.and_then(|t| w.tasks.get(t)) {
-            Some(task) => {
-                task.space.activate();
-                crate::arch::gdt::load_io_bitmap(task.id, task.io_bitmap.as_deref());
-            }
-            None => crate::memory::paging::activate_kernel_space(),
-        }
-        if let Some(top) = top {
-            syscall::set_kernel_stack(top);
-        }
-        let incoming_trace = target.trace;
-        w.current = next;
-        let outgoing = w.threads.get_mut(current).expect("current thread exists");
-        outgoing.trace = core::mem::replace(&mut w.current_trace, incoming_trace);
-        let save = &mut outgoing.saved_rsp as *mut u64;
-        Some((save, load))
+        Some(switch_to(w, next))
     });
-    if let Some((save, load)) = switch {
+    if let Some(switch) = switch {
+        switch.run();
+    }
+}
+
+/// A switch prepared under the lock, run after it is released.
+#[must_use]
+pub struct Switch {
+    save: *mut u64,
+    load: u64,
+}
+
+impl Switch {
+    /// Leave the current thread here; returns when it is switched back to.
+    pub fn run(self) {
         // SAFETY: `save` points into the current thread's slot of the thread table, which
         // nothing changes between the unlock and this switch (one CPU, interrupts off; dead
         // threads are reaped only by the idle thread, never while they are current); `load`
         // was saved by `switch_context` or made by `prepare_user_entry`.
-        unsafe { context::switch_context(save, load) };
+        unsafe { context::switch_context(self.save, self.load) };
     }
+}
+
+/// Make `next` (already out of every queue) the running thread: its address space, I/O
+/// bitmap, kernel stack, FS base and trace context. The outgoing thread's state was set by
+/// the caller.
+fn switch_to(w: &mut World, next: ThreadId) -> Switch {
+    let current = w.current;
+    let target = w.threads.get_mut(next).expect("ready thread exists");
+    target.state = ThreadState::Running;
+    let load = target.saved_rsp;
+    let top = target.stack_top();
+    if target.task.is_some() {
+        // SAFETY: FS base is only the user's thread-local pointer; the kernel uses GS.
+        unsafe { crate::arch::cpu::wrmsr(crate::arch::cpu::MSR_FS_BASE, target.fs_base) };
+    }
+    match target.task.and_then(|t| w.tasks.get(t)) {
+        Some(task) => {
+            task.space.activate();
+            crate::arch::gdt::load_io_bitmap(task.id, task.io_bitmap.as_deref());
+        }
+        None => crate::memory::paging::activate_kernel_space(),
+    }
+    if let Some(top) = top {
+        syscall::set_kernel_stack(top);
+    }
+    let incoming_trace = target.trace;
+    w.current = next;
+    let outgoing = w.threads.get_mut(current).expect("current thread exists");
+    outgoing.trace = core::mem::replace(&mut w.current_trace, incoming_trace);
+    Switch { save: &mut outgoing.saved_rsp as *mut u64, load }
+}
+
+/// The IPC fast path's switch: the current thread blocks receiving on `waits_on` (into
+/// `buffer`, until tick `deadline`) and `receiver`, whose receive the caller has just
+/// completed, runs at once in its place without passing through the run queue.
+pub fn hand_off(
+    w: &mut World,
+    receiver: ThreadId,
+    waits_on: PortId,
+    buffer: ReceiveBuffer,
+    deadline: Option<u64>,
+) -> Switch {
+    let current = w.current;
+    if let Some(t) = w.threads.get_mut(current) {
+        t.state = ThreadState::Blocked;
+        t.deadline = deadline;
+        t.waiting_on = Some(waits_on);
+        t.wake = Wake::Retry;
+        t.receive_buffer = Some(buffer);
+    }
+    if deadline.is_some() {
+        w.timed.push(current);
+    }
+    if let Some(p) = w.ports.get_mut(waits_on) {
+        p.waiting_receivers.push_back(current);
+    }
+    if let Some(t) = w.threads.get_mut(receiver) {
+        t.wake = Wake::Delivered;
+        t.deadline = None;
+        t.waiting_on = None;
+        t.receive_buffer = None;
+        t.trace = 0;
+    }
+    switch_to(w, receiver)
+}
+
+/// Why the current thread was last woken.
+pub fn current_wake() -> Wake {
+    with(|w| w.threads.get(w.current).map_or(Wake::Retry, |t| t.wake))
 }
 
 /// Block the current thread (already registered with whatever will wake it, under
@@ -583,7 +703,7 @@ pub fn block_current(waiting_on: Option<PortId>, deadline: Option<u64>) -> Wake 
         }
     });
     schedule();
-    with(|w| w.threads.get(w.current).map_or(Wake::Retry, |t| t.wake))
+    current_wake()
 }
 
 /// Mark `thread` dead and out of every queue.

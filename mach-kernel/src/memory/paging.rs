@@ -292,9 +292,12 @@ impl AddressSpace {
         Ok(entry)
     }
 
+    /// Make this the running address space (nothing to do, and no TLB flush, when it is).
     pub fn activate(&self) {
-        // SAFETY: every address space maps the kernel half identically.
-        unsafe { crate::arch::cpu::write_cr3(self.pml4) };
+        if crate::arch::cpu::read_cr3() & ADDRESS_MASK != self.pml4 {
+            // SAFETY: every address space maps the kernel half identically.
+            unsafe { crate::arch::cpu::write_cr3(self.pml4) };
+        }
     }
 
     /// Walk `[addr, addr + len)` of user memory page by page, checking that each page is

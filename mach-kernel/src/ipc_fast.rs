@@ -1,0 +1,234 @@
+//! The IPC fast path: the common RPC step, `mach_msg(SEND | RECEIVE)` of a small message
+//! to a port whose receiver is already waiting, by a thread that then waits for its own
+//! answer. Instead of queueing a kernel copy of the message and going through the run
+//! queue, the sender writes the message straight into the waiting receiver's buffer and
+//! switches to it (a hand-off), leaving itself blocked in its receive.
+//!
+//! It applies only when all of this holds, checked before anything changes:
+//! - the body carries no rights and no out-of-line memory, and at most
+//!   [`FAST_DATA_MAX`] bytes of inline data; no trace context (traced requests take the
+//!   general path, which records every hop);
+//! - the destination is named with COPY_SEND or MOVE_SEND_ONCE, the reply right (if any) is
+//!   MAKE_SEND_ONCE of a receive right the sender holds;
+//! - the destination is a live plain port (no kernel object) with an empty queue, and a
+//!   thread is blocked receiving on it (or its set) with a big enough buffer, which may run
+//!   at once (no task suspended, no ready thread of higher priority);
+//! - the sender then receives on a plain port of its own with an empty queue, not polling.
+//!
+//! It must never be observable: the receiver gets the same bytes, names and rights the
+//! general path (`ipc_glue`) would give it, and a sender for which any condition fails
+//! gets the general path with nothing changed. When writing into the receiver's buffer
+//! faults, the general path runs too and reports it the same way.
+
+use crate::memory::paging::AddressSpace;
+use crate::sched::{self, DirectReceiver, ReceiveBuffer, Switch, Wake, World};
+use mach_abi::KernelError;
+use mach_abi::ipc::{HEADER_SIZE, MessageHeader, PORT_DEAD, PORT_NULL, PortName, disposition, received};
+use mach_kernel::ipc::{PortId, Receiver};
+
+/// Inline data the fast path carries (larger messages take the general path).
+pub const FAST_DATA_MAX: usize = 256;
+
+/// Bytes of one message on the fast path: header and data, word-aligned for the copies.
+#[repr(C, align(8))]
+struct Staged {
+    header: MessageHeader,
+    data: [u8; FAST_DATA_MAX],
+}
+
+/// Try the fast path. `None`: it did not apply and nothing changed; run the general path.
+/// `Some(result)`: the message was delivered and this thread's receive is finished too.
+pub fn send_receive(
+    buffer: u64,
+    capacity: u64,
+    receive_name: PortName,
+    deadline: Option<u64>,
+) -> Option<Result<(), KernelError>> {
+    let mut staged = core::mem::MaybeUninit::<Staged>::uninit();
+    let header = read_header(buffer)?;
+    let data_size = header.data_size as usize;
+    if header.port_count != 0 || header.ool_count != 0 || data_size > FAST_DATA_MAX || header.trace != 0 {
+        return None;
+    }
+    let size = HEADER_SIZE + data_size;
+    // SAFETY: `staged` has room for the header and FAST_DATA_MAX data bytes; the user side
+    // is checked by `read_into`.
+    let staged = unsafe {
+        let at = staged.as_mut_ptr() as *mut u8;
+        read_into(buffer + HEADER_SIZE as u64, at.add(HEADER_SIZE), data_size)?;
+        (at as *mut MessageHeader).write(header);
+        core::slice::from_raw_parts_mut(at, size)
+    };
+    let own = ReceiveBuffer { address: buffer, capacity };
+    let switch = sched::with(|w| deliver(w, staged, receive_name, own, deadline))?;
+    switch.run();
+    // Woken: by an answer written straight into our buffer, or as in the general path.
+    Some(match sched::current_wake() {
+        Wake::Delivered => Ok(()),
+        Wake::Retry => crate::ipc_glue::receive(buffer, capacity, receive_name, deadline.map(Some)),
+        Wake::TimedOut => Err(KernelError::TimedOut),
+        Wake::PortDied => Err(KernelError::PortDead),
+    })
+}
+
+fn read_header(buffer: u64) -> Option<MessageHeader> {
+    let mut header = core::mem::MaybeUninit::<MessageHeader>::uninit();
+    // SAFETY: the header is plain integers (any bytes are a valid value) and is fully
+    // written when `read_into` succeeds.
+    unsafe {
+        read_into(buffer, header.as_mut_ptr() as *mut u8, HEADER_SIZE)?;
+        Some(header.assume_init())
+    }
+}
+
+/// Copy `len` bytes of the caller's memory at `address` to `to`.
+///
+/// # Safety
+/// `to` must be valid for `len` bytes of writes.
+unsafe fn read_into(address: u64, to: *mut u8, len: usize) -> Option<()> {
+    let end = address.checked_add(len as u64)?;
+    if end > mach_abi::layout::USER_END {
+        return None;
+    }
+    // SAFETY: the source is in user space (checked above); faults are fixed up.
+    unsafe { crate::arch::user_copy::copy(to, address as *const u8, len) }.then_some(())
+}
+
+/// Under the lock: check every condition, write the message into the receiver's buffer,
+/// then move the rights and prepare the hand-off.
+fn deliver(
+    w: &mut World,
+    message: &mut [u8],
+    receive_name: PortName,
+    own: ReceiveBuffer,
+    deadline: Option<u64>,
+) -> Option<Switch> {
+    let header = read_staged_header(message)?;
+    let plan = plan(w, &header, receive_name, message.len())?;
+    // What the receiver sees; the reply name is not known yet: PORT_NULL until the rights
+    // are moved.
+    let delivered = MessageHeader {
+        remote: PORT_NULL,
+        local: plan.local,
+        remote_disposition: 0,
+        local_disposition: 0,
+        port_count: 0,
+        ool_count: 0,
+        id: header.id,
+        data_size: header.data_size,
+        trace: 0,
+    };
+    message.get_mut(..HEADER_SIZE)?.copy_from_slice(as_bytes(&delivered));
+    // The receiver's buffer is written in its address space (switched to now: we go there
+    // anyway).
+    let sender_space = AddressSpace::running();
+    w.tasks.get(plan.receiver.task)?.space.activate();
+    if !write_user(plan.receiver.buffer.address, message) {
+        sender_space.activate();
+        return None;
+    }
+    Some(commit(w, &header, delivered, &plan, own, deadline))
+}
+
+/// Move the rights, finish the receiver's header and switch. Nothing here can fail: `plan`
+/// checked it all.
+fn commit(
+    w: &mut World,
+    header: &MessageHeader,
+    mut delivered: MessageHeader,
+    plan: &Plan,
+    own: ReceiveBuffer,
+    deadline: Option<u64>,
+) -> Switch {
+    let mut events = alloc::vec::Vec::new();
+    let mut reply = None;
+    if let Some((task, ports)) = w.current_task_and_ports() {
+        if header.remote_disposition == disposition::MOVE_SEND_ONCE
+            && let Ok(right) =
+                task.names.copyin(header.remote, disposition::MOVE_SEND_ONCE, ports, &mut events)
+        {
+            ports.consume_destination(right, &mut events);
+        }
+        // COPY_SEND of the destination: copied in and used up at once, which changes nothing.
+        if header.local != PORT_NULL {
+            reply = task.names.copyin(header.local, disposition::MAKE_SEND_ONCE, ports, &mut events).ok();
+        }
+    }
+    if let Some(right) = reply {
+        let copied =
+            w.tasks.get_mut(plan.receiver.task).map(|t| t.names.copyout(right, &mut w.ports, &mut events));
+        delivered.remote = match copied {
+            Some(Ok(name)) => name,
+            _ => {
+                w.ports.release(right, &mut events);
+                PORT_DEAD
+            }
+        };
+        delivered.remote_disposition = received::SEND_ONCE;
+        // The same bytes were just written: this cannot fault.
+        write_user(plan.receiver.buffer.address, as_bytes(&delivered));
+    }
+    if let Some(p) = w.ports.get_mut(plan.receiver.waited) {
+        p.waiting_receivers.pop_front();
+    }
+    if !events.is_empty() {
+        w.handle_events(&mut events);
+    }
+    sched::hand_off(w, plan.receiver.thread, plan.own_port, own, deadline)
+}
+
+/// What the checks found: who receives (and where it waits), the name the receiver knows
+/// the port by, and the port the sender will wait on.
+struct Plan {
+    receiver: DirectReceiver,
+    local: PortName,
+    own_port: PortId,
+}
+
+fn plan(w: &mut World, header: &MessageHeader, receive_name: PortName, size: usize) -> Option<Plan> {
+    if w.current_trace() != 0 {
+        return None;
+    }
+    let (task, ports) = w.current_task_and_ports()?;
+    let own_port = task.names.receive_port(receive_name).ok()?;
+    let own = ports.get(own_port)?;
+    if own.is_set || !own.queue.is_empty() {
+        return None;
+    }
+    if !matches!(header.remote_disposition, disposition::COPY_SEND | disposition::MOVE_SEND_ONCE) {
+        return None;
+    }
+    let destination = task.names.peek_copyin(header.remote, header.remote_disposition, ports)?;
+    if header.local != PORT_NULL
+        && (header.local_disposition != disposition::MAKE_SEND_ONCE
+            || task.names.peek_copyin(header.local, disposition::MAKE_SEND_ONCE, ports).is_none())
+    {
+        return None;
+    }
+    let port = ports.get(destination)?;
+    let Receiver::Task { name: local, .. } = port.receiver else { return None };
+    if port.is_set || port.kernel_object != 0 || !port.queue.is_empty() {
+        return None;
+    }
+    let receiver = w.direct_receiver(destination)?;
+    if receiver.buffer.capacity < size as u64 {
+        return None;
+    }
+    Some(Plan { receiver, local, own_port })
+}
+
+fn read_staged_header(message: &[u8]) -> Option<MessageHeader> {
+    let bytes = message.get(..HEADER_SIZE)?;
+    // SAFETY: `bytes` holds HEADER_SIZE bytes; the header is plain integers.
+    Some(unsafe { (bytes.as_ptr() as *const MessageHeader).read_unaligned() })
+}
+
+fn as_bytes(header: &MessageHeader) -> &[u8] {
+    // SAFETY: the header is a repr(C) struct of integers without padding.
+    unsafe { core::slice::from_raw_parts(header as *const MessageHeader as *const u8, HEADER_SIZE) }
+}
+
+/// Write into the running address space's user memory; false if it faulted.
+fn write_user(address: u64, bytes: &[u8]) -> bool {
+    AddressSpace::write_current(address, bytes).is_ok()
+}
