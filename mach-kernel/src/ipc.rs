@@ -380,6 +380,8 @@ impl<M> PortTable<M> {
 /// One name's rights in a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Entry {
+    /// The entry's own name (generation included): a lookup compares it.
+    name: PortName,
     port: PortId,
     receive: bool,
     /// Send references (0 = no send right).
@@ -436,21 +438,23 @@ impl NameSpace {
         ((index + 1) as u32) | (generation << INDEX_BITS)
     }
 
+    /// The entry `name` denotes. PORT_NULL and PORT_DEAD never match one: no slot has index
+    /// -1, and no name has the index bits of PORT_DEAD (`MAX_NAMES`).
     fn entry(&self, name: PortName) -> Result<&Entry, KernelError> {
-        let index = index_of(name);
-        let entry = self.entries.get(index).and_then(|e| e.as_ref()).ok_or(KernelError::InvalidName)?;
-        if name == PORT_NULL || name == PORT_DEAD || self.name_for(index) != name {
-            return Err(KernelError::InvalidName);
+        match self.entries.get(index_of(name)) {
+            Some(Some(entry)) if entry.name == name => Ok(entry),
+            _ => Err(KernelError::InvalidName),
         }
-        Ok(entry)
     }
 
     fn entry_mut(&mut self, name: PortName) -> Result<&mut Entry, KernelError> {
-        self.entry(name)?;
-        self.entries.get_mut(index_of(name)).and_then(|e| e.as_mut()).ok_or(KernelError::InvalidName)
+        match self.entries.get_mut(index_of(name)) {
+            Some(Some(entry)) if entry.name == name => Ok(entry),
+            _ => Err(KernelError::InvalidName),
+        }
     }
 
-    fn insert(&mut self, entry: Entry) -> Result<PortName, KernelError> {
+    fn insert(&mut self, mut entry: Entry) -> Result<PortName, KernelError> {
         let index = match self.free.pop() {
             Some(index) => index,
             None if self.entries.len() < MAX_NAMES => {
@@ -460,10 +464,11 @@ impl NameSpace {
             }
             None => return Err(KernelError::NoMemory),
         };
+        let name = self.name_for(index);
+        entry.name = name;
         if let Some(slot) = self.entries.get_mut(index) {
             *slot = Some(entry);
         }
-        let name = self.name_for(index);
         if !entry.set && entry.send_once == 0 && entry.dead == 0 {
             self.by_port.insert(entry.port, name);
         }
@@ -473,7 +478,8 @@ impl NameSpace {
     fn remove(&mut self, name: PortName) {
         let index = index_of(name);
         if let Some(entry) = self.entries.get_mut(index).and_then(|e| e.take()) {
-            if self.by_port.get(&entry.port) == Some(&name) {
+            // Only receive and send names are in `by_port`.
+            if !entry.set && entry.send_once == 0 && self.by_port.get(&entry.port) == Some(&name) {
                 self.by_port.remove(&entry.port);
             }
             if let Some(g) = self.generations.get_mut(index) {
@@ -508,7 +514,15 @@ impl NameSpace {
     /// A new port whose receive right this task holds.
     pub fn allocate_port<M>(&mut self, ports: &mut PortTable<M>) -> Result<PortName, KernelError> {
         let id = ports.create(Receiver::InTransit, false);
-        let name = self.insert(Entry { port: id, receive: true, send: 0, send_once: 0, dead: 0, set: false });
+        let name = self.insert(Entry {
+            name: PORT_NULL,
+            port: id,
+            receive: true,
+            send: 0,
+            send_once: 0,
+            dead: 0,
+            set: false,
+        });
         match name {
             Ok(name) => {
                 if let Some(p) = ports.get_mut(id) {
@@ -527,8 +541,15 @@ impl NameSpace {
     /// A new, empty port set.
     pub fn allocate_set<M>(&mut self, ports: &mut PortTable<M>) -> Result<PortName, KernelError> {
         let id = ports.create(Receiver::InTransit, true);
-        let name =
-            self.insert(Entry { port: id, receive: true, send: 0, send_once: 0, dead: 0, set: true })?;
+        let name = self.insert(Entry {
+            name: PORT_NULL,
+            port: id,
+            receive: true,
+            send: 0,
+            send_once: 0,
+            dead: 0,
+            set: true,
+        })?;
         if let Some(p) = ports.get_mut(id) {
             p.receiver = Receiver::Task { task: self.task, name };
         }
@@ -688,9 +709,15 @@ impl NameSpace {
             return Ok(PORT_DEAD);
         }
         match right.kind {
-            CarriedKind::SendOnce => {
-                self.insert(Entry { port: id, receive: false, send: 0, send_once: 1, dead: 0, set: false })
-            }
+            CarriedKind::SendOnce => self.insert(Entry {
+                name: PORT_NULL,
+                port: id,
+                receive: false,
+                send: 0,
+                send_once: 1,
+                dead: 0,
+                set: false,
+            }),
             CarriedKind::Send | CarriedKind::Receive => {
                 let existing = self.by_port.get(&id).copied();
                 let name = match existing {
@@ -713,7 +740,15 @@ impl NameSpace {
                     None => {
                         let receive = right.kind == CarriedKind::Receive;
                         let send = u32::from(!receive);
-                        self.insert(Entry { port: id, receive, send, send_once: 0, dead: 0, set: false })?
+                        self.insert(Entry {
+                            name: PORT_NULL,
+                            port: id,
+                            receive,
+                            send,
+                            send_once: 0,
+                            dead: 0,
+                            set: false,
+                        })?
                     }
                 };
                 if right.kind == CarriedKind::Receive

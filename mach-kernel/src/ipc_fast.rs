@@ -23,7 +23,9 @@
 use crate::memory::paging::AddressSpace;
 use crate::sched::{self, DirectReceiver, ReceiveBuffer, Switch, Wake, World};
 use mach_abi::KernelError;
-use mach_abi::ipc::{HEADER_SIZE, MessageHeader, PORT_DEAD, PORT_NULL, PortName, disposition, received};
+use mach_abi::ipc::{
+    HEADER_SIZE, MessageHeader, PORT_DEAD, PORT_NULL, PortName, disposition, options, received,
+};
 use mach_kernel::ipc::{PortId, Receiver};
 
 /// Inline data the fast path carries (larger messages take the general path).
@@ -36,9 +38,33 @@ struct Staged {
     data: [u8; FAST_DATA_MAX],
 }
 
-/// Try the fast path. `None`: it did not apply and nothing changed; run the general path.
-/// `Some(result)`: the message was delivered and this thread's receive is finished too.
-pub fn send_receive(
+/// `mach_msg(buffer, options, receive_size, receive_name, timeout_ms)` when it sends and
+/// then receives: try the fast path. `None`: it did not apply and nothing changed; run the
+/// general path. `Some(result)`: the message was delivered and this thread's receive is
+/// finished too.
+pub fn mach_msg(
+    buffer: u64,
+    opts: u64,
+    receive_size: u64,
+    receive_name: u64,
+    timeout_ms: u64,
+) -> Option<Result<(), KernelError>> {
+    let both = options::SEND | options::RECEIVE;
+    let known = both | options::SEND_TIMEOUT | options::RECEIVE_TIMEOUT;
+    if opts & both != both || opts & !known != 0 {
+        return None;
+    }
+    let receive_name = PortName::try_from(receive_name).ok()?;
+    let deadline = match crate::ipc_glue::deadline(opts & options::RECEIVE_TIMEOUT != 0, timeout_ms) {
+        None => None,
+        Some(None) => return None, // a receive that polls cannot hand off: it would not wait
+        Some(Some(tick)) => Some(tick),
+    };
+    send_receive(buffer, receive_size, receive_name, deadline)
+}
+
+/// The fast path proper, for a receive that waits until `deadline` (or for ever).
+fn send_receive(
     buffer: u64,
     capacity: u64,
     receive_name: PortName,
@@ -61,9 +87,8 @@ pub fn send_receive(
     };
     let own = ReceiveBuffer { address: buffer, capacity };
     let switch = sched::with(|w| deliver(w, staged, receive_name, own, deadline))?;
-    switch.run();
     // Woken: by an answer written straight into our buffer, or as in the general path.
-    Some(match sched::current_wake() {
+    Some(match switch.run() {
         Wake::Delivered => Ok(()),
         Wake::Retry => crate::ipc_glue::receive(buffer, capacity, receive_name, deadline.map(Some)),
         Wake::TimedOut => Err(KernelError::TimedOut),

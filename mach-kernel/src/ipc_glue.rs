@@ -94,7 +94,7 @@ fn as_bytes<T: Copy>(value: &T) -> &[u8] {
 
 /// What a timeout option and value mean: `None` waits forever, `Some(None)` polls,
 /// `Some(Some(tick))` waits until that tick.
-fn deadline(enabled: bool, timeout_ms: u64) -> Option<Option<u64>> {
+pub fn deadline(enabled: bool, timeout_ms: u64) -> Option<Option<u64>> {
     match (enabled, timeout_ms) {
         (false, _) => None,
         (true, 0) => Some(None),
@@ -115,17 +115,6 @@ pub fn mach_msg(
         return Err(KernelError::InvalidArgument);
     }
     let receive_name = name_arg(receive_name)?;
-    let both = options::SEND | options::RECEIVE;
-    if opts & both == both {
-        let receive_timeout = deadline(opts & options::RECEIVE_TIMEOUT != 0, timeout_ms);
-        // A receive that polls cannot hand off: it would not wait.
-        if receive_timeout != Some(None)
-            && let Some(result) =
-                crate::ipc_fast::send_receive(buffer, receive_size, receive_name, receive_timeout.flatten())
-        {
-            return result.map(|_| 0);
-        }
-    }
     if opts & options::SEND != 0 {
         send(buffer, deadline(opts & options::SEND_TIMEOUT != 0, timeout_ms))?;
     }

@@ -187,6 +187,8 @@ pub struct World {
     ready: RunQueue,
     dead: Vec<ThreadId>,
     current: ThreadId,
+    /// The running thread's task (None for the idle thread), kept for the IPC path.
+    current_task: Option<TaskId>,
     pub ports: PortTable<Message>,
     /// The host port's receive right (held by the kernel), made with the first task.
     pub host_port: Option<CarriedRight>,
@@ -223,6 +225,7 @@ pub fn init() {
         ready: RunQueue::default(),
         dead: Vec::new(),
         current: IDLE,
+        current_task: None,
         ports: PortTable::default(),
         host_port: None,
         irq_ports: [None; 16],
@@ -242,13 +245,12 @@ impl World {
 
     /// The current thread's task id (None for the idle thread).
     pub fn current_task_id(&self) -> Option<TaskId> {
-        self.threads.get(self.current)?.task
+        self.current_task
     }
 
     /// The current task and the port table, borrowed together.
     pub fn current_task_and_ports(&mut self) -> Option<(&mut Task, &mut PortTable<Message>)> {
-        let id = self.current_task_id()?;
-        let task = self.tasks.get_mut(id)?;
+        let task = self.tasks.get_mut(self.current_task?)?;
         Some((task, &mut self.ports))
     }
 
@@ -605,16 +607,27 @@ pub fn schedule() {
 pub struct Switch {
     save: *mut u64,
     load: u64,
+    /// Why the incoming thread was woken: it reads this when its own switch returns.
+    wake: Wake,
 }
 
+/// The wake reason of the thread the last switch went to (one CPU): a thread whose
+/// `Switch::run` returns reads its own here, without taking the lock.
+static mut RESUMED_BECAUSE: Wake = Wake::Retry;
+
 impl Switch {
-    /// Leave the current thread here; returns when it is switched back to.
-    pub fn run(self) {
+    /// Leave the current thread here; returns, with why it was woken, when it is switched
+    /// back to.
+    pub fn run(self) -> Wake {
+        // SAFETY: one CPU with interrupts off in the kernel: no other access is concurrent.
+        unsafe { RESUMED_BECAUSE = self.wake };
         // SAFETY: `save` points into the current thread's slot of the thread table, which
         // nothing changes between the unlock and this switch (one CPU, interrupts off; dead
         // threads are reaped only by the idle thread, never while they are current); `load`
         // was saved by `switch_context` or made by `prepare_user_entry`.
         unsafe { context::switch_context(self.save, self.load) };
+        // SAFETY: as above; the switch back to this thread stored our reason.
+        unsafe { RESUMED_BECAUSE }
     }
 }
 
@@ -625,6 +638,7 @@ fn switch_to(w: &mut World, next: ThreadId) -> Switch {
     let current = w.current;
     let target = w.threads.get_mut(next).expect("ready thread exists");
     target.state = ThreadState::Running;
+    let target_task = target.task;
     let load = target.saved_rsp;
     let top = target.stack_top();
     if target.task.is_some() {
@@ -642,10 +656,12 @@ fn switch_to(w: &mut World, next: ThreadId) -> Switch {
         syscall::set_kernel_stack(top);
     }
     let incoming_trace = target.trace;
+    let wake = target.wake;
     w.current = next;
+    w.current_task = target_task;
     let outgoing = w.threads.get_mut(current).expect("current thread exists");
     outgoing.trace = core::mem::replace(&mut w.current_trace, incoming_trace);
-    Switch { save: &mut outgoing.saved_rsp as *mut u64, load }
+    Switch { save: &mut outgoing.saved_rsp as *mut u64, load, wake }
 }
 
 /// The IPC fast path's switch: the current thread blocks receiving on `waits_on` (into
@@ -682,15 +698,10 @@ pub fn hand_off(
     switch_to(w, receiver)
 }
 
-/// Why the current thread was last woken.
-pub fn current_wake() -> Wake {
-    with(|w| w.threads.get(w.current).map_or(Wake::Retry, |t| t.wake))
-}
-
 /// Block the current thread (already registered with whatever will wake it, under
 /// `waiting_on`) until woken or until tick `deadline`. Returns why it woke.
 pub fn block_current(waiting_on: Option<PortId>, deadline: Option<u64>) -> Wake {
-    with(|w| {
+    let switch = with(|w| {
         let current = w.current;
         if let Some(t) = w.threads.get_mut(current) {
             t.state = ThreadState::Blocked;
@@ -701,9 +712,22 @@ pub fn block_current(waiting_on: Option<PortId>, deadline: Option<u64>) -> Wake 
         if deadline.is_some() {
             w.timed.push(current);
         }
+        let next = next_ready(w);
+        switch_to(w, next)
     });
-    schedule();
-    current_wake()
+    switch.run()
+}
+
+/// The next thread to run after the current one blocked: the first ready one not parked
+/// by a suspension, or idle.
+fn next_ready(w: &mut World) -> ThreadId {
+    loop {
+        match w.ready.pop() {
+            Some(next) if w.is_suspended(next) => w.parked.push(next),
+            Some(next) => return next,
+            None => return IDLE,
+        }
+    }
 }
 
 /// Mark `thread` dead and out of every queue.

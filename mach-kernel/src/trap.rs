@@ -129,6 +129,13 @@ fn kernel_exception(frame: &TrapFrame) -> ! {
 }
 
 pub fn syscall(frame: &mut TrapFrame) {
+    // The RPC step (send, then wait for the answer) first: it may take the IPC fast path.
+    if frame.rax == trap::MACH_MSG as u64
+        && let Some(result) = crate::ipc_fast::mach_msg(frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8)
+    {
+        frame.rax = result.map_or_else(|e| e.as_return() as u64, |()| 0);
+        return;
+    }
     let number = frame.rax as i64;
     let result = if number < 0 { mach_trap(number, frame) } else { Ok(crate::foreign::syscall(frame)) };
     frame.rax = match result {
