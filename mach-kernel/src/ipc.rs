@@ -153,10 +153,12 @@ impl<M> Default for PortTable<M> {
 }
 
 impl<M> PortTable<M> {
+    #[inline]
     pub fn get(&self, id: PortId) -> Option<&Port<M>> {
         self.slots.get(id as usize)?.as_ref()
     }
 
+    #[inline]
     pub fn get_mut(&mut self, id: PortId) -> Option<&mut Port<M>> {
         self.slots.get_mut(id as usize)?.as_mut()
     }
@@ -355,7 +357,7 @@ impl<M> PortTable<M> {
             return None;
         }
         p.send_once_rights += 1;
-        self.add_ref(id);
+        p.refs += 1;
         Some(CarriedRight { port: id, kind: CarriedKind::SendOnce })
     }
 
@@ -409,6 +411,7 @@ pub struct NameSpace {
 const INDEX_BITS: u32 = 24;
 const MAX_NAMES: usize = (1 << INDEX_BITS) - 2;
 
+#[inline(always)]
 fn index_of(name: PortName) -> usize {
     ((name & ((1 << INDEX_BITS) - 1)) as usize).wrapping_sub(1)
 }
@@ -433,6 +436,7 @@ impl NameSpace {
         self.len() == 0
     }
 
+    #[inline(always)]
     fn name_for(&self, index: usize) -> PortName {
         let generation = self.generations.get(index).copied().unwrap_or(0) as u32;
         ((index + 1) as u32) | (generation << INDEX_BITS)
@@ -440,6 +444,7 @@ impl NameSpace {
 
     /// The entry `name` denotes. PORT_NULL and PORT_DEAD never match one: no slot has index
     /// -1, and no name has the index bits of PORT_DEAD (`MAX_NAMES`).
+    #[inline(always)]
     fn entry(&self, name: PortName) -> Result<&Entry, KernelError> {
         match self.entries.get(index_of(name)) {
             Some(Some(entry)) if entry.name == name => Ok(entry),
@@ -570,6 +575,7 @@ impl NameSpace {
     }
 
     /// The port a receive right (or port set) name denotes.
+    #[inline(always)]
     pub fn receive_port(&self, name: PortName) -> Result<PortId, KernelError> {
         let e = self.entry(name)?;
         if e.receive { Ok(e.port) } else { Err(KernelError::InvalidRight) }
@@ -590,6 +596,7 @@ impl NameSpace {
     /// The port `name` denotes when `copyin(name, how)` would succeed on a live port,
     /// changing nothing: the IPC fast path checks every condition before it acts. `None`
     /// whenever copyin would fail or the port is dead (the general path then reports it).
+    #[inline(always)]
     pub fn peek_copyin<M>(&self, name: PortName, how: u8, ports: &PortTable<M>) -> Option<PortId> {
         let e = self.entry(name).ok()?;
         let alive = ports.get(e.port).is_some_and(|p| !p.is_dead());
@@ -603,6 +610,48 @@ impl NameSpace {
             _ => false,
         };
         allowed.then_some(e.port)
+    }
+
+    /// The name the next right put in this space under a new name will get (None when the
+    /// space is full). The IPC fast path writes it to the receiver before moving the right.
+    #[inline(always)]
+    pub fn next_name(&self) -> Option<PortName> {
+        match self.free.last() {
+            Some(&index) => Some(self.name_for(index)),
+            None if self.entries.len() < MAX_NAMES => Some(self.name_for(self.entries.len())),
+            None => None,
+        }
+    }
+
+    /// The IPC fast path's `copyin(name, MOVE_SEND_ONCE)` of a message's destination and its
+    /// use (`consume_destination`), in one step. The caller checked with `peek_copyin`.
+    #[inline]
+    pub fn use_send_once<M>(&mut self, name: PortName, ports: &mut PortTable<M>) {
+        let Ok(entry) = self.entry(name) else { return };
+        if entry.send_once == 0 {
+            return;
+        }
+        let port = entry.port;
+        self.remove(name);
+        if let Some(p) = ports.get_mut(port) {
+            p.send_once_rights -= 1;
+        }
+        ports.drop_ref(port);
+    }
+
+    /// The IPC fast path's copyout of a send-once right to a live port: a new name, the
+    /// one `next_name` announced.
+    #[inline]
+    pub fn insert_send_once(&mut self, right: CarriedRight) -> Result<PortName, KernelError> {
+        self.insert(Entry {
+            name: PORT_NULL,
+            port: right.port,
+            receive: false,
+            send: 0,
+            send_once: 1,
+            dead: 0,
+            set: false,
+        })
     }
 
     /// Take a right out of this name space to carry it, as `disposition` says.
@@ -982,6 +1031,43 @@ mod tests {
         b.destroy(other, &mut ports, &mut ev).unwrap();
         assert_eq!(a.peek_copyin(send, COPY_SEND, &ports), None);
         assert_eq!(a.peek_copyin(once, MOVE_SEND_ONCE, &ports), None);
+    }
+
+    /// The fast path's steps leave the same state as the general ones: a request with a
+    /// MAKE_SEND_ONCE reply right copied out to the receiver, and the reply sent back
+    /// through it with MOVE_SEND_ONCE.
+    #[test]
+    fn fast_path_steps_match_copyin_and_copyout() {
+        let (mut ports, mut client, mut server) = setup();
+        let mut ev = vec![];
+        let reply = client.allocate_port(&mut ports).unwrap();
+        let reply_id = client.receive_port(reply).unwrap();
+        let (mut ports2, mut client2, mut server2) = (ports.clone(), client.clone(), server.clone());
+
+        // General path.
+        let right = client.copyin(reply, MAKE_SEND_ONCE, &mut ports, &mut ev).unwrap();
+        let name = server.copyout(right, &mut ports, &mut ev).unwrap();
+        // Fast path.
+        assert_eq!(client2.peek_copyin(reply, MAKE_SEND_ONCE, &ports2), Some(reply_id));
+        let announced = server2.next_name().unwrap();
+        let right2 = ports2.make_send_once(reply_id).unwrap();
+        let name2 = server2.insert_send_once(right2).unwrap();
+        assert_eq!((announced, name2), (name, name));
+        assert_eq!(port(&ports2, reply_id).send_once_rights, port(&ports, reply_id).send_once_rights);
+        assert_eq!(server2.right_type(name2, &mut ports2), server.right_type(name, &mut ports));
+
+        // The reply uses the send-once right up.
+        let used = server.copyin(name, MOVE_SEND_ONCE, &mut ports, &mut ev).unwrap();
+        ports.consume_destination(used, &mut ev);
+        assert_eq!(server2.peek_copyin(name2, MOVE_SEND_ONCE, &ports2), Some(reply_id));
+        server2.use_send_once(name2, &mut ports2);
+        assert!(ev.is_empty());
+        assert_eq!(port(&ports2, reply_id).send_once_rights, 0);
+        assert_eq!(port(&ports, reply_id).send_once_rights, 0);
+        assert_eq!(server2.right_type(name2, &mut ports2), Err(KernelError::InvalidName));
+        assert_eq!((server2.len(), ports2.len()), (server.len(), ports.len()));
+        assert_eq!(server2.next_name(), server.next_name(), "the freed name's slot is reused the same way");
+        let _ = (&mut client2, &mut client);
     }
 
     #[test]

@@ -23,9 +23,7 @@
 use crate::memory::paging::AddressSpace;
 use crate::sched::{self, DirectReceiver, ReceiveBuffer, Switch, Wake, World};
 use mach_abi::KernelError;
-use mach_abi::ipc::{
-    HEADER_SIZE, MessageHeader, PORT_DEAD, PORT_NULL, PortName, disposition, options, received,
-};
+use mach_abi::ipc::{HEADER_SIZE, MessageHeader, PORT_NULL, PortName, disposition, options, received};
 use mach_kernel::ipc::{PortId, Receiver};
 
 /// Inline data the fast path carries (larger messages take the general path).
@@ -42,6 +40,7 @@ struct Staged {
 /// then receives: try the fast path. `None`: it did not apply and nothing changed; run the
 /// general path. `Some(result)`: the message was delivered and this thread's receive is
 /// finished too.
+#[inline(always)]
 pub fn mach_msg(
     buffer: u64,
     opts: u64,
@@ -64,6 +63,7 @@ pub fn mach_msg(
 }
 
 /// The fast path proper, for a receive that waits until `deadline` (or for ever).
+#[inline(always)]
 fn send_receive(
     buffer: u64,
     capacity: u64,
@@ -96,6 +96,7 @@ fn send_receive(
     })
 }
 
+#[inline(always)]
 fn read_header(buffer: u64) -> Option<MessageHeader> {
     let mut header = core::mem::MaybeUninit::<MessageHeader>::uninit();
     // SAFETY: the header is plain integers (any bytes are a valid value) and is fully
@@ -110,6 +111,7 @@ fn read_header(buffer: u64) -> Option<MessageHeader> {
 ///
 /// # Safety
 /// `to` must be valid for `len` bytes of writes.
+#[inline(always)]
 unsafe fn read_into(address: u64, to: *mut u8, len: usize) -> Option<()> {
     let end = address.checked_add(len as u64)?;
     if end > mach_abi::layout::USER_END {
@@ -121,6 +123,7 @@ unsafe fn read_into(address: u64, to: *mut u8, len: usize) -> Option<()> {
 
 /// Under the lock: check every condition, write the message into the receiver's buffer,
 /// then move the rights and prepare the hand-off.
+#[inline(always)]
 fn deliver(
     w: &mut World,
     message: &mut [u8],
@@ -130,12 +133,12 @@ fn deliver(
 ) -> Option<Switch> {
     let header = read_staged_header(message)?;
     let plan = plan(w, &header, receive_name, message.len())?;
-    // What the receiver sees; the reply name is not known yet: PORT_NULL until the rights
-    // are moved.
+    // What the receiver sees, written in its address space (switched to now: we go there
+    // anyway) before anything changes.
     let delivered = MessageHeader {
-        remote: PORT_NULL,
+        remote: plan.reply.map_or(PORT_NULL, |(_, name)| name),
         local: plan.local,
-        remote_disposition: 0,
+        remote_disposition: if plan.reply.is_some() { received::SEND_ONCE } else { 0 },
         local_disposition: 0,
         port_count: 0,
         ool_count: 0,
@@ -144,72 +147,43 @@ fn deliver(
         trace: 0,
     };
     message.get_mut(..HEADER_SIZE)?.copy_from_slice(as_bytes(&delivered));
-    // The receiver's buffer is written in its address space (switched to now: we go there
-    // anyway).
     let sender_space = AddressSpace::running();
     w.tasks.get(plan.receiver.task)?.space.activate();
     if !write_user(plan.receiver.buffer.address, message) {
         sender_space.activate();
         return None;
     }
-    Some(commit(w, &header, delivered, &plan, own, deadline))
-}
-
-/// Move the rights, finish the receiver's header and switch. Nothing here can fail: `plan`
-/// checked it all.
-fn commit(
-    w: &mut World,
-    header: &MessageHeader,
-    mut delivered: MessageHeader,
-    plan: &Plan,
-    own: ReceiveBuffer,
-    deadline: Option<u64>,
-) -> Switch {
-    let mut events = alloc::vec::Vec::new();
-    let mut reply = None;
-    if let Some((task, ports)) = w.current_task_and_ports() {
-        if header.remote_disposition == disposition::MOVE_SEND_ONCE
-            && let Ok(right) =
-                task.names.copyin(header.remote, disposition::MOVE_SEND_ONCE, ports, &mut events)
-        {
-            ports.consume_destination(right, &mut events);
-        }
-        // COPY_SEND of the destination: copied in and used up at once, which changes nothing.
-        if header.local != PORT_NULL {
-            reply = task.names.copyin(header.local, disposition::MAKE_SEND_ONCE, ports, &mut events).ok();
-        }
+    // The rights now; nothing here can fail (`plan` checked it all).
+    if header.remote_disposition == disposition::MOVE_SEND_ONCE
+        && let Some((task, ports)) = w.current_task_and_ports()
+    {
+        task.names.use_send_once(header.remote, ports);
     }
-    if let Some(right) = reply {
-        let copied =
-            w.tasks.get_mut(plan.receiver.task).map(|t| t.names.copyout(right, &mut w.ports, &mut events));
-        delivered.remote = match copied {
-            Some(Ok(name)) => name,
-            _ => {
-                w.ports.release(right, &mut events);
-                PORT_DEAD
-            }
-        };
-        delivered.remote_disposition = received::SEND_ONCE;
-        // The same bytes were just written: this cannot fault.
-        write_user(plan.receiver.buffer.address, as_bytes(&delivered));
+    // COPY_SEND of the destination: copied in and used up at once, which changes nothing.
+    if let Some((reply_port, _announced)) = plan.reply
+        && let Some(right) = w.ports.make_send_once(reply_port)
+        && let Some(receiver) = w.tasks.get_mut(plan.receiver.task)
+    {
+        let _name = receiver.names.insert_send_once(right);
+        debug_assert_eq!(_name, Ok(_announced));
     }
     if let Some(p) = w.ports.get_mut(plan.receiver.waited) {
         p.waiting_receivers.pop_front();
     }
-    if !events.is_empty() {
-        w.handle_events(&mut events);
-    }
-    sched::hand_off(w, plan.receiver.thread, plan.own_port, own, deadline)
+    Some(sched::hand_off(w, plan.receiver.thread, plan.own_port, own, deadline))
 }
 
 /// What the checks found: who receives (and where it waits), the name the receiver knows
-/// the port by, and the port the sender will wait on.
+/// the port by, the reply port with the name its send-once right will get in the receiver,
+/// and the port the sender will wait on.
 struct Plan {
     receiver: DirectReceiver,
     local: PortName,
+    reply: Option<(PortId, PortName)>,
     own_port: PortId,
 }
 
+#[inline(always)]
 fn plan(w: &mut World, header: &MessageHeader, receive_name: PortName, size: usize) -> Option<Plan> {
     if w.current_trace() != 0 {
         return None;
@@ -224,12 +198,13 @@ fn plan(w: &mut World, header: &MessageHeader, receive_name: PortName, size: usi
         return None;
     }
     let destination = task.names.peek_copyin(header.remote, header.remote_disposition, ports)?;
-    if header.local != PORT_NULL
-        && (header.local_disposition != disposition::MAKE_SEND_ONCE
-            || task.names.peek_copyin(header.local, disposition::MAKE_SEND_ONCE, ports).is_none())
-    {
-        return None;
-    }
+    let reply_port = match header.local {
+        PORT_NULL => None,
+        local if header.local_disposition == disposition::MAKE_SEND_ONCE => {
+            Some(task.names.peek_copyin(local, disposition::MAKE_SEND_ONCE, ports)?)
+        }
+        _ => return None,
+    };
     let port = ports.get(destination)?;
     let Receiver::Task { name: local, .. } = port.receiver else { return None };
     if port.is_set || port.kernel_object != 0 || !port.queue.is_empty() {
@@ -239,9 +214,14 @@ fn plan(w: &mut World, header: &MessageHeader, receive_name: PortName, size: usi
     if receiver.buffer.capacity < size as u64 {
         return None;
     }
-    Some(Plan { receiver, local, own_port })
+    let reply = match reply_port {
+        Some(id) => Some((id, w.tasks.get(receiver.task)?.names.next_name()?)),
+        None => None,
+    };
+    Some(Plan { receiver, local, reply, own_port })
 }
 
+#[inline(always)]
 fn read_staged_header(message: &[u8]) -> Option<MessageHeader> {
     let bytes = message.get(..HEADER_SIZE)?;
     // SAFETY: `bytes` holds HEADER_SIZE bytes; the header is plain integers.
@@ -254,6 +234,7 @@ fn as_bytes(header: &MessageHeader) -> &[u8] {
 }
 
 /// Write into the running address space's user memory; false if it faulted.
+#[inline(always)]
 fn write_user(address: u64, bytes: &[u8]) -> bool {
     AddressSpace::write_current(address, bytes).is_ok()
 }

@@ -211,6 +211,7 @@ pub struct World {
 static WORLD: Mutex<Option<World>> = Mutex::new(None);
 
 /// Run `f` with the kernel state locked. `f` must not switch threads.
+#[inline(always)]
 pub fn with<T>(f: impl FnOnce(&mut World) -> T) -> T {
     f(WORLD.lock().as_mut().expect("scheduler used before init"))
 }
@@ -249,6 +250,7 @@ impl World {
     }
 
     /// The current task and the port table, borrowed together.
+    #[inline(always)]
     pub fn current_task_and_ports(&mut self) -> Option<(&mut Task, &mut PortTable<Message>)> {
         let task = self.tasks.get_mut(self.current_task?)?;
         Some((task, &mut self.ports))
@@ -302,6 +304,7 @@ impl World {
     /// The thread first in line to receive on `port` (or on the set `port` is in), if it is
     /// blocked there with a receive buffer and may run at once: no task is suspended and no
     /// ready thread has a higher priority. Changes nothing.
+    #[inline(always)]
     pub fn direct_receiver(&self, port: PortId) -> Option<DirectReceiver> {
         if self.suspended_tasks > 0 {
             return None;
@@ -324,6 +327,7 @@ impl World {
     }
 
     /// The current thread's trace context.
+    #[inline(always)]
     pub fn current_trace(&self) -> u32 {
         self.current_trace
     }
@@ -634,6 +638,7 @@ impl Switch {
 /// Make `next` (already out of every queue) the running thread: its address space, I/O
 /// bitmap, kernel stack, FS base and trace context. The outgoing thread's state was set by
 /// the caller.
+#[inline(always)]
 fn switch_to(w: &mut World, next: ThreadId) -> Switch {
     let current = w.current;
     let target = w.threads.get_mut(next).expect("ready thread exists");
@@ -667,6 +672,7 @@ fn switch_to(w: &mut World, next: ThreadId) -> Switch {
 /// The IPC fast path's switch: the current thread blocks receiving on `waits_on` (into
 /// `buffer`, until tick `deadline`) and `receiver`, whose receive the caller has just
 /// completed, runs at once in its place without passing through the run queue.
+#[inline(always)]
 pub fn hand_off(
     w: &mut World,
     receiver: ThreadId,

@@ -128,6 +128,7 @@ fn kernel_exception(frame: &TrapFrame) -> ! {
     cpu::exit_qemu(qemu_exit::FAILURE);
 }
 
+#[inline(always)]
 pub fn syscall(frame: &mut TrapFrame) {
     // The RPC step (send, then wait for the answer) first: it may take the IPC fast path.
     if frame.rax == trap::MACH_MSG as u64
@@ -136,6 +137,11 @@ pub fn syscall(frame: &mut TrapFrame) {
         frame.rax = result.map_or_else(|e| e.as_return() as u64, |()| 0);
         return;
     }
+    general_syscall(frame);
+}
+
+#[inline(never)]
+fn general_syscall(frame: &mut TrapFrame) {
     let number = frame.rax as i64;
     let result = if number < 0 { mach_trap(number, frame) } else { Ok(crate::foreign::syscall(frame)) };
     frame.rax = match result {
