@@ -210,6 +210,14 @@ impl<M> PortTable<M> {
         }
     }
 
+    /// Free the slot of a port whose last reference just went.
+    fn drop_ref_to_zero(&mut self, id: PortId) {
+        if let Some(slot) = self.slots.get_mut(id as usize) {
+            *slot = None;
+        }
+        self.free.push(id);
+    }
+
     fn drop_ref(&mut self, id: PortId) {
         let free = match self.get_mut(id) {
             Some(p) => {
@@ -219,10 +227,7 @@ impl<M> PortTable<M> {
             None => false,
         };
         if free {
-            if let Some(slot) = self.slots.get_mut(id as usize) {
-                *slot = None;
-            }
-            self.free.push(id);
+            self.drop_ref_to_zero(id);
         }
     }
 
@@ -627,16 +632,25 @@ impl NameSpace {
     /// use (`consume_destination`), in one step. The caller checked with `peek_copyin`.
     #[inline]
     pub fn use_send_once<M>(&mut self, name: PortName, ports: &mut PortTable<M>) {
-        let Ok(entry) = self.entry(name) else { return };
-        if entry.send_once == 0 {
-            return;
+        let index = index_of(name);
+        let Some(slot) = self.entries.get_mut(index) else { return };
+        let port = match slot {
+            Some(entry) if entry.name == name && entry.send_once > 0 => entry.port,
+            _ => return,
+        };
+        // A send-once name is never in `by_port`: free the slot directly.
+        *slot = None;
+        if let Some(g) = self.generations.get_mut(index) {
+            *g = g.wrapping_add(1);
         }
-        let port = entry.port;
-        self.remove(name);
+        self.free.push(index);
         if let Some(p) = ports.get_mut(port) {
             p.send_once_rights -= 1;
+            p.refs -= 1;
+            if p.refs == 0 {
+                ports.drop_ref_to_zero(port);
+            }
         }
-        ports.drop_ref(port);
     }
 
     /// The IPC fast path's copyout of a send-once right to a live port: a new name, the

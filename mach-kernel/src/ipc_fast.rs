@@ -70,23 +70,19 @@ fn send_receive(
     receive_name: PortName,
     deadline: Option<u64>,
 ) -> Option<Result<(), KernelError>> {
-    let mut staged = core::mem::MaybeUninit::<Staged>::uninit();
     let header = read_header(buffer)?;
     let data_size = header.data_size as usize;
     if header.port_count != 0 || header.ool_count != 0 || data_size > FAST_DATA_MAX || header.trace != 0 {
         return None;
     }
-    let size = HEADER_SIZE + data_size;
-    // SAFETY: `staged` has room for the header and FAST_DATA_MAX data bytes; the user side
-    // is checked by `read_into`.
-    let staged = unsafe {
-        let at = staged.as_mut_ptr() as *mut u8;
-        read_into(buffer + HEADER_SIZE as u64, at.add(HEADER_SIZE), data_size)?;
-        (at as *mut MessageHeader).write(header);
-        core::slice::from_raw_parts_mut(at, size)
-    };
+    let mut staged = core::mem::MaybeUninit::<Staged>::uninit();
+    let at = staged.as_mut_ptr() as *mut u8;
+    if data_size > 0 {
+        // SAFETY: `staged` has room for FAST_DATA_MAX data bytes after the header.
+        unsafe { read_into(buffer + HEADER_SIZE as u64, at.wrapping_add(HEADER_SIZE), data_size)? };
+    }
     let own = ReceiveBuffer { address: buffer, capacity };
-    let switch = sched::with(|w| deliver(w, staged, receive_name, own, deadline))?;
+    let switch = sched::with(|w| deliver(w, &header, at, receive_name, own, deadline))?;
     // Woken: by an answer written straight into our buffer, or as in the general path.
     Some(match switch.run() {
         Wake::Delivered => Ok(()),
@@ -121,18 +117,20 @@ unsafe fn read_into(address: u64, to: *mut u8, len: usize) -> Option<()> {
     unsafe { crate::arch::user_copy::copy(to, address as *const u8, len) }.then_some(())
 }
 
-/// Under the lock: check every condition, write the message into the receiver's buffer,
-/// then move the rights and prepare the hand-off.
+/// Under the lock: check every condition, write the message (staged at `message`: room
+/// for the header, then the data already read) into the receiver's buffer, then move the
+/// rights and prepare the hand-off.
 #[inline(always)]
 fn deliver(
     w: &mut World,
-    message: &mut [u8],
+    header: &MessageHeader,
+    message: *mut u8,
     receive_name: PortName,
     own: ReceiveBuffer,
     deadline: Option<u64>,
 ) -> Option<Switch> {
-    let header = read_staged_header(message)?;
-    let plan = plan(w, &header, receive_name, message.len())?;
+    let size = HEADER_SIZE + header.data_size as usize;
+    let plan = plan(w, header, receive_name, size)?;
     // What the receiver sees, written in its address space (switched to now: we go there
     // anyway) before anything changes.
     let delivered = MessageHeader {
@@ -146,10 +144,13 @@ fn deliver(
         data_size: header.data_size,
         trace: 0,
     };
-    message.get_mut(..HEADER_SIZE)?.copy_from_slice(as_bytes(&delivered));
+    // SAFETY: `message` has room for a header (it is a `Staged`, suitably aligned).
+    unsafe { (message as *mut MessageHeader).write(delivered) };
     let sender_space = AddressSpace::running();
-    w.tasks.get(plan.receiver.task)?.space.activate();
-    if !write_user(plan.receiver.buffer.address, message) {
+    let receiver_task = w.tasks.get(plan.receiver.task)?;
+    receiver_task.space.activate();
+    // SAFETY: `message` holds `size` initialised bytes: the header just written and the data.
+    if !unsafe { write_user(plan.receiver.buffer.address, message, size) } {
         sender_space.activate();
         return None;
     }
@@ -221,20 +222,15 @@ fn plan(w: &mut World, header: &MessageHeader, receive_name: PortName, size: usi
     Some(Plan { receiver, local, reply, own_port })
 }
 
+/// Write `len` bytes at `from` into the running address space's user memory at `address`;
+/// false if it faulted or the range is not user space.
+///
+/// # Safety
+/// `from` must be valid for `len` bytes of reads.
 #[inline(always)]
-fn read_staged_header(message: &[u8]) -> Option<MessageHeader> {
-    let bytes = message.get(..HEADER_SIZE)?;
-    // SAFETY: `bytes` holds HEADER_SIZE bytes; the header is plain integers.
-    Some(unsafe { (bytes.as_ptr() as *const MessageHeader).read_unaligned() })
-}
-
-fn as_bytes(header: &MessageHeader) -> &[u8] {
-    // SAFETY: the header is a repr(C) struct of integers without padding.
-    unsafe { core::slice::from_raw_parts(header as *const MessageHeader as *const u8, HEADER_SIZE) }
-}
-
-/// Write into the running address space's user memory; false if it faulted.
-#[inline(always)]
-fn write_user(address: u64, bytes: &[u8]) -> bool {
-    AddressSpace::write_current(address, bytes).is_ok()
+unsafe fn write_user(address: u64, from: *const u8, len: usize) -> bool {
+    let end = address.checked_add(len as u64);
+    // SAFETY: the destination is in user space (checked); faults are fixed up.
+    end.is_some_and(|end| end <= mach_abi::layout::USER_END)
+        && unsafe { crate::arch::user_copy::copy(address as *mut u8, from, len) }
 }

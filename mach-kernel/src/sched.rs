@@ -671,7 +671,9 @@ fn switch_to(w: &mut World, next: ThreadId) -> Switch {
 
 /// The IPC fast path's switch: the current thread blocks receiving on `waits_on` (into
 /// `buffer`, until tick `deadline`) and `receiver`, whose receive the caller has just
-/// completed, runs at once in its place without passing through the run queue.
+/// completed, runs at once in its place without passing through the run queue. The
+/// receiver's address space is already the running one. Does what `switch_to` does, with
+/// each thread looked up once.
 #[inline(always)]
 pub fn hand_off(
     w: &mut World,
@@ -681,27 +683,45 @@ pub fn hand_off(
     deadline: Option<u64>,
 ) -> Switch {
     let current = w.current;
-    if let Some(t) = w.threads.get_mut(current) {
-        t.state = ThreadState::Blocked;
-        t.deadline = deadline;
-        t.waiting_on = Some(waits_on);
-        t.wake = Wake::Retry;
-        t.receive_buffer = Some(buffer);
-    }
     if deadline.is_some() {
         w.timed.push(current);
     }
     if let Some(p) = w.ports.get_mut(waits_on) {
         p.waiting_receivers.push_back(current);
     }
-    if let Some(t) = w.threads.get_mut(receiver) {
-        t.wake = Wake::Delivered;
-        t.deadline = None;
-        t.waiting_on = None;
-        t.receive_buffer = None;
-        t.trace = 0;
+    let Some(incoming) = w.threads.get_mut(receiver) else {
+        unreachable!("the fast path hands off to a blocked thread")
+    };
+    incoming.state = ThreadState::Running;
+    incoming.wake = Wake::Delivered;
+    incoming.deadline = None;
+    incoming.waiting_on = None;
+    incoming.receive_buffer = None;
+    // The receiver now carries the message's trace context: none on the fast path.
+    incoming.trace = 0;
+    let load = incoming.saved_rsp;
+    let (task, fs_base, top) = (incoming.task, incoming.fs_base, incoming.stack_top());
+    // SAFETY: FS base is only the user's thread-local pointer; the kernel uses GS.
+    unsafe { crate::arch::cpu::wrmsr(crate::arch::cpu::MSR_FS_BASE, fs_base) };
+    if let Some(top) = top {
+        syscall::set_kernel_stack(top);
     }
-    switch_to(w, receiver)
+    if task != w.current_task
+        && let Some(t) = task.and_then(|t| w.tasks.get(t))
+    {
+        crate::arch::gdt::load_io_bitmap(t.id, t.io_bitmap.as_deref());
+    }
+    w.current = receiver;
+    w.current_task = task;
+    let outgoing_trace = core::mem::replace(&mut w.current_trace, 0);
+    let Some(outgoing) = w.threads.get_mut(current) else { unreachable!("the current thread exists") };
+    outgoing.state = ThreadState::Blocked;
+    outgoing.deadline = deadline;
+    outgoing.waiting_on = Some(waits_on);
+    outgoing.wake = Wake::Retry;
+    outgoing.receive_buffer = Some(buffer);
+    outgoing.trace = outgoing_trace;
+    Switch { save: &mut outgoing.saved_rsp as *mut u64, load, wake: Wake::Delivered }
 }
 
 /// Block the current thread (already registered with whatever will wake it, under
