@@ -14,6 +14,7 @@
 //! no senders left) for the kernel to act on. It must never panic on a user's mistake: every
 //! bad name or disposition is an `Err`.
 
+use crate::thread_queue::ThreadQueue;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use mach_abi::KernelError;
@@ -109,9 +110,9 @@ pub struct Port<M> {
     pub queue_limit: usize,
     /// Threads blocked receiving on this port (or set), oldest first. The kernel keeps it;
     /// entries may be stale (the thread timed out) and are checked when used.
-    pub waiting_receivers: VecDeque<u64>,
+    pub waiting_receivers: ThreadQueue,
     /// Threads blocked sending to this port because its queue is full.
-    pub waiting_senders: VecDeque<u64>,
+    pub waiting_senders: ThreadQueue,
     /// Kernel-defined tag for ports that stand for kernel objects (0 = a plain port).
     pub kernel_object: u64,
     /// Notification requests: right to notify through, and the requester's name.
@@ -183,8 +184,8 @@ impl<M> PortTable<M> {
             send_once_rights: 0,
             queue: VecDeque::new(),
             queue_limit: mach_abi::ipc::DEFAULT_QUEUE_LIMIT,
-            waiting_receivers: VecDeque::new(),
-            waiting_senders: VecDeque::new(),
+            waiting_receivers: ThreadQueue::new(),
+            waiting_senders: ThreadQueue::new(),
             kernel_object: 0,
             no_senders_request: None,
             destroyed_request: None,
@@ -285,8 +286,7 @@ impl<M> PortTable<M> {
         let queued: Vec<M> = port.queue.drain(..).collect();
         let set = port.set.take();
         let members = core::mem::take(&mut port.members);
-        let waiters: Vec<u64> =
-            port.waiting_receivers.drain(..).chain(port.waiting_senders.drain(..)).collect();
+        let waiters: Vec<u64> = port.waiting_receivers.drain().chain(port.waiting_senders.drain()).collect();
         self.dead_messages.extend(queued);
         self.dead_waiters.extend(waiters.into_iter().map(|t| (id, t)));
         if let Some(set) = set.and_then(|s| self.get_mut(s)) {

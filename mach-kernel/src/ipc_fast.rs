@@ -131,12 +131,19 @@ fn deliver(
 ) -> Option<Switch> {
     let size = HEADER_SIZE + header.data_size as usize;
     let plan = plan(w, header, receive_name, size)?;
-    // What the receiver sees, written in its address space (switched to now: we go there
-    // anyway) before anything changes.
+    let sender_space = AddressSpace::running();
+    // The receiver's side, with its task looked up once: the message is written in its
+    // address space (switched to now: we go there anyway) before anything changes, then
+    // the reply right gets the name announced in it.
+    let receiver_task = w.tasks.get_mut(plan.receiver.task)?;
+    let reply_name = match plan.reply_port {
+        Some(_) => Some(receiver_task.names.next_name()?),
+        None => None,
+    };
     let delivered = MessageHeader {
-        remote: plan.reply.map_or(PORT_NULL, |(_, name)| name),
+        remote: reply_name.unwrap_or(PORT_NULL),
         local: plan.local,
-        remote_disposition: if plan.reply.is_some() { received::SEND_ONCE } else { 0 },
+        remote_disposition: if reply_name.is_some() { received::SEND_ONCE } else { 0 },
         local_disposition: 0,
         port_count: 0,
         ool_count: 0,
@@ -146,41 +153,39 @@ fn deliver(
     };
     // SAFETY: `message` has room for a header (it is a `Staged`, suitably aligned).
     unsafe { (message as *mut MessageHeader).write(delivered) };
-    let sender_space = AddressSpace::running();
-    let receiver_task = w.tasks.get(plan.receiver.task)?;
     receiver_task.space.activate();
     // SAFETY: `message` holds `size` initialised bytes: the header just written and the data.
     if !unsafe { write_user(plan.receiver.buffer.address, message, size) } {
         sender_space.activate();
         return None;
     }
-    // The rights now; nothing here can fail (`plan` checked it all).
+    // The rights now; nothing here can fail (`plan` checked it all). COPY_SEND of the
+    // destination: copied in and used up at once, which changes nothing.
+    if let Some(reply_port) = plan.reply_port
+        && let Some(right) = w.ports.make_send_once(reply_port)
+    {
+        let _name = receiver_task.names.insert_send_once(right);
+        debug_assert_eq!(_name.ok(), reply_name);
+    }
+    let io_bitmap = (receiver_task.id, receiver_task.io_bitmap.as_deref().map(|b| b as *const _));
     if header.remote_disposition == disposition::MOVE_SEND_ONCE
         && let Some((task, ports)) = w.current_task_and_ports()
     {
         task.names.use_send_once(header.remote, ports);
     }
-    // COPY_SEND of the destination: copied in and used up at once, which changes nothing.
-    if let Some((reply_port, _announced)) = plan.reply
-        && let Some(right) = w.ports.make_send_once(reply_port)
-        && let Some(receiver) = w.tasks.get_mut(plan.receiver.task)
-    {
-        let _name = receiver.names.insert_send_once(right);
-        debug_assert_eq!(_name, Ok(_announced));
-    }
     if let Some(p) = w.ports.get_mut(plan.receiver.waited) {
         p.waiting_receivers.pop_front();
     }
-    Some(sched::hand_off(w, plan.receiver.thread, plan.own_port, own, deadline))
+    Some(sched::hand_off(w, plan.receiver.thread, io_bitmap, plan.own_port, own, deadline))
 }
 
 /// What the checks found: who receives (and where it waits), the name the receiver knows
-/// the port by, the reply port with the name its send-once right will get in the receiver,
-/// and the port the sender will wait on.
+/// the port by, the port the reply right is made from, and the port the sender will wait
+/// on.
 struct Plan {
     receiver: DirectReceiver,
     local: PortName,
-    reply: Option<(PortId, PortName)>,
+    reply_port: Option<PortId>,
     own_port: PortId,
 }
 
@@ -215,11 +220,7 @@ fn plan(w: &mut World, header: &MessageHeader, receive_name: PortName, size: usi
     if receiver.buffer.capacity < size as u64 {
         return None;
     }
-    let reply = match reply_port {
-        Some(id) => Some((id, w.tasks.get(receiver.task)?.names.next_name()?)),
-        None => None,
-    };
-    Some(Plan { receiver, local, reply, own_port })
+    Some(Plan { receiver, local, reply_port, own_port })
 }
 
 /// Write `len` bytes at `from` into the running address space's user memory at `address`;

@@ -12,3 +12,4 @@ pub mod id_table;
 pub mod ipc;
 pub mod options;
 pub mod run_queue;
+pub mod thread_queue;

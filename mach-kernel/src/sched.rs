@@ -109,6 +109,8 @@ struct Thread {
     task: Option<TaskId>,
     /// Physical address of the kernel stack (None for the idle thread's boot stack).
     kernel_stack: Option<u64>,
+    /// Its top in the direct map (what `stack_top` computes), for the IPC fast path.
+    kernel_stack_top: Option<u64>,
     saved_rsp: u64,
     state: ThreadState,
     priority: u8,
@@ -151,6 +153,8 @@ impl Thread {
         Thread {
             task,
             kernel_stack,
+            kernel_stack_top: kernel_stack
+                .map(|base| phys_to_virt(base) + KERNEL_STACK_FRAMES as u64 * PAGE_SIZE),
             saved_rsp,
             state,
             priority,
@@ -167,7 +171,7 @@ impl Thread {
     }
 
     fn stack_top(&self) -> Option<u64> {
-        self.kernel_stack.map(|base| phys_to_virt(base) + KERNEL_STACK_FRAMES as u64 * PAGE_SIZE)
+        self.kernel_stack_top
     }
 }
 
@@ -310,10 +314,10 @@ impl World {
             return None;
         }
         let p = self.ports.get(port)?;
-        let from_port = p.waiting_receivers.front().map(|&t| (t, port));
+        let from_port = p.waiting_receivers.front().map(|t| (t, port));
         let from_set = || {
             let set = p.set?;
-            self.ports.get(set)?.waiting_receivers.front().map(|&t| (t, set))
+            self.ports.get(set)?.waiting_receivers.front().map(|t| (t, set))
         };
         let (thread, waited) = from_port.or_else(from_set)?;
         let t = self.threads.get(thread)?;
@@ -672,12 +676,13 @@ fn switch_to(w: &mut World, next: ThreadId) -> Switch {
 /// The IPC fast path's switch: the current thread blocks receiving on `waits_on` (into
 /// `buffer`, until tick `deadline`) and `receiver`, whose receive the caller has just
 /// completed, runs at once in its place without passing through the run queue. The
-/// receiver's address space is already the running one. Does what `switch_to` does, with
-/// each thread looked up once.
+/// receiver's address space is already the running one; `io_bitmap` is its task's id and
+/// I/O bitmap. Does what `switch_to` does, with each thread looked up once.
 #[inline(always)]
 pub fn hand_off(
     w: &mut World,
     receiver: ThreadId,
+    io_bitmap: (TaskId, Option<*const [u8; crate::arch::gdt::IO_BITMAP_BYTES]>),
     waits_on: PortId,
     buffer: ReceiveBuffer,
     deadline: Option<u64>,
@@ -700,16 +705,16 @@ pub fn hand_off(
     // The receiver now carries the message's trace context: none on the fast path.
     incoming.trace = 0;
     let load = incoming.saved_rsp;
-    let (task, fs_base, top) = (incoming.task, incoming.fs_base, incoming.stack_top());
+    let (task, fs_base, top) = (incoming.task, incoming.fs_base, incoming.kernel_stack_top);
     // SAFETY: FS base is only the user's thread-local pointer; the kernel uses GS.
     unsafe { crate::arch::cpu::wrmsr(crate::arch::cpu::MSR_FS_BASE, fs_base) };
     if let Some(top) = top {
         syscall::set_kernel_stack(top);
     }
-    if task != w.current_task
-        && let Some(t) = task.and_then(|t| w.tasks.get(t))
-    {
-        crate::arch::gdt::load_io_bitmap(t.id, t.io_bitmap.as_deref());
+    if task != w.current_task {
+        // SAFETY: the bitmap lives in the receiver's task, which is not freed while its
+        // thread runs.
+        crate::arch::gdt::load_io_bitmap(io_bitmap.0, io_bitmap.1.map(|b| unsafe { &*b }));
     }
     w.current = receiver;
     w.current_task = task;
