@@ -449,3 +449,130 @@ pub fn out_of_line() -> Result<(), &'static str> {
     check(m.send() == Err(KernelError::InvalidArgument), "too many regions")?;
     check(r.receive_timeout(port.name(), 0) == Err(KernelError::TimedOut), "nothing was queued")
 }
+
+/// What a `fast_path_receiver` does with the one message it receives.
+const RECEIVE_SMALL: u64 = 1;
+const RECEIVE_BAD_BUFFER: u64 = 2;
+const RECEIVE_AND_REPLY: u64 = 3;
+const RECEIVE_SILENTLY: u64 = 4;
+
+static FAST_RESULT: AtomicI64 = AtomicI64::new(1);
+static FAST_LOCAL: AtomicU32 = AtomicU32::new(0);
+
+/// Receive once on the port or set in the low 32 bits of `arg`, as its upper bits say;
+/// record the result (0 or the error) and the `local` name the message arrived under.
+extern "C" fn fast_path_receiver(arg: u64) -> ! {
+    let (port, mode) = (arg as PortName, arg >> 32);
+    let result = match mode {
+        RECEIVE_SMALL => MessageBuffer::<64>::new().receive(port),
+        RECEIVE_BAD_BUFFER => {
+            // SAFETY: the kernel must refuse the unmapped buffer, not write there.
+            let r = unsafe {
+                libmach::raw_syscall(
+                    mach_abi::trap::MACH_MSG,
+                    [0x1000, options::RECEIVE, 4096, port as u64, 0, 0],
+                )
+            };
+            KernelError::from_return(r).map_or(Ok(()), Err)
+        }
+        _ => {
+            let mut m = Message::new();
+            let r = m.receive(port);
+            FAST_LOCAL.store(m.header.local, Ordering::SeqCst);
+            if r.is_ok() && mode == RECEIVE_AND_REPLY {
+                let reply = m.header.remote;
+                m.start(reply, disposition::MOVE_SEND_ONCE, m.header.id + 1).set_data(b"from the set");
+                let _ = m.send();
+            }
+            r
+        }
+    };
+    FAST_RESULT.store(result.map_or_else(|e| e as i64, |()| 0), Ordering::SeqCst);
+    thread_exit()
+}
+
+/// Start a `fast_path_receiver` in stack slot `slot` and let it block in its receive.
+fn start_receiver(slot: usize, port: PortName, mode: u64) -> Result<(), &'static str> {
+    FAST_RESULT.store(1, Ordering::SeqCst);
+    spawn(fast_path_receiver, slot, u64::from(port) | mode << 32)?;
+    sleep_ms(5);
+    check(FAST_RESULT.load(Ordering::SeqCst) == 1, "the receiver is waiting")
+}
+
+/// A request with a reply right whose answer may never come: `mach_msg(SEND | RECEIVE)`
+/// with a receive timeout.
+fn call_with_timeout(to: PortName, reply: PortName, data: &[u8], ms: u64) -> Result<Message, KernelError> {
+    let mut m = Message::new();
+    m.start(to, disposition::COPY_SEND, 9).reply_to(reply, disposition::MAKE_SEND_ONCE).set_data(data);
+    m.mach_msg(options::SEND | options::RECEIVE | options::RECEIVE_TIMEOUT, reply, ms)?;
+    Ok(m)
+}
+
+/// `fast-path`: a message handed straight to a waiting receiver (the IPC fast path) gives
+/// the receiver exactly what the general path gives, and every case the fast path does not
+/// take (too big, a receive buffer too small or unmapped) behaves as before.
+pub fn fast_path() -> Result<(), &'static str> {
+    let reply = ReceiveRight::allocate().map_err(|_| "allocate")?;
+    let mut pattern = [0u8; 1000];
+    for (i, b) in pattern.iter_mut().enumerate() {
+        *b = (i * 13 % 253) as u8;
+    }
+
+    // Around the fast path's data limit (256 bytes): every echo comes back exact, on the
+    // reply port, with the reply right used up.
+    let server = ReceiveRight::allocate().map_err(|_| "allocate")?;
+    let send = server.make_send().map_err(|_| "make_send")?;
+    spawn(echo_server, 0, server.name() as u64)?;
+    for n in [0usize, 1, 24, 255, 256, 257, 1000] {
+        let m = echo_call(send.name(), reply.name(), ECHO, &pattern[..n])?;
+        let mut expected = [0u8; 1000];
+        expected[..n].copy_from_slice(&pattern[..n]);
+        expected[..n].reverse();
+        check(m.header.id == ECHO + 1 && m.header.local == reply.name(), "echo header")?;
+        check(m.data() == &expected[..n], "echo data")?;
+        check(port_type(reply.name()) == Ok(right_type::RECEIVE), "reply right used up")?;
+    }
+    echo_call(send.name(), reply.name(), QUIT, b"")?;
+
+    // A waiting receiver whose buffer is too small: it gets TooLarge and the message stays
+    // queued, whole, with its reply right.
+    let port = ReceiveRight::allocate().map_err(|_| "allocate")?;
+    let to_port = port.make_send().map_err(|_| "make_send")?;
+    start_receiver(1, port.name(), RECEIVE_SMALL)?;
+    let timed_out = call_with_timeout(to_port.name(), reply.name(), &pattern[..200], 30);
+    check(timed_out.is_err_and(|e| e == KernelError::TimedOut), "no answer: the call times out")?;
+    check(FAST_RESULT.load(Ordering::SeqCst) == KernelError::TooLarge as i64, "too small a buffer")?;
+    let mut m = Message::new();
+    m.receive_timeout(port.name(), 0).map_err(|_| "the message stayed queued")?;
+    check(m.data() == &pattern[..200] && m.header.id == 9, "queued message intact")?;
+    check(port_type(m.header.remote) == Ok(right_type::SEND_ONCE), "with its reply right")?;
+    port_deallocate(m.header.remote).map_err(|_| "drop the reply right")?;
+
+    // A waiting receiver whose buffer is not mapped: an error for it, the message kept.
+    start_receiver(2, port.name(), RECEIVE_BAD_BUFFER)?;
+    let timed_out = call_with_timeout(to_port.name(), reply.name(), &pattern[..8], 30);
+    check(timed_out.is_err_and(|e| e == KernelError::TimedOut), "no answer: the call times out (2)")?;
+    check(FAST_RESULT.load(Ordering::SeqCst) == KernelError::InvalidAddress as i64, "unmapped buffer")?;
+    m.receive_timeout(port.name(), 0).map_err(|_| "the message stayed queued (2)")?;
+    check(m.data() == &pattern[..8], "queued message intact (2)")?;
+    port_deallocate(m.header.remote).map_err(|_| "drop the reply right (2)")?;
+
+    // A receiver waiting on a set gets the message under the member port's name.
+    let set = port_allocate_set().map_err(|_| "allocate set")?;
+    port_move_member(port.name(), set).map_err(|_| "add to set")?;
+    start_receiver(3, set, RECEIVE_AND_REPLY)?;
+    let answer =
+        call_with_timeout(to_port.name(), reply.name(), b"to a set", 1000).map_err(|_| "set call")?;
+    check(answer.header.id == 10 && answer.data() == b"from the set", "answer through the set")?;
+    check(FAST_LOCAL.load(Ordering::SeqCst) == port.name(), "local names the member port")?;
+    port_move_member(port.name(), PORT_NULL).map_err(|_| "leave the set")?;
+    port_destroy(set).map_err(|_| "destroy set")?;
+
+    // A sender handed off to the receiver still times out waiting for its answer.
+    sleep_ms(5); // slot 0's echo server has finished
+    start_receiver(0, port.name(), RECEIVE_SILENTLY)?;
+    let silent = call_with_timeout(to_port.name(), reply.name(), b"", 20);
+    check(silent.is_err_and(|e| e == KernelError::TimedOut), "handed-off sender times out")?;
+    check(FAST_RESULT.load(Ordering::SeqCst) == 0, "the silent receiver got the request")?;
+    check(m.receive_timeout(reply.name(), 0) == Err(KernelError::TimedOut), "nothing stray on the reply port")
+}

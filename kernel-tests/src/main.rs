@@ -50,6 +50,7 @@ fn main(args: &str) -> u64 {
             "bad-ipc" => ipc_cases::bad_arguments(),
             "notifications" => ipc_cases::notifications(),
             "ool" => ipc_cases::out_of_line(),
+            "fast-path" => ipc_cases::fast_path(),
             "tasks" => task_cases::tasks(),
             "names" => name_cases::names(),
             "echo-server" => name_cases::echo_server(),

@@ -3,8 +3,8 @@
 
 use system_tests::{BootConfig, HALTED_STATUS, Machine};
 
-const CASES: [&str; 8] =
-    ["rpc", "rights", "sets", "timeouts", "dead-names", "bad-ipc", "notifications", "ool"];
+const CASES: [&str; 9] =
+    ["rpc", "rights", "sets", "timeouts", "dead-names", "bad-ipc", "notifications", "ool", "fast-path"];
 
 #[test]
 fn ipc_cases_pass_in_guest() {
