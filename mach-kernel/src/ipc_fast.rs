@@ -13,7 +13,8 @@
 //! - the destination is a live plain port (no kernel object) with an empty queue, and a
 //!   thread is blocked receiving on it (or its set) with a big enough buffer, which may run
 //!   at once (no task suspended, no ready thread of higher priority);
-//! - the sender then receives on a plain port of its own with an empty queue, not polling.
+//! - the sender then receives on a plain port of its own with an empty queue, not the
+//!   destination, and does not poll.
 //!
 //! It must never be observable: the receiver gets the same bytes, names and rights the
 //! general path (`ipc_glue`) would give it, and a sender for which any condition fails
@@ -211,6 +212,11 @@ fn plan(w: &mut World, header: &MessageHeader, receive_name: PortName, size: usi
         }
         _ => return None,
     };
+    // Sending to the port it then waits on: the general path lets the sender take its own
+    // message; keep that.
+    if destination == own_port {
+        return None;
+    }
     let port = ports.get(destination)?;
     let Receiver::Task { name: local, .. } = port.receiver else { return None };
     if port.is_set || port.kernel_object != 0 || !port.queue.is_empty() {
