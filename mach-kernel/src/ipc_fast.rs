@@ -205,6 +205,11 @@ fn plan(w: &mut World, header: &MessageHeader, receive_name: PortName, size: usi
         return None;
     }
     let destination = task.names.peek_copyin(header.remote, header.remote_disposition, ports)?;
+    // Sending to the port it then waits on: the general path lets the sender take its own
+    // message; keep that.
+    if destination == own_port {
+        return None;
+    }
     let reply_port = match header.local {
         PORT_NULL => None,
         local if header.local_disposition == disposition::MAKE_SEND_ONCE => {
@@ -212,11 +217,6 @@ fn plan(w: &mut World, header: &MessageHeader, receive_name: PortName, size: usi
         }
         _ => return None,
     };
-    // Sending to the port it then waits on: the general path lets the sender take its own
-    // message; keep that.
-    if destination == own_port {
-        return None;
-    }
     let port = ports.get(destination)?;
     let Receiver::Task { name: local, .. } = port.receiver else { return None };
     if port.is_set || port.kernel_object != 0 || !port.queue.is_empty() {
