@@ -44,6 +44,8 @@ pub mod options {
     pub const SEND_TIMEOUT: u64 = 4;
     /// Give up receiving after the timeout (0 = poll).
     pub const RECEIVE_TIMEOUT: u64 = 8;
+    /// Every option bit `mach_msg` accepts.
+    pub const KNOWN: u64 = SEND | RECEIVE | SEND_TIMEOUT | RECEIVE_TIMEOUT;
 }
 
 /// Most inline data bytes one message carries.

@@ -40,11 +40,6 @@ impl<T> IdTable<T> {
 
     /// Put `value` in a free slot; its id.
     pub fn insert(&mut self, value: T) -> u64 {
-        self.insert_with(|_| value)
-    }
-
-    /// Put the value `make(id)` in a free slot (for objects that hold their own id).
-    pub fn insert_with(&mut self, make: impl FnOnce(u64) -> T) -> u64 {
         let index = match self.free.pop() {
             Some(index) => index as usize,
             None => {
@@ -56,7 +51,7 @@ impl<T> IdTable<T> {
         self.count += 1;
         match self.slots.get_mut(index) {
             Some(slot) => {
-                slot.value = Some(make(slot.id));
+                slot.value = Some(value);
                 slot.id
             }
             None => unreachable!("a free index is always inside the table"),
@@ -163,13 +158,13 @@ mod tests {
     }
 
     #[test]
-    fn insert_with_sees_the_id_and_reserved_slots_are_filled_explicitly() {
+    fn reserved_slots_are_filled_explicitly() {
         let mut t = IdTable::new(1);
         assert_eq!(t.insert_reserved(0, 100u64), Some(0));
         assert_eq!(t.insert_reserved(0, 101), None, "already occupied");
         assert_eq!(t.insert_reserved(5, 102), None, "not a reserved slot");
-        let id = t.insert_with(|id| id * 2);
-        assert_eq!(t.get(id), Some(&(id * 2)));
+        let id = t.insert(7);
+        assert_eq!(t.get(id), Some(&7));
         assert_eq!(t.get(0), Some(&100));
         assert_eq!(t.len(), 2);
     }

@@ -211,14 +211,6 @@ impl<M> PortTable<M> {
         }
     }
 
-    /// Free the slot of a port whose last reference just went.
-    fn drop_ref_to_zero(&mut self, id: PortId) {
-        if let Some(slot) = self.slots.get_mut(id as usize) {
-            *slot = None;
-        }
-        self.free.push(id);
-    }
-
     fn drop_ref(&mut self, id: PortId) {
         let free = match self.get_mut(id) {
             Some(p) => {
@@ -228,7 +220,10 @@ impl<M> PortTable<M> {
             None => false,
         };
         if free {
-            self.drop_ref_to_zero(id);
+            if let Some(slot) = self.slots.get_mut(id as usize) {
+                *slot = None;
+            }
+            self.free.push(id);
         }
     }
 
@@ -345,14 +340,19 @@ impl<M> PortTable<M> {
     /// usual, a send-once right is used up (no "destroyed unused" event).
     pub fn consume_destination(&mut self, right: CarriedRight, events: &mut Vec<Event>) {
         match right.kind {
-            CarriedKind::SendOnce => {
-                if let Some(p) = self.get_mut(right.port) {
-                    p.send_once_rights -= 1;
-                }
-                self.drop_ref(right.port);
-            }
+            CarriedKind::SendOnce => self.use_send_once(right.port),
             _ => self.release(right, events),
         }
+    }
+
+    /// A send-once right to `id` was used to send: it is gone, without a "destroyed unused"
+    /// event.
+    #[inline]
+    fn use_send_once(&mut self, id: PortId) {
+        if let Some(p) = self.get_mut(id) {
+            p.send_once_rights -= 1;
+        }
+        self.drop_ref(id);
     }
 
     /// A new send-once right to a port, made by the kernel (for kernel reply ports).
@@ -485,6 +485,7 @@ impl NameSpace {
         Ok(name)
     }
 
+    #[inline]
     fn remove(&mut self, name: PortName) {
         let index = index_of(name);
         if let Some(entry) = self.entries.get_mut(index).and_then(|e| e.take()) {
@@ -632,25 +633,9 @@ impl NameSpace {
     /// use (`consume_destination`), in one step. The caller checked with `peek_copyin`.
     #[inline]
     pub fn use_send_once<M>(&mut self, name: PortName, ports: &mut PortTable<M>) {
-        let index = index_of(name);
-        let Some(slot) = self.entries.get_mut(index) else { return };
-        let port = match slot {
-            Some(entry) if entry.name == name && entry.send_once > 0 => entry.port,
-            _ => return,
-        };
-        // A send-once name is never in `by_port`: free the slot directly.
-        *slot = None;
-        if let Some(g) = self.generations.get_mut(index) {
-            *g = g.wrapping_add(1);
-        }
-        self.free.push(index);
-        if let Some(p) = ports.get_mut(port) {
-            p.send_once_rights -= 1;
-            p.refs -= 1;
-            if p.refs == 0 {
-                ports.drop_ref_to_zero(port);
-            }
-        }
+        let Ok(&Entry { port, send_once: 1, .. }) = self.entry(name) else { return };
+        self.remove(name);
+        ports.use_send_once(port);
     }
 
     /// The IPC fast path's copyout of a send-once right to a live port: a new name, the
@@ -772,15 +757,7 @@ impl NameSpace {
             return Ok(PORT_DEAD);
         }
         match right.kind {
-            CarriedKind::SendOnce => self.insert(Entry {
-                name: PORT_NULL,
-                port: id,
-                receive: false,
-                send: 0,
-                send_once: 1,
-                dead: 0,
-                set: false,
-            }),
+            CarriedKind::SendOnce => self.insert_send_once(right),
             CarriedKind::Send | CarriedKind::Receive => {
                 let existing = self.by_port.get(&id).copied();
                 let name = match existing {

@@ -21,6 +21,7 @@
 //! gets the general path with nothing changed. When writing into the receiver's buffer
 //! faults, the general path runs too and reports it the same way.
 
+use crate::arch::user_copy::{copy_from_user, copy_to_user};
 use crate::memory::paging::AddressSpace;
 use crate::sched::{self, DirectReceiver, ReceiveBuffer, Switch, Wake, World};
 use mach_abi::KernelError;
@@ -50,8 +51,7 @@ pub fn mach_msg(
     timeout_ms: u64,
 ) -> Option<Result<(), KernelError>> {
     let both = options::SEND | options::RECEIVE;
-    let known = both | options::SEND_TIMEOUT | options::RECEIVE_TIMEOUT;
-    if opts & both != both || opts & !known != 0 {
+    if opts & both != both || opts & !options::KNOWN != 0 {
         return None;
     }
     let receive_name = PortName::try_from(receive_name).ok()?;
@@ -80,7 +80,9 @@ fn send_receive(
     let at = staged.as_mut_ptr() as *mut u8;
     if data_size > 0 {
         // SAFETY: `staged` has room for FAST_DATA_MAX data bytes after the header.
-        unsafe { read_into(buffer + HEADER_SIZE as u64, at.wrapping_add(HEADER_SIZE), data_size)? };
+        if !unsafe { copy_from_user(at.wrapping_add(HEADER_SIZE), buffer + HEADER_SIZE as u64, data_size) } {
+            return None;
+        }
     }
     let own = ReceiveBuffer { address: buffer, capacity };
     let switch = sched::with(|w| deliver(w, &header, at, receive_name, own, deadline))?;
@@ -97,25 +99,10 @@ fn send_receive(
 fn read_header(buffer: u64) -> Option<MessageHeader> {
     let mut header = core::mem::MaybeUninit::<MessageHeader>::uninit();
     // SAFETY: the header is plain integers (any bytes are a valid value) and is fully
-    // written when `read_into` succeeds.
+    // written when the copy succeeds.
     unsafe {
-        read_into(buffer, header.as_mut_ptr() as *mut u8, HEADER_SIZE)?;
-        Some(header.assume_init())
+        copy_from_user(header.as_mut_ptr() as *mut u8, buffer, HEADER_SIZE).then(|| header.assume_init())
     }
-}
-
-/// Copy `len` bytes of the caller's memory at `address` to `to`.
-///
-/// # Safety
-/// `to` must be valid for `len` bytes of writes.
-#[inline(always)]
-unsafe fn read_into(address: u64, to: *mut u8, len: usize) -> Option<()> {
-    let end = address.checked_add(len as u64)?;
-    if end > mach_abi::layout::USER_END {
-        return None;
-    }
-    // SAFETY: the source is in user space (checked above); faults are fixed up.
-    unsafe { crate::arch::user_copy::copy(to, address as *const u8, len) }.then_some(())
 }
 
 /// Under the lock: check every condition, write the message (staged at `message`: room
@@ -156,7 +143,7 @@ fn deliver(
     unsafe { (message as *mut MessageHeader).write(delivered) };
     receiver_task.space.activate();
     // SAFETY: `message` holds `size` initialised bytes: the header just written and the data.
-    if !unsafe { write_user(plan.receiver.buffer.address, message, size) } {
+    if !unsafe { copy_to_user(plan.receiver.buffer.address, message, size) } {
         sender_space.activate();
         return None;
     }
@@ -227,17 +214,4 @@ fn plan(w: &mut World, header: &MessageHeader, receive_name: PortName, size: usi
         return None;
     }
     Some(Plan { receiver, local, reply_port, own_port })
-}
-
-/// Write `len` bytes at `from` into the running address space's user memory at `address`;
-/// false if it faulted or the range is not user space.
-///
-/// # Safety
-/// `from` must be valid for `len` bytes of reads.
-#[inline(always)]
-unsafe fn write_user(address: u64, from: *const u8, len: usize) -> bool {
-    let end = address.checked_add(len as u64);
-    // SAFETY: the destination is in user space (checked); faults are fixed up.
-    end.is_some_and(|end| end <= mach_abi::layout::USER_END)
-        && unsafe { crate::arch::user_copy::copy(address as *mut u8, from, len) }
 }

@@ -110,8 +110,7 @@ pub fn mach_msg(
     receive_name: u64,
     timeout_ms: u64,
 ) -> Result<u64, KernelError> {
-    let known = options::SEND | options::RECEIVE | options::SEND_TIMEOUT | options::RECEIVE_TIMEOUT;
-    if opts & !known != 0 || opts & (options::SEND | options::RECEIVE) == 0 {
+    if opts & !options::KNOWN != 0 || opts & (options::SEND | options::RECEIVE) == 0 {
         return Err(KernelError::InvalidArgument);
     }
     let receive_name = name_arg(receive_name)?;

@@ -109,8 +109,6 @@ struct Thread {
     task: Option<TaskId>,
     /// Physical address of the kernel stack (None for the idle thread's boot stack).
     kernel_stack: Option<u64>,
-    /// Its top in the direct map (what `stack_top` computes), for the IPC fast path.
-    kernel_stack_top: Option<u64>,
     saved_rsp: u64,
     state: ThreadState,
     priority: u8,
@@ -153,8 +151,6 @@ impl Thread {
         Thread {
             task,
             kernel_stack,
-            kernel_stack_top: kernel_stack
-                .map(|base| phys_to_virt(base) + KERNEL_STACK_FRAMES as u64 * PAGE_SIZE),
             saved_rsp,
             state,
             priority,
@@ -171,7 +167,18 @@ impl Thread {
     }
 
     fn stack_top(&self) -> Option<u64> {
-        self.kernel_stack_top
+        self.kernel_stack.map(|base| phys_to_virt(base) + KERNEL_STACK_FRAMES as u64 * PAGE_SIZE)
+    }
+
+    /// Load what the CPU needs to run this user thread: its FS base and, for traps and
+    /// interrupts, its kernel stack.
+    #[inline(always)]
+    fn load_cpu_state(&self) {
+        // SAFETY: FS base is only the user's thread-local pointer; the kernel uses GS.
+        unsafe { crate::arch::cpu::wrmsr(crate::arch::cpu::MSR_FS_BASE, self.fs_base) };
+        if let Some(top) = self.stack_top() {
+            syscall::set_kernel_stack(top);
+        }
     }
 }
 
@@ -586,13 +593,10 @@ pub fn schedule() {
         if still_running && current != IDLE && w.ready.highest().is_none_or(|h| h < priority) {
             return None;
         }
-        let next = loop {
-            match w.ready.pop() {
-                Some(next) if w.is_suspended(next) => w.parked.push(next),
-                Some(next) => break next,
-                None if still_running => return None,
-                None => break IDLE,
-            }
+        let next = match next_ready(w) {
+            Some(next) => next,
+            None if still_running => return None,
+            None => IDLE,
         };
         if next == current {
             return None;
@@ -649,10 +653,8 @@ fn switch_to(w: &mut World, next: ThreadId) -> Switch {
     target.state = ThreadState::Running;
     let target_task = target.task;
     let load = target.saved_rsp;
-    let top = target.stack_top();
     if target.task.is_some() {
-        // SAFETY: FS base is only the user's thread-local pointer; the kernel uses GS.
-        unsafe { crate::arch::cpu::wrmsr(crate::arch::cpu::MSR_FS_BASE, target.fs_base) };
+        target.load_cpu_state();
     }
     match target.task.and_then(|t| w.tasks.get(t)) {
         Some(task) => {
@@ -660,9 +662,6 @@ fn switch_to(w: &mut World, next: ThreadId) -> Switch {
             crate::arch::gdt::load_io_bitmap(task.id, task.io_bitmap.as_deref());
         }
         None => crate::memory::paging::activate_kernel_space(),
-    }
-    if let Some(top) = top {
-        syscall::set_kernel_stack(top);
     }
     let incoming_trace = target.trace;
     let wake = target.wake;
@@ -705,12 +704,8 @@ pub fn hand_off(
     // The receiver now carries the message's trace context: none on the fast path.
     incoming.trace = 0;
     let load = incoming.saved_rsp;
-    let (task, fs_base, top) = (incoming.task, incoming.fs_base, incoming.kernel_stack_top);
-    // SAFETY: FS base is only the user's thread-local pointer; the kernel uses GS.
-    unsafe { crate::arch::cpu::wrmsr(crate::arch::cpu::MSR_FS_BASE, fs_base) };
-    if let Some(top) = top {
-        syscall::set_kernel_stack(top);
-    }
+    let task = incoming.task;
+    incoming.load_cpu_state();
     if task != w.current_task {
         // SAFETY: the bitmap lives in the receiver's task, which is not freed while its
         // thread runs.
@@ -743,20 +738,18 @@ pub fn block_current(waiting_on: Option<PortId>, deadline: Option<u64>) -> Wake 
         if deadline.is_some() {
             w.timed.push(current);
         }
-        let next = next_ready(w);
+        let next = next_ready(w).unwrap_or(IDLE);
         switch_to(w, next)
     });
     switch.run()
 }
 
-/// The next thread to run after the current one blocked: the first ready one not parked
-/// by a suspension, or idle.
-fn next_ready(w: &mut World) -> ThreadId {
+/// The first ready thread not parked by a suspension (those met on the way are parked).
+fn next_ready(w: &mut World) -> Option<ThreadId> {
     loop {
         match w.ready.pop() {
             Some(next) if w.is_suspended(next) => w.parked.push(next),
-            Some(next) => return next,
-            None => return IDLE,
+            other => return other,
         }
     }
 }

@@ -39,14 +39,32 @@ unsafe extern "C" {
     static user_copy_fault: u8;
 }
 
-/// Copy `len` bytes; false if a page fault stopped it (part may have been copied).
+/// Whether `[address, address + len)` lies in user space.
+#[inline(always)]
+fn in_user_space(address: u64, len: usize) -> bool {
+    address.checked_add(len as u64).is_some_and(|end| end <= mach_abi::layout::USER_END)
+}
+
+/// Copy `len` bytes of the current address space's user memory at `user` to `to`; false if
+/// the range is not user space or a page fault stopped the copy (part may have been copied).
 ///
 /// # Safety
-/// One side must be kernel memory valid for `len` bytes; the other a range inside user
-/// space (checked by the caller) of the current address space.
-pub unsafe fn copy(dst: *mut u8, src: *const u8, len: usize) -> bool {
-    // SAFETY: delegated to the caller; faults on the user side are fixed up.
-    unsafe { user_copy(dst, src, len) == 0 }
+/// `to` must be kernel memory valid for `len` bytes of writes.
+#[inline(always)]
+pub unsafe fn copy_from_user(to: *mut u8, user: u64, len: usize) -> bool {
+    // SAFETY: the source is user space (checked; faults are fixed up), `to` the caller's.
+    in_user_space(user, len) && unsafe { user_copy(to, user as *const u8, len) == 0 }
+}
+
+/// Copy `len` bytes at `from` into the current address space's user memory at `user`; false
+/// as for [`copy_from_user`].
+///
+/// # Safety
+/// `from` must be kernel memory valid for `len` bytes of reads.
+#[inline(always)]
+pub unsafe fn copy_to_user(user: u64, from: *const u8, len: usize) -> bool {
+    // SAFETY: the destination is user space (checked; faults are fixed up), `from` the caller's.
+    in_user_space(user, len) && unsafe { user_copy(user as *mut u8, from, len) == 0 }
 }
 
 /// If `rip` is inside the copy routine, where to resume after a page fault there.

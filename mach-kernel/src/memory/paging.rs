@@ -357,13 +357,8 @@ impl AddressSpace {
         if out.is_empty() {
             return Ok(());
         }
-        let end = addr.checked_add(out.len() as u64).ok_or(KernelError::InvalidAddress)?;
-        if end > USER_END {
-            return Err(KernelError::InvalidAddress);
-        }
-        // SAFETY: the source range is in user space of the current address space; `out` is
-        // kernel memory of the right length.
-        let copied = unsafe { crate::arch::user_copy::copy(out.as_mut_ptr(), addr as *const u8, out.len()) };
+        // SAFETY: `out` is kernel memory of the right length.
+        let copied = unsafe { crate::arch::user_copy::copy_from_user(out.as_mut_ptr(), addr, out.len()) };
         if copied { Ok(()) } else { Err(KernelError::InvalidAddress) }
     }
 
@@ -373,12 +368,8 @@ impl AddressSpace {
         if data.is_empty() {
             return Ok(());
         }
-        let end = addr.checked_add(data.len() as u64).ok_or(KernelError::InvalidAddress)?;
-        if end > USER_END {
-            return Err(KernelError::InvalidAddress);
-        }
-        // SAFETY: the destination range is in user space of the current address space.
-        let copied = unsafe { crate::arch::user_copy::copy(addr as *mut u8, data.as_ptr(), data.len()) };
+        // SAFETY: `data` is kernel memory of the right length.
+        let copied = unsafe { crate::arch::user_copy::copy_to_user(addr, data.as_ptr(), data.len()) };
         if copied { Ok(()) } else { Err(KernelError::InvalidAddress) }
     }
 
