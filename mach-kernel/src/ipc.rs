@@ -347,12 +347,15 @@ impl<M> PortTable<M> {
 
     /// A send-once right to `id` was used to send: it is gone, without a "destroyed unused"
     /// event.
-    #[inline]
+    #[inline(always)]
     fn use_send_once(&mut self, id: PortId) {
-        if let Some(p) = self.get_mut(id) {
-            p.send_once_rights -= 1;
+        let Some(p) = self.get_mut(id) else { return };
+        p.send_once_rights -= 1;
+        if p.refs > 1 {
+            p.refs -= 1;
+        } else {
+            self.drop_ref(id);
         }
-        self.drop_ref(id);
     }
 
     /// A new send-once right to a port, made by the kernel (for kernel reply ports).
@@ -485,7 +488,7 @@ impl NameSpace {
         Ok(name)
     }
 
-    #[inline]
+    #[inline(always)]
     fn remove(&mut self, name: PortName) {
         let index = index_of(name);
         if let Some(entry) = self.entries.get_mut(index).and_then(|e| e.take()) {
@@ -631,7 +634,7 @@ impl NameSpace {
 
     /// The IPC fast path's `copyin(name, MOVE_SEND_ONCE)` of a message's destination and its
     /// use (`consume_destination`), in one step. The caller checked with `peek_copyin`.
-    #[inline]
+    #[inline(always)]
     pub fn use_send_once<M>(&mut self, name: PortName, ports: &mut PortTable<M>) {
         let Ok(&Entry { port, send_once: 1, .. }) = self.entry(name) else { return };
         self.remove(name);
@@ -640,9 +643,9 @@ impl NameSpace {
 
     /// The IPC fast path's copyout of a send-once right to a live port: a new name, the
     /// one `next_name` announced.
-    #[inline]
+    #[inline(always)]
     pub fn insert_send_once(&mut self, right: CarriedRight) -> Result<PortName, KernelError> {
-        self.insert(Entry {
+        let entry = Entry {
             name: PORT_NULL,
             port: right.port,
             receive: false,
@@ -650,7 +653,17 @@ impl NameSpace {
             send_once: 1,
             dead: 0,
             set: false,
-        })
+        };
+        // A free slot: the common case, done here (a send-once name is never in `by_port`).
+        if let Some(&index) = self.free.last() {
+            let name = self.name_for(index);
+            if let Some(slot @ None) = self.entries.get_mut(index) {
+                *slot = Some(Entry { name, ..entry });
+                self.free.pop();
+                return Ok(name);
+            }
+        }
+        self.insert(entry)
     }
 
     /// Take a right out of this name space to carry it, as `disposition` says.

@@ -1,12 +1,17 @@
-//! A FIFO of thread ids waiting on a port: a ring buffer whose push and pop are a handful
-//! of instructions (the IPC fast path does one of each per message). It grows by doubling,
-//! out of line, when full; it never shrinks, never panics, and keeps every id it was given.
+//! A FIFO of thread ids waiting on a port: one waiter (the usual case: the server thread
+//! of a port, the client waiting for its reply) sits in a slot of its own, more go to a ring
+//! buffer behind it, so push and pop are a handful of instructions (the IPC fast path does
+//! one of each per message). The ring grows by doubling, out of line, when full; it never
+//! shrinks, never panics, and keeps every id it was given.
 
 use alloc::vec::Vec;
 
 #[derive(Default, Clone)]
 pub struct ThreadQueue {
-    /// Capacity is 0 or a power of two.
+    /// The oldest waiter, when the ring holds nobody older than it.
+    first: Option<u64>,
+    /// The waiters after `first` (all of them while `first` is empty). Capacity is 0 or a
+    /// power of two.
     ring: Vec<u64>,
     head: usize,
     len: usize,
@@ -14,21 +19,25 @@ pub struct ThreadQueue {
 
 impl ThreadQueue {
     pub const fn new() -> Self {
-        ThreadQueue { ring: Vec::new(), head: 0, len: 0 }
+        ThreadQueue { first: None, ring: Vec::new(), head: 0, len: 0 }
     }
 
     #[inline]
     pub fn len(&self) -> usize {
-        self.len
+        self.len + usize::from(self.first.is_some())
     }
 
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.first.is_none() && self.len == 0
     }
 
     #[inline]
     pub fn push_back(&mut self, thread: u64) {
+        if self.first.is_none() && self.len == 0 {
+            self.first = Some(thread);
+            return;
+        }
         if self.len == self.ring.len() {
             self.grow();
         }
@@ -41,12 +50,28 @@ impl ThreadQueue {
 
     #[inline]
     pub fn front(&self) -> Option<u64> {
-        if self.len == 0 { None } else { self.ring.get(self.head).copied() }
+        match self.first {
+            Some(thread) => Some(thread),
+            None => self.ring_front(),
+        }
     }
 
     #[inline]
     pub fn pop_front(&mut self) -> Option<u64> {
-        let thread = self.front()?;
+        if let Some(thread) = self.first.take() {
+            return Some(thread);
+        }
+        self.ring_pop_front()
+    }
+
+    #[inline]
+    fn ring_front(&self) -> Option<u64> {
+        if self.len == 0 { None } else { self.ring.get(self.head).copied() }
+    }
+
+    #[inline]
+    fn ring_pop_front(&mut self) -> Option<u64> {
+        let thread = self.ring_front()?;
         self.head = (self.head + 1) & (self.ring.len() - 1);
         self.len -= 1;
         Some(thread)
@@ -62,7 +87,9 @@ impl ThreadQueue {
         let capacity = (self.ring.len() * 2).max(4);
         let len = self.len;
         let mut ring = Vec::with_capacity(capacity);
-        ring.extend(self.drain());
+        while let Some(thread) = self.ring_pop_front() {
+            ring.push(thread);
+        }
         ring.resize(capacity, 0);
         self.ring = ring;
         self.head = 0;
