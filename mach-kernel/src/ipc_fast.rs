@@ -199,6 +199,11 @@ fn plan(w: &mut World, header: &MessageHeader, receive_name: PortName, size: usi
     }
     let reply_port = match header.local {
         PORT_NULL => None,
+        // The usual RPC: the reply right is made from the port the sender then waits on,
+        // whose receive right was checked above.
+        local if local == receive_name && header.local_disposition == disposition::MAKE_SEND_ONCE => {
+            Some(own_port)
+        }
         local if header.local_disposition == disposition::MAKE_SEND_ONCE => {
             Some(task.names.peek_copyin(local, disposition::MAKE_SEND_ONCE, ports)?)
         }
