@@ -61,6 +61,18 @@ pub fn devices() -> Result<(), &'static str> {
         }
     }
     check(dma_allocate(host, me, 100) == Err(KernelError::InvalidArgument), "unaligned DMA size")?;
+    // A bad place for the answer changes nothing: no memory is reserved or mapped, so the
+    // next allocation lands right after the first one (16 KiB and a guard page on).
+    for out in [0xdead_0000u64, 0xffff_8000_0000_0000] {
+        // SAFETY: deliberately bad answer pointer; the kernel must refuse it.
+        let r = unsafe {
+            libmach::raw_syscall(mach_abi::trap::HOST_DMA_ALLOCATE, [host as u64, me as u64, 4096, out, 0, 0])
+        };
+        check(KernelError::from_return(r) == Some(KernelError::InvalidAddress), "bad DMA answer pointer")?;
+    }
+    let (next, _) = dma_allocate(host, me, 4096).map_err(|_| "dma_allocate after the bad ones")?;
+    check(next == address + 16384 + 4096, "a refused DMA allocation reserved nothing")?;
+    vm_deallocate(me, next, 4096).map_err(|_| "free the second DMA memory")?;
     vm_deallocate(me, address, 16384).map_err(|_| "free DMA memory")?;
 
     // IRQ 8: the CMOS clock's periodic interrupt, as messages.

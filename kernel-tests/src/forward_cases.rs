@@ -188,6 +188,17 @@ pub fn tracing() -> Result<(), &'static str> {
         }
         from = records[n - 1].sequence + 1;
     }
+    // A bad buffer is refused even when there is no record to copy.
+    for buffer in [0xdead_0000u64, 0xffff_8000_0000_0000] {
+        // SAFETY: deliberately bad buffer; the kernel must refuse it.
+        let r = unsafe {
+            libmach::raw_syscall(mach_abi::trap::HOST_TRACE_READ, [host as u64, from, buffer, 64, 0, 0])
+        };
+        check(
+            libmach::KernelError::from_return(r) == Some(libmach::KernelError::InvalidAddress),
+            "bad trace buffer",
+        )?;
+    }
     let (code, n) = concat(&[&[0xb8, 39, 0, 0, 0, 0x0f, 0x05], REPORT_RAX]);
     let task = child(&code[..n], &send)?;
     host_trace_task(host, task, true).map_err(|_| "host_trace_task")?;

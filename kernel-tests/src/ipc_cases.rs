@@ -190,6 +190,15 @@ pub fn timeouts() -> Result<(), &'static str> {
     check(r.header.id == 0, "FIFO order")?;
     m.start(p.name(), disposition::MAKE_SEND, 2);
     m.send_timeout(0).map_err(|_| "room again after a receive")?;
+    // Full again; a message sent with a send-once right is never held back.
+    m.start(p.name(), disposition::MAKE_SEND, 3);
+    check(m.send_timeout(0) == Err(KernelError::TimedOut), "full again")?;
+    m.start(p.name(), disposition::MAKE_SEND_ONCE, 4);
+    m.send_timeout(0).map_err(|_| "a send-once message passes the limit")?;
+    for id in [1, 2, 4] {
+        r.receive_timeout(p.name(), 0).map_err(|_| "drain")?;
+        check(r.header.id == id, "the send-once message queued last")?;
+    }
     sleep_ms(1);
     Ok(())
 }

@@ -149,6 +149,18 @@ pub fn host() -> Result<(), &'static str> {
         host_module_info(task, 0).err() == Some(KernelError::InvalidRight),
         "a task port is not the host port",
     )?;
+    // The module's pages are the kernel's: they never become writable.
+    check(
+        vm_protect(task, at, 4096, protection::WRITE) == Err(KernelError::InvalidArgument),
+        "vm_protect cannot make a module page writable",
+    )?;
+    check(
+        vm_write(task, at, &[0x55]) == Err(KernelError::InvalidAddress),
+        "the module page stays read-only",
+    )?;
+    // SAFETY: still mapped read-only.
+    let magic = unsafe { core::ptr::read_volatile(at as *const [u8; 4]) };
+    check(&magic == b"\x7fELF", "the module is unchanged")?;
     vm_deallocate(task, at, info.size.next_multiple_of(4096)).map_err(|_| "unmap module")?;
     Ok(())
 }
@@ -178,6 +190,19 @@ pub fn fork() -> Result<(), &'static str> {
     check(u64::from_le_bytes(bytes) == 7, "the copy kept the value from fork time")?;
     vm_write(child, address, &9u64.to_le_bytes()).map_err(|_| "vm_write the copy")?;
     check(FORK_VALUE.load(SeqCst) == 8, "writing the copy leaves the parent alone")?;
+    // vm_protect keeps shared pages copy-on-write: a write after it stays on its side.
+    let copy = task_create_copy(me).map_err(|_| "second task_create_copy")?;
+    let page = address & !4095;
+    vm_protect(copy, page, 4096, protection::WRITE).map_err(|_| "vm_protect in the copy")?;
+    vm_protect(me, page, 4096, protection::WRITE).map_err(|_| "vm_protect in the parent")?;
+    FORK_VALUE.store(11, SeqCst);
+    vm_read(copy, address, &mut bytes).map_err(|_| "vm_read the second copy")?;
+    check(u64::from_le_bytes(bytes) == 8, "a parent's write after vm_protect stays the parent's")?;
+    vm_write(copy, address, &12u64.to_le_bytes()).map_err(|_| "vm_write the second copy")?;
+    check(FORK_VALUE.load(SeqCst) == 11, "a copy's write after vm_protect stays the copy's")?;
+    task_terminate(copy).map_err(|_| "terminate the second copy")?;
+    port_deallocate(copy).map_err(|_| "release the second task port")?;
+    FORK_VALUE.store(8, SeqCst);
     let port = ReceiveRight::allocate().map_err(|_| "allocate")?;
     let send = port.make_send().map_err(|_| "make_send")?;
     task_set_special_port(child, special_port::SYSCALL, send.name()).map_err(|_| "syscall port")?;

@@ -230,7 +230,8 @@ pub enum KernelError {
     InvalidAddress = 2,
     /// An argument is out of range.
     InvalidArgument = 3,
-    /// A foreign system call was made by a task that has no syscall port.
+    /// Reserved. (A foreign system call by a task that has no syscall port is answered
+    /// -ENOSYS (-38) by the kernel, as Linux would answer an unknown call: docs/kernel.md.)
     NoSyscallPort = 4,
     /// The kernel ran out of memory for the request.
     NoMemory = 5,

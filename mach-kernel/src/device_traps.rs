@@ -11,7 +11,7 @@ use crate::arch::pic;
 use crate::ipc_glue::{self, Message, name_arg};
 use crate::memory::{PAGE_SIZE, frames, paging::no_execute};
 use crate::sched::{self, World};
-use crate::task_traps::{check_host, task_of, user_range};
+use crate::task_traps::{check_caller_memory, check_host, task_of, user_range};
 use crate::{boot, memory::paging};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -98,6 +98,9 @@ pub fn dma_allocate(host: u64, task: u64, size: u64, out: u64) -> Result<u64, Ke
         return Err(KernelError::InvalidArgument);
     }
     let count = (size / PAGE_SIZE) as usize;
+    // The answer's place is checked before anything is allocated: a bad pointer changes
+    // nothing.
+    check_caller_memory(out, 16, true)?;
     let physical = frames::alloc_contiguous_zeroed(count).ok_or(KernelError::NoMemory)?;
     let mapped = sched::with(|w| {
         let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;

@@ -355,8 +355,10 @@ fn send_locked(
         // Kernel objects are operated on by traps that name their port, not by messages.
         return Err(KernelError::InvalidRight);
     }
-    let full =
-        port.queue.len() >= port.queue_limit && header.remote_disposition != disposition::MOVE_SEND_ONCE;
+    // A message sent with a send-once right (moved or made) is never held back by the limit.
+    let send_once =
+        matches!(header.remote_disposition, disposition::MOVE_SEND_ONCE | disposition::MAKE_SEND_ONCE);
+    let full = port.queue.len() >= port.queue_limit && !send_once;
     if full {
         if poll {
             return Err(KernelError::TimedOut);

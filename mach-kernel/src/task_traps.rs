@@ -50,6 +50,15 @@ pub fn user_range(address: u64, size: u64) -> Result<(u64, u64), KernelError> {
     Ok((address, end.ok_or(KernelError::InvalidAddress)?))
 }
 
+/// Check that `[address, address + len)` is memory the calling task may read (or write),
+/// before a trap changes anything it would have to undo.
+pub fn check_caller_memory(address: u64, len: usize, write: bool) -> Result<(), KernelError> {
+    sched::with(|w| match w.current_task_id().and_then(|t| w.tasks.get(t)) {
+        Some(t) => t.space.check_user(address, len, write),
+        None => Err(KernelError::InvalidArgument),
+    })
+}
+
 fn protection_flags(prot: u64) -> Result<(bool, bool), KernelError> {
     if prot & !(protection::WRITE | protection::EXECUTE) != 0 {
         return Err(KernelError::InvalidArgument);
@@ -120,9 +129,8 @@ pub fn vm_protect(task: u64, address: u64, size: u64, prot: u64) -> Result<u64, 
     sched::with(|w| {
         let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
         let pages = (start..end).step_by(PAGE_SIZE as usize);
-        if pages.clone().any(|page| t.space.translate(page).is_none()) {
-            return Err(KernelError::InvalidAddress);
-        }
+        // Every page is checked before any changes: an error changes nothing.
+        pages.clone().try_for_each(|page| t.space.may_protect_user_page(page, writable))?;
         pages.clone().try_for_each(|page| t.space.protect_user_page(page, writable, executable))?;
         Ok(0)
     })
@@ -319,6 +327,9 @@ pub fn host_trace_read(host: u64, from: u64, buffer: u64, max: u64) -> Result<u6
     use mach_abi::trace::TraceRecord;
     check_host(host)?;
     let max = usize::try_from(max).map_err(|_| KernelError::InvalidArgument)?.min(256);
+    // The whole buffer is checked first, also when no record is there to copy.
+    let buffer_len = max * core::mem::size_of::<TraceRecord>();
+    check_caller_memory(buffer, buffer_len, true)?;
     let mut records = alloc::vec![TraceRecord::default(); max];
     let count = crate::trace::read(from, &mut records);
     let bytes_len = count * core::mem::size_of::<TraceRecord>();

@@ -1,13 +1,14 @@
 //! Task system tests: kernel-tests creates tasks through task ports, fills their memory,
 //! starts threads in them, waits for their end notifications, terminates one, lets one
-//! fault, and checks every trap's bad arguments; the host port gives it the boot modules. It
+//! fault, and checks bad arguments to the task traps; the host port gives it the boot modules. It
 //! also serves as the syscall and exception port of small children and checks the replies,
-//! and drives devices through the host port (I/O ports, device memory, DMA, IRQ 8).
+//! drives devices through the host port (I/O ports, device memory, DMA, IRQ 8) and makes
+//! copy-on-write task copies (fork).
 
 use system_tests::{BootConfig, HALTED_STATUS, Machine};
 
-const CASES: [&str; 8] =
-    ["tasks", "bad-tasks", "host", "forward", "exceptions", "devices", "trace", "suspend"];
+const CASES: [&str; 9] =
+    ["tasks", "bad-tasks", "host", "forward", "exceptions", "devices", "trace", "suspend", "fork"];
 
 #[test]
 fn task_cases_pass_in_guest() {

@@ -22,6 +22,9 @@ pub const UNCACHED: u64 = (1 << 4) | (1 << 3);
 pub const COPY_ON_WRITE: u64 = 1 << 10;
 /// Software bit: the frame belongs to this mapping and is freed with the address space.
 pub const OWNED: u64 = 1 << 9;
+/// Software bit (ignored by the MMU): a page the task does not own that was mapped writable
+/// and was made read-only by `vm_protect`, so it may be made writable again.
+const MAY_WRITE: u64 = 1 << 52;
 const NO_EXECUTE_BIT: u64 = 1 << 63;
 const ADDRESS_MASK: u64 = 0x000f_ffff_ffff_f000;
 
@@ -162,19 +165,45 @@ impl AddressSpace {
         }
     }
 
-    /// Change the permissions of the user page at `virt`.
+    /// Whether `protect_user_page(virt, writable, ..)` may be applied: memory the task does
+    /// not own (a boot module, a device range) never gets more access than it was mapped
+    /// with. Unmapped pages are `InvalidAddress`.
+    pub fn may_protect_user_page(&self, virt: u64, writable: bool) -> Result<(), KernelError> {
+        if virt >= USER_END {
+            return Err(KernelError::InvalidAddress);
+        }
+        let entry = *self.leaf_entry_if_present(virt)?;
+        if writable && entry & OWNED == 0 && entry & (WRITABLE | MAY_WRITE) == 0 {
+            return Err(KernelError::InvalidArgument);
+        }
+        Ok(())
+    }
+
+    /// Change the permissions of the user page at `virt` (checked with
+    /// `may_protect_user_page`). The frame, its ownership and its caching stay. A writable
+    /// owned page whose frame another space shares stays read-only and copy-on-write: the
+    /// first write gives this space its own copy, so no write ever reaches the other space.
     pub fn protect_user_page(
         &mut self,
         virt: u64,
         writable: bool,
         executable: bool,
     ) -> Result<(), KernelError> {
-        if virt >= USER_END {
-            return Err(KernelError::InvalidAddress);
-        }
+        self.may_protect_user_page(virt, writable)?;
         let entry = self.leaf_entry_if_present(virt)?;
-        let keep = *entry & (ADDRESS_MASK | OWNED | USER | PRESENT);
-        *entry = keep | if writable { WRITABLE } else { 0 } | if executable { 0 } else { no_execute() };
+        let old = *entry;
+        let keep = old & (ADDRESS_MASK | OWNED | USER | PRESENT | UNCACHED | MAY_WRITE);
+        let access = if !writable {
+            0
+        } else if old & OWNED == 0 {
+            // A device range mapped writable: remember that it may be writable again.
+            WRITABLE | MAY_WRITE
+        } else if old & COPY_ON_WRITE != 0 || frames::is_shared(old & ADDRESS_MASK) {
+            COPY_ON_WRITE
+        } else {
+            WRITABLE
+        };
+        *entry = keep | access | if executable { 0 } else { no_execute() };
         invalidate(virt);
         Ok(())
     }
