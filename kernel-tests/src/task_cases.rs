@@ -81,7 +81,95 @@ pub fn tasks() -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Every trap that takes a port name as its first argument refuses a name that denotes
+/// nothing; every trap that reads or writes caller memory through a pointer refuses an
+/// unmapped and a kernel pointer.
+fn every_trap_refuses_bad_names_and_pointers() -> Result<(), &'static str> {
+    use mach_abi::trap::*;
+    const BAD_NAME: u64 = 0x5555;
+    let named = [
+        PORT_DEALLOCATE,
+        PORT_DESTROY,
+        PORT_TYPE,
+        PORT_MOVE_MEMBER,
+        PORT_MAKE_SEND,
+        PORT_SET_QUEUE_LIMIT,
+        THREAD_CREATE,
+        TASK_TERMINATE,
+        VM_ALLOCATE,
+        VM_DEALLOCATE,
+        VM_PROTECT,
+        VM_WRITE,
+        VM_READ,
+        TASK_SET_SPECIAL_PORT,
+        TASK_GET_SPECIAL_PORT,
+        HOST_MODULE_INFO,
+        HOST_MODULE_MAP,
+        TASK_NOTIFY_ENDED,
+        TASK_SET_NAME,
+        PORT_REQUEST_NOTIFICATION,
+        HOST_IO_PORTS,
+        HOST_MAP_PHYSICAL,
+        HOST_DMA_ALLOCATE,
+        HOST_IRQ_REGISTER,
+        HOST_IRQ_ACK,
+        HOST_TRACE_TASK,
+        HOST_TRACE_READ,
+        THREAD_GET_STATE,
+        THREAD_SET_STATE,
+        TASK_SUSPEND,
+        TASK_RESUME,
+        TASK_CREATE_COPY,
+    ];
+    for trap in named {
+        // Valid other arguments where a trap checks them first, so the name is the only bad one.
+        let args = match trap {
+            PORT_SET_QUEUE_LIMIT => [BAD_NAME, 1, 0, 0, 0, 0],
+            PORT_REQUEST_NOTIFICATION => {
+                [BAD_NAME, mach_abi::notify::DEAD_NAME, 0x1000, disposition::MAKE_SEND_ONCE as u64, 0, 0]
+            }
+            _ => [BAD_NAME, 0x1000, 0x1000, 0x1000, 0x1000, 0],
+        };
+        // SAFETY: the name denotes nothing: the kernel must refuse it before acting.
+        let r = unsafe { libmach::raw_syscall(trap, args) };
+        check(
+            KernelError::from_return(r) == Some(KernelError::InvalidName),
+            "a bad name refused by every trap",
+        )?;
+    }
+    let host = libmach::startup_port() as u64;
+    let me = task_self().map_err(|_| "task_self")? as u64;
+    let other = task_create().map_err(|_| "task_create")?;
+    task_suspend(other).map_err(|_| "task_suspend")?;
+    let thread = thread_create_at(other, 0x1000, 0x2000, 0, 0).map_err(|_| "thread_create_at")?;
+    let scratch = vm_allocate(me as PortName, 0, 4096, protection::WRITE).map_err(|_| "vm_allocate")?;
+    for bad in [0xdead_0000u64, 0xffff_8000_0000_0000] {
+        let calls = [
+            (VM_WRITE, [me, scratch, bad, 8, 0, 0]),
+            (VM_READ, [me, scratch, bad, 8, 0, 0]),
+            (HOST_MODULE_INFO, [host, 0, bad, 0, 0, 0]),
+            (TASK_SET_NAME, [other as u64, bad, 4, 0, 0, 0]),
+            (HOST_DMA_ALLOCATE, [host, me, 4096, bad, 0, 0]),
+            (HOST_TRACE_READ, [host, 1, bad, 4, 0, 0]),
+            (THREAD_GET_STATE, [thread, bad, 0, 0, 0, 0]),
+            (THREAD_SET_STATE, [thread, bad, 0, 0, 0, 0]),
+        ];
+        for (trap, args) in calls {
+            // SAFETY: a deliberately bad pointer; the kernel must refuse it.
+            let r = unsafe { libmach::raw_syscall(trap, args) };
+            check(KernelError::from_return(r) == Some(KernelError::InvalidAddress), "a bad pointer refused")?;
+        }
+    }
+    vm_deallocate(me as PortName, scratch, 4096).map_err(|_| "vm_deallocate")?;
+    task_terminate(other).map_err(|_| "task_terminate")?;
+    port_deallocate(thread as PortName).map_err(|_| "release thread port")?;
+    port_deallocate(other).map_err(|_| "release task port")?;
+    port_deallocate(me as PortName).map_err(|_| "release own task port")?;
+    Ok(())
+}
+
 pub fn bad_task_arguments() -> Result<(), &'static str> {
+    every_trap_refuses_bad_names_and_pointers()?;
     let task = task_create().map_err(|_| "task_create")?;
     let plain = ReceiveRight::allocate().map_err(|_| "allocate")?;
     let send = plain.make_send().map_err(|_| "make_send")?;

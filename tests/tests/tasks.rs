@@ -1,7 +1,8 @@
 //! Task system tests: kernel-tests creates tasks through task ports, fills their memory,
 //! starts threads in them, waits for their end notifications, terminates one, lets one
-//! fault, and checks bad arguments to the task traps; the host port gives it the boot modules. It
-//! also serves as the syscall and exception port of small children and checks the replies,
+//! fault, and gives every trap that takes a port name a bad one and every trap that takes a
+//! pointer bad pointers; the host port gives it the boot modules. It also serves as the
+//! syscall and exception port of small children and checks the replies,
 //! drives devices through the host port (I/O ports, device memory, DMA, IRQ 8) and makes
 //! copy-on-write task copies (fork).
 
