@@ -212,19 +212,20 @@ impl<M> PortTable<M> {
     }
 
     fn drop_ref(&mut self, id: PortId) {
-        let free = match self.get_mut(id) {
-            Some(p) => {
-                p.refs -= 1;
-                p.refs == 0
-            }
-            None => false,
-        };
-        if free {
-            if let Some(slot) = self.slots.get_mut(id as usize) {
-                *slot = None;
-            }
-            self.free.push(id);
+        let Some(p) = self.get_mut(id) else { return };
+        p.refs -= 1;
+        if p.refs == 0 {
+            self.free_slot(id);
         }
+    }
+
+    /// The last reference to the slot `id` is gone: it is free for a new port.
+    #[cold]
+    fn free_slot(&mut self, id: PortId) {
+        if let Some(slot) = self.slots.get_mut(id as usize) {
+            *slot = None;
+        }
+        self.free.push(id);
     }
 
     /// One send right fewer. Reports no-senders when it was the last.
@@ -351,10 +352,9 @@ impl<M> PortTable<M> {
     fn use_send_once(&mut self, id: PortId) {
         let Some(p) = self.get_mut(id) else { return };
         p.send_once_rights -= 1;
-        if p.refs > 1 {
-            p.refs -= 1;
-        } else {
-            self.drop_ref(id);
+        p.refs -= 1;
+        if p.refs == 0 {
+            self.free_slot(id);
         }
     }
 
@@ -467,7 +467,17 @@ impl NameSpace {
         }
     }
 
-    fn insert(&mut self, mut entry: Entry) -> Result<PortName, KernelError> {
+    /// Put `entry` in the free slot `index` under the slot's current name.
+    #[inline(always)]
+    fn fill(&mut self, index: usize, entry: Entry) -> PortName {
+        let name = self.name_for(index);
+        if let Some(slot) = self.entries.get_mut(index) {
+            *slot = Some(Entry { name, ..entry });
+        }
+        name
+    }
+
+    fn insert(&mut self, entry: Entry) -> Result<PortName, KernelError> {
         let index = match self.free.pop() {
             Some(index) => index,
             None if self.entries.len() < MAX_NAMES => {
@@ -477,11 +487,7 @@ impl NameSpace {
             }
             None => return Err(KernelError::NoMemory),
         };
-        let name = self.name_for(index);
-        entry.name = name;
-        if let Some(slot) = self.entries.get_mut(index) {
-            *slot = Some(entry);
-        }
+        let name = self.fill(index, entry);
         if !entry.set && entry.send_once == 0 && entry.dead == 0 {
             self.by_port.insert(entry.port, name);
         }
@@ -655,13 +661,8 @@ impl NameSpace {
             set: false,
         };
         // A free slot: the common case, done here (a send-once name is never in `by_port`).
-        if let Some(&index) = self.free.last() {
-            let name = self.name_for(index);
-            if let Some(slot @ None) = self.entries.get_mut(index) {
-                *slot = Some(Entry { name, ..entry });
-                self.free.pop();
-                return Ok(name);
-            }
+        if let Some(index) = self.free.pop() {
+            return Ok(self.fill(index, entry));
         }
         self.insert(entry)
     }

@@ -53,10 +53,8 @@ pub fn user_range(address: u64, size: u64) -> Result<(u64, u64), KernelError> {
 /// Check that `[address, address + len)` is memory the calling task may read (or write),
 /// before a trap changes anything it would have to undo.
 pub fn check_caller_memory(address: u64, len: usize, write: bool) -> Result<(), KernelError> {
-    sched::with(|w| match w.current_task_id().and_then(|t| w.tasks.get(t)) {
-        Some(t) => t.space.check_user(address, len, write),
-        None => Err(KernelError::InvalidArgument),
-    })
+    sched::with_current_task(|t| t.space.check_user(address, len, write))
+        .ok_or(KernelError::InvalidArgument)?
 }
 
 fn protection_flags(prot: u64) -> Result<(bool, bool), KernelError> {

@@ -50,10 +50,7 @@ impl ThreadQueue {
 
     #[inline]
     pub fn front(&self) -> Option<u64> {
-        match self.first {
-            Some(thread) => Some(thread),
-            None => self.ring_front(),
-        }
+        self.first.or_else(|| self.ring_front())
     }
 
     #[inline]

@@ -28,6 +28,15 @@ const MAY_WRITE: u64 = 1 << 52;
 const NO_EXECUTE_BIT: u64 = 1 << 63;
 const ADDRESS_MASK: u64 = 0x000f_ffff_ffff_f000;
 
+/// Whether a page with leaf `entry` may be made `writable`: memory the task does not own
+/// never gets more access than it was mapped with.
+fn may_protect(entry: u64, writable: bool) -> Result<(), KernelError> {
+    if writable && entry & OWNED == 0 && entry & (WRITABLE | MAY_WRITE) == 0 {
+        return Err(KernelError::InvalidArgument);
+    }
+    Ok(())
+}
+
 static NX_SUPPORTED: AtomicBool = AtomicBool::new(false);
 static KERNEL_PML4: AtomicU64 = AtomicU64::new(0);
 
@@ -165,32 +174,25 @@ impl AddressSpace {
         }
     }
 
-    /// Whether `protect_user_page(virt, writable, ..)` may be applied: memory the task does
-    /// not own (a boot module, a device range) never gets more access than it was mapped
-    /// with. Unmapped pages are `InvalidAddress`.
+    /// Whether `protect_user_page(virt, writable, ..)` would succeed, changing nothing (to
+    /// check a whole range before changing any of it).
     pub fn may_protect_user_page(&self, virt: u64, writable: bool) -> Result<(), KernelError> {
-        if virt >= USER_END {
-            return Err(KernelError::InvalidAddress);
-        }
-        let entry = *self.leaf_entry_if_present(virt)?;
-        if writable && entry & OWNED == 0 && entry & (WRITABLE | MAY_WRITE) == 0 {
-            return Err(KernelError::InvalidArgument);
-        }
-        Ok(())
+        may_protect(*self.user_leaf(virt)?, writable)
     }
 
-    /// Change the permissions of the user page at `virt` (checked with
-    /// `may_protect_user_page`). The frame, its ownership and its caching stay. A writable
-    /// owned page whose frame another space shares stays read-only and copy-on-write: the
-    /// first write gives this space its own copy, so no write ever reaches the other space.
+    /// Change the permissions of the user page at `virt`. The frame, its ownership and its
+    /// caching stay. Memory the task does not own (a boot module, a device range) never gets
+    /// more access than it was mapped with (`InvalidArgument`). A writable owned page whose
+    /// frame another space shares stays read-only and copy-on-write: the first write gives
+    /// this space its own copy, so no write ever reaches the other space.
     pub fn protect_user_page(
         &mut self,
         virt: u64,
         writable: bool,
         executable: bool,
     ) -> Result<(), KernelError> {
-        self.may_protect_user_page(virt, writable)?;
-        let entry = self.leaf_entry_if_present(virt)?;
+        let entry = self.user_leaf(virt)?;
+        may_protect(*entry, writable)?;
         let old = *entry;
         let keep = old & (ADDRESS_MASK | OWNED | USER | PRESENT | UNCACHED | MAY_WRITE);
         let access = if !writable {
@@ -206,6 +208,14 @@ impl AddressSpace {
         *entry = keep | access | if executable { 0 } else { no_execute() };
         invalidate(virt);
         Ok(())
+    }
+
+    /// The leaf entry of the present user page at `virt`.
+    fn user_leaf(&self, virt: u64) -> Result<&'static mut u64, KernelError> {
+        if virt >= USER_END {
+            return Err(KernelError::InvalidAddress);
+        }
+        self.leaf_entry_if_present(virt)
     }
 
     /// If the page at `virt` is copy-on-write, make it this space's own and writable (a copy
