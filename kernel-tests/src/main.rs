@@ -7,8 +7,8 @@
 //! - `fault-ud`: execute an invalid instruction;
 //! - `bench`: instruction counts under icount (bench.rs, `make bench`);
 //! - `rpc`, `rights`, `sets`, `timeouts`, `dead-names`, `bad-ipc`, `notifications`, `ool`: IPC (see ipc_cases.rs);
-//! - `tasks`, `bad-tasks`, `host`, `fork`: task ports, memory, modules, copy-on-write
-//!   task copies (see task_cases.rs);
+//! - `tasks`, `bad-tasks`, `host`, `fork`, `priorities`: task ports, memory, modules,
+//!   copy-on-write task copies, thread priorities (see task_cases.rs);
 //! - `devices`: I/O ports, device memory, DMA memory, IRQs as messages (device_cases.rs);
 //! - `forward`, `exceptions`, `trace`, `suspend`: syscall and exception ports, traces,
 //!   suspend/resume and thread state (forward_cases.rs);
@@ -62,6 +62,7 @@ fn main(args: &str) -> u64 {
             "bad-tasks" => task_cases::bad_task_arguments(),
             "host" => task_cases::host(),
             "fork" => task_cases::fork(),
+            "priorities" => task_cases::priorities(),
             "devices" => device_cases::devices(),
             "fault-write" => {
                 println!("case fault-write: writing {UNMAPPED:#x}");

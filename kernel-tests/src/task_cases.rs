@@ -3,6 +3,7 @@
 //! ports, boot modules through the host port, and bad arguments to each trap.
 
 use crate::check;
+use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use libmach::KernelError;
 use libmach::ipc::*;
 use libmach::task::*;
@@ -120,6 +121,7 @@ fn every_trap_refuses_bad_names_and_pointers() -> Result<(), &'static str> {
         TASK_SUSPEND,
         TASK_RESUME,
         TASK_CREATE_COPY,
+        THREAD_SET_PRIORITY,
     ];
     for trap in named {
         // Valid other arguments where a trap checks them first, so the name is the only bad one.
@@ -308,5 +310,67 @@ pub fn fork() -> Result<(), &'static str> {
     task_terminate(child).map_err(|_| "terminate the copy")?;
     port_deallocate(thread as PortName).map_err(|_| "release thread port")?;
     port_deallocate(child).map_err(|_| "release task port")?;
+    Ok(())
+}
+
+/// Who ran, in order, in the `priorities` case (one letter per record).
+static RAN: [AtomicU8; 8] = [const { AtomicU8::new(0) }; 8];
+static RAN_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+fn record_run(who: u8) {
+    if let Some(slot) = RAN.get(RAN_COUNT.fetch_add(1, Ordering::SeqCst)) {
+        slot.store(who, Ordering::SeqCst);
+    }
+}
+
+fn runs_so_far() -> ([u8; 8], usize) {
+    let n = RAN_COUNT.load(Ordering::SeqCst).min(RAN.len());
+    (core::array::from_fn(|i| RAN.get(i).map_or(0, |r| r.load(Ordering::SeqCst))), n)
+}
+
+extern "C" fn record_and_exit(who: u64) -> ! {
+    record_run(who as u8);
+    thread_exit()
+}
+
+/// Priorities: a ready thread never runs while a higher one can; lowering oneself or raising
+/// another gives way at once; the timer does not preempt for a lower priority.
+pub fn priorities() -> Result<(), &'static str> {
+    use crate::ipc_cases::stack_top;
+    use mach_abi::{DEFAULT_PRIORITY, MAX_PRIORITY};
+    let me = thread_self().map_err(|_| "thread_self")?;
+    let task = task_self().map_err(|_| "task_self")?;
+    check(thread_set_priority(me, 30) == Ok(DEFAULT_PRIORITY), "a new thread has the default priority")?;
+    let low = thread_create(task, record_and_exit, stack_top(0), u64::from(b'L')).map_err(|_| "thread L")?;
+    let high = thread_create(task, record_and_exit, stack_top(1), u64::from(b'H')).map_err(|_| "thread H")?;
+    check(thread_set_priority(low as PortName, 10) == Ok(DEFAULT_PRIORITY), "set L to 10")?;
+    check(thread_set_priority(high as PortName, 20) == Ok(DEFAULT_PRIORITY), "set H to 20")?;
+    // Busy for several timer ticks: the two ready threads are outranked and must not run.
+    let mut spins = 0u64;
+    for i in 0..20_000_000u64 {
+        spins = core::hint::black_box(spins.wrapping_add(i));
+    }
+    check(runs_so_far().1 == 0, "the timer preempted a thread for lower-priority ones")?;
+    // Lowering itself below both: H (20) runs to its end, then L (10), then this thread (1).
+    check(thread_set_priority(me, 1) == Ok(30), "lower self to 1")?;
+    record_run(b'M');
+    let (ran, n) = runs_so_far();
+    check(n == 3 && ran[..3] == *b"HLM", "threads ran in priority order H, L, then the caller")?;
+    // Raising a ready thread above the caller runs it before the trap returns.
+    check(thread_set_priority(me, 30) == Ok(1), "raise self to 30")?;
+    let raised =
+        thread_create(task, record_and_exit, stack_top(2), u64::from(b'R')).map_err(|_| "thread R")?;
+    check(runs_so_far().1 == 3, "a thread of lower priority ran at once")?;
+    check(thread_set_priority(raised as PortName, MAX_PRIORITY) == Ok(DEFAULT_PRIORITY), "raise R")?;
+    record_run(b'M');
+    let (ran, n) = runs_so_far();
+    check(n == 5 && ran[3..5] == *b"RM", "a raised thread ran before the trap returned")?;
+    // Bad arguments change nothing.
+    check(
+        thread_set_priority(me, MAX_PRIORITY + 1) == Err(KernelError::InvalidArgument),
+        "a priority above the top",
+    )?;
+    check(thread_set_priority(task, 5) == Err(KernelError::InvalidRight), "a task port is no thread port")?;
+    check(thread_set_priority(me, DEFAULT_PRIORITY) == Ok(30), "the bad calls changed the priority")?;
     Ok(())
 }

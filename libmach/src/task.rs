@@ -88,3 +88,12 @@ pub fn task_resume(task: PortName) -> Result<(), KernelError> {
 pub fn task_create_copy(parent: PortName) -> Result<PortName, KernelError> {
     call(trap::TASK_CREATE_COPY, [parent as u64, 0, 0, 0, 0, 0]).map(|n| n as PortName)
 }
+/// A send right to the calling thread's port.
+pub fn thread_self() -> Result<PortName, KernelError> {
+    call(trap::THREAD_SELF, [0; 6]).map(|n| n as PortName)
+}
+/// Give a thread a priority (0 ..= `mach_abi::MAX_PRIORITY`, higher runs first); returns the
+/// previous one. The caller gives way at once when another ready thread now outranks it.
+pub fn thread_set_priority(thread: PortName, priority: u64) -> Result<u64, KernelError> {
+    call(trap::THREAD_SET_PRIORITY, [thread as u64, priority, 0, 0, 0, 0])
+}

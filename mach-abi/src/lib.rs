@@ -113,6 +113,12 @@ pub mod trap {
     /// `task_create_copy(parent) -> name`: a new task whose memory is a copy-on-write copy of
     /// the parent's (no threads, no rights); a send right to its port. For fork.
     pub const TASK_CREATE_COPY: i64 = -41;
+    /// `thread_set_priority(thread, priority) -> previous priority`: 0 ..= [`super::MAX_PRIORITY`];
+    /// higher runs first. A ready thread moves to the back of its new level; the caller
+    /// gives way at once when it made another thread outrank itself.
+    pub const THREAD_SET_PRIORITY: i64 = -42;
+    /// `thread_self() -> name`: a send right to the calling thread's port.
+    pub const THREAD_SELF: i64 = -43;
     /// `sleep(ms)`: block the calling thread for at least `ms` milliseconds; `sleep(0)`
     /// yields to other ready threads of the same or higher priority.
     pub const SLEEP: i64 = -15;
@@ -188,6 +194,11 @@ pub mod protection {
     pub const WRITE: u64 = 1;
     pub const EXECUTE: u64 = 2;
 }
+
+/// Thread priorities: 0 ..= MAX_PRIORITY, higher runs first; equal ones take turns.
+pub const MAX_PRIORITY: u64 = 31;
+/// The priority of a new thread.
+pub const DEFAULT_PRIORITY: u64 = 16;
 
 /// Most bytes one `vm_allocate`, `vm_write` or `vm_read` handles.
 pub const VM_MAX_SIZE: u64 = 1 << 30;

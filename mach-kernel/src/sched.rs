@@ -22,8 +22,8 @@ use mach_kernel::run_queue::RunQueue;
 use spin::Mutex;
 
 const KERNEL_STACK_FRAMES: usize = 4;
-/// Priority of the first task's thread and of threads created without one.
-pub const DEFAULT_PRIORITY: u8 = 16;
+/// Priority of every new thread (`thread_set_priority` changes it).
+pub const DEFAULT_PRIORITY: u8 = mach_abi::DEFAULT_PRIORITY as u8;
 
 pub type TaskId = u64;
 pub type ThreadId = u64;
@@ -476,6 +476,27 @@ impl World {
             }
         }
         Ok(())
+    }
+
+    /// Give `thread` a new priority; returns the old one. A ready thread moves to the back
+    /// of its new level (a parked one is queued with its new priority when resumed).
+    pub fn set_priority(&mut self, thread: ThreadId, priority: u8) -> Result<u8, KernelError> {
+        let t = self.threads.get_mut(thread).ok_or(KernelError::InvalidArgument)?;
+        if t.state == ThreadState::Dead {
+            return Err(KernelError::InvalidArgument);
+        }
+        let old = core::mem::replace(&mut t.priority, priority);
+        if t.state == ThreadState::Ready && !self.parked.contains(&thread) {
+            self.ready.remove(thread);
+            self.ready.push(thread, priority);
+        }
+        Ok(old)
+    }
+
+    /// Whether a ready thread outranks the running one (which should then give way).
+    pub fn is_outranked(&self) -> bool {
+        let priority = self.threads.get(self.current).map_or(0, |t| t.priority);
+        self.ready.highest().is_some_and(|h| h > priority)
     }
 
     /// The trace context `thread` carries. The running thread's lives in `current_trace`

@@ -397,6 +397,28 @@ pub fn thread_set_state(thread: u64, input: u64) -> Result<u64, KernelError> {
     })
 }
 
+/// `thread_self() -> name`: a send right to the calling thread's port.
+pub fn thread_self() -> Result<u64, KernelError> {
+    give_thread_port(sched::with(|w| w.current_thread()))
+}
+
+/// `thread_set_priority(thread, priority) -> previous`. The caller gives way at once when a
+/// ready thread now outranks it (it raised another, or lowered itself).
+pub fn thread_set_priority(thread: u64, priority: u64) -> Result<u64, KernelError> {
+    let thread = thread_of(thread)?;
+    if priority > mach_abi::MAX_PRIORITY {
+        return Err(KernelError::InvalidArgument);
+    }
+    let (old, give_way) = sched::with(|w| {
+        let old = w.set_priority(thread, priority as u8)?;
+        Ok::<_, KernelError>((old, w.is_outranked()))
+    })?;
+    if give_way {
+        sched::schedule();
+    }
+    Ok(u64::from(old))
+}
+
 pub fn task_suspend(task: u64) -> Result<u64, KernelError> {
     let task = task_of(task)?;
     sched::with(|w| w.suspend_task(task))?;

@@ -192,6 +192,8 @@ fn mach_trap(number: i64, frame: &mut TrapFrame) -> Result<u64, KernelError> {
         trap::TASK_SUSPEND => task_traps::task_suspend(f.rdi),
         trap::TASK_RESUME => task_traps::task_resume(f.rdi),
         trap::TASK_CREATE_COPY => task_traps::task_create_copy(f.rdi),
+        trap::THREAD_SET_PRIORITY => task_traps::thread_set_priority(f.rdi, f.rsi),
+        trap::THREAD_SELF => task_traps::thread_self(),
         trap::THREAD_EXIT => sched::exit_current_thread(),
         trap::SLEEP => sleep(f.rdi),
         _ => Err(KernelError::InvalidTrap),

@@ -8,8 +8,18 @@
 
 use system_tests::{BootConfig, HALTED_STATUS, Machine};
 
-const CASES: [&str; 9] =
-    ["tasks", "bad-tasks", "host", "forward", "exceptions", "devices", "trace", "suspend", "fork"];
+const CASES: [&str; 10] = [
+    "tasks",
+    "bad-tasks",
+    "host",
+    "forward",
+    "exceptions",
+    "devices",
+    "trace",
+    "suspend",
+    "fork",
+    "priorities",
+];
 
 #[test]
 fn task_cases_pass_in_guest() {
