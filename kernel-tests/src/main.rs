@@ -7,8 +7,8 @@
 //! - `fault-ud`: execute an invalid instruction;
 //! - `bench`: instruction counts under icount (bench.rs, `make bench`);
 //! - `rpc`, `rights`, `sets`, `timeouts`, `dead-names`, `bad-ipc`, `notifications`, `ool`: IPC (see ipc_cases.rs);
-//! - `tasks`, `bad-tasks`, `host`, `fork`, `priorities`: task ports, memory, modules,
-//!   copy-on-write task copies, thread priorities (see task_cases.rs);
+//! - `tasks`, `bad-tasks`, `host`, `fork`, `priorities`, `vm-map`: task ports, memory,
+//!   modules, copy-on-write task copies, thread priorities, shared memory (task_cases.rs);
 //! - `devices`: I/O ports, device memory, DMA memory, IRQs as messages (device_cases.rs);
 //! - `forward`, `exceptions`, `trace`, `suspend`: syscall and exception ports, traces,
 //!   suspend/resume and thread state (forward_cases.rs);
@@ -63,6 +63,7 @@ fn main(args: &str) -> u64 {
             "host" => task_cases::host(),
             "fork" => task_cases::fork(),
             "priorities" => task_cases::priorities(),
+            "vm-map" => task_cases::shared_memory(),
             "devices" => device_cases::devices(),
             "fault-write" => {
                 println!("case fault-write: writing {UNMAPPED:#x}");

@@ -122,6 +122,7 @@ fn every_trap_refuses_bad_names_and_pointers() -> Result<(), &'static str> {
         TASK_RESUME,
         TASK_CREATE_COPY,
         THREAD_SET_PRIORITY,
+        VM_MAP,
     ];
     for trap in named {
         // Valid other arguments where a trap checks them first, so the name is the only bad one.
@@ -372,5 +373,111 @@ pub fn priorities() -> Result<(), &'static str> {
     )?;
     check(thread_set_priority(task, 5) == Err(KernelError::InvalidRight), "a task port is no thread port")?;
     check(thread_set_priority(me, DEFAULT_PRIORITY) == Ok(30), "the bad calls changed the priority")?;
+    Ok(())
+}
+
+fn read_u64(task: PortName, address: u64) -> Result<u64, &'static str> {
+    let mut bytes = [0u8; 8];
+    vm_read(task, address, &mut bytes).map_err(|_| "vm_read")?;
+    Ok(u64::from_le_bytes(bytes))
+}
+
+fn write_u64(task: PortName, address: u64, value: u64) -> Result<(), &'static str> {
+    vm_write(task, address, &value.to_le_bytes()).map_err(|_| "vm_write")
+}
+
+/// `vm_map`: memory shared between two tasks both ways; it stays shared through `vm_protect`
+/// and task copies; a copy-on-write page is the source's own before it is shared; bad ranges,
+/// occupied targets and more access than a module page has are refused and change nothing;
+/// shared frames outlive one side and come back with the last mapping (the system test
+/// checks the free-frame count at halt).
+pub fn shared_memory() -> Result<(), &'static str> {
+    const FIXED: u64 = 0x2000_0000_0000;
+    let me = task_self().map_err(|_| "task_self")?;
+    let other = task_create().map_err(|_| "task_create")?;
+    // The caller's two pages into the other task.
+    let mine = vm_allocate(me, 0, 8192, protection::WRITE).map_err(|_| "vm_allocate mine")?;
+    write_u64(me, mine, 0x1111)?;
+    let there = vm_map(other, 0, 8192, me, mine, protection::WRITE).map_err(|_| "vm_map mine")?;
+    check(read_u64(other, there)? == 0x1111, "the other task sees the caller's data")?;
+    write_u64(other, there + 8, 0x2222)?;
+    write_u64(other, there + 4096, 0x3333)?;
+    check(read_u64(me, mine + 8)? == 0x2222, "the caller sees the other's write")?;
+    check(read_u64(me, mine + 4096)? == 0x3333, "the second page is shared too")?;
+    // The other task's page into the caller, read and written through plain pointers.
+    let theirs = vm_allocate(other, 0, 4096, protection::WRITE).map_err(|_| "vm_allocate theirs")?;
+    write_u64(other, theirs, 0x4444)?;
+    let here = vm_map(me, 0, 4096, other, theirs, protection::WRITE).map_err(|_| "vm_map theirs")?;
+    // SAFETY: `here` was just mapped readable and writable in this task.
+    unsafe {
+        check(core::ptr::read_volatile(here as *const u64) == 0x4444, "mapped into the caller")?;
+        core::ptr::write_volatile(here as *mut u64, 0x5555);
+    }
+    check(read_u64(other, theirs)? == 0x5555, "the caller's store reached the other task")?;
+    // vm_protect keeps the sharing: read-only, then writable again, still the same memory.
+    vm_protect(other, there, 4096, 0).map_err(|_| "vm_protect read-only")?;
+    check(write_u64(other, there, 1).is_err(), "a read-only shared page refuses writes")?;
+    vm_protect(other, there, 4096, protection::WRITE).map_err(|_| "vm_protect writable")?;
+    write_u64(other, there, 0x6666)?;
+    check(read_u64(me, mine)? == 0x6666, "sharing survives vm_protect")?;
+    // A task copy keeps shared memory shared.
+    let copy = task_create_copy(other).map_err(|_| "task_create_copy other")?;
+    write_u64(copy, there, 0x7777)?;
+    check(read_u64(me, mine)? == 0x7777, "a task copy writes the shared memory")?;
+    task_terminate(copy).map_err(|_| "terminate copy")?;
+    port_deallocate(copy).map_err(|_| "release copy")?;
+    // A copy-on-write page becomes the caller's own before it is shared: a task copy of the
+    // caller keeps the old contents.
+    let private = vm_allocate(me, 0, 4096, protection::WRITE).map_err(|_| "vm_allocate private")?;
+    write_u64(me, private, 0xaaaa)?;
+    let fork = task_create_copy(me).map_err(|_| "task_create_copy me")?;
+    let at = vm_map(other, 0, 4096, me, private, protection::WRITE).map_err(|_| "vm_map private")?;
+    write_u64(other, at, 0xbbbb)?;
+    check(read_u64(me, private)? == 0xbbbb, "the caller sees writes to its copy-on-write page")?;
+    check(read_u64(fork, private)? == 0xaaaa, "the task copy's page is not shared")?;
+    task_terminate(fork).map_err(|_| "terminate fork")?;
+    port_deallocate(fork).map_err(|_| "release fork")?;
+    // Errors change nothing.
+    check(
+        vm_map(other, FIXED, 12288, me, mine, 0) == Err(KernelError::InvalidAddress),
+        "a source range with an unmapped page",
+    )?;
+    check(read_u64(other, FIXED).is_err(), "a refused vm_map mapped nothing")?;
+    check(
+        vm_map(other, there, 4096, me, private, 0) == Err(KernelError::InvalidAddress),
+        "a target that is mapped already",
+    )?;
+    check(vm_map(other, 0, 100, me, mine, 0) == Err(KernelError::InvalidArgument), "an unaligned size")?;
+    check(vm_map(other, 0, 4096, me, mine, 4) == Err(KernelError::InvalidArgument), "bad protection bits")?;
+    check(
+        vm_map(other, 0, 4096, other, 0, 0) == Err(KernelError::InvalidAddress),
+        "source page 0 is never user memory",
+    )?;
+    // Memory the source does not own is shared with no more access than it has.
+    let host = libmach::startup_port();
+    let module = 0x3000_0000_0000;
+    let module_size = host_module_map(host, 0, module).map_err(|_| "host_module_map")?;
+    check(
+        vm_map(other, 0, 4096, me, module, protection::WRITE) == Err(KernelError::InvalidArgument),
+        "a read-only module page shared writable",
+    )?;
+    let shown = vm_map(other, 0, 4096, me, module, 0).map_err(|_| "vm_map module read-only")?;
+    let mut magic = [0u8; 4];
+    vm_read(other, shown, &mut magic).map_err(|_| "vm_read module")?;
+    check(&magic == b"\x7fELF", "the module page is shared")?;
+    check(
+        vm_protect(other, shown, 4096, protection::WRITE) == Err(KernelError::InvalidArgument),
+        "a shared module page never becomes writable",
+    )?;
+    vm_deallocate(me, module, module_size).map_err(|_| "unmap module")?;
+    // The shared frames outlive the other task and come back with the caller's mappings.
+    task_terminate(other).map_err(|_| "terminate other")?;
+    port_deallocate(other).map_err(|_| "release other")?;
+    check(read_u64(me, mine)? == 0x7777, "shared memory outlives the other task")?;
+    check(read_u64(me, here)? == 0x5555, "the other task's page outlives it")?;
+    vm_deallocate(me, here, 4096).map_err(|_| "unmap here")?;
+    vm_deallocate(me, mine, 8192).map_err(|_| "unmap mine")?;
+    vm_deallocate(me, private, 4096).map_err(|_| "unmap private")?;
+    port_deallocate(me).map_err(|_| "release me")?;
     Ok(())
 }

@@ -97,3 +97,15 @@ pub fn thread_self() -> Result<PortName, KernelError> {
 pub fn thread_set_priority(thread: PortName, priority: u64) -> Result<u64, KernelError> {
     call(trap::THREAD_SET_PRIORITY, [thread as u64, priority, 0, 0, 0, 0])
 }
+/// Map `size` bytes of `source`'s memory at `source_address` into `task` at `address` (0 =
+/// anywhere), shared both ways; returns the address in `task`.
+pub fn vm_map(
+    task: PortName,
+    address: u64,
+    size: u64,
+    source: PortName,
+    source_address: u64,
+    protection: u64,
+) -> Result<u64, KernelError> {
+    call(trap::VM_MAP, [task as u64, address, size, source as u64, source_address, protection])
+}

@@ -119,6 +119,10 @@ pub mod trap {
     pub const THREAD_SET_PRIORITY: i64 = -42;
     /// `thread_self() -> name`: a send right to the calling thread's port.
     pub const THREAD_SELF: i64 = -43;
+    /// `vm_map(task, address, size, source_task, source_address, protection) -> address`:
+    /// map the source task's pages into the task at `address` (0 = anywhere), shared: each
+    /// sees the other's writes, also after either is copied by `task_create_copy`.
+    pub const VM_MAP: i64 = -44;
     /// `sleep(ms)`: block the calling thread for at least `ms` milliseconds; `sleep(0)`
     /// yields to other ready threads of the same or higher priority.
     pub const SLEEP: i64 = -15;

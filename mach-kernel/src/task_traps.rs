@@ -6,6 +6,7 @@
 //! error code and changes nothing.
 
 use crate::ipc_glue::{self, Message, name_arg};
+use crate::memory::paging::AddressSpace;
 use crate::memory::{PAGE_SIZE, phys_to_virt};
 use crate::sched::{self, HOST_OBJECT, TASK_OBJECT, TaskId, World};
 use crate::{boot, kprintln};
@@ -131,6 +132,60 @@ pub fn vm_protect(task: u64, address: u64, size: u64, prot: u64) -> Result<u64, 
         pages.clone().try_for_each(|page| t.space.may_protect_user_page(page, writable))?;
         pages.clone().try_for_each(|page| t.space.protect_user_page(page, writable, executable))?;
         Ok(0)
+    })
+}
+
+/// `vm_map(task, address, size, source_task, source_address, protection) -> address`: map
+/// the pages of `source_task` at `source_address` into `task` at `address` (0: anywhere),
+/// shared: each side sees the other's writes. Every source page must be mapped; memory the
+/// source does not own is never shared with more access than it has there. Nothing changes
+/// when an error is returned (a copy-on-write source page may have become the source's own).
+pub fn vm_map(
+    task: u64,
+    address: u64,
+    size: u64,
+    source: u64,
+    source_address: u64,
+    prot: u64,
+) -> Result<u64, KernelError> {
+    let task = task_of(task)?;
+    let source = task_of(source)?;
+    let (writable, executable) = protection_flags(prot)?;
+    let (source_start, source_end) = user_range(source_address, size)?;
+    let source_pages = (source_start..source_end).step_by(PAGE_SIZE as usize);
+    sched::with(|w| {
+        let s = w.tasks.get(source).ok_or(KernelError::InvalidArgument)?;
+        source_pages.clone().try_for_each(|page| s.space.may_protect_user_page(page, writable))?;
+        let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
+        let address = if address == 0 { t.reserve_anywhere(size)? } else { address };
+        let (start, end) = user_range(address, size)?;
+        if !t.space.is_unmapped(start, end) {
+            return Err(KernelError::InvalidAddress);
+        }
+        // Checked: now a reference to each source frame, then the mappings that hold them.
+        let s = w.tasks.get_mut(source).ok_or(KernelError::InvalidArgument)?;
+        let mut entries = Vec::with_capacity((size / PAGE_SIZE) as usize);
+        for page in source_pages {
+            match s.space.share_user_page(page, writable) {
+                Ok(entry) => entries.push(entry),
+                Err(e) => {
+                    entries.into_iter().for_each(AddressSpace::unshare_entry);
+                    return Err(e);
+                }
+            }
+        }
+        let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
+        let mut left = entries.into_iter().enumerate();
+        while let Some((i, entry)) = left.next() {
+            let page = start + i as u64 * PAGE_SIZE;
+            if let Err(e) = t.space.map_shared_entry(page, entry, writable, executable) {
+                AddressSpace::unshare_entry(entry);
+                (start..page).step_by(PAGE_SIZE as usize).for_each(|p| t.space.unmap_user_page(p));
+                left.for_each(|(_, entry)| AddressSpace::unshare_entry(entry));
+                return Err(e);
+            }
+        }
+        Ok(start)
     })
 }
 

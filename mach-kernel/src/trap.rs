@@ -194,6 +194,7 @@ fn mach_trap(number: i64, frame: &mut TrapFrame) -> Result<u64, KernelError> {
         trap::TASK_CREATE_COPY => task_traps::task_create_copy(f.rdi),
         trap::THREAD_SET_PRIORITY => task_traps::thread_set_priority(f.rdi, f.rsi),
         trap::THREAD_SELF => task_traps::thread_self(),
+        trap::VM_MAP => task_traps::vm_map(f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9),
         trap::THREAD_EXIT => sched::exit_current_thread(),
         trap::SLEEP => sleep(f.rdi),
         _ => Err(KernelError::InvalidTrap),

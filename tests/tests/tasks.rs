@@ -4,11 +4,11 @@
 //! pointer bad pointers; the host port gives it the boot modules. It also serves as the
 //! syscall and exception port of small children and checks the replies,
 //! drives devices through the host port (I/O ports, device memory, DMA, IRQ 8) and makes
-//! copy-on-write task copies (fork).
+//! copy-on-write task copies (fork), sets thread priorities and shares memory (vm_map).
 
 use system_tests::{BootConfig, HALTED_STATUS, Machine};
 
-const CASES: [&str; 10] = [
+const CASES: [&str; 11] = [
     "tasks",
     "bad-tasks",
     "host",
@@ -19,6 +19,7 @@ const CASES: [&str; 10] = [
     "suspend",
     "fork",
     "priorities",
+    "vm-map",
 ];
 
 #[test]

@@ -61,7 +61,7 @@ pub fn alloc_contiguous_zeroed(count: usize) -> Option<u64> {
 static SHARED: Mutex<alloc::collections::BTreeMap<u64, u32>> =
     Mutex::new(alloc::collections::BTreeMap::new());
 
-/// One more mapping of `physical` (a copy-on-write share).
+/// One more mapping of `physical` (a copy-on-write share, or shared memory).
 pub fn share(physical: u64) {
     *SHARED.lock().entry(physical).or_insert(1) += 1;
 }

@@ -22,6 +22,9 @@ pub const UNCACHED: u64 = (1 << 4) | (1 << 3);
 pub const COPY_ON_WRITE: u64 = 1 << 10;
 /// Software bit: the frame belongs to this mapping and is freed with the address space.
 pub const OWNED: u64 = 1 << 9;
+/// Software bit: an owned frame shared on purpose (`vm_map`): every mapping of it sees the
+/// others' writes. It never becomes copy-on-write, not even in a task copy.
+const SHARED_MEMORY: u64 = 1 << 11;
 /// Software bit (ignored by the MMU): a page the task does not own that was mapped writable
 /// and was made read-only by `vm_protect`, so it may be made writable again.
 const MAY_WRITE: u64 = 1 << 52;
@@ -194,12 +197,14 @@ impl AddressSpace {
         let entry = self.user_leaf(virt)?;
         may_protect(*entry, writable)?;
         let old = *entry;
-        let keep = old & (ADDRESS_MASK | OWNED | USER | PRESENT | UNCACHED | MAY_WRITE);
+        let keep = old & (ADDRESS_MASK | OWNED | USER | PRESENT | UNCACHED | MAY_WRITE | SHARED_MEMORY);
         let access = if !writable {
             0
         } else if old & OWNED == 0 {
             // A device range mapped writable: remember that it may be writable again.
             WRITABLE | MAY_WRITE
+        } else if old & SHARED_MEMORY != 0 {
+            WRITABLE
         } else if old & COPY_ON_WRITE != 0 || frames::is_shared(old & ADDRESS_MASK) {
             COPY_ON_WRITE
         } else {
@@ -208,6 +213,51 @@ impl AddressSpace {
         *entry = keep | access | if executable { 0 } else { no_execute() };
         invalidate(virt);
         Ok(())
+    }
+
+    /// Make the user page at `virt` shareable with another mapping (`vm_map`) that may be
+    /// `writable`; returns its entry, for [`AddressSpace::map_shared_entry`]. An owned page
+    /// becomes shared memory and its frame gains a reference (a copy-on-write page first
+    /// becomes this space's own); memory the task does not own is only checked: it is never
+    /// shared with more access than it has here.
+    pub fn share_user_page(&mut self, virt: u64, writable: bool) -> Result<u64, KernelError> {
+        let entry = *self.user_leaf(virt)?;
+        may_protect(entry, writable)?;
+        if entry & OWNED == 0 {
+            return Ok(entry);
+        }
+        self.break_copy_on_write(virt)?;
+        let entry = self.user_leaf(virt)?;
+        *entry |= SHARED_MEMORY;
+        frames::share(*entry & ADDRESS_MASK);
+        Ok(*entry)
+    }
+
+    /// Undo one [`AddressSpace::share_user_page`] whose entry was not mapped after all.
+    pub fn unshare_entry(entry: u64) {
+        if entry & OWNED != 0 {
+            frames::release(entry & ADDRESS_MASK);
+        }
+    }
+
+    /// Map at `virt` the frame of `entry` (from `share_user_page`), with the reference it
+    /// took, readable and maybe writable and executable. Caching and ownership stay.
+    pub fn map_shared_entry(
+        &mut self,
+        virt: u64,
+        entry: u64,
+        writable: bool,
+        executable: bool,
+    ) -> Result<(), KernelError> {
+        if virt >= USER_END {
+            return Err(KernelError::InvalidAddress);
+        }
+        let frame = entry & ADDRESS_MASK;
+        let keep = entry & (OWNED | SHARED_MEMORY | UNCACHED);
+        // Memory not owned keeps its right to be made writable, as where it came from.
+        let may_write = if entry & OWNED == 0 && entry & (WRITABLE | MAY_WRITE) != 0 { MAY_WRITE } else { 0 };
+        let access = if writable { WRITABLE } else { 0 };
+        self.map(virt, frame, keep | USER | may_write | access | if executable { 0 } else { no_execute() })
     }
 
     /// The leaf entry of the present user page at `virt`.
@@ -248,7 +298,8 @@ impl AddressSpace {
 
     /// A new address space whose user half shares `self`'s pages copy-on-write (fork).
     /// Writable owned pages become read-only copy-on-write in both; read-only owned pages are
-    /// shared read-only; device and module mappings are mapped as they are.
+    /// shared read-only; shared memory (`vm_map`) stays shared, writes and all; device and
+    /// module mappings are mapped as they are.
     pub fn copy_on_write(&mut self) -> Result<AddressSpace, KernelError> {
         let mut child = AddressSpace::new_user()?;
         let mut result = Ok(());
@@ -259,7 +310,7 @@ impl AddressSpace {
             let frame = *entry & ADDRESS_MASK;
             let mut flags = *entry & !ADDRESS_MASK;
             if flags & OWNED != 0 {
-                if flags & (WRITABLE | COPY_ON_WRITE) != 0 {
+                if flags & SHARED_MEMORY == 0 && flags & (WRITABLE | COPY_ON_WRITE) != 0 {
                     flags = (flags & !WRITABLE) | COPY_ON_WRITE;
                     *entry = frame | flags;
                 }
