@@ -189,6 +189,10 @@ pub fn bad_task_arguments() -> Result<(), &'static str> {
         "past user space",
     )?;
     check(vm_allocate(task, 0x1000, 4096, 0xff) == Err(KernelError::InvalidArgument), "bad protection")?;
+    // A refused size placed "anywhere" reserves nothing: the next one still fits.
+    check(vm_allocate(task, 0, 1 << 62, w) == Err(KernelError::InvalidArgument), "huge size anywhere")?;
+    let anywhere = vm_allocate(task, 0, 4096, w).map_err(|_| "anywhere after a refused size")?;
+    check(anywhere < mach_abi::layout::USER_END, "anywhere is user space")?;
     vm_allocate(task, 0x10000, 0x3000, w).map_err(|_| "allocate")?;
     check(vm_allocate(task, 0x11000, 0x1000, w) == Err(KernelError::InvalidAddress), "overlap refused")?;
     check(vm_write(task, 0x20000, b"x") == Err(KernelError::InvalidAddress), "write to unmapped")?;

@@ -82,9 +82,8 @@ pub fn map_physical(
             return Err(KernelError::InvalidAddress);
         }
         let flags = paging::USER | paging::WRITABLE | paging::UNCACHED | no_execute();
-        for offset in (0..size).step_by(PAGE_SIZE as usize) {
-            t.space.map(address + offset, physical + offset, flags)?;
-        }
+        let pages = (0..size).step_by(PAGE_SIZE as usize).map(|offset| (physical + offset, flags));
+        t.space.map_user_pages(address, pages).map_err(|(e, _)| e)?;
         Ok(0)
     })
 }
@@ -102,22 +101,29 @@ pub fn dma_allocate(host: u64, task: u64, size: u64, out: u64) -> Result<u64, Ke
     // nothing.
     check_caller_memory(out, 16, true)?;
     let physical = frames::alloc_contiguous_zeroed(count).ok_or(KernelError::NoMemory)?;
-    let mapped = sched::with(|w| {
-        let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
-        let address = t.reserve_anywhere(size)?;
-        for i in 0..count as u64 {
-            let flags = paging::USER | paging::WRITABLE | paging::OWNED | no_execute();
-            t.space.map(address + i * PAGE_SIZE, physical + i * PAGE_SIZE, flags)?;
-        }
-        Ok(address)
-    });
-    let address = match mapped {
-        Ok(address) => address,
-        Err(e) => {
-            (0..count as u64).for_each(|i| frames::free(physical + i * PAGE_SIZE));
+    let frame = |i: u64| physical + i * PAGE_SIZE;
+    let address = sched::with(|w| {
+        let Some(t) = w.tasks.get_mut(task) else {
+            (0..count as u64).for_each(|i| frames::free(frame(i)));
+            return Err(KernelError::InvalidArgument);
+        };
+        let address = match t.reserve_anywhere(size) {
+            Ok(address) => address,
+            Err(e) => {
+                (0..count as u64).for_each(|i| frames::free(frame(i)));
+                return Err(e);
+            }
+        };
+        let flags = paging::USER | paging::WRITABLE | paging::OWNED | no_execute();
+        // The pages mapped before an error own their frames and were freed with them.
+        if let Err((e, mapped)) =
+            t.space.map_user_pages(address, (0..count as u64).map(|i| (frame(i), flags)))
+        {
+            (mapped..count as u64).for_each(|i| frames::free(frame(i)));
             return Err(e);
         }
-    };
+        Ok(address)
+    })?;
     let answer = [address, physical];
     // SAFETY: two u64s viewed as bytes.
     let bytes = unsafe { core::slice::from_raw_parts(answer.as_ptr() as *const u8, 16) };

@@ -183,11 +183,20 @@ impl Thread {
 }
 
 impl Task {
-    /// A free range of `size` bytes for "anywhere" placement (with a guard page after it).
+    /// A free range of `size` bytes (1 ..= `VM_MAX_SIZE`) for "anywhere" placement, with a
+    /// guard page after it. A refused size reserves nothing; the range always ends inside
+    /// user space (`NoMemory` when the task has used up its "anywhere" addresses).
     pub fn reserve_anywhere(&mut self, size: u64) -> Result<u64, KernelError> {
+        if size == 0 || size > mach_abi::VM_MAX_SIZE {
+            return Err(KernelError::InvalidArgument);
+        }
         let at = self.next_free_address;
-        let span = size.next_multiple_of(PAGE_SIZE).checked_add(PAGE_SIZE).ok_or(KernelError::NoMemory)?;
-        self.next_free_address = at.checked_add(span).ok_or(KernelError::NoMemory)?;
+        // No overflow: size <= 1 GiB and `at` < USER_END.
+        let next = at + size.next_multiple_of(PAGE_SIZE) + PAGE_SIZE;
+        if next > mach_abi::layout::USER_END {
+            return Err(KernelError::NoMemory);
+        }
+        self.next_free_address = next;
         Ok(at)
     }
 }

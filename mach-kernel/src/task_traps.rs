@@ -6,7 +6,7 @@
 //! error code and changes nothing.
 
 use crate::ipc_glue::{self, Message, name_arg};
-use crate::memory::paging::AddressSpace;
+use crate::memory::paging::{self, AddressSpace};
 use crate::memory::{PAGE_SIZE, phys_to_virt};
 use crate::sched::{self, HOST_OBJECT, TASK_OBJECT, TaskId, World};
 use crate::{boot, kprintln};
@@ -175,15 +175,11 @@ pub fn vm_map(
             }
         }
         let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
-        let mut left = entries.into_iter().enumerate();
-        while let Some((i, entry)) = left.next() {
-            let page = start + i as u64 * PAGE_SIZE;
-            if let Err(e) = t.space.map_shared_entry(page, entry, writable, executable) {
-                AddressSpace::unshare_entry(entry);
-                (start..page).step_by(PAGE_SIZE as usize).for_each(|p| t.space.unmap_user_page(p));
-                left.for_each(|(_, entry)| AddressSpace::unshare_entry(entry));
-                return Err(e);
-            }
+        let pages = entries.iter().map(|&entry| paging::shared_entry(entry, writable, executable));
+        if let Err((e, mapped)) = t.space.map_user_pages(start, pages) {
+            // The mapped ones gave their references back when unmapped.
+            entries.into_iter().skip(mapped as usize).for_each(AddressSpace::unshare_entry);
+            return Err(e);
         }
         Ok(start)
     })
@@ -340,9 +336,9 @@ pub fn host_module_map(host: u64, index: u64, address: u64) -> Result<u64, Kerne
         if !t.space.is_unmapped(first, end) {
             return Err(KernelError::InvalidAddress);
         }
-        for page in (first..end).step_by(PAGE_SIZE as usize) {
-            t.space.map_shared_user_page(page, physical_base + (page - first), false)?;
-        }
+        let flags = paging::USER | paging::no_execute();
+        let pages = (0..size).step_by(PAGE_SIZE as usize).map(|offset| (physical_base + offset, flags));
+        t.space.map_user_pages(first, pages).map_err(|(e, _)| e)?;
         Ok(size)
     })
 }

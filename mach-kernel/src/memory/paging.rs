@@ -40,6 +40,16 @@ fn may_protect(entry: u64, writable: bool) -> Result<(), KernelError> {
     Ok(())
 }
 
+/// The `(frame, flags)` that map the frame of `entry` (from `share_user_page`) once more,
+/// with the reference it took: readable, maybe writable and executable; its caching and
+/// ownership stay, and memory not owned keeps its right to be made writable again.
+pub fn shared_entry(entry: u64, writable: bool, executable: bool) -> (u64, u64) {
+    let keep = entry & (OWNED | SHARED_MEMORY | UNCACHED);
+    let may_write = if entry & OWNED == 0 && entry & (WRITABLE | MAY_WRITE) != 0 { MAY_WRITE } else { 0 };
+    let access = if writable { WRITABLE } else { 0 };
+    (entry & ADDRESS_MASK, keep | USER | may_write | access | if executable { 0 } else { no_execute() })
+}
+
 static NX_SUPPORTED: AtomicBool = AtomicBool::new(false);
 static KERNEL_PML4: AtomicU64 = AtomicU64::new(0);
 
@@ -148,18 +158,29 @@ impl AddressSpace {
         Ok(frame)
     }
 
-    /// Map an existing frame (not owned: it is not freed with this space), read-only or
-    /// writable, never executable. For boot modules and shared memory.
-    pub fn map_shared_user_page(
+    /// Map consecutive user pages from `start`, one per `(physical, flags)` item (PRESENT is
+    /// added). All or nothing: on an error the pages mapped so far are unmapped again (their
+    /// frames freed if owned, as by `unmap_user_page`) and the error comes back with that
+    /// count; the frames of the items after it are still the caller's.
+    pub fn map_user_pages(
         &mut self,
-        virt: u64,
-        physical: u64,
-        writable: bool,
-    ) -> Result<(), KernelError> {
-        if virt >= USER_END {
-            return Err(KernelError::InvalidAddress);
+        start: u64,
+        pages: impl IntoIterator<Item = (u64, u64)>,
+    ) -> Result<(), (KernelError, u64)> {
+        let mut virt = start;
+        for (physical, flags) in pages {
+            let mapped = if virt >= USER_END {
+                Err(KernelError::InvalidAddress)
+            } else {
+                self.map(virt, physical, flags)
+            };
+            if let Err(e) = mapped {
+                (start..virt).step_by(PAGE_SIZE as usize).for_each(|page| self.unmap_user_page(page));
+                return Err((e, (virt - start) / PAGE_SIZE));
+            }
+            virt += PAGE_SIZE;
         }
-        self.map(virt, physical, USER | no_execute() | if writable { WRITABLE } else { 0 })
+        Ok(())
     }
 
     /// Unmap the user page at `virt`, freeing its frame if owned. Unmapped pages are skipped.
@@ -238,26 +259,6 @@ impl AddressSpace {
         if entry & OWNED != 0 {
             frames::release(entry & ADDRESS_MASK);
         }
-    }
-
-    /// Map at `virt` the frame of `entry` (from `share_user_page`), with the reference it
-    /// took, readable and maybe writable and executable. Caching and ownership stay.
-    pub fn map_shared_entry(
-        &mut self,
-        virt: u64,
-        entry: u64,
-        writable: bool,
-        executable: bool,
-    ) -> Result<(), KernelError> {
-        if virt >= USER_END {
-            return Err(KernelError::InvalidAddress);
-        }
-        let frame = entry & ADDRESS_MASK;
-        let keep = entry & (OWNED | SHARED_MEMORY | UNCACHED);
-        // Memory not owned keeps its right to be made writable, as where it came from.
-        let may_write = if entry & OWNED == 0 && entry & (WRITABLE | MAY_WRITE) != 0 { MAY_WRITE } else { 0 };
-        let access = if writable { WRITABLE } else { 0 };
-        self.map(virt, frame, keep | USER | may_write | access | if executable { 0 } else { no_execute() })
     }
 
     /// The leaf entry of the present user page at `virt`.
