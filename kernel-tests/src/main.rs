@@ -7,7 +7,7 @@
 //! - `fault-ud`: execute an invalid instruction;
 //! - `bench`: instruction counts under icount (bench.rs, `make bench`);
 //! - `rpc`, `rights`, `sets`, `timeouts`, `dead-names`, `bad-ipc`, `notifications`, `ool`: IPC (see ipc_cases.rs);
-//! - `tasks`, `bad-tasks`, `host`, `fork`, `priorities`, `vm-map`: task ports, memory,
+//! - `tasks`, `bad-tasks`, `host`, `fork`, `priorities`, `vm-map`, `exhaustion`: task ports, memory,
 //!   modules, copy-on-write task copies, thread priorities, shared memory (task_cases.rs);
 //! - `devices`: I/O ports, device memory, DMA memory, IRQs as messages (device_cases.rs);
 //! - `forward`, `exceptions`, `trace`, `suspend`: syscall and exception ports, traces,
@@ -64,6 +64,7 @@ fn main(args: &str) -> u64 {
             "fork" => task_cases::fork(),
             "priorities" => task_cases::priorities(),
             "vm-map" => task_cases::shared_memory(),
+            "exhaustion" => task_cases::exhaustion(),
             "devices" => device_cases::devices(),
             "fault-write" => {
                 println!("case fault-write: writing {UNMAPPED:#x}");

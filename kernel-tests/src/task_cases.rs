@@ -485,3 +485,71 @@ pub fn shared_memory() -> Result<(), &'static str> {
     port_deallocate(me).map_err(|_| "release me")?;
     Ok(())
 }
+
+/// Kernel memory runs out as an error, never a panic: ports until `NoMemory`, then messages
+/// until `NoMemory`; everything freed, the kernel works on (the system test checks that
+/// every frame came back).
+pub fn exhaustion() -> Result<(), &'static str> {
+    const MAX_PORTS: usize = 4 << 20;
+    let me = task_self().map_err(|_| "task_self")?;
+    let names_at =
+        vm_allocate(me, 0, (MAX_PORTS * 4) as u64, protection::WRITE).map_err(|_| "names array")?;
+    // SAFETY: just mapped, readable and writable, MAX_PORTS u32s; nothing else uses it.
+    let names = unsafe { core::slice::from_raw_parts_mut(names_at as *mut PortName, MAX_PORTS) };
+    let mut count = 0;
+    let error = loop {
+        let Some(slot) = names.get_mut(count) else { break KernelError::InvalidArgument };
+        match port_allocate() {
+            Ok(name) => *slot = name,
+            Err(e) => break e,
+        }
+        count += 1;
+    };
+    libmach::println!("exhaustion: {count} ports, then {error:?}");
+    check(error == KernelError::NoMemory, "ports ran out with NoMemory")?;
+    check(count > 100_000, "the kernel heap grew past its first arena")?;
+    // Keep 1,000 ports, then queue messages of 8 KiB, 1024 to a port, until the kernel
+    // refuses one.
+    let (kept, freed) = names.get(..count).unwrap_or(&[]).split_at(1000);
+    for &port in freed.iter().rev() {
+        if let Err(e) = port_destroy(port) {
+            libmach::println!("port_destroy({port:#x}): {e:?}");
+            return Err("port_destroy");
+        }
+    }
+    let data = [0x5au8; 8192];
+    let mut queued = 0usize;
+    let error = 'fill: {
+        for &port in kept {
+            port_set_queue_limit(port, 1024).map_err(|_| "queue limit")?;
+            for _ in 0..1024 {
+                let mut m = Message::new();
+                m.start(port, disposition::MAKE_SEND, 1).set_data(&data);
+                if let Err(e) =
+                    m.mach_msg(libmach::ipc::options::SEND | libmach::ipc::options::SEND_TIMEOUT, 0, 0)
+                {
+                    break 'fill e;
+                }
+                queued += 1;
+            }
+        }
+        KernelError::InvalidArgument
+    };
+    libmach::println!("exhaustion: {queued} messages of 8 KiB queued, then {error:?}");
+    check(error == KernelError::NoMemory, "messages ran out with NoMemory")?;
+    check(queued > 1024, "the freed ports' heap went to messages")?;
+    for &port in kept {
+        port_destroy(port).map_err(|_| "port_destroy")?;
+    }
+    vm_deallocate(me, names_at, (MAX_PORTS * 4) as u64).map_err(|_| "free the names")?;
+    // The kernel works on: a round trip through a new port.
+    let port = ReceiveRight::allocate().map_err(|_| "allocate after exhaustion")?;
+    let mut m = Message::new();
+    m.start(port.name(), disposition::MAKE_SEND, 2).set_data(b"alive");
+    m.send().map_err(|_| "send after exhaustion")?;
+    let mut r = Message::new();
+    r.receive_timeout(port.name(), 1000).map_err(|_| "receive after exhaustion")?;
+    check(r.data() == b"alive", "the message after exhaustion")?;
+    port_deallocate(me).map_err(|_| "release me")?;
+    Ok(())
+}

@@ -191,18 +191,16 @@ impl<M> PortTable<M> {
             destroyed_request: None,
             dead_name_requests: Vec::new(),
         };
-        match self.free.pop() {
-            Some(id) => {
-                if let Some(slot) = self.slots.get_mut(id as usize) {
-                    *slot = Some(port);
-                }
-                id
-            }
-            None => {
-                self.slots.push(Some(port));
-                (self.slots.len() - 1) as PortId
+        // The free list may hold ids the table was cut below since (see `free_slot`): they
+        // are skipped, and so is one whose slot is in use again.
+        while let Some(id) = self.free.pop() {
+            if let Some(slot @ None) = self.slots.get_mut(id as usize) {
+                *slot = Some(port);
+                return id;
             }
         }
+        self.slots.push(Some(port));
+        (self.slots.len() - 1) as PortId
     }
 
     fn add_ref(&mut self, id: PortId) {
@@ -219,13 +217,27 @@ impl<M> PortTable<M> {
         }
     }
 
-    /// The last reference to the slot `id` is gone: it is free for a new port.
+    /// The last reference to the slot `id` is gone: it is free for a new port. Freeing the
+    /// top slot cuts the table below the highest slot in use, and the table gives memory back
+    /// once three quarters of it are unused, so what a burst of ports took comes back.
     #[cold]
     fn free_slot(&mut self, id: PortId) {
         if let Some(slot) = self.slots.get_mut(id as usize) {
             *slot = None;
         }
-        self.free.push(id);
+        if id as usize + 1 != self.slots.len() {
+            self.free.push(id);
+            return;
+        }
+        while self.slots.last().is_some_and(|s| s.is_none()) {
+            self.slots.pop();
+        }
+        if self.slots.capacity() > 256 && self.slots.len() < self.slots.capacity() / 4 {
+            self.slots.shrink_to(self.slots.len() * 2);
+        }
+        if self.free.capacity() > 256 && self.free.len() < self.free.capacity() / 4 {
+            self.free.shrink_to(self.free.len() * 2);
+        }
     }
 
     /// One send right fewer. Reports no-senders when it was the last.

@@ -367,6 +367,8 @@ fn send_locked(
         return Ok(SendOutcome::Wait(destination));
     }
 
+    // A queued message is kernel heap the sender makes the kernel keep.
+    crate::memory::heap::room_for_user_objects()?;
     // Copy in the rights: destination, reply, descriptors. On a mistake, what was copied in
     // is destroyed and the error returned.
     let destination_right = task.names.copyin(header.remote, header.remote_disposition, ports, events)?;
@@ -575,10 +577,12 @@ pub fn name_arg(value: u64) -> Result<PortName, KernelError> {
 }
 
 pub fn port_allocate() -> Result<u64, KernelError> {
+    crate::memory::heap::room_for_user_objects()?;
     on_names(|t, p, _| t.names.allocate_port(p).map(u64::from))
 }
 
 pub fn port_allocate_set() -> Result<u64, KernelError> {
+    crate::memory::heap::room_for_user_objects()?;
     on_names(|t, p, _| t.names.allocate_set(p).map(u64::from))
 }
 
@@ -680,6 +684,7 @@ pub fn port_request_notification(name: u64, kind: u64, notify: u64, how: u64) ->
     if how == disposition::MOVE_RECEIVE {
         return Err(KernelError::InvalidDisposition);
     }
+    crate::memory::heap::room_for_user_objects()?;
     on_names(|t, p, e| {
         let to = t.names.copyin(notify, how, p, e)?;
         t.names.request_notification(name, kind, to, p, e).map(|_| 0)

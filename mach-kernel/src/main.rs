@@ -126,10 +126,14 @@ fn idle(frames_before_tasks: usize) -> ! {
     loop {
         sched::reap(|task| kprintln!("task {} ({}) ended", task.id, task.name));
         if !sched::has_tasks() {
+            let (heap_size, heap_used) = memory::heap::usage();
             kprintln!(
-                "mach-kernel: no tasks left; halting ({} frames free, {} before the first task)",
+                "mach-kernel: no tasks left; halting ({} frames free, {} before the first task; kernel \
+                 heap {} KiB used of {} KiB)",
                 memory::frames::free_count(),
-                frames_before_tasks
+                frames_before_tasks,
+                heap_used / 1024,
+                heap_size / 1024
             );
             cpu::exit_qemu(qemu_exit::HALTED);
         }

@@ -66,6 +66,7 @@ fn protection_flags(prot: u64) -> Result<(bool, bool), KernelError> {
 }
 
 pub fn task_create() -> Result<u64, KernelError> {
+    crate::memory::heap::room_for_user_objects()?;
     let space = crate::memory::paging::AddressSpace::new_user()?;
     let parent = sched::with_current_task(|t| t.name.clone()).unwrap_or_default();
     let id = sched::create_task(&alloc::format!("{parent}.child"), space);
@@ -152,6 +153,7 @@ pub fn vm_map(
     let source = task_of(source)?;
     let (writable, executable) = protection_flags(prot)?;
     let (source_start, source_end) = user_range(source_address, size)?;
+    crate::memory::heap::room_for_user_objects()?;
     let source_pages = (source_start..source_end).step_by(PAGE_SIZE as usize);
     sched::with(|w| {
         let s = w.tasks.get(source).ok_or(KernelError::InvalidArgument)?;
@@ -275,6 +277,7 @@ pub fn task_notify_ended(task: u64, port: u64, how: u64) -> Result<u64, KernelEr
     if how == disposition::MOVE_RECEIVE {
         return Err(KernelError::InvalidDisposition);
     }
+    crate::memory::heap::room_for_user_objects()?;
     sched::with(|w| {
         let mut events = Vec::new();
         let (caller, ports) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
@@ -488,6 +491,7 @@ pub fn task_resume(task: u64) -> Result<u64, KernelError> {
 /// parent's (no threads, no rights); the caller gets a send right to its port. For fork.
 pub fn task_create_copy(parent: u64) -> Result<u64, KernelError> {
     let parent = task_of(parent)?;
+    crate::memory::heap::room_for_user_objects()?;
     let (space, name) = sched::with(|w| {
         let p = w.tasks.get_mut(parent).ok_or(KernelError::InvalidArgument)?;
         let name = alloc::format!("{}.copy", p.name);

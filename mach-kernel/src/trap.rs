@@ -206,6 +206,7 @@ fn thread_create(task: u64, rip: u64, rsp: u64, rdi: u64, rsi: u64) -> Result<u6
     if rip >= USER_END || rsp >= USER_END {
         return Err(KernelError::InvalidAddress);
     }
+    crate::memory::heap::room_for_user_objects()?;
     let mut frame = TrapFrame::new_user(rip, rsp);
     frame.rdi = rdi;
     frame.rsi = rsi;

@@ -79,6 +79,18 @@ fn user_page_fault_ends_the_task_not_the_kernel() {
     m.expect_exit(HALTED_STATUS);
 }
 
+/// A task that makes the kernel keep ports and messages until memory runs out gets
+/// `NoMemory`, never a kernel panic; everything it took comes back.
+#[test]
+fn kernel_memory_runs_out_as_an_error() {
+    let mut m = Machine::boot(&BootConfig::kernel_tests("exhaustion"));
+    let log = m.expect_log("mach-kernel: no tasks left");
+    assert!(log.contains("case exhaustion: ok"), "{log}");
+    assert!(!log.contains("KERNEL PANIC"), "{log}");
+    system_tests::assert_frames_balanced(&log);
+    m.expect_exit(HALTED_STATUS);
+}
+
 #[test]
 fn user_invalid_opcode_is_reported() {
     let mut m = Machine::boot(&BootConfig::kernel_tests("fault-ud"));

@@ -35,9 +35,18 @@ fn with<T>(f: impl FnOnce(&mut FrameBitmap<'static>) -> T) -> T {
     f(FRAMES.lock().as_mut().expect("frame allocator used before init"))
 }
 
+/// Frames that only the kernel heap may take: user memory, page tables and kernel stacks
+/// run out (`NoMemory`) while the heap can still grow by this much (16 MiB).
+pub const RESERVED_FOR_HEAP: usize = 4096;
+
+/// A frame for anything but the heap: None when only the reserve is left.
+fn alloc_outside_reserve() -> Option<u64> {
+    with(|b| if b.free_count() > RESERVED_FOR_HEAP { b.alloc() } else { None }).map(|f| f as u64 * PAGE_SIZE)
+}
+
 /// One zeroed frame's physical address, or None when memory is exhausted.
 pub fn alloc_zeroed() -> Option<u64> {
-    let frame = with(|b| b.alloc())? as u64 * PAGE_SIZE;
+    let frame = alloc_outside_reserve()?;
     // SAFETY: the frame was free and is now ours; the HHDM maps it.
     unsafe { core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, PAGE_SIZE as usize) };
     Some(frame)
@@ -45,15 +54,27 @@ pub fn alloc_zeroed() -> Option<u64> {
 
 /// One frame whose contents are left as they were (the caller overwrites all of it).
 pub fn alloc_uninitialised() -> Option<u64> {
-    Some(with(|b| b.alloc())? as u64 * PAGE_SIZE)
+    alloc_outside_reserve()
 }
 
 /// `count` physically contiguous zeroed frames, first address returned.
 pub fn alloc_contiguous_zeroed(count: usize) -> Option<u64> {
-    let frame = with(|b| b.alloc_contiguous(count, 1))? as u64 * PAGE_SIZE;
+    let frame =
+        with(
+            |b| {
+                if b.free_count() < RESERVED_FOR_HEAP + count { None } else { b.alloc_contiguous(count, 1) }
+            },
+        )? as u64
+            * PAGE_SIZE;
     // SAFETY: as in `alloc_zeroed`, for the whole run.
     unsafe { core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, count * PAGE_SIZE as usize) };
     Some(frame)
+}
+
+/// `count` contiguous frames for a kernel heap arena, from the reserve if need be (left as
+/// they were: the heap does not need them zeroed).
+pub fn alloc_contiguous_for_heap(count: usize) -> Option<u64> {
+    with(|b| b.alloc_contiguous(count, 1)).map(|f| f as u64 * PAGE_SIZE)
 }
 
 /// Extra references to frames shared copy-on-write between address spaces: a frame listed
