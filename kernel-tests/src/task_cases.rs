@@ -340,6 +340,7 @@ extern "C" fn record_and_exit(who: u64) -> ! {
 
 /// Priorities: a ready thread never runs while a higher one can; lowering oneself or raising
 /// another gives way at once; the timer does not preempt for a lower priority.
+#[inline(never)] // its buffers stay off the other cases' stack
 pub fn priorities() -> Result<(), &'static str> {
     use crate::ipc_cases::stack_top;
     use mach_abi::{DEFAULT_PRIORITY, MAX_PRIORITY};
@@ -395,6 +396,7 @@ fn write_u64(task: PortName, address: u64, value: u64) -> Result<(), &'static st
 /// occupied targets and more access than a module page has are refused and change nothing;
 /// shared frames outlive one side and come back with the last mapping (the system test
 /// checks the free-frame count at halt).
+#[inline(never)] // its buffers stay off the other cases' stack
 pub fn shared_memory() -> Result<(), &'static str> {
     const FIXED: u64 = 0x2000_0000_0000;
     let me = task_self().map_err(|_| "task_self")?;
@@ -486,9 +488,11 @@ pub fn shared_memory() -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Kernel memory runs out as an error, never a panic: ports until `NoMemory`, then messages
-/// until `NoMemory`; everything freed, the kernel works on (the system test checks that
-/// every frame came back).
+/// Memory runs out as an error, never a panic: user memory until `NoMemory` (IPC still
+/// works), then ports until `NoMemory`, then messages until `NoMemory`; everything freed, the
+/// kernel works on (the system test checks that every frame came back). A task's name table
+/// keeps its largest size until the task ends, so the order matters.
+#[inline(never)] // its buffers stay off the other cases' stack
 pub fn exhaustion() -> Result<(), &'static str> {
     const MAX_PORTS: usize = 4 << 20;
     let me = task_self().map_err(|_| "task_self")?;
@@ -496,6 +500,28 @@ pub fn exhaustion() -> Result<(), &'static str> {
         vm_allocate(me, 0, (MAX_PORTS * 4) as u64, protection::WRITE).map_err(|_| "names array")?;
     // SAFETY: just mapped, readable and writable, MAX_PORTS u32s; nothing else uses it.
     let names = unsafe { core::slice::from_raw_parts_mut(names_at as *mut PortName, MAX_PORTS) };
+    // User memory runs out as NoMemory, before the kernel heap's reserve: IPC still works.
+    const CHUNK: u64 = 16 << 20;
+    let mut chunks = 0u64;
+    let at = 0x5000_0000_0000u64;
+    let error = loop {
+        match vm_allocate(me, at + chunks * CHUNK, CHUNK, protection::WRITE) {
+            Ok(_) => chunks += 1,
+            Err(e) => break e,
+        }
+    };
+    libmach::println!("exhaustion: {chunks} x 16 MiB of user memory, then {error:?}");
+    check(error == KernelError::NoMemory, "user memory ran out with NoMemory")?;
+    check(chunks > 4, "user memory before it ran out")?;
+    let port = ReceiveRight::allocate().map_err(|_| "allocate with user memory exhausted")?;
+    // One message buffer for the whole case: the stack is 64 KiB.
+    let mut m = Message::new();
+    m.start(port.name(), disposition::MAKE_SEND, 3).set_data(b"still");
+    m.send().map_err(|_| "send with user memory exhausted")?;
+    m.receive_timeout(port.name(), 1000).map_err(|_| "receive with user memory exhausted")?;
+    check(m.data() == b"still", "the message with user memory exhausted")?;
+    drop(port);
+    vm_deallocate(me, at, chunks * CHUNK).map_err(|_| "free user memory")?;
     let mut count = 0;
     let error = loop {
         let Some(slot) = names.get_mut(count) else { break KernelError::InvalidArgument };
@@ -517,14 +543,13 @@ pub fn exhaustion() -> Result<(), &'static str> {
             return Err("port_destroy");
         }
     }
-    let data = [0x5au8; 8192];
+    static DATA: [u8; 8192] = [0x5a; 8192];
     let mut queued = 0usize;
     let error = 'fill: {
         for &port in kept {
             port_set_queue_limit(port, 1024).map_err(|_| "queue limit")?;
             for _ in 0..1024 {
-                let mut m = Message::new();
-                m.start(port, disposition::MAKE_SEND, 1).set_data(&data);
+                m.start(port, disposition::MAKE_SEND, 1).set_data(&DATA);
                 if let Err(e) =
                     m.mach_msg(libmach::ipc::options::SEND | libmach::ipc::options::SEND_TIMEOUT, 0, 0)
                 {
@@ -544,12 +569,10 @@ pub fn exhaustion() -> Result<(), &'static str> {
     vm_deallocate(me, names_at, (MAX_PORTS * 4) as u64).map_err(|_| "free the names")?;
     // The kernel works on: a round trip through a new port.
     let port = ReceiveRight::allocate().map_err(|_| "allocate after exhaustion")?;
-    let mut m = Message::new();
     m.start(port.name(), disposition::MAKE_SEND, 2).set_data(b"alive");
     m.send().map_err(|_| "send after exhaustion")?;
-    let mut r = Message::new();
-    r.receive_timeout(port.name(), 1000).map_err(|_| "receive after exhaustion")?;
-    check(r.data() == b"alive", "the message after exhaustion")?;
+    m.receive_timeout(port.name(), 1000).map_err(|_| "receive after exhaustion")?;
+    check(m.data() == b"alive", "the message after exhaustion")?;
     port_deallocate(me).map_err(|_| "release me")?;
     Ok(())
 }

@@ -15,6 +15,7 @@
 //! bad name or disposition is an `Err`.
 
 use crate::thread_queue::ThreadQueue;
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use mach_abi::KernelError;
@@ -130,7 +131,9 @@ impl<M> Port<M> {
 /// All ports. `M` is the kernel's message type, kept opaque here.
 #[cfg_attr(test, derive(Clone))]
 pub struct PortTable<M> {
-    slots: Vec<Option<Port<M>>>,
+    /// Each port in its own allocation: the table stays 8 bytes a port, so growing it never
+    /// needs a large contiguous piece of the kernel heap.
+    slots: Vec<Option<Box<Port<M>>>>,
     free: Vec<PortId>,
     /// Messages queued on ports that died, for the kernel to destroy (their rights and
     /// memory must be released, which may kill further ports).
@@ -156,12 +159,12 @@ impl<M> Default for PortTable<M> {
 impl<M> PortTable<M> {
     #[inline]
     pub fn get(&self, id: PortId) -> Option<&Port<M>> {
-        self.slots.get(id as usize)?.as_ref()
+        self.slots.get(id as usize)?.as_deref()
     }
 
     #[inline]
     pub fn get_mut(&mut self, id: PortId) -> Option<&mut Port<M>> {
-        self.slots.get_mut(id as usize)?.as_mut()
+        self.slots.get_mut(id as usize)?.as_deref_mut()
     }
 
     /// Number of port slots in use (live or dead but still referenced).
@@ -195,11 +198,11 @@ impl<M> PortTable<M> {
         // are skipped, and so is one whose slot is in use again.
         while let Some(id) = self.free.pop() {
             if let Some(slot @ None) = self.slots.get_mut(id as usize) {
-                *slot = Some(port);
+                *slot = Some(Box::new(port));
                 return id;
             }
         }
-        self.slots.push(Some(port));
+        self.slots.push(Some(Box::new(port)));
         (self.slots.len() - 1) as PortId
     }
 

@@ -71,10 +71,18 @@ pub fn alloc_contiguous_zeroed(count: usize) -> Option<u64> {
     Some(frame)
 }
 
-/// `count` contiguous frames for a kernel heap arena, from the reserve if need be (left as
-/// they were: the heap does not need them zeroed).
-pub fn alloc_contiguous_for_heap(count: usize) -> Option<u64> {
-    with(|b| b.alloc_contiguous(count, 1)).map(|f| f as u64 * PAGE_SIZE)
+/// A frame for the kernel heap, from the reserve if need be (left as it was: the heap does
+/// not need it zeroed).
+pub fn alloc_for_heap() -> Option<u64> {
+    with(|b| b.alloc()).map(|f| f as u64 * PAGE_SIZE)
+}
+
+/// A zeroed frame for a page table of the heap's region, from the reserve if need be.
+pub fn alloc_zeroed_for_heap() -> Option<u64> {
+    let frame = alloc_for_heap()?;
+    // SAFETY: the frame was free and is now ours; the HHDM maps it.
+    unsafe { core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, PAGE_SIZE as usize) };
+    Some(frame)
 }
 
 /// Extra references to frames shared copy-on-write between address spaces: a frame listed

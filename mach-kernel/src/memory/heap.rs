@@ -1,7 +1,8 @@
-//! The kernel heap: arenas of contiguous frames, each a linked-list allocator. It starts with
-//! one arena and takes another from the frame allocator when an allocation fits in none (the
-//! frame allocator keeps a reserve that only the heap may take); an arena that becomes empty
-//! goes back, except the first.
+//! The kernel heap: arenas, each a linked-list allocator over its own GiB of kernel address
+//! space (the heap region every address space shares), backed by frames mapped one by one,
+//! so growing never needs physically contiguous memory. It starts with one arena and adds
+//! another when an allocation fits in none (the frame allocator keeps a reserve only the heap
+//! may take); an arena that becomes empty goes back, frames and page tables, except the first.
 //!
 //! What user space makes the kernel keep (ports, names, queued messages, tasks, threads)
 //! lives here, and an allocation that fails stops the kernel. So every trap that makes such
@@ -10,7 +11,8 @@
 //! (a table growing, an event list) always find room. Hot paths (the IPC fast path) must not
 //! allocate at all.
 
-use super::{PAGE_SIZE, frames, phys_to_virt};
+use super::paging::{HEAP_BASE, HEAP_SLOT_SIZE, free_heap_slot, map_heap_page};
+use super::{PAGE_SIZE, frames};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::NonNull;
 use linked_list_allocator::Heap;
@@ -19,22 +21,19 @@ use spin::Mutex;
 
 /// Frames of the first arena and the least a new arena takes (4 MiB).
 const ARENA_FRAMES: usize = 1024;
-const MAX_ARENAS: usize = 64;
+/// One arena per GiB slot of the heap region.
+const MAX_ARENAS: usize = 512;
 /// Heap room a user-made object must leave besides doubling what is in use.
 const MARGIN: usize = 4 << 20;
 
 struct Arena {
     heap: Heap,
-    /// Physical address of the first frame and how many frames.
-    base: u64,
-    frames: usize,
+    /// Bytes mapped from the slot's start.
+    bytes: usize,
 }
 
-impl Arena {
-    fn contains(&self, address: usize) -> bool {
-        let start = phys_to_virt(self.base) as usize;
-        (start..start + self.frames * PAGE_SIZE as usize).contains(&address)
-    }
+fn slot_start(slot: usize) -> u64 {
+    HEAP_BASE + slot as u64 * HEAP_SLOT_SIZE
 }
 
 struct Arenas {
@@ -51,31 +50,35 @@ static HEAP: GrowingHeap =
     GrowingHeap(Mutex::new(Arenas { arenas: [const { None }; MAX_ARENAS], size: 0, used: 0 }));
 
 impl Arenas {
-    /// Put `frames` frames at physical `base` in a free arena slot; false if none is free.
-    fn add(&mut self, base: u64, frames: usize) -> bool {
-        let Some(slot) = self.arenas.iter_mut().find(|a| a.is_none()) else { return false };
-        let bytes = frames * PAGE_SIZE as usize;
-        // SAFETY: the frames are the heap's from now until the arena is removed, and mapped
-        // by the HHDM.
-        let heap = unsafe { Heap::new(phys_to_virt(base) as *mut u8, bytes) };
-        *slot = Some(Arena { heap, base, frames });
-        self.size += bytes;
-        true
-    }
-
     fn allocate(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         self.arenas.iter_mut().flatten().find_map(|a| a.heap.allocate_first_fit(layout).ok())
     }
 
-    /// Take a new arena big enough for `layout` (from the frames' reserve if need be).
+    /// Map a new arena big enough for `layout` (at least 4 MiB) in a free slot, with frames
+    /// from the reserve if need be. False when there is no slot or not enough memory.
     fn grow(&mut self, layout: Layout) -> bool {
         let needed = (layout.size() + layout.align() + 64).div_ceil(PAGE_SIZE as usize);
-        let frames = needed.max(ARENA_FRAMES);
-        let Some(base) = frames::alloc_contiguous_for_heap(frames) else { return false };
-        if !self.add(base, frames) {
-            (0..frames as u64).for_each(|i| frames::free(base + i * PAGE_SIZE));
+        let pages = needed.max(ARENA_FRAMES);
+        let Some((slot, free)) = self.arenas.iter_mut().enumerate().find(|(_, a)| a.is_none()) else {
+            return false;
+        };
+        let start = slot_start(slot);
+        let bytes = pages * PAGE_SIZE as usize;
+        if bytes as u64 > HEAP_SLOT_SIZE {
             return false;
         }
+        for page in 0..pages as u64 {
+            let mapped = frames::alloc_for_heap()
+                .map(|frame| map_heap_page(start + page * PAGE_SIZE, frame).map_err(|_| frames::free(frame)));
+            if !matches!(mapped, Some(Ok(()))) {
+                free_heap_slot(start);
+                return false;
+            }
+        }
+        // SAFETY: the slot's pages were just mapped for this arena alone, until it is freed.
+        let heap = unsafe { Heap::new(start as *mut u8, bytes) };
+        *free = Some(Arena { heap, bytes });
+        self.size += bytes;
         true
     }
 }
@@ -101,45 +104,43 @@ unsafe impl GlobalAlloc for GrowingHeap {
 
     unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
         let Some(pointer) = NonNull::new(pointer) else { return };
-        let address = pointer.as_ptr() as usize;
+        let address = pointer.as_ptr() as u64;
+        let slot = (address.wrapping_sub(HEAP_BASE) / HEAP_SLOT_SIZE) as usize;
         let mut arenas = self.0.lock();
         arenas.used -= layout.size();
-        let Some((index, slot)) = arenas
-            .arenas
-            .iter_mut()
-            .enumerate()
-            .find(|(_, a)| a.as_ref().is_some_and(|a| a.contains(address)))
-        else {
+        let Some(Some(arena)) = arenas.arenas.get_mut(slot) else {
             panic!("kernel heap: freeing {address:#x}, which no arena holds");
         };
-        let Some(arena) = slot.as_mut() else { return };
         // SAFETY: `pointer` came from this arena's allocator with this layout (the caller's
-        // contract; the arena is the one whose range holds it).
+        // contract; the slot is the one whose range holds it).
         unsafe { arena.heap.deallocate(pointer, layout) };
-        // An empty arena other than the first goes back to the frame allocator.
-        if index > 0 && arena.heap.used() == 0 {
-            let (base, count) = (arena.base, arena.frames);
-            *slot = None;
-            arenas.size -= count * PAGE_SIZE as usize;
-            (0..count as u64).for_each(|i| frames::free(base + i * PAGE_SIZE));
+        // An empty arena other than the first goes back: its frames and page tables.
+        if slot > 0 && arena.heap.used() == 0 {
+            let bytes = arena.bytes;
+            if let Some(entry) = arenas.arenas.get_mut(slot) {
+                *entry = None;
+            }
+            arenas.size -= bytes;
+            free_heap_slot(slot_start(slot));
         }
     }
 }
 
 pub fn init() {
-    let base = frames::alloc_contiguous_for_heap(ARENA_FRAMES).expect("no memory for the kernel heap");
-    assert!(HEAP.0.lock().add(base, ARENA_FRAMES), "kernel heap: no arena slot");
+    let first = Layout::from_size_align(PAGE_SIZE as usize, 8).expect("a page layout");
+    assert!(HEAP.0.lock().grow(first), "no memory for the kernel heap");
 }
 
 /// Whether a trap may make more kernel objects for user space: the heap must be able to at
 /// least double what it holds now and keep [`MARGIN`] besides, counting the frames it may
-/// still take (not the reserve). `NoMemory` otherwise.
+/// still take (half the reserve included). `NoMemory` otherwise.
 pub fn room_for_user_objects() -> Result<(), KernelError> {
     let (size, used) = {
         let arenas = HEAP.0.lock();
         (arenas.size, arenas.used)
     };
-    let growable = frames::free_count().saturating_sub(frames::RESERVED_FOR_HEAP) * PAGE_SIZE as usize;
+    // Half the frames' reserve counts: user memory running out leaves IPC working.
+    let growable = frames::free_count().saturating_sub(frames::RESERVED_FOR_HEAP / 2) * PAGE_SIZE as usize;
     let room = size.saturating_sub(used) + growable;
     if room >= used.saturating_mul(2).saturating_add(MARGIN) { Ok(()) } else { Err(KernelError::NoMemory) }
 }

@@ -76,12 +76,22 @@ pub struct AddressSpace {
 impl AddressSpace {
     /// The entry for `virt` at the lowest level, making intermediate tables as needed.
     fn leaf_entry(&mut self, virt: u64, huge: bool) -> Result<&'static mut u64, KernelError> {
+        self.leaf_entry_with(virt, huge, frames::alloc_zeroed)
+    }
+
+    /// `leaf_entry`, taking the frames of new tables from `new_table`.
+    fn leaf_entry_with(
+        &mut self,
+        virt: u64,
+        huge: bool,
+        new_table: fn() -> Option<u64>,
+    ) -> Result<&'static mut u64, KernelError> {
         let mut physical = self.pml4;
         let last = if huge { 1 } else { 0 };
         for level in (last + 1..=3).rev() {
             let entry = &mut table(physical)[index(virt, level)];
             if *entry & PRESENT == 0 {
-                let new = frames::alloc_zeroed().ok_or(KernelError::NoMemory)?;
+                let new = new_table().ok_or(KernelError::NoMemory)?;
                 // Intermediate entries are permissive; the leaf decides.
                 *entry = new | PRESENT | WRITABLE | if virt < USER_END { USER } else { 0 };
             }
@@ -94,6 +104,11 @@ impl AddressSpace {
     pub fn map(&mut self, virt: u64, physical: u64, flags: u64) -> Result<(), KernelError> {
         *self.leaf_entry(virt, false)? = physical | flags | PRESENT;
         Ok(())
+    }
+
+    /// The kernel's own address space (whose upper half every task shares).
+    fn kernel() -> AddressSpace {
+        AddressSpace { pml4: KERNEL_PML4.load(Ordering::Relaxed) }
     }
 
     fn map_huge(&mut self, virt: u64, physical: u64, flags: u64) -> Result<(), KernelError> {
@@ -366,6 +381,20 @@ impl AddressSpace {
         }
     }
 
+    /// The entry for `virt` in the table of `level` (3: PML4, 2: PDPT, 1: PD, 0: PT), when
+    /// the tables above it are present.
+    fn walk_to(&self, virt: u64, level: u32) -> Result<&'static mut u64, KernelError> {
+        let mut physical = self.pml4;
+        for upper in (level + 1..=3).rev() {
+            let entry = table(physical)[index(virt, upper)];
+            if entry & PRESENT == 0 || entry & HUGE != 0 {
+                return Err(KernelError::InvalidAddress);
+            }
+            physical = entry & ADDRESS_MASK;
+        }
+        Ok(&mut table(physical)[index(virt, level)])
+    }
+
     /// The 4 KiB leaf entry for `virt`, only if every level down to it is present.
     fn leaf_entry_if_present(&self, virt: u64) -> Result<&'static mut u64, KernelError> {
         let mut physical = self.pml4;
@@ -576,6 +605,42 @@ pub fn init_kernel_space(image: &KernelImage, top: u64, hhdm: u64) {
 }
 
 /// Switch to the kernel's own tables (for the idle thread, which has no task).
+/// Where the kernel heap's arenas live: PML4 entry 400 (512 GiB), whose tables every address
+/// space shares, one GiB per arena.
+pub const HEAP_BASE: u64 = 0xffff_c800_0000_0000;
+pub const HEAP_SLOT_SIZE: u64 = 1 << 30;
+
+/// Map the heap frame `physical` at `virt` (in the heap's region; read-write, not
+/// executable). New page tables may come from the frames' reserve, as heap frames do.
+pub fn map_heap_page(virt: u64, physical: u64) -> Result<(), KernelError> {
+    debug_assert!((HEAP_BASE..HEAP_BASE + 512 * HEAP_SLOT_SIZE).contains(&virt));
+    let entry = AddressSpace::kernel().leaf_entry_with(virt, false, frames::alloc_zeroed_for_heap)?;
+    *entry = physical | WRITABLE | no_execute() | PRESENT;
+    Ok(())
+}
+
+/// Unmap the heap slot (one GiB) at `slot_start`: free every frame mapped there and every
+/// page table under it. Nothing may use the slot any more.
+pub fn free_heap_slot(slot_start: u64) {
+    let Ok(pdpt_entry) = AddressSpace::kernel().walk_to(slot_start, 2) else { return };
+    let pd = *pdpt_entry & ADDRESS_MASK;
+    if *pdpt_entry & PRESENT == 0 {
+        return;
+    }
+    for &pd_entry in table(pd).iter().filter(|e| **e & PRESENT != 0) {
+        let pt = pd_entry & ADDRESS_MASK;
+        for &leaf in table(pt).iter().filter(|e| **e & PRESENT != 0) {
+            frames::free(leaf & ADDRESS_MASK);
+        }
+        frames::free(pt);
+    }
+    frames::free(pd);
+    *pdpt_entry = 0;
+    // Kernel mappings are not global: reloading CR3 drops every stale translation.
+    // SAFETY: the same CR3 again only flushes the TLB.
+    unsafe { crate::arch::cpu::write_cr3(crate::arch::cpu::read_cr3()) };
+}
+
 pub fn activate_kernel_space() {
     // SAFETY: the kernel tables map everything the kernel uses.
     unsafe { crate::arch::cpu::write_cr3(KERNEL_PML4.load(Ordering::Relaxed)) };
