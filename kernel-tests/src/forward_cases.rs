@@ -91,6 +91,13 @@ pub fn forwarding() -> Result<(), &'static str> {
     reply(to, &SyscallReply { result: 4242, ..SyscallReply::default() }, &[])?;
     check(report(&port, task)? == 4242, "the reply's result reached rax")?;
 
+    // The reply right destroyed unanswered: the call returns -ENOSYS.
+    let (code, n) = concat(&[&[0xb8, 39, 0, 0, 0, 0x0f, 0x05], REPORT_RAX]);
+    let task = child(&code[..n], &send)?;
+    let (to, _) = receive::<SyscallRequest>(&port, SYSCALL_MESSAGE)?;
+    port_deallocate(to).map_err(|_| "destroy the reply right")?;
+    check(report(&port, task)? == (-38i64) as u64, "an unanswered call returns -ENOSYS")?;
+
     // read(0, DATA_AT, 5): the reply carries the bytes to copy into the caller.
     let (code, n) = concat(&[
         &[0xb8, 0, 0, 0, 0, 0xbf, 0, 0, 0, 0, 0xbe, 0x00, 0x10, 0x40, 0x00, 0xba, 5, 0, 0, 0, 0x0f, 0x05],

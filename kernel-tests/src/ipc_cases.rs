@@ -199,8 +199,32 @@ pub fn timeouts() -> Result<(), &'static str> {
         r.receive_timeout(p.name(), 0).map_err(|_| "drain")?;
         check(r.header.id == id, "the send-once message queued last")?;
     }
+    // A sender blocked on a full queue goes on when a receive makes room.
+    port_set_queue_limit(p.name(), 1).map_err(|_| "limit 1")?;
+    m.start(p.name(), disposition::MAKE_SEND, 5);
+    m.send_timeout(0).map_err(|_| "fill the queue")?;
+    ROOM_MAKER_DONE.store(0, Ordering::SeqCst);
+    spawn(delayed_receiver, 3, p.name() as u64)?;
+    m.start(p.name(), disposition::MAKE_SEND, 6);
+    m.send().map_err(|_| "a blocked send after room was made")?;
+    check(ROOM_MAKER_DONE.load(Ordering::SeqCst) == 5, "the send waited for the receive that made room")?;
+    r.receive_timeout(p.name(), 0).map_err(|_| "the message that waited")?;
+    check(r.header.id == 6, "the waiting message was queued")?;
     sleep_ms(1);
     Ok(())
+}
+
+/// The id the delayed receiver got (0 until it received).
+static ROOM_MAKER_DONE: AtomicU32 = AtomicU32::new(0);
+
+/// Sleep 30 ms, then receive one message from `port` (making room in its queue).
+extern "C" fn delayed_receiver(port: u64) -> ! {
+    sleep_ms(30);
+    let mut m = Message::new();
+    if m.receive_timeout(port as PortName, 1000).is_ok() {
+        ROOM_MAKER_DONE.store(m.header.id, Ordering::SeqCst);
+    }
+    thread_exit()
 }
 
 static WAITER_RESULT: AtomicI64 = AtomicI64::new(1);
