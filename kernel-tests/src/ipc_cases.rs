@@ -210,8 +210,25 @@ pub fn timeouts() -> Result<(), &'static str> {
     check(ROOM_MAKER_DONE.load(Ordering::SeqCst) == 5, "the send waited for the receive that made room")?;
     r.receive_timeout(p.name(), 0).map_err(|_| "the message that waited")?;
     check(r.header.id == 6, "the waiting message was queued")?;
+    // Raising the limit lets a blocked sender go on too.
+    m.start(p.name(), disposition::MAKE_SEND, 7);
+    m.send_timeout(0).map_err(|_| "fill the queue again")?;
+    spawn(limit_raiser, 3, p.name() as u64)?;
+    m.start(p.name(), disposition::MAKE_SEND, 8);
+    m.send_timeout(2000).map_err(|_| "a blocked send after the limit was raised")?;
+    for id in [7, 8] {
+        r.receive_timeout(p.name(), 0).map_err(|_| "drain after the raise")?;
+        check(r.header.id == id, "both messages queued after the raise")?;
+    }
     sleep_ms(1);
     Ok(())
+}
+
+/// Sleep 30 ms, then raise `port`'s queue limit to 4.
+extern "C" fn limit_raiser(port: u64) -> ! {
+    sleep_ms(30);
+    let _ = port_set_queue_limit(port as PortName, 4);
+    thread_exit()
 }
 
 /// The id the delayed receiver got (0 until it received).

@@ -619,11 +619,16 @@ pub fn port_set_queue_limit(name: u64, limit: u64) -> Result<u64, KernelError> {
     let name = name_arg(name)?;
     let limit =
         usize::try_from(limit).ok().filter(|l| (1..=1024).contains(l)).ok_or(KernelError::InvalidArgument)?;
-    on_names(|t, p, _| {
+    let (id, room) = on_names(|t, p, _| {
         let id = t.names.receive_port(name)?;
-        p.get_mut(id).ok_or(KernelError::InvalidName)?.queue_limit = limit;
-        Ok(0)
-    })
+        let port = p.get_mut(id).ok_or(KernelError::InvalidName)?;
+        port.queue_limit = limit;
+        Ok((id, limit.saturating_sub(port.queue.len())))
+    })?;
+    // A higher limit makes room: senders waiting for it try again (those that find none
+    // wait again).
+    sched::with(|w| (0..room).take_while(|_| w.wake_one_waiting_on(id, true)).count());
+    Ok(0)
 }
 
 /// A send right to the caller's own task port (one more reference under the same name).
