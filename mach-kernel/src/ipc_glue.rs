@@ -544,16 +544,14 @@ fn map_region(task: &mut sched::Task, region: OolRegion) -> u64 {
         return 0;
     };
     let flags = paging::USER | paging::WRITABLE | paging::OWNED | paging::no_execute();
-    let mut frames_left = region.frames.into_iter().enumerate();
-    while let Some((i, frame)) = frames_left.next() {
-        if task.space.map(address + i as u64 * PAGE_SIZE, frame, flags).is_err() {
-            frames::free(frame);
-            (0..i as u64).for_each(|p| task.space.unmap_user_page(address + p * PAGE_SIZE));
-            frames_left.for_each(|(_, f)| frames::free(f));
-            return 0;
+    // The pages mapped before an error own their frames and were freed with them.
+    match task.space.map_user_pages(address, region.frames.iter().map(|&frame| (frame, flags))) {
+        Ok(()) => address,
+        Err((_, mapped)) => {
+            region.frames.iter().skip(mapped as usize).for_each(|&frame| frames::free(frame));
+            0
         }
     }
-    address
 }
 
 /// Run a name-space operation on the current task.

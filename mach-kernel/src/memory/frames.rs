@@ -39,17 +39,26 @@ fn with<T>(f: impl FnOnce(&mut FrameBitmap<'static>) -> T) -> T {
 /// run out (`NoMemory`) while the heap can still grow by this much (16 MiB).
 pub const RESERVED_FOR_HEAP: usize = 4096;
 
+/// Whether `count` frames may be taken for anything but the heap (the reserve stays).
+fn leaves_reserve(b: &FrameBitmap<'static>, count: usize) -> bool {
+    b.free_count() >= RESERVED_FOR_HEAP + count
+}
+
 /// A frame for anything but the heap: None when only the reserve is left.
 fn alloc_outside_reserve() -> Option<u64> {
-    with(|b| if b.free_count() > RESERVED_FOR_HEAP { b.alloc() } else { None }).map(|f| f as u64 * PAGE_SIZE)
+    with(|b| if leaves_reserve(b, 1) { b.alloc() } else { None }).map(|f| f as u64 * PAGE_SIZE)
+}
+
+/// Fill `count` frames from `frame` with zeros; returns `frame`.
+fn zeroed(frame: u64, count: usize) -> u64 {
+    // SAFETY: the caller just took the frames; the HHDM maps them.
+    unsafe { core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, count * PAGE_SIZE as usize) };
+    frame
 }
 
 /// One zeroed frame's physical address, or None when memory is exhausted.
 pub fn alloc_zeroed() -> Option<u64> {
-    let frame = alloc_outside_reserve()?;
-    // SAFETY: the frame was free and is now ours; the HHDM maps it.
-    unsafe { core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, PAGE_SIZE as usize) };
-    Some(frame)
+    alloc_outside_reserve().map(|frame| zeroed(frame, 1))
 }
 
 /// One frame whose contents are left as they were (the caller overwrites all of it).
@@ -59,16 +68,8 @@ pub fn alloc_uninitialised() -> Option<u64> {
 
 /// `count` physically contiguous zeroed frames, first address returned.
 pub fn alloc_contiguous_zeroed(count: usize) -> Option<u64> {
-    let frame =
-        with(
-            |b| {
-                if b.free_count() < RESERVED_FOR_HEAP + count { None } else { b.alloc_contiguous(count, 1) }
-            },
-        )? as u64
-            * PAGE_SIZE;
-    // SAFETY: as in `alloc_zeroed`, for the whole run.
-    unsafe { core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, count * PAGE_SIZE as usize) };
-    Some(frame)
+    let frame = with(|b| if leaves_reserve(b, count) { b.alloc_contiguous(count, 1) } else { None })?;
+    Some(zeroed(frame as u64 * PAGE_SIZE, count))
 }
 
 /// A frame for the kernel heap, from the reserve if need be (left as it was: the heap does
@@ -79,10 +80,7 @@ pub fn alloc_for_heap() -> Option<u64> {
 
 /// A zeroed frame for a page table of the heap's region, from the reserve if need be.
 pub fn alloc_zeroed_for_heap() -> Option<u64> {
-    let frame = alloc_for_heap()?;
-    // SAFETY: the frame was free and is now ours; the HHDM maps it.
-    unsafe { core::ptr::write_bytes(phys_to_virt(frame) as *mut u8, 0, PAGE_SIZE as usize) };
-    Some(frame)
+    alloc_for_heap().map(|frame| zeroed(frame, 1))
 }
 
 /// Extra references to frames shared copy-on-write between address spaces: a frame listed

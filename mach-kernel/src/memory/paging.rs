@@ -397,15 +397,7 @@ impl AddressSpace {
 
     /// The 4 KiB leaf entry for `virt`, only if every level down to it is present.
     fn leaf_entry_if_present(&self, virt: u64) -> Result<&'static mut u64, KernelError> {
-        let mut physical = self.pml4;
-        for level in (1..=3).rev() {
-            let entry = table(physical)[index(virt, level)];
-            if entry & PRESENT == 0 || entry & HUGE != 0 {
-                return Err(KernelError::InvalidAddress);
-            }
-            physical = entry & ADDRESS_MASK;
-        }
-        let entry = &mut table(physical)[index(virt, 0)];
+        let entry = self.walk_to(virt, 0)?;
         if *entry & PRESENT == 0 {
             return Err(KernelError::InvalidAddress);
         }
