@@ -11,15 +11,15 @@ use libmach::task::{
 use mach_abi::forward::*;
 use mach_abi::{protection, special_port};
 
-const CODE_AT: u64 = 0x40_0000;
-const DATA_AT: u64 = 0x40_1000;
+pub(crate) const CODE_AT: u64 = 0x40_0000;
+pub(crate) const DATA_AT: u64 = 0x40_1000;
 
 /// `mov rdi, rax; mov eax, 60; syscall`: report rax through a foreign `exit`.
-const REPORT_RAX: &[u8] = &[0x48, 0x89, 0xc7, 0xb8, 60, 0, 0, 0, 0x0f, 0x05];
+pub(crate) const REPORT_RAX: &[u8] = &[0x48, 0x89, 0xc7, 0xb8, 60, 0, 0, 0, 0x0f, 0x05];
 /// `mov eax, 60; syscall`: report rdi.
 const REPORT_RDI: &[u8] = &[0xb8, 60, 0, 0, 0, 0x0f, 0x05];
 
-fn concat(parts: &[&[u8]]) -> ([u8; 64], usize) {
+pub(crate) fn concat(parts: &[&[u8]]) -> ([u8; 64], usize) {
     let mut code = [0u8; 64];
     let mut n = 0;
     for part in parts {
@@ -30,7 +30,7 @@ fn concat(parts: &[&[u8]]) -> ([u8; 64], usize) {
 }
 
 /// A child running `code` with its syscall and exception ports set to `port`.
-fn child(code: &[u8], port: &SendRight) -> Result<PortName, &'static str> {
+pub(crate) fn child(code: &[u8], port: &SendRight) -> Result<PortName, &'static str> {
     let task = task_create().map_err(|_| "task_create")?;
     task_set_special_port(task, special_port::SYSCALL, port.name()).map_err(|_| "set syscall port")?;
     task_set_special_port(task, special_port::EXCEPTION, port.name()).map_err(|_| "set exception port")?;
@@ -44,7 +44,10 @@ fn child(code: &[u8], port: &SendRight) -> Result<PortName, &'static str> {
     Ok(task)
 }
 
-fn receive<T: Copy + Default>(port: &ReceiveRight, id: u32) -> Result<(PortName, T), &'static str> {
+pub(crate) fn receive<T: Copy + Default>(
+    port: &ReceiveRight,
+    id: u32,
+) -> Result<(PortName, T), &'static str> {
     let mut m = Message::new();
     m.receive_timeout(port.name(), 5000).map_err(|_| "no forwarded message")?;
     check(m.header.id == id, "forwarded message id")?;
@@ -57,7 +60,7 @@ fn receive<T: Copy + Default>(port: &ReceiveRight, id: u32) -> Result<(PortName,
     Ok((m.header.remote, value))
 }
 
-fn reply<T: Copy>(to: PortName, value: &T, extra: &[u8]) -> Result<(), &'static str> {
+pub(crate) fn reply<T: Copy>(to: PortName, value: &T, extra: &[u8]) -> Result<(), &'static str> {
     // SAFETY: T is a repr(C) struct of u64s.
     let bytes =
         unsafe { core::slice::from_raw_parts(value as *const T as *const u8, core::mem::size_of::<T>()) };
@@ -70,7 +73,7 @@ fn reply<T: Copy>(to: PortName, value: &T, extra: &[u8]) -> Result<(), &'static 
 }
 
 /// Wait for the child's report (`exit` with a value) and end the child.
-fn report(port: &ReceiveRight, task: PortName) -> Result<u64, &'static str> {
+pub(crate) fn report(port: &ReceiveRight, task: PortName) -> Result<u64, &'static str> {
     let (_, request) = receive::<SyscallRequest>(port, SYSCALL_MESSAGE)?;
     check(request.number == 60, "report is exit")?;
     task_terminate(task).map_err(|_| "terminate child")?;

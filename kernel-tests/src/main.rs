@@ -12,6 +12,8 @@
 //! - `devices`: I/O ports, device memory, DMA memory, IRQs as messages (device_cases.rs);
 //! - `forward`, `exceptions`, `trace`, `suspend`: syscall and exception ports, traces,
 //!   suspend/resume and thread state (forward_cases.rs);
+//! - `nt-flag`, `physical`, `anywhere`, `self-receive`, `reap`, `bad-reply`, `fs-base`,
+//!   `held-limit`, `own-state`, `long-trap`: the holes of issue 9, one each (hole_cases.rs);
 //! - `names`, `echo-server`, `echo-client`: when started by bootstrap, its name service and
 //!   RPC between two tasks (see name_cases.rs).
 //!
@@ -25,6 +27,7 @@ use libmach::{KernelError, println, raw_syscall, trap};
 mod bench;
 mod device_cases;
 mod forward_cases;
+mod hole_cases;
 mod ipc_cases;
 mod name_cases;
 mod task_cases;
@@ -66,6 +69,16 @@ fn main(args: &str) -> u64 {
             "vm-map" => task_cases::shared_memory(),
             "exhaustion" => task_cases::exhaustion(),
             "devices" => device_cases::devices(),
+            "nt-flag" => hole_cases::nt_flag(),
+            "physical" => hole_cases::physical(),
+            "anywhere" => hole_cases::anywhere(),
+            "self-receive" => hole_cases::self_receive(),
+            "reap" => hole_cases::reap(),
+            "bad-reply" => hole_cases::bad_reply(),
+            "fs-base" => hole_cases::fs_base(),
+            "held-limit" => hole_cases::held_limit(),
+            "own-state" => hole_cases::own_state(),
+            "long-trap" => hole_cases::long_trap(),
             "fault-write" => {
                 println!("case fault-write: writing {UNMAPPED:#x}");
                 // SAFETY: deliberately unsafe: the kernel must end this task.

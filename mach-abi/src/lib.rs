@@ -207,6 +207,15 @@ pub const DEFAULT_PRIORITY: u64 = 16;
 /// Most bytes one `vm_allocate`, `vm_write` or `vm_read` handles.
 pub const VM_MAX_SIZE: u64 = 1 << 30;
 
+/// Most kernel memory one task can make the kernel hold for it at a time: the messages it
+/// sent that are still queued (inline data and out-of-line copies) and the names in its name
+/// space (each costing [`HELD_PER_NAME`]). A send or a new port past it is `NoMemory`.
+pub const TASK_HELD_LIMIT: u64 = 128 << 20;
+
+/// What one name in a task's name space counts against [`TASK_HELD_LIMIT`]: the port and
+/// name-space entry the kernel keeps for it, rounded up.
+pub const HELD_PER_NAME: u64 = 256;
+
 /// The message id of an interrupt message (data: the line number, 1 byte). The line stays
 /// masked until `host_irq_ack`.
 pub const IRQ_MESSAGE: u32 = 0x4d_0020;

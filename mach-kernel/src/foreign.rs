@@ -10,8 +10,9 @@
 
 use crate::arch::trap_frame::{RFLAGS_IF, TrapFrame};
 use crate::ipc_glue::{self, Message};
-use crate::sched::{self, Pending, TaskId, ThreadId, Wake, World};
+use crate::sched::{self, Pending, ThreadId, Wake, World};
 use crate::task_traps::special_port_of;
+use crate::trap::SyscallArgs;
 use alloc::vec::Vec;
 use mach_abi::forward::{
     EXCEPTION_MESSAGE, ExceptionReply, ExceptionRequest, Registers, SYSCALL_MESSAGE, SyscallReply,
@@ -19,7 +20,6 @@ use mach_abi::forward::{
 };
 use mach_abi::layout::USER_END;
 use mach_abi::{KernelError, special_port};
-use mach_kernel::ipc::Event;
 
 /// Linux's ENOSYS and EFAULT, for the answers the kernel gives on a personality's behalf.
 pub const ENOSYS: i64 = 38;
@@ -49,37 +49,54 @@ pub fn registers_of(frame: &TrapFrame, fs_base: u64) -> Registers {
     }
 }
 
-/// Load user-supplied registers into a frame: rip and rsp must be user addresses, and
-/// rflags keeps only the arithmetic flags (interrupts stay on, IOPL 0).
-pub fn apply_registers(frame: &mut TrapFrame, r: &Registers) -> Result<(), KernelError> {
-    if r.rip >= USER_END || r.rsp >= USER_END {
-        return Err(KernelError::InvalidAddress);
+/// Registers a user supplied (`thread_set_state`, a reply's `SET_REGISTERS`), checked: rip,
+/// rsp and the FS base are user addresses (canonical, below the kernel half), so loading them
+/// can never fault in the kernel (`wrmsr` of a non-canonical FS base is a #GP; so is an
+/// `iretq` to a non-canonical rip).
+#[derive(Clone, Copy)]
+pub struct UserRegisters(Registers);
+
+impl UserRegisters {
+    pub fn check(r: &Registers) -> Result<Self, KernelError> {
+        if r.rip >= USER_END || r.rsp >= USER_END || r.fs_base >= USER_END {
+            return Err(KernelError::InvalidAddress);
+        }
+        Ok(UserRegisters(*r))
     }
-    const USER_FLAGS: u64 = 0x0cd5; // CF PF AF ZF SF TF DF OF
-    *frame = TrapFrame {
-        rax: r.rax,
-        rbx: r.rbx,
-        rcx: r.rcx,
-        rdx: r.rdx,
-        rsi: r.rsi,
-        rdi: r.rdi,
-        rbp: r.rbp,
-        rsp: r.rsp,
-        r8: r.r8,
-        r9: r.r9,
-        r10: r.r10,
-        r11: r.r11,
-        r12: r.r12,
-        r13: r.r13,
-        r14: r.r14,
-        r15: r.r15,
-        rip: r.rip,
-        rflags: (r.rflags & USER_FLAGS) | RFLAGS_IF | 0x2,
-        // Returning by IRETQ: the frame no longer matches a plain SYSCALL return.
-        vector: 0,
-        ..*frame
-    };
-    Ok(())
+
+    pub fn fs_base(&self) -> u64 {
+        self.0.fs_base
+    }
+
+    /// Load them into a saved frame; rflags keeps only the arithmetic flags, TF and DF
+    /// (interrupts stay on, IOPL 0, no NT).
+    pub fn apply(&self, frame: &mut TrapFrame) {
+        const USER_FLAGS: u64 = 0x0cd5; // CF PF AF ZF SF TF DF OF
+        let r = &self.0;
+        *frame = TrapFrame {
+            rax: r.rax,
+            rbx: r.rbx,
+            rcx: r.rcx,
+            rdx: r.rdx,
+            rsi: r.rsi,
+            rdi: r.rdi,
+            rbp: r.rbp,
+            rsp: r.rsp,
+            r8: r.r8,
+            r9: r.r9,
+            r10: r.r10,
+            r11: r.r11,
+            r12: r.r12,
+            r13: r.r13,
+            r14: r.r14,
+            r15: r.r15,
+            rip: r.rip,
+            rflags: (r.rflags & USER_FLAGS) | RFLAGS_IF | 0x2,
+            // Returning by IRETQ: the frame no longer matches a plain SYSCALL return.
+            vector: 0,
+            ..*frame
+        };
+    }
 }
 
 fn as_bytes<T: Copy>(value: &T) -> Vec<u8> {
@@ -121,7 +138,7 @@ fn forward(which: u64, id: u32, kind: Pending, data: Vec<u8>, trace: u32) -> Opt
         let size = message.size() as u64;
         let task = w.current_task_id().unwrap_or(0);
         crate::trace::record(trace, mach_abi::trace::SEND, task, thread, destination.port, id, size);
-        *w.thread_pending(thread)? = kind;
+        w.set_thread_pending(thread, kind);
         ipc_glue::enqueue_from_kernel(w, destination, message, &mut events);
         w.handle_events(&mut events);
         Some(reply.port)
@@ -129,38 +146,37 @@ fn forward(which: u64, id: u32, kind: Pending, data: Vec<u8>, trace: u32) -> Opt
     let wake = sched::block_current(Some(reply_port), None);
     sched::with(|w| {
         let thread = w.current_thread();
-        if let Some(p) = w.thread_pending(thread) {
-            *p = Pending::None;
-        }
+        w.set_thread_pending(thread, Pending::None);
     });
     Some(wake)
 }
 
 /// A foreign system call from the current thread: forward it and return the value for rax.
 /// Without a syscall port, -ENOSYS (logged once per task).
-pub fn syscall(frame: &mut TrapFrame) -> u64 {
-    let (task, thread, fs_base, traced, carried) = sched::with(|w| {
+pub fn syscall(call: SyscallArgs) -> u64 {
+    let (task, thread, fs_base, traced, carried, frame) = sched::with(|w| {
         let thread = w.current_thread();
         let task = w.current_task_id().and_then(|t| w.tasks.get(t));
         let (id, traced) = task.map_or((0, false), |t| (t.id, t.traced));
-        (id, thread, w.fs_base(thread), traced, w.thread_trace(thread))
+        (id, thread, w.fs_base(thread), traced, w.thread_trace(thread), w.user_frame(thread))
     });
+    let Some(frame) = frame else { return ENOSYS.wrapping_neg() as u64 };
     // A traced task's system call starts a request; a server thread keeps the one it carries.
     let trace = if traced { crate::trace::new_context() } else { carried };
-    crate::trace::record(trace, mach_abi::trace::TRAP, task, thread, 0, frame.rax as u32, 0);
+    crate::trace::record(trace, mach_abi::trace::TRAP, task, thread, 0, call.number as u32, 0);
     let request = SyscallRequest {
-        number: frame.rax,
-        args: [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9],
+        number: call.number,
+        args: call.args,
         task,
         thread,
-        registers: registers_of(frame, fs_base),
+        registers: registers_of(&frame, fs_base),
     };
-    let result = forward_syscall(&request, trace, frame);
+    let result = forward_syscall(&request, trace);
     crate::trace::record(trace, mach_abi::trace::RESUME, task, thread, 0, request.number as u32, result);
     result
 }
 
-fn forward_syscall(request: &SyscallRequest, trace: u32, frame: &mut TrapFrame) -> u64 {
+fn forward_syscall(request: &SyscallRequest, trace: u32) -> u64 {
     match forward(special_port::SYSCALL, SYSCALL_MESSAGE, Pending::Syscall, as_bytes(request), trace) {
         None => {
             sched::with_current_task(|t| {
@@ -176,16 +192,15 @@ fn forward_syscall(request: &SyscallRequest, trace: u32, frame: &mut TrapFrame) 
             });
             ENOSYS.wrapping_neg() as u64
         }
-        // The reply was applied to this thread's frame (rax included) by `deliver_reply`.
-        // SAFETY: volatile read of our own frame, which another thread wrote while we slept.
-        Some(Wake::Retry) => unsafe { core::ptr::read_volatile(&frame.rax) },
+        // The reply was applied to this thread's saved frame (rax included) by `apply_reply`.
+        Some(Wake::Retry) => sched::with(|w| w.user_frame(w.current_thread()).map_or(0, |f| f.rax)),
         Some(_) => ENOSYS.wrapping_neg() as u64,
     }
 }
 
 /// A user fault of the current thread: forward it to the exception port. Returns true when
-/// the handler resumed the thread (its frame may have changed); false when there is no
-/// handler or the handler gave up (the caller then ends the task).
+/// the handler resumed the thread (its saved registers may have changed); false when there
+/// is no handler or the handler gave up (the caller then ends the task).
 pub fn exception(frame: &TrapFrame, fault_address: u64) -> bool {
     let (task, thread, fs_base) = sched::with(|w| {
         let thread = w.current_thread();
@@ -205,59 +220,102 @@ pub fn exception(frame: &TrapFrame, fault_address: u64) -> bool {
     )
 }
 
-/// Apply a reply sent to `thread`'s kernel reply port and wake the thread. `data` is the
-/// reply's inline data. A malformed reply is the replier's error; the thread keeps waiting
-/// only if it was not waiting for anything.
-pub fn deliver_reply(
-    w: &mut World,
-    thread: ThreadId,
-    data: &[u8],
-    events: &mut Vec<Event>,
-) -> Result<(), KernelError> {
-    let pending = w.thread_pending(thread).map(|p| *p).unwrap_or(Pending::None);
-    let task: Option<TaskId> = w.thread_task(thread);
-    match pending {
-        Pending::None => return Err(KernelError::InvalidRight),
-        Pending::Syscall => {
-            let reply: SyscallReply = from_bytes(data).ok_or(KernelError::InvalidArgument)?;
-            let extra = data.get(core::mem::size_of::<SyscallReply>()..).unwrap_or(&[]);
-            let mut result = reply.result;
-            if reply.flags & reply_flags::COPY_OUT != 0 {
-                let written = task
-                    .and_then(|t| w.tasks.get(t))
-                    .map(|t| t.space.write_user(reply.copy_to, extra))
-                    .unwrap_or(Err(KernelError::InvalidArgument));
-                if written.is_err() {
-                    result = -EFAULT;
+/// A reply to a forwarded call or fault, decoded and checked in full before anything is
+/// used up or changed (`ForwardedReply::decode`), then applied (`apply`), which cannot fail.
+pub enum ForwardedReply<'a> {
+    Syscall {
+        result: i64,
+        /// Bytes for the caller's memory, and where; checked writable, or `result` is
+        /// already -EFAULT and nothing is copied.
+        copy_out: Option<(u64, &'a [u8])>,
+        fs_base: Option<u64>,
+        registers: Option<UserRegisters>,
+    },
+    Exception {
+        terminate: bool,
+        registers: Option<UserRegisters>,
+    },
+}
+
+impl<'a> ForwardedReply<'a> {
+    /// Decode `data`, the inline data of a reply to `thread`'s forwarded request. A reply to
+    /// a thread that waits for none, too short, or with registers or an FS base that are not
+    /// user addresses is refused (`InvalidRight`, `InvalidArgument`, `InvalidAddress`).
+    pub fn decode(w: &World, thread: ThreadId, data: &'a [u8]) -> Result<Self, KernelError> {
+        match w.thread_pending(thread).unwrap_or(Pending::None) {
+            Pending::None => Err(KernelError::InvalidRight),
+            Pending::Syscall => {
+                let reply: SyscallReply = from_bytes(data).ok_or(KernelError::InvalidArgument)?;
+                let registers = (reply.flags & reply_flags::SET_REGISTERS != 0)
+                    .then(|| UserRegisters::check(&reply.registers))
+                    .transpose()?;
+                let fs_base = if reply.flags & reply_flags::SET_FS_BASE != 0 {
+                    if reply.registers.fs_base >= USER_END {
+                        return Err(KernelError::InvalidAddress);
+                    }
+                    Some(reply.registers.fs_base)
+                } else {
+                    registers.map(|r| r.fs_base())
+                };
+                let mut result = reply.result;
+                let mut copy_out = None;
+                if reply.flags & reply_flags::COPY_OUT != 0 {
+                    let extra = data.get(core::mem::size_of::<SyscallReply>()..).unwrap_or(&[]);
+                    let writable = w
+                        .thread_task(thread)
+                        .and_then(|t| w.tasks.get(t))
+                        .is_some_and(|t| t.space.check_user(reply.copy_to, extra.len(), true).is_ok());
+                    if writable {
+                        copy_out = Some((reply.copy_to, extra));
+                    } else {
+                        result = -EFAULT;
+                    }
                 }
+                Ok(ForwardedReply::Syscall { result, copy_out, fs_base, registers })
             }
-            if reply.flags & reply_flags::SET_FS_BASE != 0 {
-                w.set_fs_base(thread, reply.registers.fs_base);
-            }
-            let frame = w.user_frame(thread).ok_or(KernelError::InvalidArgument)?;
-            if reply.flags & reply_flags::SET_REGISTERS != 0 {
-                apply_registers(frame, &reply.registers)?;
-                w.set_fs_base(thread, reply.registers.fs_base);
-            }
-            let frame = w.user_frame(thread).ok_or(KernelError::InvalidArgument)?;
-            frame.rax = result as u64;
-        }
-        Pending::Exception => {
-            let reply: ExceptionReply = from_bytes(data).ok_or(KernelError::InvalidArgument)?;
-            if reply.action == action::TERMINATE {
-                if let Some(task) = task {
-                    sched::kill_task_threads(w, task);
-                }
-                return Ok(());
-            }
-            if reply.flags & reply_flags::SET_REGISTERS != 0 {
-                let frame = w.user_frame(thread).ok_or(KernelError::InvalidArgument)?;
-                apply_registers(frame, &reply.registers)?;
-                w.set_fs_base(thread, reply.registers.fs_base);
+            Pending::Exception => {
+                let reply: ExceptionReply = from_bytes(data).ok_or(KernelError::InvalidArgument)?;
+                let registers = (reply.flags & reply_flags::SET_REGISTERS != 0)
+                    .then(|| UserRegisters::check(&reply.registers))
+                    .transpose()?;
+                Ok(ForwardedReply::Exception { terminate: reply.action == action::TERMINATE, registers })
             }
         }
     }
-    let _ = events;
-    w.wake(thread, Wake::Retry);
-    Ok(())
+
+    /// Apply the checked reply to the blocked `thread` and wake it (or end its task).
+    pub fn apply(self, w: &mut World, thread: ThreadId) {
+        match self {
+            ForwardedReply::Syscall { result, copy_out, fs_base, registers } => {
+                if let Some((to, bytes)) = copy_out
+                    && let Some(task) = w.thread_task(thread).and_then(|t| w.tasks.get(t))
+                {
+                    // Checked writable by `decode`, under the same lock: this cannot fail.
+                    let _ = task.space.write_user(to, bytes);
+                }
+                w.update_user_frame(thread, |frame| {
+                    if let Some(registers) = registers {
+                        registers.apply(frame);
+                    }
+                    frame.rax = result as u64;
+                });
+                if let Some(fs_base) = fs_base {
+                    w.set_fs_base(thread, fs_base);
+                }
+            }
+            ForwardedReply::Exception { terminate: true, .. } => {
+                if let Some(task) = w.thread_task(thread) {
+                    sched::kill_task_threads(w, task);
+                }
+                return;
+            }
+            ForwardedReply::Exception { terminate: false, registers } => {
+                if let Some(registers) = registers {
+                    w.update_user_frame(thread, |frame| registers.apply(frame));
+                    w.set_fs_base(thread, registers.fs_base());
+                }
+            }
+        }
+        w.wake(thread, Wake::Retry);
+    }
 }

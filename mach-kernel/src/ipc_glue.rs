@@ -274,11 +274,15 @@ fn try_send(
 ) -> Result<Option<PortId>, KernelError> {
     let current = w.current_thread();
     let mut events = Vec::new();
-    // Replies to forwarded system calls and faults go straight to the waiting thread.
+    // Replies to forwarded system calls and faults go straight to the waiting thread. The
+    // reply is decoded and checked in full before the right is used: a malformed one is the
+    // replier's error and leaves the right (and the waiting thread) as they were.
     if let Some(thread) = kernel_reply_target(w, header)? {
         if header.local != PORT_NULL || !descriptors.is_empty() {
             return Err(KernelError::InvalidArgument);
         }
+        let data = data.as_ref().map_or(&[][..], |b| &b.data);
+        let reply = foreign::ForwardedReply::decode(w, thread, data)?;
         let (task, ports) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
         let right = task.names.copyin(header.remote, header.remote_disposition, ports, &mut events)?;
         ports.consume_destination(right, &mut events);
@@ -286,10 +290,9 @@ fn try_send(
         let task_id = w.current_task_id().unwrap_or(0);
         crate::trace::record(trace, trace_kind::REPLY, task_id, current, right.port, header.id, 0);
         w.set_thread_trace(current, 0);
-        let result =
-            foreign::deliver_reply(w, thread, data.as_ref().map_or(&[][..], |b| &b.data), &mut events);
+        reply.apply(w, thread);
         w.handle_events(&mut events);
-        return result.map(|_| None);
+        return Ok(None);
     }
     let inherited = w.thread_trace(current);
     let outcome = match w.current_task_and_ports() {

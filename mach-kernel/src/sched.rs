@@ -420,15 +420,32 @@ impl World {
         self.ports.make_send_once(port)
     }
 
-    /// The saved user registers of a thread that is blocked or ready (at the top of its
-    /// kernel stack).
-    pub fn user_frame(&mut self, thread: ThreadId) -> Option<&mut TrapFrame> {
+    /// Where the saved user registers of `thread` are: the top of its kernel stack, where
+    /// every entry into the kernel saves them. Entries never hold a reference to them while
+    /// the thread is in the kernel (see `trap::syscall`), so these are reached only here.
+    fn user_frame_at(&self, thread: ThreadId) -> Option<*mut TrapFrame> {
         let top = self.threads.get(thread)?.stack_top()?;
-        let frame = (top - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame;
-        // SAFETY: every user thread's kernel stack holds its user frame at the top while it
-        // is in the kernel; the thread is not running (one CPU, we are another thread or it
-        // is the current one, whose frame the caller does not hold).
-        Some(unsafe { &mut *frame })
+        Some((top - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame)
+    }
+
+    /// A copy of `thread`'s saved user registers (the caller's own: as at its trap).
+    pub fn user_frame(&self, thread: ThreadId) -> Option<TrapFrame> {
+        let frame = self.user_frame_at(thread)?;
+        // SAFETY: every user thread's kernel stack holds its user frame at the top; no
+        // reference to it is alive (one CPU, the world lock held).
+        Some(unsafe { frame.read() })
+    }
+
+    /// Change `thread`'s saved user registers with `f` (for a thread that is not running
+    /// user code: blocked, ready, or the caller between its trap entry and return).
+    pub fn update_user_frame<T>(
+        &mut self,
+        thread: ThreadId,
+        f: impl FnOnce(&mut TrapFrame) -> T,
+    ) -> Option<T> {
+        let frame = self.user_frame_at(thread)?;
+        // SAFETY: as in `user_frame`; this is the only reference for the duration of `f`.
+        Some(f(unsafe { &mut *frame }))
     }
 
     /// A new send right to `thread`'s kernel port.
@@ -441,8 +458,15 @@ impl World {
         self.threads.get(thread)?.task
     }
 
-    pub fn thread_pending(&mut self, thread: ThreadId) -> Option<&mut Pending> {
-        self.threads.get_mut(thread).map(|t| &mut t.pending)
+    /// What `thread` waits for an answer to.
+    pub fn thread_pending(&self, thread: ThreadId) -> Option<Pending> {
+        self.threads.get(thread).map(|t| t.pending)
+    }
+
+    pub fn set_thread_pending(&mut self, thread: ThreadId, pending: Pending) {
+        if let Some(t) = self.threads.get_mut(thread) {
+            t.pending = pending;
+        }
     }
 
     fn is_suspended(&self, thread: ThreadId) -> bool {

@@ -411,7 +411,7 @@ pub fn thread_get_state(thread: u64, out: u64) -> Result<u64, KernelError> {
     let registers = sched::with(|w| {
         let fs_base = w.fs_base(thread);
         w.user_frame(thread)
-            .map(|f| crate::foreign::registers_of(f, fs_base))
+            .map(|f| crate::foreign::registers_of(&f, fs_base))
             .ok_or(KernelError::InvalidArgument)
     })?;
     // SAFETY: Registers is plain u64s.
@@ -426,8 +426,9 @@ pub fn thread_get_state(thread: u64, out: u64) -> Result<u64, KernelError> {
 }
 
 /// `thread_set_state(thread, registers: *const Registers)`: replace the thread's user
-/// registers (rip and rsp must be user addresses). Meant for a thread that is suspended or
-/// stopped in a fault; a thread inside a system call gets that call's result in rax after.
+/// registers (rip, rsp and the FS base must be user addresses). Meant for a thread that is
+/// suspended or stopped in a fault; a thread inside a system call gets that call's result in
+/// rax after.
 pub fn thread_set_state(thread: u64, input: u64) -> Result<u64, KernelError> {
     let thread = thread_of(thread)?;
     let mut registers = [mach_abi::forward::Registers::default()];
@@ -440,13 +441,13 @@ pub fn thread_set_state(thread: u64, input: u64) -> Result<u64, KernelError> {
     };
     crate::memory::paging::AddressSpace::read_current(input, bytes)?;
     let [registers] = registers;
+    let registers = crate::foreign::UserRegisters::check(&registers)?;
     sched::with(|w| {
         if w.current_thread() == thread {
             return Err(KernelError::InvalidArgument);
         }
-        let frame = w.user_frame(thread).ok_or(KernelError::InvalidArgument)?;
-        crate::foreign::apply_registers(frame, &registers)?;
-        w.set_fs_base(thread, registers.fs_base);
+        w.update_user_frame(thread, |frame| registers.apply(frame)).ok_or(KernelError::InvalidArgument)?;
+        w.set_fs_base(thread, registers.fs_base());
         Ok(0)
     })
 }

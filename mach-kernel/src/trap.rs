@@ -15,15 +15,24 @@ use mach_abi::{DEBUG_WRITE_MAX, KernelError, qemu_exit, trap};
 /// Timer interrupts since boot.
 pub static TICKS: AtomicU64 = AtomicU64::new(0);
 
-pub fn dispatch(frame: &mut TrapFrame) {
-    if frame.vector == 14 && copy_on_write_fault(frame) {
+/// Every interrupt and exception. `frame` is the interrupted context's saved registers, on
+/// this thread's kernel stack. Nothing here holds a reference to it: it is read once (a copy)
+/// and written through the pointer, so another thread may change a blocked thread's saved
+/// registers through the thread table (`World::update_user_frame`) without aliasing.
+pub fn dispatch(frame: *mut TrapFrame) {
+    // SAFETY: the entry stub passes this thread's own saved frame; nothing else runs now.
+    let saved = unsafe { frame.read() };
+    if saved.vector == 14 && copy_on_write_fault(&saved) {
         return; // the page is now the task's own: retry the write
     }
-    match frame.vector {
+    match saved.vector {
         v if (pic::IRQ_BASE..pic::IRQ_BASE + 16).contains(&v) => interrupt((v - pic::IRQ_BASE) as u8),
-        _ if frame.came_from_user() => user_exception(frame),
-        14 if let Some(resume) = crate::arch::user_copy::fixup_for(frame.rip) => frame.rip = resume,
-        _ => kernel_exception(frame),
+        _ if saved.came_from_user() => user_exception(&saved),
+        14 if let Some(resume) = crate::arch::user_copy::fixup_for(saved.rip) => {
+            // SAFETY: as above; the kernel copy routine resumes at its fault exit.
+            unsafe { (*frame).rip = resume };
+        }
+        _ => kernel_exception(&saved),
     }
 }
 
@@ -59,7 +68,7 @@ fn interrupt(irq: u8) {
 /// A user thread faulted: its task's exception port gets a message and the reply resumes the
 /// thread (maybe with new registers) or ends the task. Without a handler the fault is
 /// reported on the kernel log and the task ends.
-fn user_exception(frame: &mut TrapFrame) {
+fn user_exception(frame: &TrapFrame) {
     let fault_address = if frame.vector == 14 { cpu::read_cr2() } else { 0 };
     if crate::foreign::exception(frame, fault_address) {
         return;
@@ -128,30 +137,51 @@ fn kernel_exception(frame: &TrapFrame) -> ! {
     cpu::exit_qemu(qemu_exit::FAILURE);
 }
 
+/// The registers a system call reads: its number and six arguments.
+#[derive(Clone, Copy)]
+pub struct SyscallArgs {
+    pub number: u64,
+    pub args: [u64; 6],
+}
+
+/// A system call: `frame` is the caller's saved registers. They are read once here and the
+/// result written back into rax at the end; no reference to the frame is held meanwhile, so
+/// a forwarded call's reply (applied by another thread through the thread table) and
+/// `thread_get_state` on the caller itself see and change the one copy.
 #[inline(always)]
-pub fn syscall(frame: &mut TrapFrame) {
+pub fn syscall(frame: *mut TrapFrame) {
+    // SAFETY: the SYSCALL entry passes this thread's own saved frame.
+    let call = unsafe {
+        SyscallArgs {
+            number: (*frame).rax,
+            args: [(*frame).rdi, (*frame).rsi, (*frame).rdx, (*frame).r10, (*frame).r8, (*frame).r9],
+        }
+    };
+    let [a0, a1, a2, a3, a4, _] = call.args;
     // The RPC step (send, then wait for the answer) first: it may take the IPC fast path.
-    if frame.rax == trap::MACH_MSG as u64
-        && let Some(result) = crate::ipc_fast::mach_msg(frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8)
+    let result = if call.number == trap::MACH_MSG as u64
+        && let Some(result) = crate::ipc_fast::mach_msg(a0, a1, a2, a3, a4)
     {
-        frame.rax = result.map_or_else(|e| e.as_return() as u64, |()| 0);
-        return;
-    }
-    general_syscall(frame);
+        result.map_or_else(|e| e.as_return() as u64, |()| 0)
+    } else {
+        general_syscall(call)
+    };
+    // SAFETY: as above; whatever changed the frame while this thread was blocked is done.
+    unsafe { (*frame).rax = result };
 }
 
 #[inline(never)]
-fn general_syscall(frame: &mut TrapFrame) {
-    let number = frame.rax as i64;
-    let result = if number < 0 { mach_trap(number, frame) } else { Ok(crate::foreign::syscall(frame)) };
-    frame.rax = match result {
+fn general_syscall(call: SyscallArgs) -> u64 {
+    let number = call.number as i64;
+    let result = if number < 0 { mach_trap(number, call.args) } else { Ok(crate::foreign::syscall(call)) };
+    match result {
         Ok(value) => value,
         Err(error) => error.as_return() as u64,
-    };
+    }
 }
 
-fn mach_trap(number: i64, frame: &mut TrapFrame) -> Result<u64, KernelError> {
-    let f = &*frame;
+fn mach_trap(number: i64, args: [u64; 6]) -> Result<u64, KernelError> {
+    let f = TrapArgs::from(args);
     match number {
         trap::DEBUG_WRITE => debug_write(f.rdi, f.rsi),
         trap::TASK_EXIT => task_exit(f.rdi),
@@ -198,6 +228,22 @@ fn mach_trap(number: i64, frame: &mut TrapFrame) -> Result<u64, KernelError> {
         trap::THREAD_EXIT => sched::exit_current_thread(),
         trap::SLEEP => sleep(f.rdi),
         _ => Err(KernelError::InvalidTrap),
+    }
+}
+
+/// A trap's six arguments by the registers they came in.
+struct TrapArgs {
+    rdi: u64,
+    rsi: u64,
+    rdx: u64,
+    r10: u64,
+    r8: u64,
+    r9: u64,
+}
+
+impl From<[u64; 6]> for TrapArgs {
+    fn from([rdi, rsi, rdx, r10, r8, r9]: [u64; 6]) -> Self {
+        TrapArgs { rdi, rsi, rdx, r10, r8, r9 }
     }
 }
 

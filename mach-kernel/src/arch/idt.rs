@@ -80,7 +80,7 @@ trap_return:
     dispatch = sym trap_entry,
 );
 
-extern "C" fn trap_entry(frame: &mut TrapFrame) {
+extern "C" fn trap_entry(frame: *mut TrapFrame) {
     crate::trap::dispatch(frame);
 }
 

@@ -92,14 +92,37 @@ syscall_entry:
 );
 
 /// Returns true when the frame may go back with SYSRET.
-extern "C" fn syscall_entry_rust(frame: &mut TrapFrame) -> bool {
+extern "C" fn syscall_entry_rust(frame: *mut TrapFrame) -> bool {
     crate::trap::syscall(frame);
+    // SAFETY: this thread's own saved frame, which nothing else uses now.
+    let frame = unsafe { &*frame };
     frame.vector == SYSCALL_VECTOR
         && frame.cs == USER_CODE
         && frame.ss == USER_DATA
         && frame.rip < USER_END
         && frame.rsp < USER_END
 }
+
+/// The rflags bits SYSCALL clears on entry: every flag a user could set that would change
+/// how the kernel runs (the arithmetic flags, TF, IF, DF, IOPL, NT, RF, AC, ID), so the kernel
+/// always runs with the same flags. NT matters most: an `iretq` with NT set faults, and
+/// `switch_context` keeps no flags per thread, so a user's NT would reach another thread's
+/// return to user mode. (Interrupt and exception gates clear TF, NT, RF and IF themselves.)
+/// SYSRET restores the user's own flags from r11.
+const ENTRY_CLEARED_FLAGS: u64 = 0x0001       // CF
+    | 0x0004 // PF
+    | 0x0010 // AF
+    | 0x0040 // ZF
+    | 0x0080 // SF
+    | 0x0100 // TF
+    | 0x0200 // IF
+    | 0x0400 // DF
+    | 0x0800 // OF
+    | 0x3000 // IOPL
+    | 0x4000 // NT
+    | 0x1_0000 // RF
+    | 0x4_0000 // AC
+    | 0x20_0000; // ID
 
 pub fn init() {
     unsafe extern "C" {
@@ -111,8 +134,7 @@ pub fn init() {
         cpu::wrmsr(MSR_EFER, cpu::rdmsr(MSR_EFER) | 1);
         cpu::wrmsr(MSR_STAR, ((USER_DATA - 8 - 3) << 48) | (KERNEL_CODE << 32));
         cpu::wrmsr(MSR_LSTAR, syscall_entry as *const () as u64);
-        // Clear TF, IF, DF, AC on entry.
-        cpu::wrmsr(MSR_FMASK, (1 << 8) | (1 << 9) | (1 << 10) | (1 << 18));
+        cpu::wrmsr(MSR_FMASK, ENTRY_CLEARED_FLAGS);
         cpu::wrmsr(MSR_GS_BASE, &raw const PER_CPU as u64);
         cpu::wrmsr(MSR_KERNEL_GS_BASE, 0);
     }

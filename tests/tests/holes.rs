@@ -1,0 +1,33 @@
+//! The holes of issue 9, each its own boot (one that stops the kernel cannot hide another):
+//! every case must pass, the kernel must halt cleanly, and every frame must come back.
+
+use system_tests::{BootConfig, HALTED_STATUS, Machine};
+
+fn hole_case_passes(case: &str) {
+    let mut m = Machine::boot(&BootConfig::kernel_tests(case));
+    let log = m.expect_log("mach-kernel: no tasks left");
+    assert!(log.contains(&format!("case {case}: ok")), "case {case} did not pass:\n{log}");
+    assert!(log.contains("kernel-tests: 0 failed"), "{log}");
+    system_tests::assert_frames_balanced(&log);
+    m.expect_exit(HALTED_STATUS);
+}
+
+#[test]
+fn a_trap_with_nt_set_does_not_stop_the_kernel() {
+    hole_case_passes("nt-flag");
+}
+
+#[test]
+fn a_malformed_forwarded_reply_is_refused_before_it_acts() {
+    hole_case_passes("bad-reply");
+}
+
+#[test]
+fn a_non_canonical_fs_base_is_refused() {
+    hole_case_passes("fs-base");
+}
+
+#[test]
+fn thread_get_state_of_the_calling_thread() {
+    hole_case_passes("own-state");
+}
