@@ -70,7 +70,8 @@ pub fn map_physical(
     check_host(host)?;
     let task = task_of(task)?;
     let (address, end) = user_range(address, size)?;
-    if !physical.is_multiple_of(PAGE_SIZE) || physical.checked_add(size).is_none_or(|e| e > 1 << 52) {
+    let physical_end = 1u64 << crate::arch::cpu::physical_address_bits();
+    if !physical.is_multiple_of(PAGE_SIZE) || physical.checked_add(size).is_none_or(|e| e > physical_end) {
         return Err(KernelError::InvalidArgument);
     }
     if !outside_ram(physical, size) {
@@ -107,7 +108,7 @@ pub fn dma_allocate(host: u64, task: u64, size: u64, out: u64) -> Result<u64, Ke
             (0..count as u64).for_each(|i| frames::free(frame(i)));
             return Err(KernelError::InvalidArgument);
         };
-        let address = match t.reserve_anywhere(size) {
+        let address = match t.find_anywhere(size) {
             Ok(address) => address,
             Err(e) => {
                 (0..count as u64).for_each(|i| frames::free(frame(i)));
@@ -122,6 +123,7 @@ pub fn dma_allocate(host: u64, task: u64, size: u64, out: u64) -> Result<u64, Ke
             (mapped..count as u64).for_each(|i| frames::free(frame(i)));
             return Err(e);
         }
+        t.placed_anywhere(address, size);
         Ok(address)
     })?;
     let answer = [address, physical];

@@ -542,14 +542,17 @@ fn receive_locked(
 /// (and the pages freed) when the task cannot take it.
 fn map_region(task: &mut sched::Task, region: OolRegion) -> u64 {
     let size = region.frames.len() as u64 * PAGE_SIZE;
-    let Ok(address) = task.reserve_anywhere(size) else {
+    let Ok(address) = task.find_anywhere(size) else {
         region.free();
         return 0;
     };
     let flags = paging::USER | paging::WRITABLE | paging::OWNED | paging::no_execute();
     // The pages mapped before an error own their frames and were freed with them.
     match task.space.map_user_pages(address, region.frames.iter().map(|&frame| (frame, flags))) {
-        Ok(()) => address,
+        Ok(()) => {
+            task.placed_anywhere(address, size);
+            address
+        }
         Err((_, mapped)) => {
             region.frames.iter().skip(mapped as usize).for_each(|&frame| frames::free(frame));
             0

@@ -55,9 +55,7 @@ extern "C" fn kernel_entry() -> ! {
     );
 
     let hhdm = boot::HHDM.get_response().expect("no HHDM response").offset();
-    memory::set_hhdm_offset(hhdm);
     let memory_map = boot::MEMORY_MAP.get_response().expect("no memory map response").entries();
-    memory::frames::init(memory_map);
     // The HHDM covers RAM and the low 4 GiB (firmware, ACPI, device memory), not reserved
     // ranges far above (QEMU reports one just below 1 TiB): mapping those would cost
     // megabytes of page tables for nothing.
@@ -68,6 +66,9 @@ extern "C" fn kernel_entry() -> ! {
         .max()
         .unwrap_or(0)
         .max(1 << 32);
+    let top = top.next_multiple_of(2 << 20);
+    memory::set_hhdm(hhdm, top);
+    memory::frames::init(memory_map);
     let image = boot::EXECUTABLE_ADDRESS.get_response().expect("no executable address response");
     let image = KernelImage { physical_base: image.physical_base(), virtual_base: image.virtual_base() };
     paging::init_kernel_space(&image, top, hhdm);

@@ -183,21 +183,41 @@ impl Thread {
 }
 
 impl Task {
-    /// A free range of `size` bytes (1 ..= `VM_MAX_SIZE`) for "anywhere" placement, with a
-    /// guard page after it. A refused size reserves nothing; the range always ends inside
-    /// user space (`NoMemory` when the task has used up its "anywhere" addresses).
-    pub fn reserve_anywhere(&mut self, size: u64) -> Result<u64, KernelError> {
+    /// A free range of `size` bytes (1 ..= `VM_MAX_SIZE`) for "anywhere" placement, with an
+    /// unmapped guard page after it: the first one at or after the placement hint whose pages
+    /// are all absent from the page tables, wrapping round once. Nothing is reserved: the
+    /// caller maps it and then calls [`Task::placed_anywhere`], so a refused call uses up no
+    /// address space. `NoMemory` when no such range is left.
+    pub fn find_anywhere(&self, size: u64) -> Result<u64, KernelError> {
         if size == 0 || size > mach_abi::VM_MAX_SIZE {
             return Err(KernelError::InvalidArgument);
         }
-        let at = self.next_free_address;
-        // No overflow: size <= 1 GiB and `at` < USER_END.
-        let next = at + size.next_multiple_of(PAGE_SIZE) + PAGE_SIZE;
-        if next > mach_abi::layout::USER_END {
-            return Err(KernelError::NoMemory);
+        // The range and its guard page; no overflow: size <= 1 GiB.
+        let span = size.next_multiple_of(PAGE_SIZE) + PAGE_SIZE;
+        let top = mach_abi::layout::USER_END;
+        let mut at = self.next_free_address;
+        let mut wrapped = false;
+        loop {
+            if at + span > top {
+                if wrapped {
+                    return Err(KernelError::NoMemory);
+                }
+                wrapped = true;
+                at = ANYWHERE_START;
+            }
+            if wrapped && at >= self.next_free_address {
+                return Err(KernelError::NoMemory);
+            }
+            match self.space.last_mapped_page(at, at + span) {
+                None => return Ok(at),
+                Some(mapped) => at = mapped + PAGE_SIZE,
+            }
         }
-        self.next_free_address = next;
-        Ok(at)
+    }
+
+    /// `[address, address + size)` was mapped "anywhere": the next search starts after it.
+    pub fn placed_anywhere(&mut self, address: u64, size: u64) {
+        self.next_free_address = address + size.next_multiple_of(PAGE_SIZE) + PAGE_SIZE;
     }
 }
 
@@ -561,8 +581,9 @@ impl World {
     }
 }
 
-/// Make a task around `space`, with its kernel port.
-pub fn create_task(name: &str, space: AddressSpace) -> TaskId {
+/// Make a task around `space`, with its kernel port. `anywhere_hint`: where "anywhere"
+/// placement starts (a task copy keeps its parent's; None: the start of the region).
+pub fn create_task(name: &str, space: AddressSpace, anywhere_hint: Option<u64>) -> TaskId {
     with(|w| {
         let id = w.tasks.next_id();
         let self_port = w.ports.create_in_transit();
@@ -576,7 +597,7 @@ pub fn create_task(name: &str, space: AddressSpace) -> TaskId {
             names: NameSpace::new(id),
             self_port,
             special_ports: [None; 3],
-            next_free_address: ANYWHERE_START,
+            next_free_address: anywhere_hint.unwrap_or(ANYWHERE_START),
             ended_notifications: Vec::new(),
             io_bitmap: None,
             traced: false,

@@ -69,7 +69,7 @@ pub fn task_create() -> Result<u64, KernelError> {
     crate::memory::heap::room_for_user_objects()?;
     let space = crate::memory::paging::AddressSpace::new_user()?;
     let parent = sched::with_current_task(|t| t.name.clone()).unwrap_or_default();
-    let id = sched::create_task(&alloc::format!("{parent}.child"), space);
+    let id = sched::create_task(&alloc::format!("{parent}.child"), space, None);
     give_task_port(id)
 }
 
@@ -96,7 +96,8 @@ pub fn vm_allocate(task: u64, address: u64, size: u64, prot: u64) -> Result<u64,
     let (writable, executable) = protection_flags(prot)?;
     sched::with(|w| {
         let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
-        let address = if address == 0 { t.reserve_anywhere(size)? } else { address };
+        let anywhere = address == 0;
+        let address = if anywhere { t.find_anywhere(size)? } else { address };
         let (start, end) = user_range(address, size)?;
         if !t.space.is_unmapped(start, end) {
             return Err(KernelError::InvalidAddress);
@@ -107,6 +108,9 @@ pub fn vm_allocate(task: u64, address: u64, size: u64, prot: u64) -> Result<u64,
                 pages.take_while(|&p| p < page).for_each(|p| t.space.unmap_user_page(p));
                 return Err(e);
             }
+        }
+        if anywhere {
+            t.placed_anywhere(start, size);
         }
         Ok(start)
     })
@@ -159,7 +163,8 @@ pub fn vm_map(
         let s = w.tasks.get(source).ok_or(KernelError::InvalidArgument)?;
         source_pages.clone().try_for_each(|page| s.space.may_protect_user_page(page, writable))?;
         let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
-        let address = if address == 0 { t.reserve_anywhere(size)? } else { address };
+        let anywhere = address == 0;
+        let address = if anywhere { t.find_anywhere(size)? } else { address };
         let (start, end) = user_range(address, size)?;
         if !t.space.is_unmapped(start, end) {
             return Err(KernelError::InvalidAddress);
@@ -182,6 +187,9 @@ pub fn vm_map(
             // The mapped ones gave their references back when unmapped.
             entries.into_iter().skip(mapped as usize).for_each(AddressSpace::unshare_entry);
             return Err(e);
+        }
+        if anywhere {
+            t.placed_anywhere(start, size);
         }
         Ok(start)
     })
@@ -493,11 +501,12 @@ pub fn task_resume(task: u64) -> Result<u64, KernelError> {
 pub fn task_create_copy(parent: u64) -> Result<u64, KernelError> {
     let parent = task_of(parent)?;
     crate::memory::heap::room_for_user_objects()?;
-    let (space, name) = sched::with(|w| {
+    let (space, name, hint) = sched::with(|w| {
         let p = w.tasks.get_mut(parent).ok_or(KernelError::InvalidArgument)?;
         let name = alloc::format!("{}.copy", p.name);
-        Ok::<_, KernelError>((p.space.copy_on_write()?, name))
+        Ok::<_, KernelError>((p.space.copy_on_write()?, name, p.next_free_address))
     })?;
-    let id = sched::create_task(&name, space);
+    // The copy has the parent's memory, so "anywhere" placement goes on where it was.
+    let id = sched::create_task(&name, space, Some(hint));
     give_task_port(id)
 }

@@ -67,7 +67,7 @@ pub fn start_task(name: &str, image: &[u8], args: &str) -> Result<TaskId, LoadEr
         }
     };
     let mut frame = frame;
-    let task = sched::create_task(name, space);
+    let task = sched::create_task(name, space, None);
     frame.rdx = u64::from(give_host_port(task)?);
     sched::spawn_thread(task, &frame, sched::DEFAULT_PRIORITY)?;
     Ok(task)

@@ -18,6 +18,16 @@ fn a_trap_with_nt_set_does_not_stop_the_kernel() {
 }
 
 #[test]
+fn the_kernel_never_reads_device_memory() {
+    hole_case_passes("physical");
+}
+
+#[test]
+fn anywhere_placement_skips_present_pages() {
+    hole_case_passes("anywhere");
+}
+
+#[test]
 fn a_malformed_forwarded_reply_is_refused_before_it_acts() {
     hole_case_passes("bad-reply");
 }

@@ -84,6 +84,14 @@ pub fn has_nx() -> bool {
     core::arch::x86_64::__cpuid(0x8000_0001).edx & (1 << 20) != 0
 }
 
+/// How many bits a physical address has on this CPU (MAXPHYADDR): page-table entries with
+/// an address at or above `1 << bits` are invalid.
+pub fn physical_address_bits() -> u32 {
+    // SAFETY-free: cpuid is always available in long mode; leaf 0x80000008 on every x86-64.
+    let bits = core::arch::x86_64::__cpuid(0x8000_0008).eax & 0xff;
+    if bits == 0 { 36 } else { bits }
+}
+
 /// Stop QEMU through isa-debug-exit with `code` (QEMU exits with `code * 2 + 1`); without
 /// that device, halt the CPU for good.
 pub fn exit_qemu(code: u8) -> ! {

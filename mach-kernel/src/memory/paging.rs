@@ -100,9 +100,15 @@ impl AddressSpace {
         Ok(&mut table(physical)[index(virt, last)])
     }
 
-    /// Map the 4 KiB page at `virt` to `physical` with `flags` (PRESENT is added).
+    /// Map the 4 KiB page at `virt` to `physical` with `flags` (PRESENT is added). A page
+    /// that is already mapped is refused (`InvalidAddress`): unmap first. Replacing an entry
+    /// here would leak its frame and leave a stale translation in the TLB.
     pub fn map(&mut self, virt: u64, physical: u64, flags: u64) -> Result<(), KernelError> {
-        *self.leaf_entry(virt, false)? = physical | flags | PRESENT;
+        let entry = self.leaf_entry(virt, false)?;
+        if *entry & PRESENT != 0 {
+            return Err(KernelError::InvalidAddress);
+        }
+        *entry = physical | flags | PRESENT;
         Ok(())
     }
 
@@ -150,7 +156,40 @@ impl AddressSpace {
 
     /// Whether no page of `[start, end)` is mapped.
     pub fn is_unmapped(&self, start: u64, end: u64) -> bool {
-        (start..end).step_by(PAGE_SIZE as usize).all(|page| self.translate(page).is_none())
+        self.last_mapped_page(start, end).is_none()
+    }
+
+    /// The highest mapped page in `[start, end)` (page aligned), if any. Tables that are
+    /// absent are skipped whole, so a search over a sparse gigabyte costs a few steps.
+    pub fn last_mapped_page(&self, start: u64, end: u64) -> Option<u64> {
+        let mut page = end.min(USER_END);
+        while page > start {
+            let probe = page - PAGE_SIZE;
+            // The lowest level whose entry for `probe` is absent: the whole span it covers
+            // is unmapped.
+            match self.absent_span(probe) {
+                None => return Some(probe),
+                Some(span) => page = probe & !(span - 1),
+            }
+        }
+        None
+    }
+
+    /// If `virt` is not mapped, the size of the aligned span around it known unmapped (the
+    /// span of the first absent entry on the walk); None when it is mapped.
+    fn absent_span(&self, virt: u64) -> Option<u64> {
+        let mut physical = self.pml4;
+        for level in (0..=3).rev() {
+            let entry = table(physical)[index(virt, level)];
+            if entry & PRESENT == 0 {
+                return Some(1u64 << (12 + 9 * level));
+            }
+            if level == 0 || entry & HUGE != 0 {
+                return None;
+            }
+            physical = entry & ADDRESS_MASK;
+        }
+        None
     }
 
     /// Allocate, zero and map a user page at `virt`; returns its physical address.
@@ -439,6 +478,11 @@ impl AddressSpace {
                 (physical, flags) = self.translate(page).ok_or(KernelError::InvalidAddress)?;
             }
             if flags & USER == 0 || (write && flags & WRITABLE == 0) {
+                return Err(KernelError::InvalidAddress);
+            }
+            // Device memory is the user's alone: the kernel never touches it (a cacheable
+            // access through the direct map would be wrong, and it may lie past the map).
+            if flags & UNCACHED != 0 || super::direct_map(physical, PAGE_SIZE).is_none() {
                 return Err(KernelError::InvalidAddress);
             }
             if let Some(slot) = physical_of.get_mut(index) {
