@@ -151,12 +151,16 @@ pub fn self_receive() -> Result<(), &'static str> {
     port_destroy(b.into_name()).map_err(|_| "destroy b")?;
     dead_name_seen(&mut m, &inbox, send.name())?;
     port_deallocate(send.into_name()).map_err(|_| "drop A's dead name")?;
-    port_deallocate(b_send.into_name()).map_err(|_| "drop B's dead name")?;
+    // B's send right went with `port_destroy` (one name for B's rights).
+    let _ = b_send.into_name();
 
     // A port-destroyed notification requested on the port itself: destroying the port
-    // kills it (the notification cannot hold its own receive right).
+    // kills it (the notification cannot hold its own receive right). A send right kept by
+    // another task (a special port of a child) shows whether it died.
     let port = ReceiveRight::allocate().map_err(|_| "allocate")?;
     let send = port.make_send().map_err(|_| "make_send")?;
+    let child = task_create().map_err(|_| "task_create")?;
+    task_set_special_port(child, mach_abi::special_port::BOOTSTRAP, send.name()).map_err(|_| "give it")?;
     port_request_notification(
         port.name(),
         mach_abi::notify::PORT_DESTROYED,
@@ -164,16 +168,12 @@ pub fn self_receive() -> Result<(), &'static str> {
         disposition::MAKE_SEND_ONCE,
     )
     .map_err(|_| "port-destroyed request on itself")?;
-    port_request_notification(
-        send.name(),
-        mach_abi::notify::DEAD_NAME,
-        inbox.name(),
-        disposition::MAKE_SEND_ONCE,
-    )
-    .map_err(|_| "dead-name request")?;
+    let _ = send.into_name(); // destroyed with the receive right's name below
     port_destroy(port.into_name()).map_err(|_| "destroy")?;
-    dead_name_seen(&mut m, &inbox, send.name())?;
-    port_deallocate(send.into_name()).map_err(|_| "drop dead name")?;
+    let seen = task_get_special_port(child, mach_abi::special_port::BOOTSTRAP).map_err(|_| "get it")?;
+    check(seen == mach_abi::ipc::PORT_DEAD, "the port lives on, holding its own receive right")?;
+    task_terminate(child).map_err(|_| "terminate")?;
+    port_deallocate(child).map_err(|_| "deallocate")?;
     Ok(())
 }
 

@@ -116,6 +116,9 @@ pub struct Port<M> {
     pub waiting_senders: ThreadQueue,
     /// Kernel-defined tag for ports that stand for kernel objects (0 = a plain port).
     pub kernel_object: u64,
+    /// While the receive right is in a queued message: the port that message is queued on
+    /// (see [`PortTable::note_queued`]); None otherwise.
+    queued_on: Option<PortId>,
     /// Notification requests: right to notify through, and the requester's name.
     no_senders_request: Option<(CarriedRight, PortName)>,
     destroyed_request: Option<(CarriedRight, PortName)>,
@@ -190,6 +193,7 @@ impl<M> PortTable<M> {
             waiting_receivers: ThreadQueue::new(),
             waiting_senders: ThreadQueue::new(),
             kernel_object: 0,
+            queued_on: None,
             no_senders_request: None,
             destroyed_request: None,
             dead_name_requests: Vec::new(),
@@ -277,6 +281,7 @@ impl<M> PortTable<M> {
         // A port-destroyed request saves the port: its receive right goes to the requester.
         if let Some((to, name)) = port.destroyed_request.take() {
             port.receiver = Receiver::InTransit;
+            port.queued_on = None;
             let set = port.set.take();
             if let Some(set) = set.and_then(|s| self.get_mut(s)) {
                 set.members.retain(|&m| m != id);
@@ -370,6 +375,39 @@ impl<M> PortTable<M> {
         p.refs -= 1;
         if p.refs == 0 {
             self.free_slot(id);
+        }
+    }
+
+    /// Whether queueing a message that carries the receive right of `receive` on
+    /// `destination` would make a cycle: the port's receive right inside its own queue,
+    /// directly or through receive rights in messages queued on each other. Such a port could
+    /// never be received from or destroyed again, nor anything queued on it, so the kernel
+    /// refuses (or, for its own notifications, destroys) such a message.
+    pub fn would_cycle(&self, destination: PortId, receive: PortId) -> bool {
+        let mut at = destination;
+        // Each step follows a distinct queued message: no more steps than ports.
+        for _ in 0..=self.slots.len() {
+            if at == receive {
+                return true;
+            }
+            match self.get(at) {
+                Some(p) if p.receiver == Receiver::InTransit => match p.queued_on {
+                    Some(next) => at = next,
+                    None => return false,
+                },
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// The message carrying `rights` was queued on `destination`: remember where each
+    /// receive right among them is, for [`PortTable::would_cycle`].
+    pub fn note_queued(&mut self, rights: &[CarriedRight], destination: PortId) {
+        for right in rights.iter().filter(|r| r.kind == CarriedKind::Receive) {
+            if let Some(p) = self.get_mut(right.port) {
+                p.queued_on = Some(destination);
+            }
         }
     }
 
@@ -753,6 +791,7 @@ impl NameSpace {
                 }
                 let port = ports.get_mut(id).ok_or(KernelError::InvalidName)?;
                 port.receiver = Receiver::InTransit;
+                port.queued_on = None;
                 let set = port.set.take();
                 if let Some(set) = set.and_then(|s| ports.get_mut(s)) {
                     set.members.retain(|&m| m != id);
@@ -1319,5 +1358,28 @@ mod tests {
         let name = b.copyout(receive, &mut ports, &mut ev).unwrap();
         assert_eq!(b.receive_port(name).unwrap(), id);
         assert_eq!(ports.get(id).unwrap().queue.len(), 1, "queued messages kept");
+    }
+
+    #[test]
+    fn receive_rights_in_transit_never_form_a_cycle() {
+        let (mut ports, mut a, _) = setup();
+        let mut ev = vec![];
+        let pa = a.allocate_port(&mut ports).unwrap();
+        let pb = a.allocate_port(&mut ports).unwrap();
+        let (ia, ib) = (a.receive_port(pa).unwrap(), a.receive_port(pb).unwrap());
+        // A's own receive right on A: a cycle.
+        assert!(ports.would_cycle(ia, ia));
+        assert!(!ports.would_cycle(ib, ia));
+        // A's receive right queued on B; then B's receive right on A closes the loop.
+        let ra = a.copyin(pa, MOVE_RECEIVE, &mut ports, &mut ev).unwrap();
+        ports.note_queued(&[ra], ib);
+        assert!(ports.would_cycle(ia, ib), "B -> A -> B");
+        // A message with A's right received again: no longer in B's queue.
+        let name = a.copyout(ra, &mut ports, &mut ev).unwrap();
+        assert_eq!(a.receive_port(name).unwrap(), ia);
+        assert!(!ports.would_cycle(ia, ib));
+        // Moved again but not queued yet: where it was before does not count.
+        let _ra = a.copyin(name, MOVE_RECEIVE, &mut ports, &mut ev).unwrap();
+        assert!(!ports.would_cycle(ia, ib));
     }
 }

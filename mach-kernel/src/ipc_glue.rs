@@ -372,6 +372,17 @@ fn send_locked(
 
     // A queued message is kernel heap the sender makes the kernel keep.
     crate::memory::heap::room_for_user_objects()?;
+    // A receive right may not end up queued on its own port, directly or through other
+    // receive rights in transit: nothing could ever receive it or destroy it again.
+    let moved_receive = core::iter::once((header.local, header.local_disposition))
+        .chain(descriptors.iter().map(|d| (d.name, d.disposition)))
+        .filter(|&(_, how)| how == disposition::MOVE_RECEIVE)
+        .filter_map(|(name, _)| task.names.receive_port(name).ok());
+    for moved in moved_receive {
+        if ports.would_cycle(destination, moved) {
+            return Err(KernelError::InvalidRight);
+        }
+    }
     // Copy in the rights: destination, reply, descriptors. On a mistake, what was copied in
     // is destroyed and the error returned.
     let destination_right = task.names.copyin(header.remote, header.remote_disposition, ports, events)?;
@@ -405,6 +416,8 @@ fn send_locked(
     let kind = if was_reply { trace_kind::REPLY } else { trace_kind::SEND };
     crate::trace::record(trace, kind, task.id, current, destination, header.id, message.size() as u64);
     ports.consume_destination(destination_right, events);
+    ports.note_queued(&message.ports, destination);
+    ports.note_queued(message.reply.as_slice(), destination);
     let port = ports.get_mut(destination).ok_or(KernelError::PortDead)?;
     port.queue.push_back(message);
     Ok(SendOutcome::Queued { port: destination, set: port.set, was_reply })
@@ -663,11 +676,18 @@ pub fn give_to_caller(w: &mut World, right: CarriedRight) -> Result<u64, KernelE
 /// queue limit; the right is used up. A dead destination destroys the message.
 pub fn enqueue_from_kernel(w: &mut World, right: CarriedRight, message: Message, events: &mut Vec<Event>) {
     let alive = w.ports.get(right.port).is_some_and(|p| !p.is_dead() && p.kernel_object == 0);
-    if !alive {
+    // A port-destroyed notification carrying a receive right to its own port (or round a
+    // cycle of rights in transit) is destroyed, and the port with it.
+    let cycle =
+        message.ports.iter().chain(&message.reply).any(|r| {
+            r.kind == mach_kernel::ipc::CarriedKind::Receive && w.ports.would_cycle(right.port, r.port)
+        });
+    if !alive || cycle {
         message.destroy(&mut w.ports, events);
         w.ports.release(right, events);
         return;
     }
+    w.ports.note_queued(&message.ports, right.port);
     let set = w.ports.get_mut(right.port).map(|p| {
         p.queue.push_back(message);
         p.set

@@ -125,7 +125,7 @@ extern "C" fn kernel_entry() -> ! {
 /// The idle thread: run whatever is ready, reap what ended, halt when no task is left.
 fn idle(frames_before_tasks: usize) -> ! {
     loop {
-        sched::reap(|task| kprintln!("task {} ({}) ended", task.id, task.name));
+        sched::reap();
         if !sched::has_tasks() {
             let (heap_size, heap_used) = memory::heap::usage();
             kprintln!(

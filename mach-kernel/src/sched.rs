@@ -3,8 +3,9 @@
 //!
 //! A task is an address space plus a port name space; a thread is a kernel stack holding its
 //! saved user registers, scheduled by priority (round robin within a level) and preempted by
-//! the timer. The boot context becomes the idle thread: it runs when nothing else is ready,
-//! reaps ended threads and tasks, and halts the machine when no task is left.
+//! the timer. The boot context becomes the idle thread: it runs when nothing else is ready
+//! and halts the machine when no task is left. Ended threads and tasks are reaped by the
+//! idle thread and on every timer tick.
 //!
 //! The kernel runs with interrupts disabled; a thread that blocks inside a trap calls
 //! [`block_current`], which switches away and returns when another thread (or the timer)
@@ -236,7 +237,7 @@ pub struct World {
     pub irq_ports: [Option<CarriedRight>; 16],
     /// Blocked threads with a deadline.
     timed: Vec<ThreadId>,
-    /// Tasks without threads whose last task-port send right went away: the idle thread
+    /// Tasks without threads whose last task-port send right went away: the next reap
     /// finishes them.
     unreachable_tasks: Vec<TaskId>,
     pub ticks: u64,
@@ -710,7 +711,7 @@ impl Switch {
         unsafe { RESUMED_BECAUSE = self.wake };
         // SAFETY: `save` points into the current thread's slot of the thread table, which
         // nothing changes between the unlock and this switch (one CPU, interrupts off; dead
-        // threads are reaped only by the idle thread, never while they are current); `load`
+        // threads are reaped only while another thread runs, never while they are current); `load`
         // was saved by `switch_context` or made by `prepare_user_entry`.
         unsafe { context::switch_context(self.save, self.load) };
         // SAFETY: as above; the switch back to this thread stored our reason.
@@ -912,13 +913,22 @@ fn finish_task(w: &mut World, mut task: Task) -> Task {
 }
 
 /// Free ended threads' kernel stacks, and the rights, ports and memory of tasks with no
-/// thread left. Runs on the idle thread, never on a stack it frees.
-pub fn reap(mut ended: impl FnMut(&Task)) {
+/// thread left (their end notifications go out then). Runs on the idle thread and on every
+/// timer tick, whatever thread is running, so a thread that never blocks cannot hold it
+/// back; never on a stack it frees (the running thread is left for a later round).
+pub fn reap() {
     let unreachable: Vec<TaskId> = with(|w| core::mem::take(&mut w.unreachable_tasks));
     for task in unreachable {
         let _ = terminate_task(task);
     }
-    let dead: Vec<ThreadId> = with(|w| core::mem::take(&mut w.dead));
+    let dead: Vec<ThreadId> = with(|w| {
+        let current = w.current;
+        let mut dead = core::mem::take(&mut w.dead);
+        if let Some(at) = dead.iter().position(|&t| t == current) {
+            w.dead.push(dead.swap_remove(at));
+        }
+        dead
+    });
     for id in dead {
         let (thread, finished_task) = with(|w| {
             let thread = w.threads.remove(id)?;
@@ -941,7 +951,7 @@ pub fn reap(mut ended: impl FnMut(&Task)) {
             free_run(stack, KERNEL_STACK_FRAMES);
         }
         if let Some(task) = finished_task {
-            ended(&task);
+            crate::kprintln!("task {} ({}) ended", task.id, task.name);
             task.space.destroy();
         }
     }
@@ -951,10 +961,10 @@ pub fn has_tasks() -> bool {
     with(|w| !w.tasks.is_empty())
 }
 
-/// Timer tick: time out blocked threads whose deadline passed, then preempt the running
-/// thread if another of at least its priority is ready.
+/// Timer tick: time out blocked threads whose deadline passed, reap what ended, then
+/// preempt the running thread if another of at least its priority is ready.
 pub fn tick() {
-    with(|w| {
+    let ended = with(|w| {
         w.ticks += 1;
         let now = w.ticks;
         let expired: Vec<ThreadId> = w
@@ -973,7 +983,11 @@ pub fn tick() {
         w.timed.retain(|t| {
             w.threads.get(*t).is_some_and(|t| t.state == ThreadState::Blocked && t.deadline.is_some())
         });
+        !w.dead.is_empty() || !w.unreachable_tasks.is_empty()
     });
+    if ended {
+        reap();
+    }
     schedule();
 }
 

@@ -28,6 +28,16 @@ fn anywhere_placement_skips_present_pages() {
 }
 
 #[test]
+fn a_receive_right_is_never_queued_on_its_own_port() {
+    hole_case_passes("self-receive");
+}
+
+#[test]
+fn ended_tasks_are_reaped_while_threads_spin() {
+    hole_case_passes("reap");
+}
+
+#[test]
 fn a_malformed_forwarded_reply_is_refused_before_it_acts() {
     hole_case_passes("bad-reply");
 }
