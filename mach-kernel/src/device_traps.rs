@@ -181,14 +181,30 @@ pub fn irq_ack(host: u64, irq: u64) -> Result<u64, KernelError> {
 }
 
 /// An interrupt on a driver's line: mask it and send the message. Returns whether anyone
-/// was told (otherwise the line stays masked: nobody wants it).
+/// was told (otherwise the line stays masked: nobody wants it). When the kernel heap has no
+/// room for the message, the line stays masked and the delivery is retried on the next
+/// timer tick ([`retry_pending_irqs`]).
 pub fn deliver_irq(w: &mut World, irq: u8) -> bool {
     pic::set_masked(irq, true);
     let Some(right) = w.irq_ports.get(irq as usize).copied().flatten() else { return false };
+    if crate::memory::heap::room_for_user_objects().is_err() {
+        w.irq_pending |= 1 << irq;
+        return true;
+    }
+    w.irq_pending &= !(1 << irq);
     let Some(copy) = w.ports.make_send(right.port) else { return false };
     let message = Message::from_kernel(IRQ_MESSAGE, alloc::vec![irq], None, Vec::new());
     let mut events = Vec::new();
     ipc_glue::enqueue_from_kernel(w, copy, message, &mut events);
     w.handle_events(&mut events);
     true
+}
+
+/// Deliver the interrupts that found no room in the kernel heap when they came.
+pub fn retry_pending_irqs(w: &mut World) {
+    for irq in 0..16u8 {
+        if w.irq_pending & (1 << irq) != 0 {
+            deliver_irq(w, irq);
+        }
+    }
 }

@@ -488,9 +488,9 @@ impl NameSpace {
         }
     }
 
-    /// Names in use.
+    /// Names in use (every slot not in use is on the free list).
     pub fn len(&self) -> usize {
-        self.entries.iter().filter(|e| e.is_some()).count()
+        self.entries.len() - self.free.len()
     }
 
     pub fn is_empty(&self) -> bool {

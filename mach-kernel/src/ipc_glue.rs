@@ -20,6 +20,7 @@ use mach_abi::ipc::{
     disposition, ool_flags, options,
 };
 use mach_abi::trace as trace_kind;
+use mach_kernel::held::HeldCharge;
 use mach_kernel::ipc::{CarriedRight, Event, Notification, NotificationKind, PortId, PortTable};
 
 /// A message on its way: rights in transit, out-of-line pages, and the inline data.
@@ -31,6 +32,11 @@ pub struct Message {
     pub ports: Vec<CarriedRight>,
     pub ool: Vec<OolRegion>,
     pub data: Vec<u8>,
+    /// What the message counts against its sender's limit until it is received or
+    /// destroyed (None for the kernel's own messages): kept for its `Drop`, which gives it
+    /// back.
+    #[allow(dead_code)]
+    pub charge: Option<HeldCharge>,
 }
 
 /// A copied out-of-line region: its frames (owned by the message until received).
@@ -51,6 +57,8 @@ pub struct Body {
     pub ool: Vec<OolRegion>,
     /// Regions to unmap from the sender once the message is queued (DEALLOCATE).
     pub deallocate: Vec<(u64, u64)>,
+    /// The sender's charge for the data and the copies.
+    pub charge: Option<HeldCharge>,
 }
 
 impl Body {
@@ -67,7 +75,7 @@ impl Message {
         reply: Option<CarriedRight>,
         ports: Vec<CarriedRight>,
     ) -> Self {
-        Message { reply, id, trace: 0, ports, ool: Vec::new(), data }
+        Message { reply, id, trace: 0, ports, ool: Vec::new(), data, charge: None }
     }
 
     /// Bytes the message takes in a receive buffer.
@@ -139,7 +147,9 @@ fn filled_vec<T: Default + Clone>(n: usize) -> Vec<T> {
     if n == 0 { Vec::new() } else { vec![T::default(); n] }
 }
 
-/// Read a whole outgoing message (header, descriptors, data) from the caller's memory.
+/// Read a whole outgoing message (header, descriptors, data) from the caller's memory and
+/// copy its out-of-line regions. The kernel heap's room and the sender's limit of held
+/// memory are checked before anything is allocated or copied.
 fn read_message(buffer: u64) -> Result<(MessageHeader, Vec<PortDescriptor>, Body), KernelError> {
     let valid_remote = [
         disposition::COPY_SEND,
@@ -148,50 +158,62 @@ fn read_message(buffer: u64) -> Result<(MessageHeader, Vec<PortDescriptor>, Body
         disposition::MAKE_SEND,
         disposition::MAKE_SEND_ONCE,
     ];
-    let read = || {
-        let mut header = [MessageHeader::default()];
-        AddressSpace::read_current(buffer, bytes_of_mut(&mut header))?;
-        let [header] = header;
-        let port_count = header.port_count as usize;
-        let ool_count = header.ool_count as usize;
-        let data_size = header.data_size as usize;
-        if port_count > MAX_PORT_DESCRIPTORS || ool_count > MAX_OOL_DESCRIPTORS || data_size > MAX_INLINE_DATA
-        {
-            return Err(KernelError::InvalidArgument);
-        }
-        if !valid_remote.contains(&header.remote_disposition) {
-            return Err(KernelError::InvalidDisposition);
-        }
-        let descriptors_at = buffer + HEADER_SIZE as u64;
-        let mut descriptors = filled_vec(port_count);
-        AddressSpace::read_current(descriptors_at, bytes_of_mut(&mut descriptors))?;
-        let ool_at = descriptors_at + (port_count * PORT_DESCRIPTOR_SIZE) as u64;
-        let mut regions: Vec<OolDescriptor> = filled_vec(ool_count);
-        AddressSpace::read_current(ool_at, bytes_of_mut(&mut regions))?;
-        let mut data = filled_vec(data_size);
-        AddressSpace::read_current(ool_at + (ool_count * OOL_DESCRIPTOR_SIZE) as u64, &mut data)?;
-        let mut body = Body { data, ool: Vec::new(), deallocate: Vec::new() };
-        for region in regions {
-            match copy_region(&region) {
-                Ok(copy) => {
-                    if region.flags & ool_flags::DEALLOCATE != 0 {
-                        body.deallocate.push((region.address, copy.frames.len() as u64 * PAGE_SIZE));
-                    }
-                    body.ool.push(copy);
+    let mut header = [MessageHeader::default()];
+    AddressSpace::read_current(buffer, bytes_of_mut(&mut header))?;
+    let [header] = header;
+    let port_count = header.port_count as usize;
+    let ool_count = header.ool_count as usize;
+    let data_size = header.data_size as usize;
+    if port_count > MAX_PORT_DESCRIPTORS || ool_count > MAX_OOL_DESCRIPTORS || data_size > MAX_INLINE_DATA {
+        return Err(KernelError::InvalidArgument);
+    }
+    if !valid_remote.contains(&header.remote_disposition) {
+        return Err(KernelError::InvalidDisposition);
+    }
+    if port_count + ool_count + data_size > 0 {
+        crate::memory::heap::room_for_user_objects()?;
+    }
+    let descriptors_at = buffer + HEADER_SIZE as u64;
+    let mut descriptors = filled_vec(port_count);
+    AddressSpace::read_current(descriptors_at, bytes_of_mut(&mut descriptors))?;
+    let ool_at = descriptors_at + (port_count * PORT_DESCRIPTOR_SIZE) as u64;
+    let mut regions = [OolDescriptor::default(); MAX_OOL_DESCRIPTORS];
+    let regions = regions.get_mut(..ool_count).ok_or(KernelError::InvalidArgument)?;
+    AddressSpace::read_current(ool_at, bytes_of_mut(regions))?;
+    regions.iter().try_for_each(check_region)?;
+    // What the message will hold: its data and a frame per page of each region.
+    let held =
+        data_size as u64 + regions.iter().map(|r| u64::from(r.size).next_multiple_of(PAGE_SIZE)).sum::<u64>();
+    let charge = match held {
+        0 => None,
+        bytes => Some(
+            sched::with_current_task(|t| t.held.charge(bytes, t.names.len()))
+                .ok_or(KernelError::InvalidArgument)??,
+        ),
+    };
+    let mut data = filled_vec(data_size);
+    AddressSpace::read_current(ool_at + (ool_count * OOL_DESCRIPTOR_SIZE) as u64, &mut data)?;
+    let mut body = Body { data, ool: Vec::new(), deallocate: Vec::new(), charge };
+    for region in regions.iter() {
+        match copy_region(region) {
+            Ok(copy) => {
+                if region.flags & ool_flags::DEALLOCATE != 0 {
+                    body.deallocate.push((region.address, copy.frames.len() as u64 * PAGE_SIZE));
                 }
-                Err(e) => {
-                    body.free();
-                    return Err(e);
-                }
+                body.ool.push(copy);
+            }
+            Err(e) => {
+                body.free();
+                return Err(e);
             }
         }
-        Ok((header, descriptors, body))
-    };
-    read()
+    }
+    Ok((header, descriptors, body))
 }
 
-/// Copy one out-of-line region of the current task into fresh frames.
-fn copy_region(region: &OolDescriptor) -> Result<OolRegion, KernelError> {
+/// An out-of-line descriptor the kernel can copy: 1 byte to `MAX_OOL_SIZE`, page aligned,
+/// known flags.
+fn check_region(region: &OolDescriptor) -> Result<(), KernelError> {
     if region.size == 0
         || region.size > MAX_OOL_SIZE
         || region.flags & !ool_flags::DEALLOCATE != 0
@@ -199,6 +221,12 @@ fn copy_region(region: &OolDescriptor) -> Result<OolRegion, KernelError> {
     {
         return Err(KernelError::InvalidArgument);
     }
+    Ok(())
+}
+
+/// Copy one out-of-line region of the current task into fresh frames.
+fn copy_region(region: &OolDescriptor) -> Result<OolRegion, KernelError> {
+    check_region(region)?;
     let pages = u64::from(region.size).div_ceil(PAGE_SIZE);
     let mut copy = OolRegion { frames: Vec::with_capacity(pages as usize), size: region.size };
     for page in 0..pages {
@@ -406,12 +434,25 @@ fn send_locked(
         }
         return Err(e);
     }
-    let body = data.take().unwrap_or(Body { data: Vec::new(), ool: Vec::new(), deallocate: Vec::new() });
+    let body = data.take().unwrap_or(Body {
+        data: Vec::new(),
+        ool: Vec::new(),
+        deallocate: Vec::new(),
+        charge: None,
+    });
     for &(address, size) in &body.deallocate {
         (0..size).step_by(PAGE_SIZE as usize).for_each(|offset| task.space.unmap_user_page(address + offset));
     }
     let trace = if header.trace != 0 { header.trace } else { inherited_trace };
-    let message = Message { reply, id: header.id, trace, ports: rights, ool: body.ool, data: body.data };
+    let message = Message {
+        reply,
+        id: header.id,
+        trace,
+        ports: rights,
+        ool: body.ool,
+        data: body.data,
+        charge: body.charge,
+    };
     let was_reply = header.remote_disposition == disposition::MOVE_SEND_ONCE;
     let kind = if was_reply { trace_kind::REPLY } else { trace_kind::SEND };
     crate::trace::record(trace, kind, task.id, current, destination, header.id, message.size() as u64);
@@ -595,12 +636,18 @@ pub fn name_arg(value: u64) -> Result<PortName, KernelError> {
 
 pub fn port_allocate() -> Result<u64, KernelError> {
     crate::memory::heap::room_for_user_objects()?;
-    on_names(|t, p, _| t.names.allocate_port(p).map(u64::from))
+    on_names(|t, p, _| {
+        t.held.room_for_name(t.names.len())?;
+        t.names.allocate_port(p).map(u64::from)
+    })
 }
 
 pub fn port_allocate_set() -> Result<u64, KernelError> {
     crate::memory::heap::room_for_user_objects()?;
-    on_names(|t, p, _| t.names.allocate_set(p).map(u64::from))
+    on_names(|t, p, _| {
+        t.held.room_for_name(t.names.len())?;
+        t.names.allocate_set(p).map(u64::from)
+    })
 }
 
 pub fn port_deallocate(name: u64) -> Result<u64, KernelError> {

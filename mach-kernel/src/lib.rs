@@ -8,6 +8,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod frame_bitmap;
+pub mod held;
 pub mod id_table;
 pub mod ipc;
 pub mod options;

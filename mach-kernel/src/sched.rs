@@ -17,6 +17,7 @@ use crate::memory::{PAGE_SIZE, frames, paging::AddressSpace, phys_to_virt};
 use alloc::string::String;
 use alloc::vec::Vec;
 use mach_abi::KernelError;
+use mach_kernel::held::HeldAccount;
 use mach_kernel::id_table::IdTable;
 use mach_kernel::ipc::{CarriedRight, Event, NameSpace, PortId, PortTable};
 use mach_kernel::run_queue::RunQueue;
@@ -66,6 +67,8 @@ pub struct Task {
     pub threads: usize,
     /// Whether this task was already told it has no syscall port (logged once).
     pub warned_no_syscall_port: bool,
+    /// The kernel memory the task makes the kernel hold for it (queued messages, names).
+    pub held: HeldAccount,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,6 +238,8 @@ pub struct World {
     pub host_port: Option<CarriedRight>,
     /// Where each legacy interrupt line's messages go (a send right), if registered.
     pub irq_ports: [Option<CarriedRight>; 16],
+    /// Lines whose interrupt is waiting for heap room to be delivered (bit per line).
+    pub irq_pending: u16,
     /// Blocked threads with a deadline.
     timed: Vec<ThreadId>,
     /// Tasks without threads whose last task-port send right went away: the next reap
@@ -271,6 +276,7 @@ pub fn init() {
         ports: PortTable::default(),
         host_port: None,
         irq_ports: [None; 16],
+        irq_pending: 0,
         timed: Vec::new(),
         unreachable_tasks: Vec::new(),
         current_trace: 0,
@@ -605,6 +611,7 @@ pub fn create_task(name: &str, space: AddressSpace, anywhere_hint: Option<u64>) 
             suspended: 0,
             threads: 0,
             warned_no_syscall_port: false,
+            held: HeldAccount::new(),
         };
         w.tasks.insert(task);
         id
@@ -983,6 +990,9 @@ pub fn tick() {
         w.timed.retain(|t| {
             w.threads.get(*t).is_some_and(|t| t.state == ThreadState::Blocked && t.deadline.is_some())
         });
+        if w.irq_pending != 0 {
+            crate::device_traps::retry_pending_irqs(w);
+        }
         !w.dead.is_empty() || !w.unreachable_tasks.is_empty()
     });
     if ended {

@@ -91,10 +91,13 @@ pub fn task_terminate(task: u64) -> Result<u64, KernelError> {
     Ok(0)
 }
 
+/// Pages a long trap handles between two preemption points (256 KiB of memory).
+const PAGES_PER_STEP: u64 = 64;
+
 pub fn vm_allocate(task: u64, address: u64, size: u64, prot: u64) -> Result<u64, KernelError> {
     let task = task_of(task)?;
     let (writable, executable) = protection_flags(prot)?;
-    sched::with(|w| {
+    let (start, end) = sched::with(|w| {
         let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
         let anywhere = address == 0;
         let address = if anywhere { t.find_anywhere(size)? } else { address };
@@ -102,28 +105,54 @@ pub fn vm_allocate(task: u64, address: u64, size: u64, prot: u64) -> Result<u64,
         if !t.space.is_unmapped(start, end) {
             return Err(KernelError::InvalidAddress);
         }
-        let pages = (start..end).step_by(PAGE_SIZE as usize);
-        for page in pages.clone() {
-            if let Err(e) = t.space.map_new_user_page(page, writable, executable) {
-                pages.take_while(|&p| p < page).for_each(|p| t.space.unmap_user_page(p));
-                return Err(e);
-            }
-        }
+        // Placed now, so that other "anywhere" calls made while this one is preempted go
+        // elsewhere (an error below unmaps what was mapped; the next search finds it free).
         if anywhere {
             t.placed_anywhere(start, size);
         }
-        Ok(start)
-    })
+        Ok((start, end))
+    })?;
+    // In steps, with the timer let in between: a gigabyte of zeroed pages takes a while.
+    let mut page = start;
+    while page < end {
+        let step_end = (page + PAGES_PER_STEP * PAGE_SIZE).min(end);
+        let mapped = sched::with(|w| {
+            let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
+            while page < step_end {
+                t.space.map_new_user_page(page, writable, executable)?;
+                page += PAGE_SIZE;
+            }
+            Ok(())
+        });
+        if let Err(e) = mapped {
+            // Unmap what this call mapped (the task may have ended: then nothing is left).
+            sched::with(|w| {
+                if let Some(t) = w.tasks.get_mut(task) {
+                    (start..page).step_by(PAGE_SIZE as usize).for_each(|p| t.space.unmap_user_page(p));
+                }
+            });
+            return Err(e);
+        }
+        crate::arch::cpu::let_interrupts_in();
+    }
+    Ok(start)
 }
 
 pub fn vm_deallocate(task: u64, address: u64, size: u64) -> Result<u64, KernelError> {
     let task = task_of(task)?;
     let (start, end) = user_range(address, size)?;
-    sched::with(|w| {
-        let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
-        (start..end).step_by(PAGE_SIZE as usize).for_each(|page| t.space.unmap_user_page(page));
-        Ok(0)
-    })
+    let mut page = start;
+    while page < end {
+        let step_end = (page + PAGES_PER_STEP * PAGE_SIZE).min(end);
+        sched::with(|w| {
+            let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
+            (page..step_end).step_by(PAGE_SIZE as usize).for_each(|p| t.space.unmap_user_page(p));
+            Ok::<_, KernelError>(())
+        })?;
+        page = step_end;
+        crate::arch::cpu::let_interrupts_in();
+    }
+    Ok(0)
 }
 
 pub fn vm_protect(task: u64, address: u64, size: u64, prot: u64) -> Result<u64, KernelError> {
@@ -223,6 +252,9 @@ fn vm_copy(
             w.tasks.get(to_task).ok_or(KernelError::InvalidArgument)?.space.write_user(to, buffer)
         })?;
         done += n;
+        if done.is_multiple_of(PAGES_PER_STEP * PAGE_SIZE) {
+            crate::arch::cpu::let_interrupts_in();
+        }
     }
     Ok(len)
 }

@@ -48,6 +48,16 @@ fn a_non_canonical_fs_base_is_refused() {
 }
 
 #[test]
+fn a_task_cannot_make_the_kernel_hold_more_than_its_limit() {
+    hole_case_passes("held-limit");
+}
+
+#[test]
 fn thread_get_state_of_the_calling_thread() {
     hole_case_passes("own-state");
+}
+
+#[test]
+fn a_long_trap_lets_the_timer_in() {
+    hole_case_passes("long-trap");
 }

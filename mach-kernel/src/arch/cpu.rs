@@ -80,6 +80,16 @@ pub fn wait_for_interrupt() {
     unsafe { asm!("sti", "hlt", "cli", options(nomem, nostack)) };
 }
 
+/// Let pending interrupts in for a moment (a preemption point in a long trap): the timer may
+/// switch to another thread here, so the caller must hold no lock and no reference into
+/// kernel state that another thread could change.
+pub fn let_interrupts_in() {
+    // SAFETY: the kernel takes interrupts at any point where it holds no lock (as when it
+    // idles); `sti` takes effect after the next instruction, so the `nop` is the window. Not
+    // `nomem`: memory may change while other threads run.
+    unsafe { asm!("sti", "nop", "cli", options(nostack)) };
+}
+
 pub fn has_nx() -> bool {
     core::arch::x86_64::__cpuid(0x8000_0001).edx & (1 << 20) != 0
 }
@@ -87,7 +97,7 @@ pub fn has_nx() -> bool {
 /// How many bits a physical address has on this CPU (MAXPHYADDR): page-table entries with
 /// an address at or above `1 << bits` are invalid.
 pub fn physical_address_bits() -> u32 {
-    // SAFETY-free: cpuid is always available in long mode; leaf 0x80000008 on every x86-64.
+    // Leaf 0x80000008 exists on every x86-64 CPU.
     let bits = core::arch::x86_64::__cpuid(0x8000_0008).eax & 0xff;
     if bits == 0 { 36 } else { bits }
 }
