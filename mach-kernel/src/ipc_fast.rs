@@ -152,8 +152,19 @@ fn deliver(
     if let Some(reply_port) = plan.reply_port
         && let Some(right) = w.ports.make_send_once(reply_port)
     {
-        let _name = receiver_task.names.insert_send_once(right);
-        debug_assert_eq!(_name.ok(), reply_name);
+        // `next_name` found this slot free above, under the same lock, so the insert takes it;
+        // should it not, the right is destroyed rather than kept under a name nobody knows.
+        let inserted = receiver_task.names.insert_send_once(right);
+        if inserted.ok() != reply_name {
+            // The right is a send-once right to a port of the sender's (never a kernel
+            // reply port): destroying it makes no event the kernel acts on.
+            let mut events = alloc::vec::Vec::new();
+            match inserted {
+                Ok(name) => drop(receiver_task.names.destroy(name, &mut w.ports, &mut events)),
+                Err(_) => w.ports.release(right, &mut events),
+            }
+            crate::kprintln!("kernel bug: the IPC fast path's reply name was not the one announced");
+        }
     }
     let io_bitmap = (receiver_task.id, receiver_task.io_bitmap.as_deref().map(|b| b as *const _));
     if header.remote_disposition == disposition::MOVE_SEND_ONCE
@@ -164,6 +175,7 @@ fn deliver(
     if let Some(p) = w.ports.get_mut(plan.receiver.waited) {
         p.waiting_receivers.pop_front();
     }
+
     Some(sched::hand_off(w, plan.receiver.thread, io_bitmap, plan.own_port, own, deadline))
 }
 

@@ -150,28 +150,31 @@ pub struct SyscallArgs {
 /// `thread_get_state` on the caller itself see and change the one copy.
 #[inline(always)]
 pub fn syscall(frame: *mut TrapFrame) {
+    // The RPC step (send, then wait for the answer) first: it may take the IPC fast path.
     // SAFETY: the SYSCALL entry passes this thread's own saved frame.
-    let call = unsafe {
-        SyscallArgs {
-            number: (*frame).rax,
-            args: [(*frame).rdi, (*frame).rsi, (*frame).rdx, (*frame).r10, (*frame).r8, (*frame).r9],
+    let fast = unsafe {
+        let f = &*frame;
+        if f.rax == trap::MACH_MSG as u64 {
+            crate::ipc_fast::mach_msg(f.rdi, f.rsi, f.rdx, f.r10, f.r8)
+        } else {
+            None
         }
     };
-    let [a0, a1, a2, a3, a4, _] = call.args;
-    // The RPC step (send, then wait for the answer) first: it may take the IPC fast path.
-    let result = if call.number == trap::MACH_MSG as u64
-        && let Some(result) = crate::ipc_fast::mach_msg(a0, a1, a2, a3, a4)
-    {
-        result.map_or_else(|e| e.as_return() as u64, |()| 0)
-    } else {
-        general_syscall(call)
+    let result = match fast {
+        Some(result) => result.map_or_else(|e| e.as_return() as u64, |()| 0),
+        None => general_syscall(frame),
     };
     // SAFETY: as above; whatever changed the frame while this thread was blocked is done.
     unsafe { (*frame).rax = result };
 }
 
 #[inline(never)]
-fn general_syscall(call: SyscallArgs) -> u64 {
+fn general_syscall(frame: *mut TrapFrame) -> u64 {
+    // SAFETY: as in `syscall`; a copy of the registers, no reference kept.
+    let call = unsafe {
+        let f = &*frame;
+        SyscallArgs { number: f.rax, args: [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9] }
+    };
     let number = call.number as i64;
     let result = if number < 0 { mach_trap(number, call.args) } else { Ok(crate::foreign::syscall(call)) };
     match result {

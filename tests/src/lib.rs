@@ -275,4 +275,5 @@ pub fn assert_frames_balanced(log: &str) {
     let numbers: Vec<u64> =
         line.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
     assert!(numbers.len() >= 2 && numbers[0] == numbers[1], "frames not all freed: {line:?}\n{log}");
+    assert!(!log.contains("kernel bug:"), "the kernel found a bug in itself:\n{log}");
 }
