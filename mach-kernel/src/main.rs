@@ -18,19 +18,25 @@
 extern crate alloc;
 
 mod arch;
+mod args;
 mod boot;
-mod device_traps;
-mod foreign;
-mod ipc_fast;
-mod ipc_glue;
+mod forward;
+mod host_traps;
 mod log;
 mod memory;
+mod message;
+mod msg;
+mod msg_fast;
 mod panic;
+mod port_traps;
 mod sched;
 mod task_traps;
+mod thread_traps;
 mod trace;
 mod trap;
 mod user_image;
+mod vm_traps;
+mod world;
 
 use arch::cpu;
 use core::sync::atomic::Ordering;
@@ -90,7 +96,7 @@ extern "C" fn kernel_entry() -> ! {
     arch::idt::init();
     arch::syscall::init();
     arch::pic::init();
-    sched::init();
+    world::init();
     kprintln!("cpu: gdt, tss, idt, syscall ready; timer at {} Hz", arch::pic::TIMER_HZ);
 
     let cmdline = boot::cmdline();
@@ -125,8 +131,8 @@ extern "C" fn kernel_entry() -> ! {
 /// The idle thread: run whatever is ready, reap what ended, halt when no task is left.
 fn idle(frames_before_tasks: usize) -> ! {
     loop {
-        sched::reap();
-        if !sched::has_tasks() {
+        world::reap();
+        if !world::has_tasks() {
             let (heap_size, heap_used) = memory::heap::usage();
             kprintln!(
                 "mach-kernel: no tasks left; halting ({} frames free, {} before the first task; kernel \

@@ -6,7 +6,8 @@
 //! or the end of the offending task, never a kernel panic.
 
 use crate::arch::{cpu, idt, pic, trap_frame::TrapFrame};
-use crate::{device_traps, ipc_glue, kprintln, log, sched, task_traps};
+use crate::world;
+use crate::{kprintln, log, sched};
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering};
 use mach_abi::layout::USER_END;
@@ -60,7 +61,7 @@ fn interrupt(irq: u8) {
         return;
     }
     // A driver's line: masked until the driver acknowledges it, then end of interrupt.
-    sched::with(|w| device_traps::deliver_irq(w, irq));
+    world::with(|w| crate::host_traps::deliver_irq(w, irq));
     pic::end_of_interrupt(irq);
     sched::schedule();
 }
@@ -70,7 +71,7 @@ fn interrupt(irq: u8) {
 /// reported on the kernel log and the task ends.
 fn user_exception(frame: &TrapFrame) {
     let fault_address = if frame.vector == 14 { cpu::read_cr2() } else { 0 };
-    if crate::foreign::exception(frame, fault_address) {
+    if crate::forward::exception(frame, fault_address) {
         return;
     }
     report_user_fault(frame, fault_address);
@@ -78,7 +79,7 @@ fn user_exception(frame: &TrapFrame) {
 }
 
 fn report_user_fault(frame: &TrapFrame, fault_address: u64) {
-    let name = sched::with_current_task(|t| alloc::format!("{} (task {})", t.name, t.id)).unwrap_or_default();
+    let name = world::with_current_task(|t| alloc::format!("{} (task {})", t.name, t.id)).unwrap_or_default();
     let mut out = log::LOG.lock();
     let _ = write!(
         out,
@@ -155,7 +156,7 @@ pub fn syscall(frame: *mut TrapFrame) {
     let fast = unsafe {
         let f = &*frame;
         if f.rax == trap::MACH_MSG as u64 {
-            crate::ipc_fast::mach_msg(f.rdi, f.rsi, f.rdx, f.r10, f.r8)
+            crate::msg_fast::mach_msg(f.rdi, f.rsi, f.rdx, f.r10, f.r8)
         } else {
             None
         }
@@ -176,7 +177,7 @@ fn general_syscall(frame: *mut TrapFrame) -> u64 {
         SyscallArgs { number: f.rax, args: [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9] }
     };
     let number = call.number as i64;
-    let result = if number < 0 { mach_trap(number, call.args) } else { Ok(crate::foreign::syscall(call)) };
+    let result = if number < 0 { mach_trap(number, call.args) } else { Ok(crate::forward::syscall(call)) };
     match result {
         Ok(value) => value,
         Err(error) => error.as_return() as u64,
@@ -188,48 +189,50 @@ fn mach_trap(number: i64, args: [u64; 6]) -> Result<u64, KernelError> {
     match number {
         trap::DEBUG_WRITE => debug_write(f.rdi, f.rsi),
         trap::TASK_EXIT => task_exit(f.rdi),
-        trap::MACH_MSG => ipc_glue::mach_msg(f.rdi, f.rsi, f.rdx, f.r10, f.r8),
-        trap::PORT_ALLOCATE => ipc_glue::port_allocate(),
-        trap::PORT_ALLOCATE_SET => ipc_glue::port_allocate_set(),
-        trap::PORT_DEALLOCATE => ipc_glue::port_deallocate(f.rdi),
-        trap::PORT_DESTROY => ipc_glue::port_destroy(f.rdi),
-        trap::PORT_TYPE => ipc_glue::port_type(f.rdi),
-        trap::PORT_MOVE_MEMBER => ipc_glue::port_move_member(f.rdi, f.rsi),
-        trap::PORT_MAKE_SEND => ipc_glue::port_make_send(f.rdi),
-        trap::PORT_SET_QUEUE_LIMIT => ipc_glue::port_set_queue_limit(f.rdi, f.rsi),
-        trap::TASK_SELF => ipc_glue::task_self(),
-        trap::THREAD_CREATE => thread_create(f.rdi, f.rsi, f.rdx, f.r10, f.r8),
-        trap::TASK_CREATE => task_traps::task_create(),
-        trap::TASK_TERMINATE => task_traps::task_terminate(f.rdi),
-        trap::VM_ALLOCATE => task_traps::vm_allocate(f.rdi, f.rsi, f.rdx, f.r10),
-        trap::VM_DEALLOCATE => task_traps::vm_deallocate(f.rdi, f.rsi, f.rdx),
-        trap::VM_PROTECT => task_traps::vm_protect(f.rdi, f.rsi, f.rdx, f.r10),
-        trap::VM_WRITE => task_traps::vm_write(f.rdi, f.rsi, f.rdx, f.r10),
-        trap::VM_READ => task_traps::vm_read(f.rdi, f.rsi, f.rdx, f.r10),
-        trap::TASK_SET_SPECIAL_PORT => task_traps::task_set_special_port(f.rdi, f.rsi, f.rdx),
-        trap::TASK_GET_SPECIAL_PORT => task_traps::task_get_special_port(f.rdi, f.rsi),
-        trap::HOST_MODULE_INFO => task_traps::host_module_info(f.rdi, f.rsi, f.rdx),
-        trap::HOST_MODULE_MAP => task_traps::host_module_map(f.rdi, f.rsi, f.rdx),
-        trap::TASK_NOTIFY_ENDED => task_traps::task_notify_ended(f.rdi, f.rsi, f.rdx),
-        trap::TASK_SET_NAME => task_traps::task_set_name(f.rdi, f.rsi, f.rdx),
-        trap::PORT_REQUEST_NOTIFICATION => ipc_glue::port_request_notification(f.rdi, f.rsi, f.rdx, f.r10),
-        trap::HOST_IO_PORTS => device_traps::io_ports(f.rdi, f.rsi, f.rdx, f.r10),
-        trap::HOST_MAP_PHYSICAL => device_traps::map_physical(f.rdi, f.rsi, f.rdx, f.r10, f.r8),
-        trap::HOST_DMA_ALLOCATE => device_traps::dma_allocate(f.rdi, f.rsi, f.rdx, f.r10),
-        trap::HOST_IRQ_REGISTER => device_traps::irq_register(f.rdi, f.rsi, f.rdx, f.r10),
-        trap::HOST_IRQ_ACK => device_traps::irq_ack(f.rdi, f.rsi),
-        trap::HOST_TRACE_TASK => task_traps::host_trace_task(f.rdi, f.rsi, f.rdx),
-        trap::HOST_TRACE_READ => task_traps::host_trace_read(f.rdi, f.rsi, f.rdx, f.r10),
-        trap::THREAD_GET_STATE => task_traps::thread_get_state(f.rdi, f.rsi),
-        trap::THREAD_SET_STATE => task_traps::thread_set_state(f.rdi, f.rsi),
-        trap::TASK_SUSPEND => task_traps::task_suspend(f.rdi),
-        trap::TASK_RESUME => task_traps::task_resume(f.rdi),
-        trap::TASK_CREATE_COPY => task_traps::task_create_copy(f.rdi),
-        trap::THREAD_SET_PRIORITY => task_traps::thread_set_priority(f.rdi, f.rsi),
-        trap::THREAD_SELF => task_traps::thread_self(),
-        trap::VM_MAP => task_traps::vm_map(f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9),
+        trap::MACH_MSG => crate::msg::mach_msg(f.rdi, f.rsi, f.rdx, f.r10, f.r8),
+        trap::PORT_ALLOCATE => crate::port_traps::port_allocate(),
+        trap::PORT_ALLOCATE_SET => crate::port_traps::port_allocate_set(),
+        trap::PORT_DEALLOCATE => crate::port_traps::port_deallocate(f.rdi),
+        trap::PORT_DESTROY => crate::port_traps::port_destroy(f.rdi),
+        trap::PORT_TYPE => crate::port_traps::port_type(f.rdi),
+        trap::PORT_MOVE_MEMBER => crate::port_traps::port_move_member(f.rdi, f.rsi),
+        trap::PORT_MAKE_SEND => crate::port_traps::port_make_send(f.rdi),
+        trap::PORT_SET_QUEUE_LIMIT => crate::port_traps::port_set_queue_limit(f.rdi, f.rsi),
+        trap::TASK_SELF => crate::task_traps::task_self(),
+        trap::THREAD_CREATE => crate::thread_traps::thread_create(f.rdi, f.rsi, f.rdx, f.r10, f.r8),
+        trap::TASK_CREATE => crate::task_traps::task_create(),
+        trap::TASK_TERMINATE => crate::task_traps::task_terminate(f.rdi),
+        trap::VM_ALLOCATE => crate::vm_traps::vm_allocate(f.rdi, f.rsi, f.rdx, f.r10),
+        trap::VM_DEALLOCATE => crate::vm_traps::vm_deallocate(f.rdi, f.rsi, f.rdx),
+        trap::VM_PROTECT => crate::vm_traps::vm_protect(f.rdi, f.rsi, f.rdx, f.r10),
+        trap::VM_WRITE => crate::vm_traps::vm_write(f.rdi, f.rsi, f.rdx, f.r10),
+        trap::VM_READ => crate::vm_traps::vm_read(f.rdi, f.rsi, f.rdx, f.r10),
+        trap::TASK_SET_SPECIAL_PORT => crate::task_traps::task_set_special_port(f.rdi, f.rsi, f.rdx),
+        trap::TASK_GET_SPECIAL_PORT => crate::task_traps::task_get_special_port(f.rdi, f.rsi),
+        trap::HOST_MODULE_INFO => crate::host_traps::host_module_info(f.rdi, f.rsi, f.rdx),
+        trap::HOST_MODULE_MAP => crate::host_traps::host_module_map(f.rdi, f.rsi, f.rdx),
+        trap::TASK_NOTIFY_ENDED => crate::task_traps::task_notify_ended(f.rdi, f.rsi, f.rdx),
+        trap::TASK_SET_NAME => crate::task_traps::task_set_name(f.rdi, f.rsi, f.rdx),
+        trap::PORT_REQUEST_NOTIFICATION => {
+            crate::port_traps::port_request_notification(f.rdi, f.rsi, f.rdx, f.r10)
+        }
+        trap::HOST_IO_PORTS => crate::host_traps::io_ports(f.rdi, f.rsi, f.rdx, f.r10),
+        trap::HOST_MAP_PHYSICAL => crate::host_traps::map_physical(f.rdi, f.rsi, f.rdx, f.r10, f.r8),
+        trap::HOST_DMA_ALLOCATE => crate::host_traps::dma_allocate(f.rdi, f.rsi, f.rdx, f.r10),
+        trap::HOST_IRQ_REGISTER => crate::host_traps::irq_register(f.rdi, f.rsi, f.rdx, f.r10),
+        trap::HOST_IRQ_ACK => crate::host_traps::irq_ack(f.rdi, f.rsi),
+        trap::HOST_TRACE_TASK => crate::host_traps::host_trace_task(f.rdi, f.rsi, f.rdx),
+        trap::HOST_TRACE_READ => crate::host_traps::host_trace_read(f.rdi, f.rsi, f.rdx, f.r10),
+        trap::THREAD_GET_STATE => crate::thread_traps::thread_get_state(f.rdi, f.rsi),
+        trap::THREAD_SET_STATE => crate::thread_traps::thread_set_state(f.rdi, f.rsi),
+        trap::TASK_SUSPEND => crate::task_traps::task_suspend(f.rdi),
+        trap::TASK_RESUME => crate::task_traps::task_resume(f.rdi),
+        trap::TASK_CREATE_COPY => crate::task_traps::task_create_copy(f.rdi),
+        trap::THREAD_SET_PRIORITY => crate::thread_traps::thread_set_priority(f.rdi, f.rsi),
+        trap::THREAD_SELF => crate::thread_traps::thread_self(),
+        trap::VM_MAP => crate::vm_traps::vm_map(f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9),
         trap::THREAD_EXIT => sched::exit_current_thread(),
-        trap::SLEEP => sleep(f.rdi),
+        trap::SLEEP => crate::thread_traps::sleep(f.rdi),
         _ => Err(KernelError::InvalidTrap),
     }
 }
@@ -250,29 +253,6 @@ impl From<[u64; 6]> for TrapArgs {
     }
 }
 
-fn thread_create(task: u64, rip: u64, rsp: u64, rdi: u64, rsi: u64) -> Result<u64, KernelError> {
-    let task = task_traps::task_of(task)?;
-    if rip >= USER_END || rsp >= USER_END {
-        return Err(KernelError::InvalidAddress);
-    }
-    crate::memory::heap::room_for_user_objects()?;
-    let mut frame = TrapFrame::new_user(rip, rsp);
-    frame.rdi = rdi;
-    frame.rsi = rsi;
-    let thread = sched::spawn_thread(task, &frame, sched::DEFAULT_PRIORITY)?;
-    task_traps::give_thread_port(thread)
-}
-
-/// `sleep(ms)`; `sleep(0)` yields to ready threads of the same or higher priority.
-fn sleep(ms: u64) -> Result<u64, KernelError> {
-    if ms == 0 {
-        sched::schedule();
-    } else {
-        sched::block_current(None, Some(sched::deadline_after_ms(ms)));
-    }
-    Ok(0)
-}
-
 fn debug_write(address: u64, len: u64) -> Result<u64, KernelError> {
     let len = usize::try_from(len).map_err(|_| KernelError::InvalidArgument)?;
     if len > DEBUG_WRITE_MAX {
@@ -281,7 +261,7 @@ fn debug_write(address: u64, len: u64) -> Result<u64, KernelError> {
     let mut buffer = [0u8; DEBUG_WRITE_MAX];
     let text = buffer.get_mut(..len).ok_or(KernelError::InvalidArgument)?;
     crate::memory::paging::AddressSpace::read_current(address, text)?;
-    let name = sched::with_current_task(|t| t.name.clone()).ok_or(KernelError::InvalidArgument)?;
+    let name = world::with_current_task(|t| t.name.clone()).ok_or(KernelError::InvalidArgument)?;
     let text = core::str::from_utf8(text).unwrap_or("<not UTF-8>");
     let text = text.strip_suffix('\n').unwrap_or(text);
     kprintln!("{name}: {text}");
@@ -289,6 +269,6 @@ fn debug_write(address: u64, len: u64) -> Result<u64, KernelError> {
 }
 
 fn task_exit(code: u64) -> Result<u64, KernelError> {
-    sched::with_current_task(|t| kprintln!("task {} ({}) exited with code {code}", t.id, t.name));
+    world::with_current_task(|t| kprintln!("task {} ({}) exited with code {code}", t.id, t.name));
     sched::exit_current_task();
 }

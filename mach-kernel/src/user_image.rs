@@ -6,7 +6,8 @@
 
 use crate::arch::trap_frame::TrapFrame;
 use crate::memory::{PAGE_SIZE, paging::AddressSpace, phys_to_virt};
-use crate::sched::{self, TaskId};
+use crate::world;
+use crate::world::TaskId;
 use elf::ElfBytes;
 use elf::abi::{PF_W, PF_X, PT_LOAD};
 use elf::endian::LittleEndian;
@@ -67,9 +68,9 @@ pub fn start_task(name: &str, image: &[u8], args: &str) -> Result<TaskId, LoadEr
         }
     };
     let mut frame = frame;
-    let task = sched::create_task(name, space, None);
+    let task = world::create_task(name, space, None);
     frame.rdx = u64::from(give_host_port(task)?);
-    sched::spawn_thread(task, &frame, sched::DEFAULT_PRIORITY)?;
+    world::spawn_thread(task, &frame, world::DEFAULT_PRIORITY)?;
     Ok(task)
 }
 
@@ -114,13 +115,13 @@ fn load_segment(
 
 /// Make the host port (once) and put a send right to it into `task`'s name space.
 fn give_host_port(task: TaskId) -> Result<mach_abi::ipc::PortName, LoadError> {
-    sched::with(|w| {
+    world::with(|w| {
         let host = match w.host_port {
             Some(right) => right,
             None => {
                 let right = w.ports.create_in_transit();
                 if let Some(p) = w.ports.get_mut(right.port) {
-                    p.kernel_object = sched::HOST_OBJECT;
+                    p.kernel_object = world::HOST_OBJECT;
                 }
                 w.host_port = Some(right);
                 right

@@ -9,10 +9,12 @@
 //! the task.
 
 use crate::arch::trap_frame::{RFLAGS_IF, TrapFrame};
-use crate::ipc_glue::{self, Message};
-use crate::sched::{self, Pending, ThreadId, Wake, World};
+use crate::message::Message;
+use crate::sched::{self, Wake};
 use crate::task_traps::special_port_of;
 use crate::trap::SyscallArgs;
+use crate::world;
+use crate::world::{Pending, ThreadId, World};
 use alloc::vec::Vec;
 use mach_abi::forward::{
     EXCEPTION_MESSAGE, ExceptionReply, ExceptionRequest, Registers, SYSCALL_MESSAGE, SyscallReply,
@@ -123,7 +125,7 @@ fn from_bytes<T: Copy + Default>(data: &[u8]) -> Option<T> {
 /// Send `data` as message `id` to `task`'s special port `which` on behalf of the current
 /// thread and block until the reply is applied. None if the task has no such port.
 fn forward(which: u64, id: u32, kind: Pending, data: Vec<u8>, trace: u32) -> Option<Wake> {
-    let reply_port = sched::with(|w| {
+    let reply_port = world::with(|w| {
         let thread = w.current_thread();
         let task = w.current_task_id()?;
         let port = special_port_of(w, task, which)?;
@@ -139,12 +141,12 @@ fn forward(which: u64, id: u32, kind: Pending, data: Vec<u8>, trace: u32) -> Opt
         let task = w.current_task_id().unwrap_or(0);
         crate::trace::record(trace, mach_abi::trace::SEND, task, thread, destination.port, id, size);
         w.set_thread_pending(thread, kind);
-        ipc_glue::enqueue_from_kernel(w, destination, message, &mut events);
+        crate::message::enqueue_from_kernel(w, destination, message, &mut events);
         w.handle_events(&mut events);
         Some(reply.port)
     })?;
     let wake = sched::block_current(Some(reply_port), None);
-    sched::with(|w| {
+    world::with(|w| {
         let thread = w.current_thread();
         w.set_thread_pending(thread, Pending::None);
     });
@@ -154,7 +156,7 @@ fn forward(which: u64, id: u32, kind: Pending, data: Vec<u8>, trace: u32) -> Opt
 /// A foreign system call from the current thread: forward it and return the value for rax.
 /// Without a syscall port, -ENOSYS (logged once per task).
 pub fn syscall(call: SyscallArgs) -> u64 {
-    let (task, thread, fs_base, traced, carried, frame) = sched::with(|w| {
+    let (task, thread, fs_base, traced, carried, frame) = world::with(|w| {
         let thread = w.current_thread();
         let task = w.current_task_id().and_then(|t| w.tasks.get(t));
         let (id, traced) = task.map_or((0, false), |t| (t.id, t.traced));
@@ -179,7 +181,7 @@ pub fn syscall(call: SyscallArgs) -> u64 {
 fn forward_syscall(request: &SyscallRequest, trace: u32) -> u64 {
     match forward(special_port::SYSCALL, SYSCALL_MESSAGE, Pending::Syscall, as_bytes(request), trace) {
         None => {
-            sched::with_current_task(|t| {
+            world::with_current_task(|t| {
                 if !t.warned_no_syscall_port {
                     t.warned_no_syscall_port = true;
                     crate::kprintln!(
@@ -193,7 +195,7 @@ fn forward_syscall(request: &SyscallRequest, trace: u32) -> u64 {
             ENOSYS.wrapping_neg() as u64
         }
         // The reply was applied to this thread's saved frame (rax included) by `apply_reply`.
-        Some(Wake::Retry) => sched::with(|w| w.user_frame(w.current_thread()).map_or(0, |f| f.rax)),
+        Some(Wake::Retry) => world::with(|w| w.user_frame(w.current_thread()).map_or(0, |f| f.rax)),
         Some(_) => ENOSYS.wrapping_neg() as u64,
     }
 }
@@ -202,7 +204,7 @@ fn forward_syscall(request: &SyscallRequest, trace: u32) -> u64 {
 /// the handler resumed the thread (its saved registers may have changed); false when there
 /// is no handler or the handler gave up (the caller then ends the task).
 pub fn exception(frame: &TrapFrame, fault_address: u64) -> bool {
-    let (task, thread, fs_base) = sched::with(|w| {
+    let (task, thread, fs_base) = world::with(|w| {
         let thread = w.current_thread();
         (w.current_task_id().unwrap_or(0), thread, w.fs_base(thread))
     });
@@ -305,7 +307,7 @@ impl<'a> ForwardedReply<'a> {
             }
             ForwardedReply::Exception { terminate: true, .. } => {
                 if let Some(task) = w.thread_task(thread) {
-                    sched::kill_task_threads(w, task);
+                    world::kill_task_threads(w, task);
                 }
                 return;
             }

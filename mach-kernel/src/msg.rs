@@ -1,16 +1,22 @@
-//! The IPC traps: `mach_msg` (send, receive, or both, with timeouts and queue limits) and
-//! the port traps (allocate, deallocate, destroy, type, sets, send rights, queue limit).
+//! `mach_msg`, the general path: send, receive, or both, with timeouts and queue limits.
 //!
-//! A message is copied from the sender's memory into a kernel [`Message`] (rights copied in
-//! from the sender's name space) and, when received, copied out into the receiver's memory
-//! and name space. A thread that must wait blocks in `sched::block_current` and looks again
-//! when woken. Every user pointer goes through the task's page tables; every name through
-//! its name space: a user mistake is an error code, never a kernel fault.
+//! A message is read from the sender's memory into a kernel [`Message`] (rights copied in
+//! from the sender's name space, out-of-line regions copied into fresh frames) and, when
+//! received, written into the receiver's memory and name space. A thread that must wait
+//! blocks in `sched::block_current` and looks again when woken. The common RPC step has a
+//! fast path (`msg_fast.rs`) that must give the same result.
+//!
+//! It must never trust the message: every count, disposition and descriptor is checked, and
+//! nothing is copied before the kernel heap's room and the sender's limit are checked.
 
-use crate::foreign;
+use crate::args::name_arg;
+use crate::forward;
 use crate::memory::paging::{self, AddressSpace};
 use crate::memory::{PAGE_SIZE, frames, phys_to_virt};
-use crate::sched::{self, Wake, World};
+use crate::message::{Body, Message, OolRegion};
+use crate::sched::{self, Wake};
+use crate::world;
+use crate::world::World;
 use alloc::vec;
 use alloc::vec::Vec;
 use mach_abi::KernelError;
@@ -20,80 +26,7 @@ use mach_abi::ipc::{
     disposition, ool_flags, options,
 };
 use mach_abi::trace as trace_kind;
-use mach_kernel::held::HeldCharge;
-use mach_kernel::ipc::{CarriedRight, Event, Notification, NotificationKind, PortId, PortTable};
-
-/// A message on its way: rights in transit, out-of-line pages, and the inline data.
-pub struct Message {
-    /// The reply right the sender attached (delivered as `remote`).
-    pub reply: Option<CarriedRight>,
-    pub id: u32,
-    pub trace: u32,
-    pub ports: Vec<CarriedRight>,
-    pub ool: Vec<OolRegion>,
-    pub data: Vec<u8>,
-    /// What the message counts against its sender's limit until it is received or
-    /// destroyed (None for the kernel's own messages): kept for its `Drop`, which gives it
-    /// back.
-    #[allow(dead_code)]
-    pub charge: Option<HeldCharge>,
-}
-
-/// A copied out-of-line region: its frames (owned by the message until received).
-pub struct OolRegion {
-    pub frames: Vec<u64>,
-    pub size: u32,
-}
-
-impl OolRegion {
-    fn free(self) {
-        self.frames.into_iter().for_each(frames::free);
-    }
-}
-
-/// What a message carries besides rights, read from the sender before the lock is taken.
-pub struct Body {
-    pub data: Vec<u8>,
-    pub ool: Vec<OolRegion>,
-    /// Regions to unmap from the sender once the message is queued (DEALLOCATE).
-    pub deallocate: Vec<(u64, u64)>,
-    /// The sender's charge for the data and the copies.
-    pub charge: Option<HeldCharge>,
-}
-
-impl Body {
-    fn free(self) {
-        self.ool.into_iter().for_each(OolRegion::free);
-    }
-}
-
-impl Message {
-    /// A message the kernel itself sends (a notification, an interrupt, a forwarded call).
-    pub fn from_kernel(
-        id: u32,
-        data: Vec<u8>,
-        reply: Option<CarriedRight>,
-        ports: Vec<CarriedRight>,
-    ) -> Self {
-        Message { reply, id, trace: 0, ports, ool: Vec::new(), data, charge: None }
-    }
-
-    /// Bytes the message takes in a receive buffer.
-    pub fn size(&self) -> usize {
-        HEADER_SIZE
-            + self.ports.len() * PORT_DESCRIPTOR_SIZE
-            + self.ool.len() * OOL_DESCRIPTOR_SIZE
-            + self.data.len()
-    }
-
-    /// Release everything the message carries (it will never be received).
-    pub fn destroy(self, ports: &mut PortTable<Message>, events: &mut Vec<Event>) {
-        for right in self.reply.into_iter().chain(self.ports) {
-            ports.release(right, events);
-        }
-        self.ool.into_iter().for_each(OolRegion::free);
-    }
-}
+use mach_kernel::ipc::{Event, PortId, PortTable};
 
 fn as_bytes<T: Copy>(value: &T) -> &[u8] {
     // SAFETY: T is a repr(C) struct of integers without padding holes that matter.
@@ -187,7 +120,7 @@ fn read_message(buffer: u64) -> Result<(MessageHeader, Vec<PortDescriptor>, Body
     let charge = match held {
         0 => None,
         bytes => Some(
-            sched::with_current_task(|t| t.held.charge(bytes, t.names.len()))
+            world::with_current_task(|t| t.held.charge(bytes, t.names.len()))
                 .ok_or(KernelError::InvalidArgument)??,
         ),
     };
@@ -274,7 +207,7 @@ fn wait_until(
 ) -> Result<(), KernelError> {
     let poll = timeout.is_some_and(|d| d.is_none());
     loop {
-        let Some(port) = sched::with(|w| attempt(w, poll))? else { return Ok(()) };
+        let Some(port) = world::with(|w| attempt(w, poll))? else { return Ok(()) };
         match sched::block_current(Some(port), timeout.flatten()) {
             Wake::Retry => continue,
             Wake::TimedOut => return Err(KernelError::TimedOut),
@@ -310,7 +243,7 @@ fn try_send(
             return Err(KernelError::InvalidArgument);
         }
         let data = data.as_ref().map_or(&[][..], |b| &b.data);
-        let reply = foreign::ForwardedReply::decode(w, thread, data)?;
+        let reply = forward::ForwardedReply::decode(w, thread, data)?;
         let (task, ports) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
         let right = task.names.copyin(header.remote, header.remote_disposition, ports, &mut events)?;
         ports.consume_destination(right, &mut events);
@@ -363,7 +296,7 @@ fn kernel_reply_target(w: &mut World, header: &MessageHeader) -> Result<Option<u
 
 #[allow(clippy::too_many_arguments)]
 fn send_locked(
-    task: &mut sched::Task,
+    task: &mut world::Task,
     ports: &mut PortTable<Message>,
     current: u64,
     header: &MessageHeader,
@@ -518,7 +451,7 @@ fn try_receive(
 
 #[allow(clippy::too_many_arguments)]
 fn receive_locked(
-    task: &mut sched::Task,
+    task: &mut world::Task,
     ports: &mut PortTable<Message>,
     current: u64,
     buffer: u64,
@@ -594,7 +527,7 @@ fn receive_locked(
 
 /// Map a received out-of-line region into `task` wherever there is room; its address, or 0
 /// (and the pages freed) when the task cannot take it.
-fn map_region(task: &mut sched::Task, region: OolRegion) -> u64 {
+fn map_region(task: &mut world::Task, region: OolRegion) -> u64 {
     let size = region.frames.len() as u64 * PAGE_SIZE;
     let Ok(address) = task.find_anywhere(size) else {
         region.free();
@@ -612,169 +545,4 @@ fn map_region(task: &mut sched::Task, region: OolRegion) -> u64 {
             0
         }
     }
-}
-
-/// Run a name-space operation on the current task.
-fn on_names<T>(
-    f: impl FnOnce(&mut sched::Task, &mut PortTable<Message>, &mut Vec<Event>) -> Result<T, KernelError>,
-) -> Result<T, KernelError> {
-    sched::with(|w| {
-        let mut events = Vec::new();
-        let result = {
-            let (task, ports) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
-            f(task, ports, &mut events)
-        };
-        w.handle_events(&mut events);
-        result
-    })
-}
-
-/// A trap argument that must be a port name (32 bits).
-pub fn name_arg(value: u64) -> Result<PortName, KernelError> {
-    PortName::try_from(value).map_err(|_| KernelError::InvalidName)
-}
-
-pub fn port_allocate() -> Result<u64, KernelError> {
-    crate::memory::heap::room_for_user_objects()?;
-    on_names(|t, p, _| {
-        t.held.room_for_name(t.names.len())?;
-        t.names.allocate_port(p).map(u64::from)
-    })
-}
-
-pub fn port_allocate_set() -> Result<u64, KernelError> {
-    crate::memory::heap::room_for_user_objects()?;
-    on_names(|t, p, _| {
-        t.held.room_for_name(t.names.len())?;
-        t.names.allocate_set(p).map(u64::from)
-    })
-}
-
-pub fn port_deallocate(name: u64) -> Result<u64, KernelError> {
-    let name = name_arg(name)?;
-    on_names(|t, p, e| t.names.deallocate(name, p, e).map(|_| 0))
-}
-
-pub fn port_destroy(name: u64) -> Result<u64, KernelError> {
-    let name = name_arg(name)?;
-    on_names(|t, p, e| t.names.destroy(name, p, e).map(|_| 0))
-}
-
-pub fn port_type(name: u64) -> Result<u64, KernelError> {
-    let name = name_arg(name)?;
-    on_names(|t, p, _| t.names.right_type(name, p))
-}
-
-pub fn port_move_member(member: u64, set: u64) -> Result<u64, KernelError> {
-    let (member, set) = (name_arg(member)?, name_arg(set)?);
-    on_names(|t, p, _| t.names.move_member(member, set, p).map(|_| 0))
-}
-
-/// Add a send reference under the name of a receive right the task holds.
-pub fn port_make_send(name: u64) -> Result<u64, KernelError> {
-    let name = name_arg(name)?;
-    on_names(|t, p, e| {
-        let right = t.names.copyin(name, disposition::MAKE_SEND, p, e)?;
-        t.names.copyout(right, p, e).map(u64::from)
-    })
-}
-
-pub fn port_set_queue_limit(name: u64, limit: u64) -> Result<u64, KernelError> {
-    let name = name_arg(name)?;
-    let limit =
-        usize::try_from(limit).ok().filter(|l| (1..=1024).contains(l)).ok_or(KernelError::InvalidArgument)?;
-    let (id, room) = on_names(|t, p, _| {
-        let id = t.names.receive_port(name)?;
-        let port = p.get_mut(id).ok_or(KernelError::InvalidName)?;
-        port.queue_limit = limit;
-        Ok((id, limit.saturating_sub(port.queue.len())))
-    })?;
-    // A higher limit makes room: senders waiting for it try again (those that find none
-    // wait again).
-    sched::with(|w| (0..room).take_while(|_| w.wake_one_waiting_on(id, true)).count());
-    Ok(0)
-}
-
-/// A send right to the caller's own task port (one more reference under the same name).
-pub fn task_self() -> Result<u64, KernelError> {
-    sched::with(|w| {
-        let port = w.current_task_id().and_then(|t| w.tasks.get(t)).map(|t| t.self_port.port);
-        let right = port.and_then(|p| w.ports.make_send(p)).ok_or(KernelError::PortDead)?;
-        give_to_caller(w, right)
-    })
-}
-
-/// Put a right the kernel made (a send right to a kernel object, say) into the caller's
-/// name space; its name.
-pub fn give_to_caller(w: &mut World, right: CarriedRight) -> Result<u64, KernelError> {
-    let mut events = Vec::new();
-    let name = match w.current_task_and_ports() {
-        Some((task, ports)) => task.names.copyout(right, ports, &mut events),
-        None => {
-            w.ports.release(right, &mut events);
-            Err(KernelError::InvalidArgument)
-        }
-    };
-    w.handle_events(&mut events);
-    name.map(u64::from)
-}
-
-/// Queue a message the kernel itself sends (a notification) through `right`, ignoring the
-/// queue limit; the right is used up. A dead destination destroys the message.
-pub fn enqueue_from_kernel(w: &mut World, right: CarriedRight, message: Message, events: &mut Vec<Event>) {
-    let alive = w.ports.get(right.port).is_some_and(|p| !p.is_dead() && p.kernel_object == 0);
-    // A port-destroyed notification carrying a receive right to its own port (or round a
-    // cycle of rights in transit) is destroyed, and the port with it.
-    let cycle =
-        message.ports.iter().chain(&message.reply).any(|r| {
-            r.kind == mach_kernel::ipc::CarriedKind::Receive && w.ports.would_cycle(right.port, r.port)
-        });
-    if !alive || cycle {
-        message.destroy(&mut w.ports, events);
-        w.ports.release(right, events);
-        return;
-    }
-    w.ports.note_queued(&message.ports, right.port);
-    let set = w.ports.get_mut(right.port).map(|p| {
-        p.queue.push_back(message);
-        p.set
-    });
-    w.ports.consume_destination(right, events);
-    if !w.wake_one_waiting_on(right.port, false)
-        && let Some(Some(set)) = set
-    {
-        w.wake_one_waiting_on(set, false);
-    }
-}
-
-/// `port_request_notification(name, kind, notify_port, disposition)`.
-pub fn port_request_notification(name: u64, kind: u64, notify: u64, how: u64) -> Result<u64, KernelError> {
-    let (name, notify) = (name_arg(name)?, name_arg(notify)?);
-    let kind = match kind {
-        mach_abi::notify::DEAD_NAME => NotificationKind::DeadName,
-        mach_abi::notify::NO_SENDERS => NotificationKind::NoSenders,
-        mach_abi::notify::PORT_DESTROYED => NotificationKind::PortDestroyed,
-        _ => return Err(KernelError::InvalidArgument),
-    };
-    let how = u8::try_from(how).map_err(|_| KernelError::InvalidDisposition)?;
-    if how == disposition::MOVE_RECEIVE {
-        return Err(KernelError::InvalidDisposition);
-    }
-    crate::memory::heap::room_for_user_objects()?;
-    on_names(|t, p, e| {
-        let to = t.names.copyin(notify, how, p, e)?;
-        t.names.request_notification(name, kind, to, p, e).map(|_| 0)
-    })
-}
-
-/// Send one notification the port table asked for.
-pub fn send_notification(w: &mut World, n: Notification, events: &mut Vec<Event>) {
-    let id = match n.kind {
-        NotificationKind::DeadName => mach_abi::notify::DEAD_NAME_MESSAGE,
-        NotificationKind::NoSenders => mach_abi::notify::NO_SENDERS_MESSAGE,
-        NotificationKind::PortDestroyed => mach_abi::notify::PORT_DESTROYED_MESSAGE,
-    };
-    let message =
-        Message::from_kernel(id, n.name.to_le_bytes().to_vec(), None, n.receive.into_iter().collect());
-    enqueue_from_kernel(w, n.to, message, events);
 }

@@ -17,13 +17,15 @@
 //!   destination, and does not poll.
 //!
 //! It must never be observable: the receiver gets the same bytes, names and rights the
-//! general path (`ipc_glue`) would give it, and a sender for which any condition fails
+//! general path (`msg.rs`) would give it, and a sender for which any condition fails
 //! gets the general path with nothing changed. When writing into the receiver's buffer
 //! faults, the general path runs too and reports it the same way.
 
 use crate::arch::user_copy::{copy_from_user, copy_to_user};
 use crate::memory::paging::AddressSpace;
-use crate::sched::{self, DirectReceiver, ReceiveBuffer, Switch, Wake, World};
+use crate::sched::{self, ReceiveBuffer, Switch, Wake};
+use crate::world;
+use crate::world::{DirectReceiver, World};
 use mach_abi::KernelError;
 use mach_abi::ipc::{HEADER_SIZE, MessageHeader, PORT_NULL, PortName, disposition, options, received};
 use mach_kernel::ipc::{PortId, Receiver};
@@ -55,7 +57,7 @@ pub fn mach_msg(
         return None;
     }
     let receive_name = PortName::try_from(receive_name).ok()?;
-    let deadline = match crate::ipc_glue::deadline(opts & options::RECEIVE_TIMEOUT != 0, timeout_ms) {
+    let deadline = match crate::msg::deadline(opts & options::RECEIVE_TIMEOUT != 0, timeout_ms) {
         None => None,
         Some(None) => return None, // a receive that polls cannot hand off: it would not wait
         Some(Some(tick)) => Some(tick),
@@ -85,11 +87,11 @@ fn send_receive(
         }
     }
     let own = ReceiveBuffer { address: buffer, capacity };
-    let switch = sched::with(|w| deliver(w, &header, at, receive_name, own, deadline))?;
+    let switch = world::with(|w| deliver(w, &header, at, receive_name, own, deadline))?;
     // Woken: by an answer written straight into our buffer, or as in the general path.
     Some(match switch.run() {
         Wake::Delivered => Ok(()),
-        Wake::Retry => crate::ipc_glue::receive(buffer, capacity, receive_name, deadline.map(Some)),
+        Wake::Retry => crate::msg::receive(buffer, capacity, receive_name, deadline.map(Some)),
         Wake::TimedOut => Err(KernelError::TimedOut),
         Wake::PortDied => Err(KernelError::PortDead),
     })

@@ -1,22 +1,99 @@
-//! Devices for user-space drivers, through the host port: I/O-port grants (the task's I/O
-//! permission bitmap), mapping a physical device range, physically contiguous DMA memory,
-//! and interrupt lines delivered as messages.
+//! Traps on the host port (privileged): boot modules, traces, and devices for user-space
+//! drivers: I/O-port grants (the task's I/O permission bitmap), mapping a physical device
+//! range, physically contiguous DMA memory, and interrupt lines delivered as messages.
 //!
-//! The kernel keeps to mechanism: it never touches a device for a driver. It does refuse to
-//! map RAM it manages (only ranges outside usable memory can be mapped), and it keeps the
-//! timer line (IRQ 0) and the cascade (IRQ 2) for itself.
+//! The kernel keeps to mechanism: it never touches a device for a driver. It refuses to map
+//! RAM it manages, and it keeps the timer line (IRQ 0) and the cascade (IRQ 2) for itself.
 
 use crate::arch::gdt::IO_BITMAP_BYTES;
 use crate::arch::pic;
-use crate::ipc_glue::{self, Message, name_arg};
-use crate::memory::{PAGE_SIZE, frames, paging::no_execute};
-use crate::sched::{self, World};
-use crate::task_traps::{check_caller_memory, check_host, task_of, user_range};
-use crate::{boot, memory::paging};
+use crate::args::{check_caller_memory, check_host, name_arg, task_of, user_range};
+use crate::memory::paging::{self, no_execute};
+use crate::memory::{PAGE_SIZE, frames, phys_to_virt};
+use crate::message::Message;
+use crate::world;
+use crate::world::World;
+use crate::{boot, kprintln};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use mach_abi::ipc::{PORT_NULL, disposition};
-use mach_abi::{IRQ_MESSAGE, KernelError};
+use mach_abi::{IRQ_MESSAGE, KernelError, ModuleInfo};
+
+pub fn host_module_info(host: u64, index: u64, info: u64) -> Result<u64, KernelError> {
+    check_host(host)?;
+    let module = usize::try_from(index).ok().and_then(boot::module).ok_or(KernelError::InvalidArgument)?;
+    let mut out = ModuleInfo { size: module.bytes.len() as u64, ..ModuleInfo::default() };
+    let path = module.path.as_bytes();
+    let cmdline = module.cmdline.as_bytes();
+    let path_len = path.len().min(out.path.len());
+    let cmdline_len = cmdline.len().min(out.cmdline.len());
+    out.path[..path_len].copy_from_slice(&path[..path_len]);
+    out.cmdline[..cmdline_len].copy_from_slice(&cmdline[..cmdline_len]);
+    out.path_len = path_len as u32;
+    out.cmdline_len = cmdline_len as u32;
+    // SAFETY: ModuleInfo is plain integers and byte arrays.
+    let bytes = unsafe {
+        core::slice::from_raw_parts(
+            &out as *const ModuleInfo as *const u8,
+            core::mem::size_of::<ModuleInfo>(),
+        )
+    };
+    world::with_current_task(|t| t.space.write_user(info, bytes)).ok_or(KernelError::InvalidArgument)??;
+    Ok(0)
+}
+
+pub fn host_module_map(host: u64, index: u64, address: u64) -> Result<u64, KernelError> {
+    check_host(host)?;
+    let module = usize::try_from(index).ok().and_then(boot::module).ok_or(KernelError::InvalidArgument)?;
+    let start = module.bytes.as_ptr() as u64;
+    if !start.is_multiple_of(PAGE_SIZE) {
+        kprintln!("host_module_map: module {index} is not page aligned");
+        return Err(KernelError::InvalidArgument);
+    }
+    let size = (module.bytes.len() as u64).next_multiple_of(PAGE_SIZE).max(PAGE_SIZE);
+    let (first, end) = user_range(address, size)?;
+    let physical_base = start - phys_to_virt(0);
+    world::with(|w| {
+        let (t, _) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
+        if !t.space.is_unmapped(first, end) {
+            return Err(KernelError::InvalidAddress);
+        }
+        let flags = paging::USER | paging::no_execute();
+        let pages = (0..size).step_by(PAGE_SIZE as usize).map(|offset| (physical_base + offset, flags));
+        t.space.map_user_pages(first, pages).map_err(|(e, _)| e)?;
+        Ok(size)
+    })
+}
+
+/// `host_trace_task(host, task, on)`.
+pub fn host_trace_task(host: u64, task: u64, on: u64) -> Result<u64, KernelError> {
+    check_host(host)?;
+    let task = task_of(task)?;
+    if on > 1 {
+        return Err(KernelError::InvalidArgument);
+    }
+    world::with(|w| {
+        w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?.traced = on == 1;
+        Ok(0)
+    })
+}
+
+/// `host_trace_read(host, from, buffer, max) -> count` (at most 256 records per call).
+pub fn host_trace_read(host: u64, from: u64, buffer: u64, max: u64) -> Result<u64, KernelError> {
+    use mach_abi::trace::TraceRecord;
+    check_host(host)?;
+    let max = usize::try_from(max).map_err(|_| KernelError::InvalidArgument)?.min(256);
+    // The whole buffer is checked first, also when no record is there to copy.
+    let buffer_len = max * core::mem::size_of::<TraceRecord>();
+    check_caller_memory(buffer, buffer_len, true)?;
+    let mut records = alloc::vec![TraceRecord::default(); max];
+    let count = crate::trace::read(from, &mut records);
+    let bytes_len = count * core::mem::size_of::<TraceRecord>();
+    // SAFETY: TraceRecord is plain integers; `count` records were filled.
+    let bytes = unsafe { core::slice::from_raw_parts(records.as_ptr() as *const u8, bytes_len) };
+    crate::memory::paging::AddressSpace::write_current(buffer, bytes)?;
+    Ok(count as u64)
+}
 
 /// Lines the kernel keeps: the timer and the cascade.
 const KERNEL_IRQS: [u8; 2] = [0, 2];
@@ -27,7 +104,7 @@ pub fn io_ports(host: u64, task: u64, first: u64, count: u64) -> Result<u64, Ker
     let task = task_of(task)?;
     let end =
         first.checked_add(count).filter(|&e| count > 0 && e <= 65536).ok_or(KernelError::InvalidArgument)?;
-    sched::with(|w| {
+    world::with(|w| {
         let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
         let bitmap = t.io_bitmap.get_or_insert_with(|| Box::new([0xff; IO_BITMAP_BYTES]));
         for port in first..end {
@@ -77,7 +154,7 @@ pub fn map_physical(
     if !outside_ram(physical, size) {
         return Err(KernelError::InvalidArgument);
     }
-    sched::with(|w| {
+    world::with(|w| {
         let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
         if !t.space.is_unmapped(address, end) {
             return Err(KernelError::InvalidAddress);
@@ -103,7 +180,7 @@ pub fn dma_allocate(host: u64, task: u64, size: u64, out: u64) -> Result<u64, Ke
     check_caller_memory(out, 16, true)?;
     let physical = frames::alloc_contiguous_zeroed(count).ok_or(KernelError::NoMemory)?;
     let frame = |i: u64| physical + i * PAGE_SIZE;
-    let address = sched::with(|w| {
+    let address = world::with(|w| {
         let Some(t) = w.tasks.get_mut(task) else {
             (0..count as u64).for_each(|i| frames::free(frame(i)));
             return Err(KernelError::InvalidArgument);
@@ -149,7 +226,7 @@ pub fn irq_register(host: u64, irq: u64, port: u64, how: u64) -> Result<u64, Ker
     {
         return Err(KernelError::InvalidDisposition);
     }
-    sched::with(|w| {
+    world::with(|w| {
         let mut events = Vec::new();
         let right = if port == PORT_NULL {
             None
@@ -172,7 +249,7 @@ pub fn irq_register(host: u64, irq: u64, port: u64, how: u64) -> Result<u64, Ker
 pub fn irq_ack(host: u64, irq: u64) -> Result<u64, KernelError> {
     check_host(host)?;
     let irq = irq_line(irq)?;
-    let registered = sched::with(|w| w.irq_ports.get(irq as usize).is_some_and(|p| p.is_some()));
+    let registered = world::with(|w| w.irq_ports.get(irq as usize).is_some_and(|p| p.is_some()));
     if !registered {
         return Err(KernelError::InvalidArgument);
     }
@@ -195,7 +272,7 @@ pub fn deliver_irq(w: &mut World, irq: u8) -> bool {
     let Some(copy) = w.ports.make_send(right.port) else { return false };
     let message = Message::from_kernel(IRQ_MESSAGE, alloc::vec![irq], None, Vec::new());
     let mut events = Vec::new();
-    ipc_glue::enqueue_from_kernel(w, copy, message, &mut events);
+    crate::message::enqueue_from_kernel(w, copy, message, &mut events);
     w.handle_events(&mut events);
     true
 }
