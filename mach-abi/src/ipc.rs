@@ -6,6 +6,8 @@
 //! reply port; on receive, `remote` is the reply right the sender attached (or 0) and `local`
 //! the port the message arrived on, so that a server replies by sending the buffer back.
 
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
 /// A name in a task's port name space. 0 is no port; [`PORT_DEAD`] stands for a right whose
 /// port died in transit.
 pub type PortName = u32;
@@ -56,7 +58,7 @@ pub const MAX_PORT_DESCRIPTORS: usize = 64;
 pub const DEFAULT_QUEUE_LIMIT: usize = 16;
 
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub struct MessageHeader {
     /// Send: the destination. Receive: the reply right attached by the sender, or 0.
     pub remote: PortName,
@@ -81,7 +83,7 @@ pub struct MessageHeader {
 
 /// A right carried in the body of a message.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub struct PortDescriptor {
     pub name: PortName,
     /// Send: a `disposition::*`. Receive: a `received::*`.
@@ -91,7 +93,7 @@ pub struct PortDescriptor {
 
 /// An out-of-line memory region carried by a message: whole pages, copied into the receiver.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub struct OolDescriptor {
     /// Send: page-aligned start in the sender. Receive: where the copy was mapped (0 if the
     /// receiver ran out of memory for it).

@@ -4,8 +4,14 @@
 //!
 //! Mach traps use negative numbers in `rax`; every number >= 0 is a foreign system call that
 //! the kernel forwards to the task's syscall port (see docs/kernel.md).
-//! This crate must never contain code that runs: only numbers and plain layouts.
+//! This crate must never contain code that runs: only numbers and plain layouts. Every
+//! layout that crosses the user boundary derives zerocopy's `FromBytes` and `IntoBytes`,
+//! which refuse types with padding or invalid bit patterns at compile time: the kernel reads
+//! and writes user memory only as such plain-bytes types.
 #![no_std]
+
+pub use zerocopy;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Trap numbers (`rax` for the `syscall` instruction). Arguments go in rdi, rsi, rdx, r10,
 /// r8, r9; the result comes back in rax (>= 0 success, < 0 a [`KernelError`]).
@@ -148,6 +154,8 @@ pub mod notify {
 
 /// Trace records: one per hop of a traced request.
 pub mod trace {
+    use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
     /// A thread made a foreign system call (msg_id: the call number).
     pub const TRAP: u8 = 1;
     /// A message was queued on a port.
@@ -163,7 +171,7 @@ pub mod trace {
     pub const RING_SIZE: usize = 4096;
 
     #[repr(C)]
-    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
     pub struct TraceRecord {
         /// Sequence number, from 1.
         pub sequence: u64,
@@ -225,7 +233,7 @@ pub const TASK_ENDED_MESSAGE: u32 = 0x4d_0001;
 
 /// What `host_module_info` writes.
 #[repr(C)]
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub struct ModuleInfo {
     /// Bytes of the module.
     pub size: u64,
@@ -348,6 +356,8 @@ mod tests {
 /// replies it expects. The request's `remote` is a send-once right to the thread's kernel
 /// reply port; answering with `MOVE_SEND_ONCE` to it resumes the thread.
 pub mod forward {
+    use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
     /// A foreign system call: data is a [`SyscallRequest`].
     pub const SYSCALL_MESSAGE: u32 = 0x4d_0002;
     /// A user fault: data is an [`ExceptionRequest`].
@@ -355,7 +365,7 @@ pub mod forward {
 
     /// The user registers of a thread.
     #[repr(C)]
-    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
     pub struct Registers {
         pub rax: u64,
         pub rbx: u64,
@@ -379,7 +389,7 @@ pub mod forward {
     }
 
     #[repr(C)]
-    #[derive(Debug, Clone, Copy, Default)]
+    #[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
     pub struct SyscallRequest {
         /// The system call number (rax).
         pub number: u64,
@@ -401,7 +411,7 @@ pub mod forward {
     }
 
     #[repr(C)]
-    #[derive(Debug, Clone, Copy, Default)]
+    #[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
     pub struct SyscallReply {
         /// The value for rax.
         pub result: i64,
@@ -411,7 +421,7 @@ pub mod forward {
     }
 
     #[repr(C)]
-    #[derive(Debug, Clone, Copy, Default)]
+    #[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
     pub struct ExceptionRequest {
         pub vector: u64,
         pub error_code: u64,
@@ -431,7 +441,7 @@ pub mod forward {
     }
 
     #[repr(C)]
-    #[derive(Debug, Clone, Copy, Default)]
+    #[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
     pub struct ExceptionReply {
         pub action: u64,
         pub flags: u64,

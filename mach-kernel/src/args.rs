@@ -5,10 +5,12 @@
 //! It must never act: checks only, under the world lock for as long as a lookup takes.
 
 use crate::memory::PAGE_SIZE;
+use crate::memory::user::UserSlice;
 use crate::world;
 use crate::world::{HOST_OBJECT, TASK_OBJECT, TaskId};
 use mach_abi::ipc::PortName;
 use mach_abi::layout::USER_END;
+use mach_abi::zerocopy::{FromBytes, Immutable, IntoBytes};
 use mach_abi::{KernelError, VM_MAX_SIZE, protection};
 
 /// A trap argument that must be a port name (32 bits).
@@ -56,11 +58,13 @@ pub fn user_range(address: u64, size: u64) -> Result<(u64, u64), KernelError> {
     Ok((address, end.ok_or(KernelError::InvalidAddress)?))
 }
 
-/// Check that `[address, address + len)` is memory the calling task may read (or write),
-/// before a trap changes anything it would have to undo.
-pub fn check_caller_memory(address: u64, len: usize, write: bool) -> Result<(), KernelError> {
-    world::with_current_task(|t| t.space.check_user(address, len, write))
-        .ok_or(KernelError::InvalidArgument)?
+/// Check that `range` is memory the calling task may read (or write), before a trap
+/// changes anything it would have to undo.
+pub fn check_caller_memory<T: FromBytes + IntoBytes + Immutable>(
+    range: &UserSlice<T>,
+    write: bool,
+) -> Result<(), KernelError> {
+    world::with_current_task(|t| range.check_in(&t.space, write)).ok_or(KernelError::InvalidArgument)?
 }
 
 pub fn protection_flags(prot: u64) -> Result<(bool, bool), KernelError> {

@@ -9,6 +9,7 @@
 //! the task.
 
 use crate::arch::trap_frame::{RFLAGS_IF, TrapFrame};
+use crate::memory::user::UserSlice;
 use crate::message::Message;
 use crate::sched::{self, Wake};
 use crate::task_traps::special_port_of;
@@ -21,6 +22,7 @@ use mach_abi::forward::{
     SyscallRequest, action, reply_flags,
 };
 use mach_abi::layout::USER_END;
+use mach_abi::zerocopy::{FromBytes, IntoBytes};
 use mach_abi::{KernelError, special_port};
 
 /// Linux's ENOSYS and EFAULT, for the answers the kernel gives on a personality's behalf.
@@ -101,27 +103,6 @@ impl UserRegisters {
     }
 }
 
-fn as_bytes<T: Copy>(value: &T) -> Vec<u8> {
-    // SAFETY: T is a repr(C) struct of u64s: no padding, every byte initialised.
-    unsafe { core::slice::from_raw_parts(value as *const T as *const u8, core::mem::size_of::<T>()) }.to_vec()
-}
-
-fn from_bytes<T: Copy + Default>(data: &[u8]) -> Option<T> {
-    if data.len() < core::mem::size_of::<T>() {
-        return None;
-    }
-    let mut value = T::default();
-    // SAFETY: T is a repr(C) struct of integers; `data` has at least size_of::<T>() bytes.
-    unsafe {
-        core::ptr::copy_nonoverlapping(
-            data.as_ptr(),
-            &mut value as *mut T as *mut u8,
-            core::mem::size_of::<T>(),
-        )
-    };
-    Some(value)
-}
-
 /// Send `data` as message `id` to `task`'s special port `which` on behalf of the current
 /// thread and block until the reply is applied. None if the task has no such port.
 fn forward(which: u64, id: u32, kind: Pending, data: Vec<u8>, trace: u32) -> Option<Wake> {
@@ -156,30 +137,32 @@ fn forward(which: u64, id: u32, kind: Pending, data: Vec<u8>, trace: u32) -> Opt
 /// A foreign system call from the current thread: forward it and return the value for rax.
 /// Without a syscall port, -ENOSYS (logged once per task).
 pub fn syscall(call: SyscallArgs) -> u64 {
-    let (task, thread, fs_base, traced, carried, frame) = world::with(|w| {
+    let (task, thread, traced, carried, registers) = world::with(|w| {
         let thread = w.current_thread();
         let task = w.current_task_id().and_then(|t| w.tasks.get(t));
         let (id, traced) = task.map_or((0, false), |t| (t.id, t.traced));
-        (id, thread, w.fs_base(thread), traced, w.thread_trace(thread), w.user_frame(thread))
+        let fs_base = w.fs_base(thread);
+        let registers = w.with_user_frame(thread, |f| registers_of(f, fs_base));
+        (id, thread, traced, w.thread_trace(thread), registers)
     });
-    let Some(frame) = frame else { return ENOSYS.wrapping_neg() as u64 };
+    let Some(registers) = registers else { return ENOSYS.wrapping_neg() as u64 };
     // A traced task's system call starts a request; a server thread keeps the one it carries.
     let trace = if traced { crate::trace::new_context() } else { carried };
     crate::trace::record(trace, mach_abi::trace::TRAP, task, thread, 0, call.number as u32, 0);
-    let request = SyscallRequest {
-        number: call.number,
-        args: call.args,
-        task,
-        thread,
-        registers: registers_of(&frame, fs_base),
-    };
+    let request = SyscallRequest { number: call.number, args: call.args, task, thread, registers };
     let result = forward_syscall(&request, trace);
     crate::trace::record(trace, mach_abi::trace::RESUME, task, thread, 0, request.number as u32, result);
     result
 }
 
 fn forward_syscall(request: &SyscallRequest, trace: u32) -> u64 {
-    match forward(special_port::SYSCALL, SYSCALL_MESSAGE, Pending::Syscall, as_bytes(request), trace) {
+    match forward(
+        special_port::SYSCALL,
+        SYSCALL_MESSAGE,
+        Pending::Syscall,
+        request.as_bytes().to_vec(),
+        trace,
+    ) {
         None => {
             world::with_current_task(|t| {
                 if !t.warned_no_syscall_port {
@@ -195,7 +178,7 @@ fn forward_syscall(request: &SyscallRequest, trace: u32) -> u64 {
             ENOSYS.wrapping_neg() as u64
         }
         // The reply was applied to this thread's saved frame (rax included) by `apply_reply`.
-        Some(Wake::Retry) => world::with(|w| w.user_frame(w.current_thread()).map_or(0, |f| f.rax)),
+        Some(Wake::Retry) => world::with(|w| w.with_user_frame(w.current_thread(), |f| f.rax).unwrap_or(0)),
         Some(_) => ENOSYS.wrapping_neg() as u64,
     }
 }
@@ -217,7 +200,13 @@ pub fn exception(frame: &TrapFrame, fault_address: u64) -> bool {
         registers: registers_of(frame, fs_base),
     };
     matches!(
-        forward(special_port::EXCEPTION, EXCEPTION_MESSAGE, Pending::Exception, as_bytes(&request), 0),
+        forward(
+            special_port::EXCEPTION,
+            EXCEPTION_MESSAGE,
+            Pending::Exception,
+            request.as_bytes().to_vec(),
+            0
+        ),
         Some(Wake::Retry)
     )
 }
@@ -247,7 +236,8 @@ impl<'a> ForwardedReply<'a> {
         match w.thread_pending(thread).unwrap_or(Pending::None) {
             Pending::None => Err(KernelError::InvalidRight),
             Pending::Syscall => {
-                let reply: SyscallReply = from_bytes(data).ok_or(KernelError::InvalidArgument)?;
+                let (reply, _) =
+                    SyscallReply::read_from_prefix(data).map_err(|_| KernelError::InvalidArgument)?;
                 let registers = (reply.flags & reply_flags::SET_REGISTERS != 0)
                     .then(|| UserRegisters::check(&reply.registers))
                     .transpose()?;
@@ -263,10 +253,11 @@ impl<'a> ForwardedReply<'a> {
                 let mut copy_out = None;
                 if reply.flags & reply_flags::COPY_OUT != 0 {
                     let extra = data.get(core::mem::size_of::<SyscallReply>()..).unwrap_or(&[]);
-                    let writable = w
-                        .thread_task(thread)
-                        .and_then(|t| w.tasks.get(t))
-                        .is_some_and(|t| t.space.check_user(reply.copy_to, extra.len(), true).is_ok());
+                    let writable = w.thread_task(thread).and_then(|t| w.tasks.get(t)).is_some_and(|t| {
+                        UserSlice::<u8>::new(reply.copy_to, extra.len())
+                            .and_then(|s| s.check_in(&t.space, true))
+                            .is_ok()
+                    });
                     if writable {
                         copy_out = Some((reply.copy_to, extra));
                     } else {
@@ -276,7 +267,8 @@ impl<'a> ForwardedReply<'a> {
                 Ok(ForwardedReply::Syscall { result, copy_out, fs_base, registers })
             }
             Pending::Exception => {
-                let reply: ExceptionReply = from_bytes(data).ok_or(KernelError::InvalidArgument)?;
+                let (reply, _) =
+                    ExceptionReply::read_from_prefix(data).map_err(|_| KernelError::InvalidArgument)?;
                 let registers = (reply.flags & reply_flags::SET_REGISTERS != 0)
                     .then(|| UserRegisters::check(&reply.registers))
                     .transpose()?;
@@ -293,7 +285,7 @@ impl<'a> ForwardedReply<'a> {
                     && let Some(task) = w.thread_task(thread).and_then(|t| w.tasks.get(t))
                 {
                     // Checked writable by `decode`, under the same lock: this cannot fail.
-                    let _ = task.space.write_user(to, bytes);
+                    let _ = UserSlice::new(to, bytes.len()).and_then(|s| s.write_in(&task.space, bytes));
                 }
                 w.update_user_frame(thread, |frame| {
                     if let Some(registers) = registers {

@@ -9,6 +9,7 @@ use crate::arch::gdt::IO_BITMAP_BYTES;
 use crate::arch::pic;
 use crate::args::{check_caller_memory, check_host, name_arg, task_of, user_range};
 use crate::memory::paging::{self, no_execute};
+use crate::memory::user::{UserPtr, UserSlice};
 use crate::memory::{PAGE_SIZE, frames, phys_to_virt};
 use crate::message::Message;
 use crate::world;
@@ -31,14 +32,7 @@ pub fn host_module_info(host: u64, index: u64, info: u64) -> Result<u64, KernelE
     out.cmdline[..cmdline_len].copy_from_slice(&cmdline[..cmdline_len]);
     out.path_len = path_len as u32;
     out.cmdline_len = cmdline_len as u32;
-    // SAFETY: ModuleInfo is plain integers and byte arrays.
-    let bytes = unsafe {
-        core::slice::from_raw_parts(
-            &out as *const ModuleInfo as *const u8,
-            core::mem::size_of::<ModuleInfo>(),
-        )
-    };
-    world::with_current_task(|t| t.space.write_user(info, bytes)).ok_or(KernelError::InvalidArgument)??;
+    UserPtr::new(info).write(&out)?;
     Ok(0)
 }
 
@@ -84,14 +78,10 @@ pub fn host_trace_read(host: u64, from: u64, buffer: u64, max: u64) -> Result<u6
     check_host(host)?;
     let max = usize::try_from(max).map_err(|_| KernelError::InvalidArgument)?.min(256);
     // The whole buffer is checked first, also when no record is there to copy.
-    let buffer_len = max * core::mem::size_of::<TraceRecord>();
-    check_caller_memory(buffer, buffer_len, true)?;
+    check_caller_memory(&UserSlice::<TraceRecord>::new(buffer, max)?, true)?;
     let mut records = alloc::vec![TraceRecord::default(); max];
     let count = crate::trace::read(from, &mut records);
-    let bytes_len = count * core::mem::size_of::<TraceRecord>();
-    // SAFETY: TraceRecord is plain integers; `count` records were filled.
-    let bytes = unsafe { core::slice::from_raw_parts(records.as_ptr() as *const u8, bytes_len) };
-    crate::memory::paging::AddressSpace::write_current(buffer, bytes)?;
+    UserSlice::new(buffer, count)?.write(&records)?;
     Ok(count as u64)
 }
 
@@ -177,7 +167,8 @@ pub fn dma_allocate(host: u64, task: u64, size: u64, out: u64) -> Result<u64, Ke
     let count = (size / PAGE_SIZE) as usize;
     // The answer's place is checked before anything is allocated: a bad pointer changes
     // nothing.
-    check_caller_memory(out, 16, true)?;
+    let out = UserPtr::<[u64; 2]>::new(out);
+    check_caller_memory(&UserSlice::<[u64; 2]>::new(out.address(), 1)?, true)?;
     let physical = frames::alloc_contiguous_zeroed(count).ok_or(KernelError::NoMemory)?;
     let frame = |i: u64| physical + i * PAGE_SIZE;
     let address = world::with(|w| {
@@ -203,10 +194,7 @@ pub fn dma_allocate(host: u64, task: u64, size: u64, out: u64) -> Result<u64, Ke
         t.placed_anywhere(address, size);
         Ok(address)
     })?;
-    let answer = [address, physical];
-    // SAFETY: two u64s viewed as bytes.
-    let bytes = unsafe { core::slice::from_raw_parts(answer.as_ptr() as *const u8, 16) };
-    paging::AddressSpace::write_current(out, bytes)?;
+    out.write(&[address, physical])?;
     Ok(0)
 }
 

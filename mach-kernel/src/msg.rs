@@ -11,7 +11,8 @@
 
 use crate::args::name_arg;
 use crate::forward;
-use crate::memory::paging::{self, AddressSpace};
+use crate::memory::paging;
+use crate::memory::user::{UserPtr, UserSlice};
 use crate::memory::{PAGE_SIZE, frames, phys_to_virt};
 use crate::message::{Body, Message, OolRegion};
 use crate::sched::{self, Wake};
@@ -27,11 +28,6 @@ use mach_abi::ipc::{
 };
 use mach_abi::trace as trace_kind;
 use mach_kernel::ipc::{Event, PortId, PortTable};
-
-fn as_bytes<T: Copy>(value: &T) -> &[u8] {
-    // SAFETY: T is a repr(C) struct of integers without padding holes that matter.
-    unsafe { core::slice::from_raw_parts(value as *const T as *const u8, core::mem::size_of::<T>()) }
-}
 
 /// What a timeout option and value mean: `None` waits forever, `Some(None)` polls,
 /// `Some(Some(tick))` waits until that tick.
@@ -69,12 +65,6 @@ pub fn mach_msg(
     Ok(0)
 }
 
-/// View a slice of plain integer structs as bytes, to copy user memory into it.
-fn bytes_of_mut<T: Copy>(values: &mut [T]) -> &mut [u8] {
-    // SAFETY: T is a repr(C) struct of integers: any bytes make a valid value.
-    unsafe { core::slice::from_raw_parts_mut(values.as_mut_ptr() as *mut u8, core::mem::size_of_val(values)) }
-}
-
 /// `n` default values; no allocation (and no call) for none, the common case.
 fn filled_vec<T: Default + Clone>(n: usize) -> Vec<T> {
     if n == 0 { Vec::new() } else { vec![T::default(); n] }
@@ -91,9 +81,7 @@ fn read_message(buffer: u64) -> Result<(MessageHeader, Vec<PortDescriptor>, Body
         disposition::MAKE_SEND,
         disposition::MAKE_SEND_ONCE,
     ];
-    let mut header = [MessageHeader::default()];
-    AddressSpace::read_current(buffer, bytes_of_mut(&mut header))?;
-    let [header] = header;
+    let header = UserPtr::<MessageHeader>::new(buffer).read()?;
     let port_count = header.port_count as usize;
     let ool_count = header.ool_count as usize;
     let data_size = header.data_size as usize;
@@ -108,11 +96,11 @@ fn read_message(buffer: u64) -> Result<(MessageHeader, Vec<PortDescriptor>, Body
     }
     let descriptors_at = buffer + HEADER_SIZE as u64;
     let mut descriptors = filled_vec(port_count);
-    AddressSpace::read_current(descriptors_at, bytes_of_mut(&mut descriptors))?;
+    UserSlice::new(descriptors_at, port_count)?.read(&mut descriptors)?;
     let ool_at = descriptors_at + (port_count * PORT_DESCRIPTOR_SIZE) as u64;
     let mut regions = [OolDescriptor::default(); MAX_OOL_DESCRIPTORS];
     let regions = regions.get_mut(..ool_count).ok_or(KernelError::InvalidArgument)?;
-    AddressSpace::read_current(ool_at, bytes_of_mut(regions))?;
+    UserSlice::new(ool_at, ool_count)?.read(regions)?;
     regions.iter().try_for_each(check_region)?;
     // What the message will hold: its data and a frame per page of each region.
     let held =
@@ -125,7 +113,7 @@ fn read_message(buffer: u64) -> Result<(MessageHeader, Vec<PortDescriptor>, Body
         ),
     };
     let mut data = filled_vec(data_size);
-    AddressSpace::read_current(ool_at + (ool_count * OOL_DESCRIPTOR_SIZE) as u64, &mut data)?;
+    UserSlice::new(ool_at + (ool_count * OOL_DESCRIPTOR_SIZE) as u64, data_size)?.read(&mut data)?;
     let mut body = Body { data, ool: Vec::new(), deallocate: Vec::new(), charge };
     for region in regions.iter() {
         match copy_region(region) {
@@ -171,7 +159,8 @@ fn copy_region(region: &OolDescriptor) -> Result<OolRegion, KernelError> {
         // SAFETY: the frame is ours and mapped by the direct map.
         let target =
             unsafe { core::slice::from_raw_parts_mut(phys_to_virt(frame) as *mut u8, PAGE_SIZE as usize) };
-        if let Err(e) = AddressSpace::read_current(region.address + page * PAGE_SIZE, target) {
+        let source = UserSlice::new(region.address + page * PAGE_SIZE, PAGE_SIZE as usize);
+        if let Err(e) = source.and_then(|s| s.read(target)) {
             copy.free();
             return Err(e);
         }
@@ -485,7 +474,7 @@ fn receive_locked(
     if size as u64 > capacity {
         return Err(KernelError::TooLarge);
     }
-    task.space.check_user(buffer, size, true)?;
+    UserSlice::<u8>::new(buffer, size)?.check_in(&task.space, true)?;
     let message = ports.get_mut(source).and_then(|p| p.queue.pop_front()).ok_or(KernelError::InvalidName)?;
 
     let mut header = MessageHeader {
@@ -504,12 +493,12 @@ fn receive_locked(
         header.remote_disposition = reply.kind.received_code();
     }
     // The buffer was checked writable above, so these writes cannot fail halfway.
-    let mut result = AddressSpace::write_current(buffer, as_bytes(&header));
+    let mut result = UserPtr::new(buffer).write(&header);
     for (i, right) in message.ports.iter().enumerate() {
         let name = task.names.copyout(*right, ports, events).unwrap_or(mach_abi::ipc::PORT_DEAD);
         let d = PortDescriptor { name, disposition: right.kind.received_code(), reserved: [0; 3] };
         let at = buffer + (HEADER_SIZE + i * PORT_DESCRIPTOR_SIZE) as u64;
-        result = result.and(AddressSpace::write_current(at, as_bytes(&d)));
+        result = result.and(UserPtr::new(at).write(&d));
     }
     let ool_at = buffer + (HEADER_SIZE + message.ports.len() * PORT_DESCRIPTOR_SIZE) as u64;
     for (i, region) in message.ool.into_iter().enumerate() {
@@ -517,10 +506,10 @@ fn receive_locked(
         let address = map_region(task, region);
         let d = OolDescriptor { address, size: if address == 0 { 0 } else { size }, flags: 0 };
         let at = ool_at + (i * OOL_DESCRIPTOR_SIZE) as u64;
-        result = result.and(AddressSpace::write_current(at, as_bytes(&d)));
+        result = result.and(UserPtr::new(at).write(&d));
     }
     let data_at = ool_at + (header.ool_count as usize * OOL_DESCRIPTOR_SIZE) as u64;
-    result = result.and(AddressSpace::write_current(data_at, &message.data));
+    result = result.and(UserSlice::new(data_at, message.data.len()).and_then(|s| s.write(&message.data)));
     crate::trace::record(header.trace, trace_kind::RECEIVE, task.id, current, source, header.id, size as u64);
     result.map(|_| ReceiveOutcome::Delivered { source, trace: header.trace })
 }

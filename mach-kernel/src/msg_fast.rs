@@ -21,11 +21,12 @@
 //! gets the general path with nothing changed. When writing into the receiver's buffer
 //! faults, the general path runs too and reports it the same way.
 
-use crate::arch::user_copy::{copy_from_user, copy_to_user};
 use crate::memory::paging::AddressSpace;
+use crate::memory::user::{UserPtr, UserSlice};
 use crate::sched::{self, ReceiveBuffer, Switch, Wake};
 use crate::world;
 use crate::world::{DirectReceiver, World};
+use core::mem::MaybeUninit;
 use mach_abi::KernelError;
 use mach_abi::ipc::{HEADER_SIZE, MessageHeader, PORT_NULL, PortName, disposition, options, received};
 use mach_kernel::ipc::{PortId, Receiver};
@@ -33,11 +34,26 @@ use mach_kernel::ipc::{PortId, Receiver};
 /// Inline data the fast path carries (larger messages take the general path).
 pub const FAST_DATA_MAX: usize = 256;
 
-/// Bytes of one message on the fast path: header and data, word-aligned for the copies.
+/// Bytes of one message on the fast path: header and data, word-aligned for the copies, the
+/// data left uninitialised until copied in (no zeroing on the hot path).
 #[repr(C, align(8))]
 struct Staged {
-    header: MessageHeader,
-    data: [u8; FAST_DATA_MAX],
+    header: MaybeUninit<MessageHeader>,
+    data: [MaybeUninit<u8>; FAST_DATA_MAX],
+}
+
+const _: () = assert!(core::mem::offset_of!(Staged, data) == HEADER_SIZE);
+
+impl Staged {
+    /// The message's bytes: the header (written) and `data_size` bytes of data (copied in).
+    ///
+    /// # Safety
+    /// The header must have been written and `data_size` data bytes copied in.
+    unsafe fn bytes(&self, data_size: usize) -> &[u8] {
+        // SAFETY: the caller's promise; the struct is repr(C) with the data right after the
+        // header (asserted above), and `data_size <= FAST_DATA_MAX`.
+        unsafe { core::slice::from_raw_parts((self as *const Staged).cast::<u8>(), HEADER_SIZE + data_size) }
+    }
 }
 
 /// `mach_msg(buffer, options, receive_size, receive_name, timeout_ms)` when it sends and
@@ -73,21 +89,18 @@ fn send_receive(
     receive_name: PortName,
     deadline: Option<u64>,
 ) -> Option<Result<(), KernelError>> {
-    let header = read_header(buffer)?;
+    let header = UserPtr::<MessageHeader>::new(buffer).read().ok()?;
     let data_size = header.data_size as usize;
     if header.port_count != 0 || header.ool_count != 0 || data_size > FAST_DATA_MAX || header.trace != 0 {
         return None;
     }
-    let mut staged = core::mem::MaybeUninit::<Staged>::uninit();
-    let at = staged.as_mut_ptr() as *mut u8;
+    let mut staged = Staged { header: MaybeUninit::uninit(), data: [MaybeUninit::uninit(); FAST_DATA_MAX] };
+    // (Tested first: the null message, the common one, then costs nothing here.)
     if data_size > 0 {
-        // SAFETY: `staged` has room for FAST_DATA_MAX data bytes after the header.
-        if !unsafe { copy_from_user(at.wrapping_add(HEADER_SIZE), buffer + HEADER_SIZE as u64, data_size) } {
-            return None;
-        }
+        UserSlice::new(buffer + HEADER_SIZE as u64, data_size).ok()?.read_uninit(&mut staged.data).ok()?;
     }
     let own = ReceiveBuffer { address: buffer, capacity };
-    let switch = world::with(|w| deliver(w, &header, at, receive_name, own, deadline))?;
+    let switch = world::with(|w| deliver(w, &header, &mut staged, receive_name, own, deadline))?;
     // Woken: by an answer written straight into our buffer, or as in the general path.
     Some(match switch.run() {
         Wake::Delivered => Ok(()),
@@ -97,16 +110,6 @@ fn send_receive(
     })
 }
 
-#[inline(always)]
-fn read_header(buffer: u64) -> Option<MessageHeader> {
-    let mut header = core::mem::MaybeUninit::<MessageHeader>::uninit();
-    // SAFETY: the header is plain integers (any bytes are a valid value) and is fully
-    // written when the copy succeeds.
-    unsafe {
-        copy_from_user(header.as_mut_ptr() as *mut u8, buffer, HEADER_SIZE).then(|| header.assume_init())
-    }
-}
-
 /// Under the lock: check every condition, write the message (staged at `message`: room
 /// for the header, then the data already read) into the receiver's buffer, then move the
 /// rights and prepare the hand-off.
@@ -114,7 +117,7 @@ fn read_header(buffer: u64) -> Option<MessageHeader> {
 fn deliver(
     w: &mut World,
     header: &MessageHeader,
-    message: *mut u8,
+    message: &mut Staged,
     receive_name: PortName,
     own: ReceiveBuffer,
     deadline: Option<u64>,
@@ -141,11 +144,12 @@ fn deliver(
         data_size: header.data_size,
         trace: 0,
     };
-    // SAFETY: `message` has room for a header (it is a `Staged`, suitably aligned).
-    unsafe { (message as *mut MessageHeader).write(delivered) };
+    message.header.write(delivered);
     receiver_task.space.activate();
-    // SAFETY: `message` holds `size` initialised bytes: the header just written and the data.
-    if !unsafe { copy_to_user(plan.receiver.buffer.address, message, size) } {
+    // SAFETY: the header was just written; the data was copied in by `send_receive`.
+    let bytes = unsafe { message.bytes(header.data_size as usize) };
+    let written = UserSlice::new(plan.receiver.buffer.address, size).and_then(|to| to.write(bytes));
+    if written.is_err() {
         sender_space.activate();
         return None;
     }

@@ -9,7 +9,9 @@
 //! not ready.
 
 use crate::arch::context;
-use crate::world::{IDLE, TaskId, Thread, ThreadId, ThreadState, World, kill_task_threads, kill_thread, reap, with};
+use crate::world::{
+    IDLE, TaskId, Thread, ThreadId, ThreadState, World, kill_task_threads, kill_thread, reap, with,
+};
 use alloc::vec::Vec;
 use mach_kernel::ipc::PortId;
 

@@ -117,7 +117,7 @@ pub fn task_set_name(task: u64, text: u64, len: u64) -> Result<u64, KernelError>
         usize::try_from(len).ok().filter(|&l| (1..=32).contains(&l)).ok_or(KernelError::InvalidArgument)?;
     let mut buffer = [0u8; 32];
     let bytes = buffer.get_mut(..len).ok_or(KernelError::InvalidArgument)?;
-    world::with_current_task(|t| t.space.read_user(text, bytes)).ok_or(KernelError::InvalidArgument)??;
+    crate::memory::user::UserSlice::new(text, len)?.read(bytes)?;
     let name = core::str::from_utf8(bytes).map_err(|_| KernelError::InvalidArgument)?;
     world::with(|w| {
         let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;

@@ -6,6 +6,7 @@
 
 use crate::arch::trap_frame::TrapFrame;
 use crate::args::thread_of;
+use crate::memory::user::UserPtr;
 use crate::sched;
 use crate::world;
 use mach_abi::KernelError;
@@ -48,18 +49,10 @@ pub fn thread_get_state(thread: u64, out: u64) -> Result<u64, KernelError> {
     let thread = thread_of(thread)?;
     let registers = world::with(|w| {
         let fs_base = w.fs_base(thread);
-        w.user_frame(thread)
-            .map(|f| crate::forward::registers_of(&f, fs_base))
+        w.with_user_frame(thread, |f| crate::forward::registers_of(f, fs_base))
             .ok_or(KernelError::InvalidArgument)
     })?;
-    // SAFETY: Registers is plain u64s.
-    let bytes = unsafe {
-        core::slice::from_raw_parts(
-            &registers as *const _ as *const u8,
-            core::mem::size_of::<mach_abi::forward::Registers>(),
-        )
-    };
-    crate::memory::paging::AddressSpace::write_current(out, bytes)?;
+    UserPtr::new(out).write(&registers)?;
     Ok(0)
 }
 
@@ -69,16 +62,7 @@ pub fn thread_get_state(thread: u64, out: u64) -> Result<u64, KernelError> {
 /// rax after.
 pub fn thread_set_state(thread: u64, input: u64) -> Result<u64, KernelError> {
     let thread = thread_of(thread)?;
-    let mut registers = [mach_abi::forward::Registers::default()];
-    // SAFETY: Registers is plain u64s: any bytes are a value.
-    let bytes = unsafe {
-        core::slice::from_raw_parts_mut(
-            registers.as_mut_ptr() as *mut u8,
-            core::mem::size_of::<mach_abi::forward::Registers>(),
-        )
-    };
-    crate::memory::paging::AddressSpace::read_current(input, bytes)?;
-    let [registers] = registers;
+    let registers = UserPtr::<mach_abi::forward::Registers>::new(input).read()?;
     let registers = crate::forward::UserRegisters::check(&registers)?;
     world::with(|w| {
         if w.current_thread() == thread {

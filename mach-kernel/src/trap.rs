@@ -260,7 +260,7 @@ fn debug_write(address: u64, len: u64) -> Result<u64, KernelError> {
     }
     let mut buffer = [0u8; DEBUG_WRITE_MAX];
     let text = buffer.get_mut(..len).ok_or(KernelError::InvalidArgument)?;
-    crate::memory::paging::AddressSpace::read_current(address, text)?;
+    crate::memory::user::UserSlice::new(address, len)?.read(text)?;
     let name = world::with_current_task(|t| t.name.clone()).ok_or(KernelError::InvalidArgument)?;
     let text = core::str::from_utf8(text).unwrap_or("<not UTF-8>");
     let text = text.strip_suffix('\n').unwrap_or(text);

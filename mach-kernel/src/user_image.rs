@@ -5,6 +5,7 @@
 //! is an error, not a kernel fault.
 
 use crate::arch::trap_frame::TrapFrame;
+use crate::memory::user::UserSlice;
 use crate::memory::{PAGE_SIZE, paging::AddressSpace, phys_to_virt};
 use crate::world;
 use crate::world::TaskId;
@@ -52,7 +53,7 @@ pub fn start_task(name: &str, image: &[u8], args: &str) -> Result<TaskId, LoadEr
             return Err(LoadError::ArgumentsTooLong);
         }
         let args_at = USER_STACK_TOP - args.len() as u64;
-        space.write_user(args_at, args.as_bytes())?;
+        UserSlice::new(args_at, args.len())?.write_in(&space, args.as_bytes())?;
         // 16-byte aligned, minus 8: the stack as a called function sees it.
         let rsp = (args_at & !15) - 8;
         let mut frame = TrapFrame::new_user(file.ehdr.e_entry, rsp);

@@ -8,6 +8,7 @@
 use crate::args::{protection_flags, task_of, user_range};
 use crate::memory::PAGE_SIZE;
 use crate::memory::paging::{self, AddressSpace};
+use crate::memory::user::UserSlice;
 use crate::world;
 use alloc::vec::Vec;
 use mach_abi::{KernelError, VM_MAX_SIZE};
@@ -169,8 +170,9 @@ fn vm_copy(
             } else {
                 (task, address + done, caller, caller_address + done)
             };
-            w.tasks.get(from_task).ok_or(KernelError::InvalidArgument)?.space.read_user(from, buffer)?;
-            w.tasks.get(to_task).ok_or(KernelError::InvalidArgument)?.space.write_user(to, buffer)
+            let space = |task| w.tasks.get(task).map(|t| &t.space).ok_or(KernelError::InvalidArgument);
+            UserSlice::new(from, buffer.len())?.read_in(space(from_task)?, buffer)?;
+            UserSlice::new(to, buffer.len())?.write_in(space(to_task)?, buffer)
         })?;
         done += n;
         if done.is_multiple_of(PAGES_PER_STEP * PAGE_SIZE) {

@@ -438,12 +438,12 @@ impl World {
         Some((top - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame)
     }
 
-    /// A copy of `thread`'s saved user registers (the caller's own: as at its trap).
-    pub fn user_frame(&self, thread: ThreadId) -> Option<TrapFrame> {
+    /// Look at `thread`'s saved user registers (the caller's own: as at its trap) with `f`.
+    pub fn with_user_frame<T>(&self, thread: ThreadId, f: impl FnOnce(&TrapFrame) -> T) -> Option<T> {
         let frame = self.user_frame_at(thread)?;
-        // SAFETY: every user thread's kernel stack holds its user frame at the top; no
-        // reference to it is alive (one CPU, the world lock held).
-        Some(unsafe { frame.read() })
+        // SAFETY: every user thread's kernel stack holds its user frame at the top; no other
+        // reference to it is alive (one CPU, the world lock held, entries hold none).
+        Some(f(unsafe { &*frame }))
     }
 
     /// Change `thread`'s saved user registers with `f` (for a thread that is not running

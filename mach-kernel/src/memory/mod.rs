@@ -4,6 +4,7 @@
 pub mod frames;
 pub mod heap;
 pub mod paging;
+pub mod user;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 

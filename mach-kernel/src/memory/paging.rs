@@ -3,9 +3,9 @@
 //! entries 256..511) by copying those entries when it is made. The kernel therefore never
 //! adds a PML4 entry in the upper half after boot.
 //!
-//! User memory is only ever touched through `read_user` / `write_user`, which check each
-//! page's user and write permissions in the task's tables and copy through the HHDM, so a bad
-//! user pointer is an error code, never a kernel fault.
+//! User memory is touched only through `memory::user` (`UserPtr`, `UserSlice`), which uses
+//! the checked page walks here (`read_user`, `write_user`, `check_user`: each page's user and
+//! write permissions in the task's tables, copied through the HHDM) for other tasks' memory.
 
 use super::{PAGE_SIZE, frames, phys_to_virt};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -507,35 +507,13 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// Copy from the *current* task's memory at `addr` into `out`, without walking page
-    /// tables: a fault becomes `InvalidAddress`. Only for the running task's own space.
-    pub fn read_current(addr: u64, out: &mut [u8]) -> Result<(), KernelError> {
-        if out.is_empty() {
-            return Ok(());
-        }
-        // SAFETY: `out` is kernel memory of the right length.
-        let copied = unsafe { crate::arch::user_copy::copy_from_user(out.as_mut_ptr(), addr, out.len()) };
-        if copied { Ok(()) } else { Err(KernelError::InvalidAddress) }
-    }
-
-    /// Copy `data` into the *current* task's memory at `addr` (see `read_current`). A fault
-    /// may leave part written: check the range first when that matters.
-    pub fn write_current(addr: u64, data: &[u8]) -> Result<(), KernelError> {
-        if data.is_empty() {
-            return Ok(());
-        }
-        // SAFETY: `data` is kernel memory of the right length.
-        let copied = unsafe { crate::arch::user_copy::copy_to_user(addr, data.as_ptr(), data.len()) };
-        if copied { Ok(()) } else { Err(KernelError::InvalidAddress) }
-    }
-
     /// Check that `[addr, addr + len)` is user memory the task may read (or write).
-    pub fn check_user(&self, addr: u64, len: usize, write: bool) -> Result<(), KernelError> {
+    pub(super) fn check_user(&self, addr: u64, len: usize, write: bool) -> Result<(), KernelError> {
         self.user_chunks(addr, len, write, |_, _, _| {})
     }
 
     /// Copy user memory at `addr` into `out`.
-    pub fn read_user(&self, addr: u64, out: &mut [u8]) -> Result<(), KernelError> {
+    pub(super) fn read_user(&self, addr: u64, out: &mut [u8]) -> Result<(), KernelError> {
         let len = out.len();
         self.user_chunks(addr, len, false, |src, offset, n| {
             // SAFETY: `src` points at `n` mapped bytes (checked above); `out` has room.
@@ -544,7 +522,7 @@ impl AddressSpace {
     }
 
     /// Copy `data` into user memory at `addr`.
-    pub fn write_user(&self, addr: u64, data: &[u8]) -> Result<(), KernelError> {
+    pub(super) fn write_user(&self, addr: u64, data: &[u8]) -> Result<(), KernelError> {
         self.user_chunks(addr, data.len(), true, |dst, offset, n| {
             // SAFETY: `dst` points at `n` mapped, writable bytes (checked above).
             unsafe { core::ptr::copy_nonoverlapping(data.as_ptr().add(offset), dst, n) };
