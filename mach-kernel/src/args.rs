@@ -1,14 +1,17 @@
-//! Checking trap arguments: port names, kernel objects named by ports (a task, a thread, the
-//! host), page-aligned user ranges, protections, special-port indices. Each turns a raw
-//! register into a typed value or an error code.
+//! Decoding trap arguments: each turns a raw register into a typed value (a port name, a
+//! kernel object named by a port, a page-aligned user range, a protection, a disposition) or
+//! an error code. The trap dispatcher (`trap.rs`) decodes every argument of a trap, objects
+//! first, under the same hold of the world lock the trap then acts in, so no handler looks
+//! up an object twice or takes the lock again for it.
 //!
-//! It must never act: checks only, under the world lock for as long as a lookup takes.
+//! It must never act: checks only.
 
 use crate::memory::PAGE_SIZE;
 use crate::memory::user::UserSlice;
-use crate::world;
-use crate::world::{HOST_OBJECT, TASK_OBJECT, TaskId};
-use mach_abi::ipc::PortName;
+use crate::world::{HOST_OBJECT, TASK_OBJECT, THREAD_OBJECT, TaskId, ThreadId, World};
+use core::iter::StepBy;
+use core::ops::Range;
+use mach_abi::ipc::{PortName, disposition};
 use mach_abi::layout::USER_END;
 use mach_abi::zerocopy::{FromBytes, Immutable, IntoBytes};
 use mach_abi::{KernelError, VM_MAX_SIZE, protection};
@@ -18,62 +21,108 @@ pub fn name_arg(value: u64) -> Result<PortName, KernelError> {
     PortName::try_from(value).map_err(|_| KernelError::InvalidName)
 }
 
-/// The kernel object a send right in the caller's space names, if it has tag `kind`.
-pub fn object_of(name: u64, kind: u64) -> Result<u64, KernelError> {
-    let name = name_arg(name)?;
-    world::with(|w| {
-        let (task, ports) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
+/// A disposition (how a right is carried) other than `MOVE_RECEIVE`, for the traps that
+/// hand a right to the kernel to keep (notification and interrupt ports).
+pub fn kept_disposition_arg(value: u64) -> Result<u8, KernelError> {
+    let how = u8::try_from(value).map_err(|_| KernelError::InvalidDisposition)?;
+    if how == disposition::MOVE_RECEIVE {
+        return Err(KernelError::InvalidDisposition);
+    }
+    Ok(how)
+}
+
+impl World {
+    /// The kernel object a send right in the caller's name space names, if it has tag
+    /// `kind` (*object* in docs/kernel.md).
+    fn object_arg(&mut self, value: u64, kind: u64) -> Result<u64, KernelError> {
+        let name = name_arg(value)?;
+        let (task, ports) = self.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
         let id = task.names.send_port(name, ports)?;
         let object = ports.get(id).ok_or(KernelError::InvalidName)?.kernel_object;
         if object & kind == 0 {
             return Err(KernelError::InvalidRight);
         }
         Ok(object & !kind)
-    })
-}
-
-pub fn task_of(name: u64) -> Result<TaskId, KernelError> {
-    object_of(name, TASK_OBJECT)
-}
-
-pub fn check_host(name: u64) -> Result<(), KernelError> {
-    object_of(name, HOST_OBJECT).map(|_| ())
-}
-
-/// The thread a send right in the caller's space names (a thread port).
-pub fn thread_of(name: u64) -> Result<world::ThreadId, KernelError> {
-    object_of(name, world::THREAD_OBJECT)
-}
-
-/// A page-aligned, non-empty range inside user space.
-pub fn user_range(address: u64, size: u64) -> Result<(u64, u64), KernelError> {
-    if size == 0
-        || size > VM_MAX_SIZE
-        || !address.is_multiple_of(PAGE_SIZE)
-        || !size.is_multiple_of(PAGE_SIZE)
-    {
-        return Err(KernelError::InvalidArgument);
     }
-    let end = address.checked_add(size).filter(|&e| e <= USER_END && address >= PAGE_SIZE);
-    Ok((address, end.ok_or(KernelError::InvalidAddress)?))
-}
 
-/// Check that `range` is memory the calling task may read (or write), before a trap
-/// changes anything it would have to undo.
-pub fn check_caller_memory<T: FromBytes + IntoBytes + Immutable>(
-    range: &UserSlice<T>,
-    write: bool,
-) -> Result<(), KernelError> {
-    world::with_current_task(|t| range.check_in(&t.space, write)).ok_or(KernelError::InvalidArgument)?
-}
-
-pub fn protection_flags(prot: u64) -> Result<(bool, bool), KernelError> {
-    if prot & !(protection::WRITE | protection::EXECUTE) != 0 {
-        return Err(KernelError::InvalidArgument);
+    /// The task a task-port argument names.
+    pub fn task_arg(&mut self, value: u64) -> Result<TaskId, KernelError> {
+        self.object_arg(value, TASK_OBJECT)
     }
-    Ok((prot & protection::WRITE != 0, prot & protection::EXECUTE != 0))
+
+    /// The thread a thread-port argument names.
+    pub fn thread_arg(&mut self, value: u64) -> Result<ThreadId, KernelError> {
+        self.object_arg(value, THREAD_OBJECT)
+    }
+
+    /// Check that the argument names the host port (the privilege to use a host trap).
+    pub fn host_arg(&mut self, value: u64) -> Result<(), KernelError> {
+        self.object_arg(value, HOST_OBJECT).map(|_| ())
+    }
+
+    /// Check that `range` is memory the calling task may read (or write), before a trap
+    /// changes anything it would have to undo.
+    pub fn check_caller_memory<T: FromBytes + IntoBytes + Immutable>(
+        &mut self,
+        range: &UserSlice<T>,
+        write: bool,
+    ) -> Result<(), KernelError> {
+        let (task, _) = self.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
+        range.check_in(&task.space, write)
+    }
 }
 
+/// A page-aligned, non-empty range of user space, at most `VM_MAX_SIZE` (*range* in
+/// docs/kernel.md).
+#[derive(Debug, Clone, Copy)]
+pub struct UserRange {
+    pub start: u64,
+    pub end: u64,
+}
+
+impl UserRange {
+    pub fn new(address: u64, size: u64) -> Result<Self, KernelError> {
+        if size == 0
+            || size > VM_MAX_SIZE
+            || !address.is_multiple_of(PAGE_SIZE)
+            || !size.is_multiple_of(PAGE_SIZE)
+        {
+            return Err(KernelError::InvalidArgument);
+        }
+        let end = address.checked_add(size).filter(|&e| e <= USER_END && address >= PAGE_SIZE);
+        Ok(UserRange { start: address, end: end.ok_or(KernelError::InvalidAddress)? })
+    }
+
+    pub fn size(&self) -> u64 {
+        self.end - self.start
+    }
+
+    /// The address of each page, in order.
+    pub fn pages(&self) -> StepBy<Range<u64>> {
+        (self.start..self.end).step_by(PAGE_SIZE as usize)
+    }
+}
+
+/// `vm_*` protection bits: pages are always readable; writable and executable are asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct Protection {
+    pub writable: bool,
+    pub executable: bool,
+}
+
+impl Protection {
+    pub fn new(bits: u64) -> Result<Self, KernelError> {
+        if bits & !(protection::WRITE | protection::EXECUTE) != 0 {
+            return Err(KernelError::InvalidArgument);
+        }
+        Ok(Protection {
+            writable: bits & protection::WRITE != 0,
+            executable: bits & protection::EXECUTE != 0,
+        })
+    }
+}
+
+/// A special-port index (`mach_abi::special_port`).
 pub fn special_index(which: u64) -> Result<usize, KernelError> {
     usize::try_from(which).ok().filter(|&i| i < 3).ok_or(KernelError::InvalidArgument)
 }

@@ -7,21 +7,21 @@
 
 use crate::arch::gdt::IO_BITMAP_BYTES;
 use crate::arch::pic;
-use crate::args::{check_caller_memory, check_host, name_arg, task_of, user_range};
+use crate::args::UserRange;
 use crate::memory::paging::{self, no_execute};
 use crate::memory::user::{UserPtr, UserSlice};
 use crate::memory::{PAGE_SIZE, frames, phys_to_virt};
 use crate::message::Message;
-use crate::world;
-use crate::world::World;
+use crate::world::{self, TaskId, World};
 use crate::{boot, kprintln};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use mach_abi::ipc::{PORT_NULL, disposition};
+use mach_abi::ipc::{PORT_NULL, PortName, disposition};
 use mach_abi::{IRQ_MESSAGE, KernelError, ModuleInfo};
 
-pub fn host_module_info(host: u64, index: u64, info: u64) -> Result<u64, KernelError> {
-    check_host(host)?;
+/// `host_module_info(host, index, *mut ModuleInfo)`: size, path and command line of a boot
+/// module.
+pub fn host_module_info(index: u64, info: UserPtr<ModuleInfo>) -> Result<u64, KernelError> {
     let module = usize::try_from(index).ok().and_then(boot::module).ok_or(KernelError::InvalidArgument)?;
     let mut out = ModuleInfo { size: module.bytes.len() as u64, ..ModuleInfo::default() };
     let path = module.path.as_bytes();
@@ -32,12 +32,12 @@ pub fn host_module_info(host: u64, index: u64, info: u64) -> Result<u64, KernelE
     out.cmdline[..cmdline_len].copy_from_slice(&cmdline[..cmdline_len]);
     out.path_len = path_len as u32;
     out.cmdline_len = cmdline_len as u32;
-    UserPtr::new(info).write(&out)?;
+    info.write(&out)?;
     Ok(0)
 }
 
-pub fn host_module_map(host: u64, index: u64, address: u64) -> Result<u64, KernelError> {
-    check_host(host)?;
+/// `host_module_map(host, index, address) -> size`: the module, read-only, in the caller.
+pub fn host_module_map(w: &mut World, index: u64, address: u64) -> Result<u64, KernelError> {
     let module = usize::try_from(index).ok().and_then(boot::module).ok_or(KernelError::InvalidArgument)?;
     let start = module.bytes.as_ptr() as u64;
     if !start.is_multiple_of(PAGE_SIZE) {
@@ -45,40 +45,33 @@ pub fn host_module_map(host: u64, index: u64, address: u64) -> Result<u64, Kerne
         return Err(KernelError::InvalidArgument);
     }
     let size = (module.bytes.len() as u64).next_multiple_of(PAGE_SIZE).max(PAGE_SIZE);
-    let (first, end) = user_range(address, size)?;
+    let UserRange { start: first, end } = UserRange::new(address, size)?;
     let physical_base = start - phys_to_virt(0);
-    world::with(|w| {
-        let (t, _) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
-        if !t.space.is_unmapped(first, end) {
-            return Err(KernelError::InvalidAddress);
-        }
-        let flags = paging::USER | paging::no_execute();
-        let pages = (0..size).step_by(PAGE_SIZE as usize).map(|offset| (physical_base + offset, flags));
-        t.space.map_user_pages(first, pages).map_err(|(e, _)| e)?;
-        Ok(size)
-    })
+    let (t, _) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
+    if !t.space.is_unmapped(first, end) {
+        return Err(KernelError::InvalidAddress);
+    }
+    let flags = paging::USER | paging::no_execute();
+    let pages = (0..size).step_by(PAGE_SIZE as usize).map(|offset| (physical_base + offset, flags));
+    t.space.map_user_pages(first, pages).map_err(|(e, _)| e)?;
+    Ok(size)
 }
 
 /// `host_trace_task(host, task, on)`.
-pub fn host_trace_task(host: u64, task: u64, on: u64) -> Result<u64, KernelError> {
-    check_host(host)?;
-    let task = task_of(task)?;
+pub fn host_trace_task(w: &mut World, task: TaskId, on: u64) -> Result<u64, KernelError> {
     if on > 1 {
         return Err(KernelError::InvalidArgument);
     }
-    world::with(|w| {
-        w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?.traced = on == 1;
-        Ok(0)
-    })
+    w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?.traced = on == 1;
+    Ok(0)
 }
 
 /// `host_trace_read(host, from, buffer, max) -> count` (at most 256 records per call).
-pub fn host_trace_read(host: u64, from: u64, buffer: u64, max: u64) -> Result<u64, KernelError> {
+pub fn host_trace_read(w: &mut World, from: u64, buffer: u64, max: u64) -> Result<u64, KernelError> {
     use mach_abi::trace::TraceRecord;
-    check_host(host)?;
     let max = usize::try_from(max).map_err(|_| KernelError::InvalidArgument)?.min(256);
     // The whole buffer is checked first, also when no record is there to copy.
-    check_caller_memory(&UserSlice::<TraceRecord>::new(buffer, max)?, true)?;
+    w.check_caller_memory(&UserSlice::<TraceRecord>::new(buffer, max)?, true)?;
     let mut records = alloc::vec![TraceRecord::default(); max];
     let count = crate::trace::read(from, &mut records);
     UserSlice::new(buffer, count)?.write(&records)?;
@@ -89,12 +82,10 @@ pub fn host_trace_read(host: u64, from: u64, buffer: u64, max: u64) -> Result<u6
 const KERNEL_IRQS: [u8; 2] = [0, 2];
 
 /// `host_io_ports(host, task, first, count)`: let `task` use ports `[first, first+count)`.
-pub fn io_ports(host: u64, task: u64, first: u64, count: u64) -> Result<u64, KernelError> {
-    check_host(host)?;
-    let task = task_of(task)?;
+pub fn io_ports(w: &mut World, task: TaskId, first: u64, count: u64) -> Result<u64, KernelError> {
     let end =
         first.checked_add(count).filter(|&e| count > 0 && e <= 65536).ok_or(KernelError::InvalidArgument)?;
-    world::with(|w| {
+    {
         let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
         let bitmap = t.io_bitmap.get_or_insert_with(|| Box::new([0xff; IO_BITMAP_BYTES]));
         for port in first..end {
@@ -109,7 +100,7 @@ pub fn io_ports(host: u64, task: u64, first: u64, count: u64) -> Result<u64, Ker
             crate::arch::gdt::load_io_bitmap(task, t.io_bitmap.as_deref());
         }
         Ok(0)
-    })
+    }
 }
 
 /// Whether `[physical, physical + size)` stays clear of memory the kernel hands out.
@@ -128,15 +119,12 @@ fn outside_ram(physical: u64, size: u64) -> bool {
 /// `host_map_physical(host, task, physical, address, size)`: map a device range, uncached,
 /// read-write, not executable, at `address` in `task`.
 pub fn map_physical(
-    host: u64,
-    task: u64,
+    w: &mut World,
+    task: TaskId,
     physical: u64,
-    address: u64,
-    size: u64,
+    range: UserRange,
 ) -> Result<u64, KernelError> {
-    check_host(host)?;
-    let task = task_of(task)?;
-    let (address, end) = user_range(address, size)?;
+    let (UserRange { start: address, end }, size) = (range, range.size());
     let physical_end = 1u64 << crate::arch::cpu::physical_address_bits();
     if !physical.is_multiple_of(PAGE_SIZE) || physical.checked_add(size).is_none_or(|e| e > physical_end) {
         return Err(KernelError::InvalidArgument);
@@ -144,31 +132,26 @@ pub fn map_physical(
     if !outside_ram(physical, size) {
         return Err(KernelError::InvalidArgument);
     }
-    world::with(|w| {
-        let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
-        if !t.space.is_unmapped(address, end) {
-            return Err(KernelError::InvalidAddress);
-        }
-        let flags = paging::USER | paging::WRITABLE | paging::UNCACHED | no_execute();
-        let pages = (0..size).step_by(PAGE_SIZE as usize).map(|offset| (physical + offset, flags));
-        t.space.map_user_pages(address, pages).map_err(|(e, _)| e)?;
-        Ok(0)
-    })
+    let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
+    if !t.space.is_unmapped(address, end) {
+        return Err(KernelError::InvalidAddress);
+    }
+    let flags = paging::USER | paging::WRITABLE | paging::UNCACHED | no_execute();
+    let pages = (0..size).step_by(PAGE_SIZE as usize).map(|offset| (physical + offset, flags));
+    t.space.map_user_pages(address, pages).map_err(|(e, _)| e)?;
+    Ok(0)
 }
 
 /// `host_dma_allocate(host, task, size, out: *mut [u64; 2])`: physically contiguous zeroed
 /// memory mapped anywhere in `task`; writes its (address in the task, physical address).
-pub fn dma_allocate(host: u64, task: u64, size: u64, out: u64) -> Result<u64, KernelError> {
-    check_host(host)?;
-    let task = task_of(task)?;
+pub fn dma_allocate(task: TaskId, size: u64, out: UserPtr<[u64; 2]>) -> Result<u64, KernelError> {
     if size == 0 || size > 16 << 20 || !size.is_multiple_of(PAGE_SIZE) {
         return Err(KernelError::InvalidArgument);
     }
     let count = (size / PAGE_SIZE) as usize;
     // The answer's place is checked before anything is allocated: a bad pointer changes
     // nothing.
-    let out = UserPtr::<[u64; 2]>::new(out);
-    check_caller_memory(&UserSlice::<[u64; 2]>::new(out.address(), 1)?, true)?;
+    world::with(|w| w.check_caller_memory(&UserSlice::<[u64; 2]>::new(out.address(), 1)?, true))?;
     let physical = frames::alloc_contiguous_zeroed(count).ok_or(KernelError::NoMemory)?;
     let frame = |i: u64| physical + i * PAGE_SIZE;
     let address = world::with(|w| {
@@ -198,23 +181,21 @@ pub fn dma_allocate(host: u64, task: u64, size: u64, out: u64) -> Result<u64, Ke
     Ok(0)
 }
 
-fn irq_line(irq: u64) -> Result<u8, KernelError> {
+/// An interrupt line a driver may have: 1 or 3..=15.
+pub fn irq_line(irq: u64) -> Result<u8, KernelError> {
     u8::try_from(irq).ok().filter(|i| *i < 16 && !KERNEL_IRQS.contains(i)).ok_or(KernelError::InvalidArgument)
 }
 
 /// `host_irq_register(host, irq, port, disposition)`: messages for line `irq` go to `port`
 /// (0: stop). The line is unmasked; each delivery masks it until `host_irq_ack`.
-pub fn irq_register(host: u64, irq: u64, port: u64, how: u64) -> Result<u64, KernelError> {
-    check_host(host)?;
-    let irq = irq_line(irq)?;
-    let port = name_arg(port)?;
+pub fn irq_register(w: &mut World, irq: u8, port: PortName, how: u64) -> Result<u64, KernelError> {
     let how = u8::try_from(how).map_err(|_| KernelError::InvalidDisposition)?;
     if ![disposition::MAKE_SEND, disposition::COPY_SEND, disposition::MOVE_SEND].contains(&how)
         && port != PORT_NULL
     {
         return Err(KernelError::InvalidDisposition);
     }
-    world::with(|w| {
+    {
         let mut events = Vec::new();
         let right = if port == PORT_NULL {
             None
@@ -230,14 +211,12 @@ pub fn irq_register(host: u64, irq: u64, port: u64, how: u64) -> Result<u64, Ker
         pic::set_masked(irq, right.is_none());
         w.handle_events(&mut events);
         Ok(0)
-    })
+    }
 }
 
 /// `host_irq_ack(host, irq)`: the driver handled the interrupt; unmask the line.
-pub fn irq_ack(host: u64, irq: u64) -> Result<u64, KernelError> {
-    check_host(host)?;
-    let irq = irq_line(irq)?;
-    let registered = world::with(|w| w.irq_ports.get(irq as usize).is_some_and(|p| p.is_some()));
+pub fn irq_ack(w: &mut World, irq: u8) -> Result<u64, KernelError> {
+    let registered = w.irq_ports.get(irq as usize).is_some_and(|p| p.is_some());
     if !registered {
         return Err(KernelError::InvalidArgument);
     }

@@ -6,8 +6,10 @@
 //! or the end of the offending task, never a kernel panic.
 
 use crate::arch::{cpu, idt, pic, trap_frame::TrapFrame};
-use crate::world;
-use crate::{kprintln, log, sched};
+use crate::args::{Protection, UserRange, kept_disposition_arg, name_arg, special_index};
+use crate::memory::user::UserPtr;
+use crate::world::{self, World};
+use crate::{host_traps, kprintln, log, msg, port_traps, sched, task_traps, thread_traps, vm_traps};
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering};
 use mach_abi::layout::USER_END;
@@ -184,55 +186,157 @@ fn general_syscall(frame: *mut TrapFrame) -> u64 {
     }
 }
 
+/// A Mach trap: decode its arguments (objects first, as docs/kernel.md lists the errors),
+/// then act. Most traps are decoded and done in one hold of the world lock; those that
+/// block, switch threads or work in steps decode under the lock and then take it as they go.
 fn mach_trap(number: i64, args: [u64; 6]) -> Result<u64, KernelError> {
-    let f = TrapArgs::from(args);
+    let a = TrapArgs::from(args);
     match number {
-        trap::DEBUG_WRITE => debug_write(f.rdi, f.rsi),
-        trap::TASK_EXIT => task_exit(f.rdi),
-        trap::MACH_MSG => crate::msg::mach_msg(f.rdi, f.rsi, f.rdx, f.r10, f.r8),
-        trap::PORT_ALLOCATE => crate::port_traps::port_allocate(),
-        trap::PORT_ALLOCATE_SET => crate::port_traps::port_allocate_set(),
-        trap::PORT_DEALLOCATE => crate::port_traps::port_deallocate(f.rdi),
-        trap::PORT_DESTROY => crate::port_traps::port_destroy(f.rdi),
-        trap::PORT_TYPE => crate::port_traps::port_type(f.rdi),
-        trap::PORT_MOVE_MEMBER => crate::port_traps::port_move_member(f.rdi, f.rsi),
-        trap::PORT_MAKE_SEND => crate::port_traps::port_make_send(f.rdi),
-        trap::PORT_SET_QUEUE_LIMIT => crate::port_traps::port_set_queue_limit(f.rdi, f.rsi),
-        trap::TASK_SELF => crate::task_traps::task_self(),
-        trap::THREAD_CREATE => crate::thread_traps::thread_create(f.rdi, f.rsi, f.rdx, f.r10, f.r8),
-        trap::TASK_CREATE => crate::task_traps::task_create(),
-        trap::TASK_TERMINATE => crate::task_traps::task_terminate(f.rdi),
-        trap::VM_ALLOCATE => crate::vm_traps::vm_allocate(f.rdi, f.rsi, f.rdx, f.r10),
-        trap::VM_DEALLOCATE => crate::vm_traps::vm_deallocate(f.rdi, f.rsi, f.rdx),
-        trap::VM_PROTECT => crate::vm_traps::vm_protect(f.rdi, f.rsi, f.rdx, f.r10),
-        trap::VM_WRITE => crate::vm_traps::vm_write(f.rdi, f.rsi, f.rdx, f.r10),
-        trap::VM_READ => crate::vm_traps::vm_read(f.rdi, f.rsi, f.rdx, f.r10),
-        trap::TASK_SET_SPECIAL_PORT => crate::task_traps::task_set_special_port(f.rdi, f.rsi, f.rdx),
-        trap::TASK_GET_SPECIAL_PORT => crate::task_traps::task_get_special_port(f.rdi, f.rsi),
-        trap::HOST_MODULE_INFO => crate::host_traps::host_module_info(f.rdi, f.rsi, f.rdx),
-        trap::HOST_MODULE_MAP => crate::host_traps::host_module_map(f.rdi, f.rsi, f.rdx),
-        trap::TASK_NOTIFY_ENDED => crate::task_traps::task_notify_ended(f.rdi, f.rsi, f.rdx),
-        trap::TASK_SET_NAME => crate::task_traps::task_set_name(f.rdi, f.rsi, f.rdx),
-        trap::PORT_REQUEST_NOTIFICATION => {
-            crate::port_traps::port_request_notification(f.rdi, f.rsi, f.rdx, f.r10)
-        }
-        trap::HOST_IO_PORTS => crate::host_traps::io_ports(f.rdi, f.rsi, f.rdx, f.r10),
-        trap::HOST_MAP_PHYSICAL => crate::host_traps::map_physical(f.rdi, f.rsi, f.rdx, f.r10, f.r8),
-        trap::HOST_DMA_ALLOCATE => crate::host_traps::dma_allocate(f.rdi, f.rsi, f.rdx, f.r10),
-        trap::HOST_IRQ_REGISTER => crate::host_traps::irq_register(f.rdi, f.rsi, f.rdx, f.r10),
-        trap::HOST_IRQ_ACK => crate::host_traps::irq_ack(f.rdi, f.rsi),
-        trap::HOST_TRACE_TASK => crate::host_traps::host_trace_task(f.rdi, f.rsi, f.rdx),
-        trap::HOST_TRACE_READ => crate::host_traps::host_trace_read(f.rdi, f.rsi, f.rdx, f.r10),
-        trap::THREAD_GET_STATE => crate::thread_traps::thread_get_state(f.rdi, f.rsi),
-        trap::THREAD_SET_STATE => crate::thread_traps::thread_set_state(f.rdi, f.rsi),
-        trap::TASK_SUSPEND => crate::task_traps::task_suspend(f.rdi),
-        trap::TASK_RESUME => crate::task_traps::task_resume(f.rdi),
-        trap::TASK_CREATE_COPY => crate::task_traps::task_create_copy(f.rdi),
-        trap::THREAD_SET_PRIORITY => crate::thread_traps::thread_set_priority(f.rdi, f.rsi),
-        trap::THREAD_SELF => crate::thread_traps::thread_self(),
-        trap::VM_MAP => crate::vm_traps::vm_map(f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9),
+        trap::DEBUG_WRITE => debug_write(a.rdi, a.rsi),
+        trap::TASK_EXIT => task_exit(a.rdi),
         trap::THREAD_EXIT => sched::exit_current_thread(),
-        trap::SLEEP => crate::thread_traps::sleep(f.rdi),
+        trap::SLEEP => thread_traps::sleep(a.rdi),
+        trap::MACH_MSG => msg::mach_msg(a.rdi, a.rsi, a.rdx, a.r10, a.r8),
+        trap::TASK_TERMINATE => task_traps::task_terminate(world::with(|w| w.task_arg(a.rdi))?),
+        trap::TASK_SUSPEND => {
+            world::with(|w| {
+                let task = w.task_arg(a.rdi)?;
+                task_traps::task_suspend(w, task)
+            })?;
+            // The caller may have suspended its own task: it stops here until resumed.
+            sched::schedule();
+            Ok(0)
+        }
+        trap::THREAD_SET_PRIORITY => {
+            let (old, give_way) = world::with(|w| {
+                let thread = w.thread_arg(a.rdi)?;
+                thread_traps::thread_set_priority(w, thread, a.rsi)
+            })?;
+            if give_way {
+                sched::schedule();
+            }
+            Ok(old)
+        }
+        trap::VM_ALLOCATE => {
+            let task = world::with(|w| w.task_arg(a.rdi))?;
+            vm_traps::vm_allocate(task, a.rsi, a.rdx, Protection::new(a.r10)?)
+        }
+        trap::VM_DEALLOCATE => {
+            let task = world::with(|w| w.task_arg(a.rdi))?;
+            vm_traps::vm_deallocate(task, UserRange::new(a.rsi, a.rdx)?)
+        }
+        trap::VM_WRITE => vm_traps::vm_write(world::with(|w| w.task_arg(a.rdi))?, a.rsi, a.rdx, a.r10),
+        trap::VM_READ => vm_traps::vm_read(world::with(|w| w.task_arg(a.rdi))?, a.rsi, a.rdx, a.r10),
+        trap::HOST_DMA_ALLOCATE => {
+            let task = world::with(|w| {
+                w.host_arg(a.rdi)?;
+                w.task_arg(a.rsi)
+            })?;
+            host_traps::dma_allocate(task, a.rdx, UserPtr::new(a.r10))
+        }
+        trap::HOST_MODULE_INFO => {
+            world::with(|w| w.host_arg(a.rdi))?;
+            host_traps::host_module_info(a.rsi, UserPtr::new(a.rdx))
+        }
+        _ => world::with(|w| locked_trap(w, number, &a)),
+    }
+}
+
+/// The traps done in one hold of the world lock: decoded, then handled.
+fn locked_trap(w: &mut World, number: i64, a: &TrapArgs) -> Result<u64, KernelError> {
+    match number {
+        trap::PORT_ALLOCATE => port_traps::port_allocate(w),
+        trap::PORT_ALLOCATE_SET => port_traps::port_allocate_set(w),
+        trap::PORT_DEALLOCATE => port_traps::port_deallocate(w, name_arg(a.rdi)?),
+        trap::PORT_DESTROY => port_traps::port_destroy(w, name_arg(a.rdi)?),
+        trap::PORT_TYPE => port_traps::port_type(w, name_arg(a.rdi)?),
+        trap::PORT_MOVE_MEMBER => port_traps::port_move_member(w, name_arg(a.rdi)?, name_arg(a.rsi)?),
+        trap::PORT_MAKE_SEND => port_traps::port_make_send(w, name_arg(a.rdi)?),
+        trap::PORT_SET_QUEUE_LIMIT => port_traps::port_set_queue_limit(w, name_arg(a.rdi)?, a.rsi),
+        trap::PORT_REQUEST_NOTIFICATION => {
+            let (name, notify) = (name_arg(a.rdi)?, name_arg(a.rdx)?);
+            port_traps::port_request_notification(w, name, a.rsi, notify, a.r10)
+        }
+        trap::TASK_SELF => task_traps::task_self(w),
+        trap::TASK_CREATE => task_traps::task_create(w),
+        trap::TASK_CREATE_COPY => {
+            let parent = w.task_arg(a.rdi)?;
+            task_traps::task_create_copy(w, parent)
+        }
+        trap::TASK_SET_SPECIAL_PORT => {
+            let task = w.task_arg(a.rdi)?;
+            task_traps::task_set_special_port(w, task, special_index(a.rsi)?, name_arg(a.rdx)?)
+        }
+        trap::TASK_GET_SPECIAL_PORT => {
+            let task = w.task_arg(a.rdi)?;
+            task_traps::task_get_special_port(w, task, special_index(a.rsi)?)
+        }
+        trap::TASK_NOTIFY_ENDED => {
+            let task = w.task_arg(a.rdi)?;
+            task_traps::task_notify_ended(w, task, name_arg(a.rsi)?, kept_disposition_arg(a.rdx)?)
+        }
+        trap::TASK_SET_NAME => {
+            let task = w.task_arg(a.rdi)?;
+            task_traps::task_set_name(w, task, a.rsi, a.rdx)
+        }
+        trap::TASK_RESUME => {
+            let task = w.task_arg(a.rdi)?;
+            task_traps::task_resume(w, task)
+        }
+        trap::THREAD_CREATE => {
+            let task = w.task_arg(a.rdi)?;
+            thread_traps::thread_create(w, task, a.rsi, a.rdx, a.r10, a.r8)
+        }
+        trap::THREAD_SELF => thread_traps::thread_self(w),
+        trap::THREAD_GET_STATE => {
+            let thread = w.thread_arg(a.rdi)?;
+            thread_traps::thread_get_state(w, thread, UserPtr::new(a.rsi))
+        }
+        trap::THREAD_SET_STATE => {
+            let thread = w.thread_arg(a.rdi)?;
+            thread_traps::thread_set_state(w, thread, UserPtr::new(a.rsi))
+        }
+        trap::VM_PROTECT => {
+            let task = w.task_arg(a.rdi)?;
+            let protection = Protection::new(a.r10)?;
+            vm_traps::vm_protect(w, task, UserRange::new(a.rsi, a.rdx)?, protection)
+        }
+        trap::VM_MAP => {
+            let (task, source) = (w.task_arg(a.rdi)?, w.task_arg(a.r10)?);
+            let protection = Protection::new(a.r9)?;
+            vm_traps::vm_map(w, task, a.rsi, source, UserRange::new(a.r8, a.rdx)?, protection)
+        }
+        trap::HOST_MODULE_MAP => {
+            w.host_arg(a.rdi)?;
+            host_traps::host_module_map(w, a.rsi, a.rdx)
+        }
+        trap::HOST_IO_PORTS => {
+            w.host_arg(a.rdi)?;
+            let task = w.task_arg(a.rsi)?;
+            host_traps::io_ports(w, task, a.rdx, a.r10)
+        }
+        trap::HOST_MAP_PHYSICAL => {
+            w.host_arg(a.rdi)?;
+            let task = w.task_arg(a.rsi)?;
+            host_traps::map_physical(w, task, a.rdx, UserRange::new(a.r10, a.r8)?)
+        }
+        trap::HOST_IRQ_REGISTER => {
+            w.host_arg(a.rdi)?;
+            host_traps::irq_register(w, host_traps::irq_line(a.rsi)?, name_arg(a.rdx)?, a.r10)
+        }
+        trap::HOST_IRQ_ACK => {
+            w.host_arg(a.rdi)?;
+            host_traps::irq_ack(w, host_traps::irq_line(a.rsi)?)
+        }
+        trap::HOST_TRACE_TASK => {
+            w.host_arg(a.rdi)?;
+            let task = w.task_arg(a.rsi)?;
+            host_traps::host_trace_task(w, task, a.rdx)
+        }
+        trap::HOST_TRACE_READ => {
+            w.host_arg(a.rdi)?;
+            host_traps::host_trace_read(w, a.rsi, a.rdx, a.r10)
+        }
         _ => Err(KernelError::InvalidTrap),
     }
 }

@@ -69,9 +69,9 @@ pub fn start_task(name: &str, image: &[u8], args: &str) -> Result<TaskId, LoadEr
         }
     };
     let mut frame = frame;
-    let task = world::create_task(name, space, None);
+    let task = world::with(|w| world::create_task(w, name, space, None));
     frame.rdx = u64::from(give_host_port(task)?);
-    world::spawn_thread(task, &frame, world::DEFAULT_PRIORITY)?;
+    world::with(|w| world::spawn_thread(w, task, &frame, world::DEFAULT_PRIORITY))?;
     Ok(task)
 }
 

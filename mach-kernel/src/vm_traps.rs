@@ -5,25 +5,31 @@
 //! error code and changes nothing. Long ones work in steps and let the timer in between, so
 //! no trap holds the CPU with interrupts off for long.
 
-use crate::args::{protection_flags, task_of, user_range};
+use crate::args::{Protection, UserRange};
 use crate::memory::PAGE_SIZE;
 use crate::memory::paging::{self, AddressSpace};
 use crate::memory::user::UserSlice;
-use crate::world;
+use crate::world::{self, TaskId, World};
 use alloc::vec::Vec;
 use mach_abi::{KernelError, VM_MAX_SIZE};
 
 /// Pages a long trap handles between two preemption points (256 KiB of memory).
 const PAGES_PER_STEP: u64 = 64;
 
-pub fn vm_allocate(task: u64, address: u64, size: u64, prot: u64) -> Result<u64, KernelError> {
-    let task = task_of(task)?;
-    let (writable, executable) = protection_flags(prot)?;
+/// `vm_allocate(task, address (0: anywhere), size, protection) -> address`: zeroed pages,
+/// never over existing ones. Takes the lock itself, a step at a time.
+pub fn vm_allocate(
+    task: TaskId,
+    address: u64,
+    size: u64,
+    protection: Protection,
+) -> Result<u64, KernelError> {
+    let Protection { writable, executable } = protection;
     let (start, end) = world::with(|w| {
         let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
         let anywhere = address == 0;
         let address = if anywhere { t.find_anywhere(size)? } else { address };
-        let (start, end) = user_range(address, size)?;
+        let UserRange { start, end } = UserRange::new(address, size)?;
         if !t.space.is_unmapped(start, end) {
             return Err(KernelError::InvalidAddress);
         }
@@ -60,9 +66,10 @@ pub fn vm_allocate(task: u64, address: u64, size: u64, prot: u64) -> Result<u64,
     Ok(start)
 }
 
-pub fn vm_deallocate(task: u64, address: u64, size: u64) -> Result<u64, KernelError> {
-    let task = task_of(task)?;
-    let (start, end) = user_range(address, size)?;
+/// `vm_deallocate(task, address, size)`: unmapped pages are skipped. Takes the lock itself,
+/// a step at a time.
+pub fn vm_deallocate(task: TaskId, range: UserRange) -> Result<u64, KernelError> {
+    let UserRange { start, end } = range;
     let mut page = start;
     while page < end {
         let step_end = (page + PAGES_PER_STEP * PAGE_SIZE).min(end);
@@ -77,18 +84,19 @@ pub fn vm_deallocate(task: u64, address: u64, size: u64) -> Result<u64, KernelEr
     Ok(0)
 }
 
-pub fn vm_protect(task: u64, address: u64, size: u64, prot: u64) -> Result<u64, KernelError> {
-    let task = task_of(task)?;
-    let (writable, executable) = protection_flags(prot)?;
-    let (start, end) = user_range(address, size)?;
-    world::with(|w| {
-        let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
-        let pages = (start..end).step_by(PAGE_SIZE as usize);
-        // Every page is checked before any changes: an error changes nothing.
-        pages.clone().try_for_each(|page| t.space.may_protect_user_page(page, writable))?;
-        pages.clone().try_for_each(|page| t.space.protect_user_page(page, writable, executable))?;
-        Ok(0)
-    })
+/// `vm_protect(task, address, size, protection)`: every page checked before any changes.
+pub fn vm_protect(
+    w: &mut World,
+    task: TaskId,
+    range: UserRange,
+    protection: Protection,
+) -> Result<u64, KernelError> {
+    let Protection { writable, executable } = protection;
+    let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
+    // Every page is checked before any changes: an error changes nothing.
+    range.pages().try_for_each(|page| t.space.may_protect_user_page(page, writable))?;
+    range.pages().try_for_each(|page| t.space.protect_user_page(page, writable, executable))?;
+    Ok(0)
 }
 
 /// `vm_map(task, address, size, source_task, source_address, protection) -> address`: map
@@ -97,26 +105,24 @@ pub fn vm_protect(task: u64, address: u64, size: u64, prot: u64) -> Result<u64, 
 /// source does not own is never shared with more access than it has there. Nothing changes
 /// when an error is returned (a copy-on-write source page may have become the source's own).
 pub fn vm_map(
-    task: u64,
+    w: &mut World,
+    task: TaskId,
     address: u64,
-    size: u64,
-    source: u64,
-    source_address: u64,
-    prot: u64,
+    source: TaskId,
+    source_range: UserRange,
+    protection: Protection,
 ) -> Result<u64, KernelError> {
-    let task = task_of(task)?;
-    let source = task_of(source)?;
-    let (writable, executable) = protection_flags(prot)?;
-    let (source_start, source_end) = user_range(source_address, size)?;
+    let Protection { writable, executable } = protection;
+    let size = source_range.size();
     crate::memory::heap::room_for_user_objects()?;
-    let source_pages = (source_start..source_end).step_by(PAGE_SIZE as usize);
-    world::with(|w| {
+    let source_pages = source_range.pages();
+    {
         let s = w.tasks.get(source).ok_or(KernelError::InvalidArgument)?;
         source_pages.clone().try_for_each(|page| s.space.may_protect_user_page(page, writable))?;
         let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
         let anywhere = address == 0;
         let address = if anywhere { t.find_anywhere(size)? } else { address };
-        let (start, end) = user_range(address, size)?;
+        let UserRange { start, end } = UserRange::new(address, size)?;
         if !t.space.is_unmapped(start, end) {
             return Err(KernelError::InvalidAddress);
         }
@@ -143,18 +149,17 @@ pub fn vm_map(
             t.placed_anywhere(start, size);
         }
         Ok(start)
-    })
+    }
 }
 
 /// Copy `len` bytes between the caller's memory and `task`'s, a page-sized chunk at a time.
 fn vm_copy(
-    task: u64,
+    task: TaskId,
     address: u64,
     caller_address: u64,
     len: u64,
     into_task: bool,
 ) -> Result<u64, KernelError> {
-    let task = task_of(task)?;
     if len > VM_MAX_SIZE {
         return Err(KernelError::InvalidArgument);
     }
@@ -182,10 +187,14 @@ fn vm_copy(
     Ok(len)
 }
 
-pub fn vm_write(task: u64, address: u64, source: u64, len: u64) -> Result<u64, KernelError> {
+/// `vm_write(task, address, source, length)`: copy from the caller into the task. Takes the
+/// lock itself, a page at a time.
+pub fn vm_write(task: TaskId, address: u64, source: u64, len: u64) -> Result<u64, KernelError> {
     vm_copy(task, address, source, len, true)
 }
 
-pub fn vm_read(task: u64, address: u64, destination: u64, len: u64) -> Result<u64, KernelError> {
+/// `vm_read(task, address, destination, length)`: copy from the task into the caller. Takes
+/// the lock itself, a page at a time.
+pub fn vm_read(task: TaskId, address: u64, destination: u64, len: u64) -> Result<u64, KernelError> {
     vm_copy(task, address, destination, len, false)
 }

@@ -573,8 +573,8 @@ impl World {
 
 /// Make a task around `space`, with its kernel port. `anywhere_hint`: where "anywhere"
 /// placement starts (a task copy keeps its parent's; None: the start of the region).
-pub fn create_task(name: &str, space: AddressSpace, anywhere_hint: Option<u64>) -> TaskId {
-    with(|w| {
+pub fn create_task(w: &mut World, name: &str, space: AddressSpace, anywhere_hint: Option<u64>) -> TaskId {
+    {
         let id = w.tasks.next_id();
         let self_port = w.ports.create_in_transit();
         if let Some(p) = w.ports.get_mut(self_port.port) {
@@ -598,16 +598,21 @@ pub fn create_task(name: &str, space: AddressSpace, anywhere_hint: Option<u64>) 
         };
         w.tasks.insert(task);
         id
-    })
+    }
 }
 
 /// Start a thread in `task` that enters user mode with `frame`.
-pub fn spawn_thread(task: TaskId, frame: &TrapFrame, priority: u8) -> Result<ThreadId, KernelError> {
+pub fn spawn_thread(
+    w: &mut World,
+    task: TaskId,
+    frame: &TrapFrame,
+    priority: u8,
+) -> Result<ThreadId, KernelError> {
     let stack = frames::alloc_contiguous_zeroed(KERNEL_STACK_FRAMES).ok_or(KernelError::NoMemory)?;
     let top = phys_to_virt(stack) + KERNEL_STACK_FRAMES as u64 * PAGE_SIZE;
     // SAFETY: the stack was just allocated for this thread.
     let saved_rsp = unsafe { context::prepare_user_entry(top, frame) };
-    with(|w| {
+    {
         let Some(owner) = w.tasks.get_mut(task) else {
             free_run(stack, KERNEL_STACK_FRAMES);
             return Err(KernelError::InvalidArgument);
@@ -623,7 +628,7 @@ pub fn spawn_thread(task: TaskId, frame: &TrapFrame, priority: u8) -> Result<Thr
         w.threads.insert(thread);
         w.ready.push(id, priority);
         Ok(id)
-    })
+    }
 }
 
 fn free_run(base: u64, count: usize) {
