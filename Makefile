@@ -1,7 +1,8 @@
 # Machina: `make run` boots it, `make test` proves it. See README.md.
 #
 #   make run            build everything, boot QEMU headless, console on this terminal
-#   make test           host unit tests + system tests that boot QEMU
+#   make test           lints (fmt, clippy -D warnings), host unit tests, system tests (QEMU)
+#   make lint           cargo fmt --check and clippy of every crate, warnings denied
 #   make iso            hybrid BIOS/UEFI ISO with real Limine (LIMINE_DIR)
 #   make debug          boot paused with a GDB stub on :1234
 #   make boot-time      measure QEMU launch -> kernel banner -> first user output
@@ -21,7 +22,7 @@ export BOOT ?= direct
 export KLOG ?= term
 export QEMU_MEMORY ?= 512M
 
-.PHONY: all setup build run test unit-test system-test iso debug boot-time bench clean
+.PHONY: all setup build run test lint unit-test system-test iso debug boot-time bench clean
 
 all: build
 
@@ -44,7 +45,13 @@ run: build
 debug: build
 	@scripts/run-qemu.sh --debug
 
-test: build unit-test system-test
+test: build lint unit-test system-test
+
+# Every crate, for the target it is built for, warnings denied; formatting checked.
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --release --target x86_64-unknown-none $(KERNEL_CRATES) -p libmach -p mach-abi -- -D warnings
+	$(CARGO) clippy --all-targets $(UNIT_CRATES) -- -D warnings
 
 unit-test:
 	$(CARGO) test --lib $(UNIT_CRATES)

@@ -31,6 +31,15 @@ pub(crate) fn concat(parts: &[&[u8]]) -> ([u8; 64], usize) {
 
 /// A child running `code` with its syscall and exception ports set to `port`.
 pub(crate) fn child(code: &[u8], port: &SendRight) -> Result<PortName, &'static str> {
+    child_then(code, port, |_| Ok(()))
+}
+
+/// As [`child`], with `before_start` called on the task before its thread starts.
+pub(crate) fn child_then(
+    code: &[u8],
+    port: &SendRight,
+    before_start: impl FnOnce(PortName) -> Result<(), &'static str>,
+) -> Result<PortName, &'static str> {
     let task = task_create().map_err(|_| "task_create")?;
     task_set_special_port(task, special_port::SYSCALL, port.name()).map_err(|_| "set syscall port")?;
     task_set_special_port(task, special_port::EXCEPTION, port.name()).map_err(|_| "set exception port")?;
@@ -40,6 +49,7 @@ pub(crate) fn child(code: &[u8], port: &SendRight) -> Result<PortName, &'static 
     vm_allocate(task, DATA_AT, 4096, protection::WRITE).map_err(|_| "vm_allocate data")?;
     vm_write(task, DATA_AT, &[77]).map_err(|_| "vm_write data")?;
     let stack = vm_allocate(task, 0, 16384, protection::WRITE).map_err(|_| "vm_allocate stack")?;
+    before_start(task)?;
     thread_create_at(task, CODE_AT, stack + 16384 - 8, 0, 0).map_err(|_| "thread_create_at")?;
     Ok(task)
 }
@@ -210,8 +220,9 @@ pub fn tracing() -> Result<(), &'static str> {
         )?;
     }
     let (code, n) = concat(&[&[0xb8, 39, 0, 0, 0, 0x0f, 0x05], REPORT_RAX]);
-    let task = child(&code[..n], &send)?;
-    host_trace_task(host, task, true).map_err(|_| "host_trace_task")?;
+    // Traced before its thread starts: its first call must be traced.
+    let trace_it = |task| host_trace_task(host, task, true).map_err(|_| "host_trace_task");
+    let task = child_then(&code[..n], &send, trace_it)?;
     let (to, _) = receive::<SyscallRequest>(&port, SYSCALL_MESSAGE)?;
     reply(to, &SyscallReply { result: 7, ..SyscallReply::default() }, &[])?;
     check(report(&port, task)? == 7, "traced call answered")?;

@@ -29,6 +29,7 @@ use mach_abi::{KernelError, special_port};
 pub const ENOSYS: i64 = 38;
 const EFAULT: i64 = 14;
 
+/// A thread's user registers as forwarded messages and `thread_get_state` carry them.
 pub fn registers_of(frame: &TrapFrame, fs_base: u64) -> Registers {
     Registers {
         rax: frame.rax,
@@ -155,6 +156,7 @@ pub fn syscall(call: SyscallArgs) -> u64 {
     result
 }
 
+/// Forward a system call and wait for the answer: the value for rax.
 fn forward_syscall(request: &SyscallRequest, trace: u32) -> u64 {
     match forward(
         special_port::SYSCALL,

@@ -2,6 +2,7 @@
 //! that they have unit tests (`cargo test -p mach-kernel --lib`). The kernel binary
 //! (`main.rs`) builds on these.
 #![no_std]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 extern crate alloc;
 #[cfg(test)]

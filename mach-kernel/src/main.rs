@@ -14,6 +14,7 @@
 //! 6. Readable first: small modules, each saying what it is for and what it must not do.
 #![no_std]
 #![no_main]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 extern crate alloc;
 

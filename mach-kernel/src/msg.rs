@@ -168,6 +168,7 @@ fn copy_region(region: &OolDescriptor) -> Result<OolRegion, KernelError> {
     Ok(copy)
 }
 
+/// The send half of `mach_msg`: read the message, then queue it (waiting for room).
 fn send(buffer: u64, timeout: Option<Option<u64>>) -> Result<(), KernelError> {
     let (header, descriptors, body) = read_message(buffer)?;
     let mut data = Some(body);
@@ -179,6 +180,7 @@ fn send(buffer: u64, timeout: Option<Option<u64>>) -> Result<(), KernelError> {
     result
 }
 
+/// Queue an already-read message, waiting for room as `timeout` allows.
 fn send_body(
     header: &MessageHeader,
     descriptors: &[PortDescriptor],
@@ -386,6 +388,8 @@ fn send_locked(
     Ok(SendOutcome::Queued { port: destination, set: port.set, was_reply })
 }
 
+/// The receive half of `mach_msg`: deliver the next message on `name` into `buffer`,
+/// waiting as `timeout` allows.
 pub fn receive(
     buffer: u64,
     capacity: u64,

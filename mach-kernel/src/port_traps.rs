@@ -26,6 +26,7 @@ fn on_names<T>(
     result
 }
 
+/// `port_allocate() -> name`: a new port; the caller holds its receive right.
 pub fn port_allocate(w: &mut World) -> Result<u64, KernelError> {
     crate::memory::heap::room_for_user_objects()?;
     on_names(w, |t, p, _| {
@@ -34,6 +35,7 @@ pub fn port_allocate(w: &mut World) -> Result<u64, KernelError> {
     })
 }
 
+/// `port_allocate_set() -> name`: a new, empty port set.
 pub fn port_allocate_set(w: &mut World) -> Result<u64, KernelError> {
     crate::memory::heap::room_for_user_objects()?;
     on_names(w, |t, p, _| {
@@ -42,18 +44,23 @@ pub fn port_allocate_set(w: &mut World) -> Result<u64, KernelError> {
     })
 }
 
+/// `port_deallocate(name)`: drop one reference of a send, send-once or dead-name right.
 pub fn port_deallocate(w: &mut World, name: PortName) -> Result<u64, KernelError> {
     on_names(w, |t, p, e| t.names.deallocate(name, p, e).map(|_| 0))
 }
 
+/// `port_destroy(name)`: destroy every right under the name (a receive right kills the
+/// port).
 pub fn port_destroy(w: &mut World, name: PortName) -> Result<u64, KernelError> {
     on_names(w, |t, p, e| t.names.destroy(name, p, e).map(|_| 0))
 }
 
+/// `port_type(name) -> bits`: which rights the name stands for (`right_type`).
 pub fn port_type(w: &mut World, name: PortName) -> Result<u64, KernelError> {
     on_names(w, |t, p, _| t.names.right_type(name, p))
 }
 
+/// `port_move_member(member, set)`: put a receive right into a set (0: take it out).
 pub fn port_move_member(w: &mut World, member: PortName, set: PortName) -> Result<u64, KernelError> {
     on_names(w, |t, p, _| t.names.move_member(member, set, p).map(|_| 0))
 }
@@ -66,6 +73,8 @@ pub fn port_make_send(w: &mut World, name: PortName) -> Result<u64, KernelError>
     })
 }
 
+/// `port_set_queue_limit(name, limit)`: messages queued before senders wait (1..=1024);
+/// a higher limit lets waiting senders go on.
 pub fn port_set_queue_limit(w: &mut World, name: PortName, limit: u64) -> Result<u64, KernelError> {
     let limit =
         usize::try_from(limit).ok().filter(|l| (1..=1024).contains(l)).ok_or(KernelError::InvalidArgument)?;

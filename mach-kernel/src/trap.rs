@@ -52,6 +52,7 @@ fn copy_on_write_fault(frame: &TrapFrame) -> bool {
     crate::memory::paging::AddressSpace::running().break_copy_on_write(address).unwrap_or(false)
 }
 
+/// A device interrupt: the timer ticks the scheduler; a driver's line becomes a message.
 fn interrupt(irq: u8) {
     if pic::is_spurious(irq) {
         return;
@@ -80,6 +81,7 @@ fn user_exception(frame: &TrapFrame) {
     sched::exit_current_task();
 }
 
+/// Print a user fault (registers, fault address) on the kernel log.
 fn report_user_fault(frame: &TrapFrame, fault_address: u64) {
     let name = world::with_current_task(|t| alloc::format!("{} (task {})", t.name, t.id)).unwrap_or_default();
     let mut out = log::LOG.lock();
@@ -357,6 +359,7 @@ impl From<[u64; 6]> for TrapArgs {
     }
 }
 
+/// `debug_write(text, length) -> length`: the text on the kernel log, after the task's name.
 fn debug_write(address: u64, len: u64) -> Result<u64, KernelError> {
     let len = usize::try_from(len).map_err(|_| KernelError::InvalidArgument)?;
     if len > DEBUG_WRITE_MAX {
@@ -372,6 +375,7 @@ fn debug_write(address: u64, len: u64) -> Result<u64, KernelError> {
     Ok(len as u64)
 }
 
+/// `task_exit(code)`: every thread of the caller's task ends; never returns.
 fn task_exit(code: u64) -> Result<u64, KernelError> {
     world::with_current_task(|t| kprintln!("task {} ({}) exited with code {code}", t.id, t.name));
     sched::exit_current_task();

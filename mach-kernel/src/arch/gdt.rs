@@ -41,8 +41,9 @@ static mut LOADED_IO_BITMAP: u64 = 0;
 /// Copies only when the owner changes.
 pub fn load_io_bitmap(owner: u64, bitmap: Option<&[u8; IO_BITMAP_BYTES]>) {
     let owner = if bitmap.is_some() { owner } else { 0 };
+    // `&mut TSS.io_bitmap` directly is refused for a static mut.
+    #[allow(clippy::deref_addrof)]
     // SAFETY: one CPU; the CPU reads the bitmap only when user code executes in/out.
-    #[allow(clippy::deref_addrof)] // `&mut TSS.io_bitmap` directly is refused for a static mut
     unsafe {
         if LOADED_IO_BITMAP == owner {
             return;

@@ -110,8 +110,9 @@ pub fn init() {
         static trap_stubs: u8;
     }
     let stubs = &raw const trap_stubs as u64;
+    // `&mut IDT` directly is refused for a static mut.
+    #[allow(clippy::deref_addrof)]
     // SAFETY: runs once at boot on the only CPU, before interrupts are enabled.
-    #[allow(clippy::deref_addrof)] // `&mut IDT` directly is refused for a static mut
     unsafe {
         let idt = &mut *(&raw mut IDT);
         for (vector, gate) in idt.iter_mut().enumerate() {

@@ -566,8 +566,8 @@ pub struct KernelImage {
 /// pages (read-write, no-execute), and the kernel image with text R+X, rodata R, data R+W.
 pub fn init_kernel_space(image: &KernelImage, top: u64, hhdm: u64) {
     NX_SUPPORTED.store(crate::arch::cpu::has_nx(), Ordering::Relaxed);
-    // SAFETY: NXE is required before any mapping uses bit 63; the CPU supports it.
     if crate::arch::cpu::has_nx() {
+        // SAFETY: NXE is required before any mapping uses bit 63; the CPU supports it.
         unsafe {
             use crate::arch::cpu::{MSR_EFER, rdmsr, wrmsr};
             wrmsr(MSR_EFER, rdmsr(MSR_EFER) | (1 << 11));
