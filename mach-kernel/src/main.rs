@@ -3,15 +3,23 @@
 //! Design principles (numbered so that code and reviews can cite them):
 //! 1. Mechanisms, not policy. If a server could do it, a server does it: the kernel has
 //!    tasks, threads, ports, messages, memory and traps, and nothing that decides for users.
-//! 2. No user action can stop the kernel. Every trap checks its arguments and user pointers
-//!    and returns `Result<_, KernelError>`; a faulting user thread is reported (later: sent
-//!    to its exception port) and never takes the kernel down.
-//! 3. A kernel bug stops the machine loudly: exceptions in the kernel and panics print
+//! 2. No user action can stop the kernel. Every trap decodes its arguments into typed values
+//!    first (`args.rs`), checks them, and returns `Result<_, KernelError>`; a faulting user
+//!    thread becomes a message to its exception port or the end of its task. Panics are for
+//!    broken kernel invariants only.
+//! 3. User memory is an allegation until checked: it is touched only through `UserPtr` /
+//!    `UserSlice` (`memory/user.rs`), as plain-bytes types, never device memory.
+//! 4. Check first, then act: a trap that fails has changed nothing it would have to undo.
+//! 5. No user can make the kernel hold unbounded memory or time for it: a per-task limit of
+//!    held kernel memory, a heap-room check before every allocation made for users, and long
+//!    traps that let the timer in between steps.
+//! 6. A kernel bug stops the machine loudly: exceptions in the kernel and panics print
 //!    everything known on the kernel log and end QEMU with a failure status.
-//! 4. The kernel log goes to QEMU's debugcon, never to COM1, which belongs to the console
+//! 7. The kernel log goes to QEMU's debugcon, never to COM1, which belongs to the console
 //!    server.
-//! 5. One boot protocol: Limine. The direct loader speaks it too.
-//! 6. Readable first: small modules, each saying what it is for and what it must not do.
+//! 8. One boot protocol: Limine. The direct loader speaks it too.
+//! 9. Readable first: one file per kernel object (docs/kernel.md has the map), each saying
+//!    what it is for and what it must not do; every `unsafe` block says why it is sound.
 #![no_std]
 #![no_main]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
