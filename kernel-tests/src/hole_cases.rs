@@ -15,7 +15,10 @@
 //! - `fs-base`: a non-canonical (or kernel) FS base is refused;
 //! - `held-limit`: a task cannot make the kernel hold more than its limit for it;
 //! - `own-state`: `thread_get_state` on the calling thread reads the state at the trap;
-//! - `long-trap`: a long trap (256 MiB `vm_allocate`) lets the timer preempt it.
+//! - `long-trap`: a long trap (256 MiB `vm_allocate`) lets the timer preempt it;
+//! - `task-cycle` (found by the `fuzz` case): a task's own task port cannot become a right
+//!   the kernel keeps for it (a special port, an end notification), which would keep a
+//!   thread-less task alive for ever.
 
 use crate::check;
 use crate::forward_cases::{CODE_AT, DATA_AT, REPORT_RAX, child, concat, receive, reply, report};
@@ -358,4 +361,32 @@ pub fn long_trap() -> Result<(), &'static str> {
     port_deallocate(me).map_err(|_| "deallocate me")?;
     libmach::println!("long-trap: the ticker ran {during} times during a 256 MiB vm_allocate");
     check(during >= 2, "the timer was held off during the long trap")
+}
+
+/// Rights the kernel keeps to send through later refuse kernel object ports: a thread-less
+/// task whose bootstrap port was its own task port was never ended (found by `fuzz`).
+pub fn task_cycle() -> Result<(), &'static str> {
+    let inbox = ReceiveRight::allocate().map_err(|_| "allocate")?;
+    let task = task_create().map_err(|_| "task_create")?;
+    task_notify_ended(task, inbox.name(), disposition::MAKE_SEND_ONCE).map_err(|_| "notify")?;
+    check(
+        task_set_special_port(task, mach_abi::special_port::BOOTSTRAP, task)
+            == Err(KernelError::InvalidRight),
+        "a task's own task port accepted as its special port",
+    )?;
+    check(
+        task_notify_ended(task, task, disposition::COPY_SEND) == Err(KernelError::InvalidRight),
+        "a task port accepted as an end-notification port",
+    )?;
+    let host = libmach::startup_port();
+    check(
+        port_request_notification(inbox.name(), mach_abi::notify::NO_SENDERS, host, disposition::COPY_SEND)
+            == Err(KernelError::InvalidRight),
+        "the host port accepted as a notification port",
+    )?;
+    // With our right gone the task is unreachable: it ends, and says so.
+    port_deallocate(task).map_err(|_| "deallocate")?;
+    let mut m = Message::new();
+    m.receive_timeout(inbox.name(), 2000).map_err(|_| "the unreachable task never ended")?;
+    check(m.header.id == mach_abi::TASK_ENDED_MESSAGE, "notification id")
 }

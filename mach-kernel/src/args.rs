@@ -8,6 +8,7 @@
 
 use crate::memory::PAGE_SIZE;
 use crate::memory::user::UserSlice;
+use crate::message::Message;
 use crate::world::{HOST_OBJECT, TASK_OBJECT, THREAD_OBJECT, TaskId, ThreadId, World};
 use core::iter::StepBy;
 use core::ops::Range;
@@ -15,6 +16,7 @@ use mach_abi::ipc::{PortName, disposition};
 use mach_abi::layout::USER_END;
 use mach_abi::zerocopy::{FromBytes, Immutable, IntoBytes};
 use mach_abi::{KernelError, VM_MAX_SIZE, protection};
+use mach_kernel::ipc::{NameSpace, PortTable};
 
 /// A trap argument that must be a port name (32 bits).
 pub fn name_arg(value: u64) -> Result<PortName, KernelError> {
@@ -70,6 +72,24 @@ impl World {
         let (task, _) = self.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
         range.check_in(&task.space, write)
     }
+}
+
+/// Check a right the kernel is to keep and send messages through later (a special port, a
+/// task-ended or notification port, an interrupt port), before it is copied in: a right to
+/// a kernel object port (a task, thread or host port) is refused with `InvalidRight`. Such
+/// a port takes no messages, and a task's own task port kept for it would keep the task
+/// alive for ever, unreachable. Other mistakes are left to the copyin, which reports them.
+pub fn kept_right_arg(
+    names: &NameSpace,
+    ports: &PortTable<Message>,
+    name: PortName,
+    how: u8,
+) -> Result<(), KernelError> {
+    let object = names.peek_copyin(name, how, ports).and_then(|id| ports.get(id)).map(|p| p.kernel_object);
+    if object.is_some_and(|o| o != 0) {
+        return Err(KernelError::InvalidRight);
+    }
+    Ok(())
 }
 
 /// A page-aligned, non-empty range of user space, at most `VM_MAX_SIZE` (*range* in

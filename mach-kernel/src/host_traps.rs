@@ -201,6 +201,7 @@ pub fn irq_register(w: &mut World, irq: u8, port: PortName, how: u64) -> Result<
             None
         } else {
             let (task, ports) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
+            crate::args::kept_right_arg(&task.names, ports, port, how)?;
             Some(task.names.copyin(port, how, ports, &mut events)?)
         };
         let slot = w.irq_ports.get_mut(irq as usize).ok_or(KernelError::InvalidArgument)?;

@@ -107,6 +107,7 @@ pub fn port_request_notification(
     let how = crate::args::kept_disposition_arg(how)?;
     crate::memory::heap::room_for_user_objects()?;
     on_names(w, |t, p, e| {
+        crate::args::kept_right_arg(&t.names, p, notify, how)?;
         let to = t.names.copyin(notify, how, p, e)?;
         t.names.request_notification(name, kind, to, p, e).map(|_| 0)
     })

@@ -6,6 +6,7 @@
 //! Handlers get their arguments decoded (`args.rs`, by `trap.rs`) and the world locked; they
 //! must never trust anything else, and never switch threads (the dispatcher does, after).
 
+use crate::args::kept_right_arg;
 use crate::memory::paging::AddressSpace;
 use crate::memory::user::UserSlice;
 use crate::port_traps::give_to_caller;
@@ -65,6 +66,7 @@ pub fn task_set_special_port(
         None
     } else {
         let (caller, ports) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
+        kept_right_arg(&caller.names, ports, name, disposition::COPY_SEND)?;
         Some(caller.names.copyin(name, disposition::COPY_SEND, ports, &mut events)?)
     };
     let t = w.tasks.get_mut(task).ok_or(KernelError::InvalidArgument)?;
@@ -98,6 +100,7 @@ pub fn task_notify_ended(w: &mut World, task: TaskId, port: PortName, how: u8) -
     crate::memory::heap::room_for_user_objects()?;
     let mut events = Vec::new();
     let (caller, ports) = w.current_task_and_ports().ok_or(KernelError::InvalidArgument)?;
+    kept_right_arg(&caller.names, ports, port, how)?;
     let right = caller.names.copyin(port, how, ports, &mut events)?;
     match w.tasks.get_mut(task) {
         Some(t) => t.ended_notifications.push(right),

@@ -61,3 +61,8 @@ fn thread_get_state_of_the_calling_thread() {
 fn a_long_trap_lets_the_timer_in() {
     hole_case_passes("long-trap");
 }
+
+#[test]
+fn a_task_port_is_never_a_right_the_kernel_keeps_for_a_task() {
+    hole_case_passes("task-cycle");
+}
