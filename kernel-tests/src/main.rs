@@ -15,8 +15,11 @@
 //! - `nt-flag`, `physical`, `anywhere`, `self-receive`, `reap`, `bad-reply`, `fs-base`,
 //!   `held-limit`, `own-state`, `long-trap`, `task-cycle`: the holes of issue 9, one each (hole_cases.rs);
 //! - `names`, `echo-server`, `echo-client`: when started by bootstrap, its name service and
-//!   RPC between two tasks (see name_cases.rs).
+//!   RPC between two tasks (see name_cases.rs);
+//! - `fuzz:SEED:CALLS:OPTIONS`: seeded random calls to every trap (fuzz.rs; `make fuzz`).
 //!
+//! A case word may carry parameters after a colon (`fuzz:7:20000`); the case's name is the
+//! part before the first colon, and that is what its `case NAME:` line shows.
 //! Each case prints `case NAME: ok` or `case NAME: FAILED ...` on the kernel log; the system
 //! test checks those lines.
 #![no_std]
@@ -28,6 +31,7 @@ mod bench;
 mod device_cases;
 mod forward_cases;
 mod hole_cases;
+mod fuzz;
 mod ipc_cases;
 mod name_cases;
 mod task_cases;
@@ -39,7 +43,8 @@ const UNMAPPED: u64 = 0xdead_0000;
 
 fn main(args: &str) -> u64 {
     let mut failures = 0;
-    for case in args.split_ascii_whitespace().skip(1) {
+    for word in args.split_ascii_whitespace().skip(1) {
+        let (case, params) = word.split_once(':').unwrap_or((word, ""));
         let result = match case {
             "traps" => traps(),
             "foreign" => foreign(),
@@ -80,6 +85,7 @@ fn main(args: &str) -> u64 {
             "own-state" => hole_cases::own_state(),
             "long-trap" => hole_cases::long_trap(),
             "task-cycle" => hole_cases::task_cycle(),
+            "fuzz" => fuzz::run(params),
             "fault-write" => {
                 println!("case fault-write: writing {UNMAPPED:#x}");
                 // SAFETY: deliberately unsafe: the kernel must end this task.

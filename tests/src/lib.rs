@@ -277,3 +277,81 @@ pub fn assert_frames_balanced(log: &str) {
     assert!(numbers.len() >= 2 && numbers[0] == numbers[1], "frames not all freed: {line:?}\n{log}");
     assert!(!log.contains("kernel bug:"), "the kernel found a bug in itself:\n{log}");
 }
+
+/// The free-frame counts of the kernel's halt line: (at the halt, before the first task).
+pub fn frames_at_halt(log: &str) -> Option<(u64, u64)> {
+    let line = log.lines().find(|l| l.contains("no tasks left"))?;
+    let numbers: Vec<u64> =
+        line.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
+    Some((*numbers.first()?, *numbers.get(1)?))
+}
+
+/// The kernel-tests `fuzz` case (kernel-tests/src/fuzz.rs) as the system test and `make fuzz`
+/// run it: the command-line word, and what to print when a run fails.
+pub mod fuzz {
+    /// `fuzz:SEED:CALLS[:OPTIONS]`.
+    pub fn case_word(seed: u64, calls: u64, options: &str) -> String {
+        if options.is_empty() {
+            format!("fuzz:{seed}:{calls}")
+        } else {
+            format!("fuzz:{seed}:{calls}:{options}")
+        }
+    }
+
+    /// The last progress line (`fuzz: N calls ...`), if any.
+    pub fn last_progress(log: &str) -> Option<&str> {
+        log.lines().rev().find(|l| l.contains("fuzz: ") && l.contains(" calls (seed "))
+    }
+
+    /// Whether a finished run passed: the case's ok line, no kernel failure, every frame back.
+    pub fn verdict(log: &str) -> Result<(), String> {
+        if log.contains("KERNEL PANIC") || log.contains("KERNEL EXCEPTION") {
+            return Err("the kernel stopped (panic or exception)".into());
+        }
+        if log.contains("fuzz: UNEXPECTED") {
+            return Err("unexpected results (the UNEXPECTED lines say which call)".into());
+        }
+        if !log.contains("case fuzz: ok") {
+            return Err("no `case fuzz: ok` line".into());
+        }
+        match super::frames_at_halt(log) {
+            Some((after, before)) if after == before => Ok(()),
+            Some((after, before)) => {
+                Err(format!("frames not all freed: {after} free at the halt, {before} before the first task"))
+            }
+            None => Err("no halt line (the kernel did not halt)".into()),
+        }
+    }
+
+    /// What to print about a failed run: seed, last progress, how to rerun it with every call
+    /// traced from there, the UNEXPECTED lines and the end of the kernel log (where a panic is).
+    pub fn diagnosis(log: &str, seed: u64, calls: u64, options: &str, why: &str) -> String {
+        let progress = last_progress(log).unwrap_or("(no progress line yet)");
+        let from: u64 = progress
+            .split("fuzz: ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let traced = if options.is_empty() { format!("trace={from}") } else { format!("{options},trace={from}") };
+        let mut out = format!(
+            "fuzz FAILED: {why}\n  seed {seed}, {calls} calls, options {options:?}\n  last progress: {progress}\n  \
+             rerun with each call printed from there: make fuzz SEED={seed} CALLS={calls} FUZZ_OPTIONS={traced}\n"
+        );
+        for line in log.lines().filter(|l| l.contains("fuzz: UNEXPECTED")).take(20) {
+            out.push_str(&format!("  {line}\n"));
+        }
+        let lines: Vec<&str> = log.lines().collect();
+        let start = lines
+            .iter()
+            .position(|l| l.contains("KERNEL PANIC") || l.contains("KERNEL EXCEPTION"))
+            .map(|i| i.saturating_sub(30))
+            .unwrap_or(lines.len().saturating_sub(60));
+        out.push_str("--- kernel log (end) ---\n");
+        for line in &lines[start..] {
+            out.push_str(line);
+            out.push('\n');
+        }
+        out
+    }
+}

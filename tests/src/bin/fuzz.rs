@@ -1,0 +1,86 @@
+//! `make fuzz SEED=... CALLS=... FUZZ_OPTIONS=...`: a long run of kernel-tests' `fuzz` case
+//! (kernel-tests/src/fuzz.rs). Prints the guest's progress lines as they come; at the end
+//! compares the free frames at the halt with those before the first task. On a failure (a
+//! kernel panic, an unexpected result, lost frames, a hang) it prints the seed, the last
+//! progress line, how to rerun with every call printed, and the end of the kernel log, and
+//! exits with status 1.
+//!
+//! Arguments: SEED (default: from the clock) CALLS (default 100,000) OPTIONS (default none)
+//! TIMEOUT_SECONDS (default 300 + CALLS / 50).
+
+use std::time::{Duration, Instant};
+use system_tests::{BootConfig, HALTED_STATUS, Machine, fuzz};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| args.get(i).map(String::as_str).filter(|s| !s.is_empty());
+    let seed: u64 = arg(0).map(|s| parse(s, "SEED")).unwrap_or_else(|| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        now.as_secs() ^ u64::from(now.subsec_nanos())
+    });
+    let calls: u64 = arg(1).map(|s| parse(s, "CALLS")).unwrap_or(100_000);
+    let options = arg(2).unwrap_or("").to_string();
+    let timeout = Duration::from_secs(arg(3).map(|s| parse(s, "TIMEOUT")).unwrap_or(300 + calls / 50));
+    let word = fuzz::case_word(seed, calls, &options);
+    println!("fuzz: booting kernel-tests {word} (timeout {} s)", timeout.as_secs());
+
+    let started = Instant::now();
+    let mut m = Machine::boot(&BootConfig::kernel_tests(&word));
+    let mut printed = 0;
+    let status = loop {
+        let exited = m.wait_exit(Duration::from_millis(500)).ok();
+        // Print the new complete lines of the fuzzer and any of the kernel's own failure.
+        let log = m.log();
+        let complete = log.rfind('\n').map_or(0, |end| end + 1);
+        if complete > printed {
+            for line in log[printed..complete].lines() {
+                let interesting = line.contains("fuzz:") || line.contains("KERNEL") || line.contains("case fuzz");
+                if interesting {
+                    println!("  [{:>6.1} s] {line}", started.elapsed().as_secs_f64());
+                }
+            }
+            printed = complete;
+        }
+        if let Some(status) = exited {
+            break Some(status);
+        }
+        if started.elapsed() > timeout {
+            break None;
+        }
+    };
+    let log = m.log();
+    let saved = system_tests::repo_root().join("build").join("fuzz.log");
+    if std::fs::write(&saved, &log).is_ok() {
+        println!("fuzz: the whole kernel log is in {}", saved.display());
+    }
+    let verdict = match status {
+        Some(HALTED_STATUS) => fuzz::verdict(&log),
+        Some(status) => Err(format!("QEMU exited with status {status}")),
+        None => Err(format!("no halt within {} s (a hang?)", timeout.as_secs())),
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    match verdict {
+        Ok(()) => {
+            let (after, before) = system_tests::frames_at_halt(&log).unwrap_or_default();
+            println!(
+                "fuzz: passed: seed {seed}, {calls} calls in {elapsed:.1} s; frames free {before} before, {after} after"
+            );
+        }
+        Err(why) => {
+            eprintln!("{}", fuzz::diagnosis(&log, seed, calls, &options, &why));
+            eprintln!("fuzz: failed after {elapsed:.1} s");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn parse(text: &str, what: &str) -> u64 {
+    let parsed = match text.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => text.parse(),
+    };
+    parsed.unwrap_or_else(|_| {
+        eprintln!("fuzz: {what} {text:?} is not a number");
+        std::process::exit(2)
+    })
+}

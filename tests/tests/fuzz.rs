@@ -1,0 +1,27 @@
+//! A short fuzz run: kernel-tests makes 20,000 random calls with a fixed seed (every trap with
+//! good and bad names, pointers and sizes, malformed messages, foreign calls, children that
+//! fault in every way; see kernel-tests/src/fuzz.rs). The kernel must not stop, every result
+//! must be plausible, and every frame must come back at the halt. `make fuzz` runs long ones.
+
+use std::time::Duration;
+use system_tests::{BootConfig, HALTED_STATUS, Machine, fuzz};
+
+const SEED: u64 = 20_240_601;
+const CALLS: u64 = 20_000;
+
+#[test]
+fn a_short_fuzz_run_keeps_the_kernel_up_and_frees_everything() {
+    let mut m = Machine::boot(&BootConfig::kernel_tests(&fuzz::case_word(SEED, CALLS, "")));
+    // QEMU exits when the kernel halts (or stops); the log is read once at the end.
+    let status = m.wait_exit(Duration::from_secs(900));
+    let log = m.log();
+    let verdict = match status {
+        Ok(HALTED_STATUS) => fuzz::verdict(&log),
+        Ok(status) => Err(format!("QEMU exited with status {status}")),
+        Err(_) => Err("timed out (900 s)".to_string()),
+    };
+    if let Err(why) = verdict {
+        panic!("{}", fuzz::diagnosis(&log, SEED, CALLS, "", &why));
+    }
+    assert!(log.contains("kernel-tests: 0 failed"), "{}", fuzz::diagnosis(&log, SEED, CALLS, "", "failed"));
+}
