@@ -7,6 +7,7 @@
 #   make debug          boot paused with a GDB stub on :1234
 #   make boot-time      measure QEMU launch -> kernel banner -> first user output
 #   make bench          guest instruction counts for IPC and scheduling (-icount)
+#   make fuzz           random calls to every trap: SEED=n CALLS=100000 FUZZ_OPTIONS=a,b
 #   make clean
 #
 # Variables: BOOT=direct|limine  KLOG=term|file  QEMU_MEMORY=512M  LIMINE_DIR=...
@@ -22,7 +23,7 @@ export BOOT ?= direct
 export KLOG ?= term
 export QEMU_MEMORY ?= 512M
 
-.PHONY: all setup build run test lint unit-test system-test iso debug boot-time bench clean
+.PHONY: all setup build run test lint unit-test system-test iso debug boot-time bench fuzz clean
 
 all: build
 
@@ -67,6 +68,14 @@ boot-time: build
 
 bench: build
 	$(CARGO) run --release -q -p system-tests --bin bench
+
+# kernel-tests' fuzz case (docs/testing.md): SEED empty = from the clock; the whole kernel log
+# ends up in build/fuzz.log; exit status 1 on a failure (the seed and last call are printed).
+SEED ?=
+CALLS ?= 100000
+FUZZ_OPTIONS ?=
+fuzz: build
+	$(CARGO) run --release -q -p system-tests --bin fuzz -- "$(SEED)" "$(CALLS)" "$(FUZZ_OPTIONS)"
 
 clean:
 	rm -rf build

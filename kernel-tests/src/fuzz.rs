@@ -13,6 +13,9 @@
 //! - `trace=N`: print every trap with its arguments from iteration N on (to find the call that
 //!   stopped the kernel: rerun the seed with N = the last progress count);
 //! - `progress=N`: a progress line every N iterations (default 5,000);
+//! - `check=N`: check the harness's own names and memory every N iterations (default 1,024;
+//!   `check=1` finds the call that broke them);
+//! - `stub=N`: every child runs stub kind N (0 ..= 33, see `Fuzz::stub`), for a directed run;
 //! - the known-bug classes below, which are off by default.
 //!
 //! Output: `fuzz: N calls (seed S): T traps, ...` every `progress` iterations, a summary per
@@ -190,6 +193,10 @@ struct Options {
     longvm: bool,
     trace_from: u64,
     progress: u64,
+    /// Every child runs this stub kind (`stub=N`), for a directed run.
+    stub: Option<u64>,
+    /// Check the harness's own names and memory every N iterations (`check=N`).
+    check: u64,
 }
 
 fn parse_number(text: &str) -> Option<u64> {
@@ -218,6 +225,8 @@ fn parse(params: &str) -> Result<(u64, u64, Options), &'static str> {
         longvm: false,
         trace_from: u64::MAX,
         progress: 5_000,
+        stub: None,
+        check: 1024,
     };
     for option in parts.flat_map(|p| p.split(',')) {
         match option {
@@ -233,6 +242,10 @@ fn parse(params: &str) -> Result<(u64, u64, Options), &'static str> {
             _ => {
                 if let Some(n) = option.strip_prefix("trace=") {
                     o.trace_from = parse_number(n).ok_or("fuzz: bad trace=")?;
+                } else if let Some(n) = option.strip_prefix("stub=") {
+                    o.stub = Some(parse_number(n).filter(|&n| n < STUB_KINDS).ok_or("fuzz: bad stub=")?);
+                } else if let Some(n) = option.strip_prefix("check=") {
+                    o.check = parse_number(n).filter(|&n| n > 0).ok_or("fuzz: bad check=")?;
                 } else if let Some(n) = option.strip_prefix("progress=") {
                     o.progress = parse_number(n).filter(|&n| n > 0).ok_or("fuzz: bad progress=")?;
                 } else {
@@ -375,7 +388,7 @@ fn as_bytes<T: Copy>(value: &T) -> &[u8] {
 /// A child's code: a few instructions that fault, then `ud2`, then `task_exit(7)` (for a
 /// handler that resumes past the ud2).
 struct Stub {
-    code: [u8; 96],
+    code: [u8; 128],
     len: usize,
     /// Placed so that it ends on the last byte of user space.
     at_top: bool,
@@ -385,7 +398,7 @@ struct Stub {
 
 impl Stub {
     fn new() -> Self {
-        Stub { code: [0; 96], len: 0, at_top: false, spins: false }
+        Stub { code: [0; 128], len: 0, at_top: false, spins: false }
     }
     fn b(&mut self, bytes: &[u8]) -> &mut Self {
         let end = (self.len + bytes.len()).min(self.code.len());
@@ -418,7 +431,7 @@ impl Stub {
 }
 
 /// Stub kinds (one per way of faulting); `Fuzz::stub` builds them.
-const STUB_KINDS: u64 = 33;
+const STUB_KINDS: u64 = 34;
 const STUB_NT: u64 = 31;
 
 #[derive(Clone, Copy, Default)]
@@ -464,6 +477,7 @@ struct Fuzz {
     failed: [u32; 47],
     children_started: u64,
     forwarded: u64,
+    received: u64,
     // The names the harness relies on.
     host: u64,
     self_task: u64,
@@ -479,7 +493,14 @@ struct Fuzz {
     own_threads: Ring<u64>,
     /// Regions of its own "anywhere" zone it may free: (address, size).
     regions: Ring<(u64, u64)>,
+    /// The last traps (iteration, number, arguments, result), printed when the harness finds
+    /// its own names or memory changed: the call that did it is among them.
+    recent: [(u64, i64, [u64; 6], i64); RECENT],
+    recent_next: usize,
+    dumped: bool,
 }
+
+const RECENT: usize = 64;
 
 /// Statistics slot of a trap number: 1..=44 the traps, 0 foreign calls, 45 unknown traps.
 fn slot(nr: i64) -> usize {
@@ -517,6 +538,8 @@ impl Fuzz {
         // kernel writes only to the scratch region and to memory the harness never relies on,
         // and nothing the harness needs is destroyed.
         let r = unsafe { raw_syscall(nr, args) };
+        self.recent[self.recent_next % RECENT] = (self.iteration, nr, args, r);
+        self.recent_next = (self.recent_next + 1) % RECENT;
         let s = slot(nr);
         if r >= 0 {
             self.ok[s] = self.ok[s].wrapping_add(1);
@@ -1267,8 +1290,9 @@ impl Fuzz {
             trap::VM_MAP => {
                 let task = self.task_name();
                 let address = self.vm_address(task, true, false);
-                let size = match self.rng.below(4) {
-                    0..=2 => (self.rng.below(4) + 1) * PAGE,
+                let size = match self.rng.below(8) {
+                    0..=3 => PAGE,
+                    4..=5 => (self.rng.below(4) + 1) * PAGE,
                     _ => self.vm_size(),
                 };
                 let source = self.task_name();
@@ -1350,13 +1374,16 @@ impl Fuzz {
             _ => self.rng.pick(&BAD_POINTERS),
         };
         let mut header = MessageHeader::default();
-        let remote = self.send_name();
+        // A message carries names as 32 bits and dispositions as bytes: the filters below
+        // look at what the kernel will see (a forged 0x1_0000_0004 is name 4 here).
+        let remote = self.send_name() & 0xffff_ffff;
         let remote_how = self.disposition();
         let (local, local_how) = match self.rng.below(10) {
             0..=3 => (0, 0),
             4..=7 => (self.port_name(), u64::from(disposition::MAKE_SEND_ONCE)),
             _ => (self.any_name(), self.disposition()),
         };
+        let local = local & 0xffff_ffff;
         let ports = match self.rng.below(10) {
             0..=5 => 0,
             6..=8 => self.rng.below(4) + 1,
@@ -1398,7 +1425,7 @@ impl Fuzz {
         }
         let mut at = buffer + put(buffer, as_bytes(&header)) as u64;
         for _ in 0..ports.min(70) {
-            let name = if self.rng.chance(80) { self.any_name() } else { self.port_name() };
+            let name = if self.rng.chance(80) { self.any_name() } else { self.port_name() } & 0xffff_ffff;
             let how = self.disposition();
             let how = safe_how(self, name, how);
             let mut descriptor = [0u8; 8];
@@ -1430,6 +1457,33 @@ impl Fuzz {
         let r = self.call(trap::MACH_MSG, [buffer, opts, receive_size, receive_name, timeout, 0], expect);
         if r == 0 && opts & options::RECEIVE != 0 {
             self.absorb(buffer);
+        }
+        if r < 0 && opts & options::SEND != 0 {
+            // A refused message changes nothing: the inbox keeps its receive right (it is in
+            // the message only as a right made from it).
+            let t = self.call(trap::PORT_TYPE, [self.inbox, 0, 0, 0, 0, 0], Expect::Bits);
+            if t < 0 || t as u64 & right_type::RECEIVE == 0 {
+                self.report(trap::MACH_MSG, [buffer, opts, receive_size, receive_name, timeout, 0], r, "a refused message took the inbox's receive right");
+                self.dump_message(buffer);
+                self.dump_recent();
+            }
+        }
+    }
+
+    /// Print a message's header and descriptors as built in the scratch region.
+    fn dump_message(&self, buffer: u64) {
+        let Some(h) = get::<MessageHeader>(buffer) else { return };
+        println!(
+            "fuzz: message at {buffer:#x}: remote {:#x}/{} local {:#x}/{} ports {} ools {} id {:#x} data {} trace {:#x}",
+            h.remote, h.remote_disposition, h.local, h.local_disposition, h.port_count, h.ool_count, h.id, h.data_size, h.trace
+        );
+        for i in 0..u64::from(h.port_count) {
+            let Some(d) = get::<[u8; 8]>(buffer + 24 + i * 8) else { return };
+            println!("fuzz:   port {i}: name {:#x} disposition {} reserved {:?}", u32::from_le_bytes([d[0], d[1], d[2], d[3]]), d[4], &d[5..]);
+        }
+        for i in 0..u64::from(h.ool_count) {
+            let Some(d) = get::<[u64; 2]>(buffer + 24 + u64::from(h.port_count) * 8 + i * 16) else { return };
+            println!("fuzz:   ool {i}: address {:#x} size {:#x} flags {:#x}", d[0], d[1] & 0xffff_ffff, d[1] >> 32);
         }
     }
 
@@ -1519,6 +1573,7 @@ impl Fuzz {
     /// regions into the region ring, forwarded requests answered.
     fn absorb(&mut self, buffer: u64) {
         let Some(header) = get::<MessageHeader>(buffer) else { return };
+        self.received += 1;
         let ports = u64::from(header.port_count);
         let ools = u64::from(header.ool_count);
         let data_at = buffer + 24 + ports * 8 + ools * 16;
@@ -1704,13 +1759,17 @@ impl Fuzz {
             let args = [task, self.inbox, u64::from(disposition::MAKE_SEND_ONCE), 0, 0, 0];
             self.call(trap::TASK_NOTIFY_ENDED, args, Expect::Zero);
         }
-        for which in [special_port::EXCEPTION, special_port::SYSCALL] {
+        for which in [special_port::EXCEPTION, special_port::SYSCALL, special_port::BOOTSTRAP] {
             if self.rng.chance(35) {
-                let port = if self.rng.chance(80) { self.inbox } else { self.send_name() };
+                let port = match self.rng.below(10) {
+                    0..=6 => self.inbox,
+                    7 => self.server,
+                    _ => self.send_name(),
+                };
                 self.call(trap::TASK_SET_SPECIAL_PORT, [task, which, port, 0, 0, 0], Expect::Any);
             }
         }
-        let kind = self.rng.below(STUB_KINDS);
+        let kind = self.o.stub.unwrap_or_else(|| self.rng.below(STUB_KINDS));
         let kind = if kind == STUB_NT && !self.o.nt { 0 } else { kind };
         let stub = self.stub(kind);
         let code = &stub.code[..stub.len];
@@ -1842,7 +1901,24 @@ impl Fuzz {
             }
             // The NT flag across a syscall: option `nt` only (STUB_NT).
             31 => s.flags(0x4202).b(&[0x48, 0xc7, 0xc0, 0xf1, 0xff, 0xff, 0xff, 0xbf, 20, 0, 0, 0, 0x0f, 0x05]),
-            _ => s.b(&[0x0f, 0x01, 0x04, 0x25]).b(&(DATA_AT as u32).to_le_bytes()), // sgdt [DATA_AT]
+            32 => s.b(&[0x0f, 0x01, 0x04, 0x25]).b(&(DATA_AT as u32).to_le_bytes()), // sgdt [DATA_AT]
+            _ => {
+                // A sender: messages to its bootstrap port, without a timeout, for as long as
+                // they are taken (it waits on a full queue; the harness drains, ends, or
+                // destroys the port under it).
+                s.trap0(trap::TASK_SELF)
+                    .b(&[0x48, 0x89, 0xc7, 0xbe, 2, 0, 0, 0]) // mov rdi, rax; mov esi, 2
+                    .b(&[0x48, 0xc7, 0xc0, 0xe8, 0xff, 0xff, 0xff, 0x0f, 0x05]) // task_get_special_port
+                    .b(&[0x48, 0x83, 0xec, 0x40, 0x89, 0x04, 0x24]) // sub rsp, 64; mov [rsp], eax
+                    .b(&[0xc7, 0x44, 0x24, 0x04, 0, 0, 0, 0]) // local 0
+                    .b(&[0xc7, 0x44, 0x24, 0x08, disposition::COPY_SEND, 0, 0, 0]) // dispositions, counts
+                    .b(&[0xc7, 0x44, 0x24, 0x0c, 0x34, 0x12, 0, 0]) // id
+                    .b(&[0xc7, 0x44, 0x24, 0x10, 8, 0, 0, 0]) // data size
+                    .b(&[0xc7, 0x44, 0x24, 0x14, 0, 0, 0, 0]) // trace
+                    // loop: mach_msg(rsp, SEND, 0, 0, 0) while it succeeds
+                    .b(&[0x48, 0x89, 0xe7, 0xbe, 1, 0, 0, 0, 0x31, 0xd2, 0x45, 0x31, 0xd2, 0x45, 0x31, 0xc0])
+                    .b(&[0x48, 0xc7, 0xc0, 0xfd, 0xff, 0xff, 0xff, 0x0f, 0x05, 0x48, 0x85, 0xc0, 0x74, 0xe2])
+            }
         };
         s.end();
         s
@@ -1850,8 +1926,33 @@ impl Fuzz {
 
     // ---------------------------------------------------------------- invariants, cleanup
 
+    /// Print the last traps (once per run).
+    fn dump_recent(&mut self) {
+        if core::mem::replace(&mut self.dumped, true) {
+            return;
+        }
+        println!("fuzz: the last {RECENT} traps, oldest first (iteration: trap [arguments] -> result):");
+        for i in 0..RECENT {
+            let (iteration, nr, a, r) = self.recent[(self.recent_next + i) % RECENT];
+            if nr != 0 {
+                println!(
+                    "fuzz:   {iteration}: {nr} [{:#x}, {:#x}, {:#x}, {:#x}, {:#x}, {:#x}] -> {r}",
+                    a[0], a[1], a[2], a[3], a[4], a[5]
+                );
+            }
+        }
+    }
+
     /// The harness's own names and memory are as it left them.
     fn check_invariants(&mut self) {
+        let before = self.unexpected;
+        self.check_names_and_memory();
+        if self.unexpected > before {
+            self.dump_recent();
+        }
+    }
+
+    fn check_names_and_memory(&mut self) {
         let expect = [
             (self.inbox, right_type::RECEIVE),
             (self.server, right_type::RECEIVE),
@@ -1909,8 +2010,8 @@ impl Fuzz {
 
     fn progress(&self) {
         println!(
-            "fuzz: {} calls (seed {}): {} traps, {} children, {} forwarded answered, {} unexpected",
-            self.iteration, self.seed, self.traps, self.children_started, self.forwarded, self.unexpected
+            "fuzz: {} calls (seed {}): {} traps, {} messages received, {} children, {} forwarded answered, {} unexpected",
+            self.iteration, self.seed, self.traps, self.received, self.children_started, self.forwarded, self.unexpected
         );
     }
 }
@@ -2134,6 +2235,7 @@ pub fn run(params: &str) -> Result<(), &'static str> {
         failed: [0; 47],
         children_started: 0,
         forwarded: 0,
+        received: 0,
         host: u64::from(libmach::startup_port()),
         self_task,
         self_thread,
@@ -2147,6 +2249,9 @@ pub fn run(params: &str) -> Result<(), &'static str> {
         child_threads: Ring::new(),
         own_threads: Ring::new(),
         regions: Ring::new(),
+        recent: [(0, 0, [0; 6], 0); RECENT],
+        recent_next: 0,
+        dumped: false,
     };
     while f.iteration < calls {
         f.step();
@@ -2155,11 +2260,12 @@ pub fn run(params: &str) -> Result<(), &'static str> {
             let inbox = f.inbox;
             f.drain(inbox, 16);
         }
-        if f.iteration.is_multiple_of(1024) {
+        if f.iteration.is_multiple_of(o.check) {
             f.check_invariants();
         }
         if f.iteration.is_multiple_of(EPOCH) {
             f.cleanup();
+            f.check_invariants();
         }
         if f.iteration.is_multiple_of(o.progress) {
             f.progress();
