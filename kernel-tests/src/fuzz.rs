@@ -115,6 +115,10 @@
 //! - `getself`: `thread_get_state` on the calling thread.
 //! - `longvm`: `vm_allocate`/`vm_map`/`vm_read`/`vm_write` sizes up to 1 GiB (long stretches
 //!   with interrupts off); without it at most 1 MiB is allocated at once.
+//! - `taskcycle`: copies may set special ports of the tasks they make; and at the start the
+//!   harness makes a task without threads whose bootstrap port is a send right to its own
+//!   task port, and drops its own right: such a task is never ended (no-senders never comes),
+//!   so the kernel never halts (found by this fuzzer; a directed reproduction).
 
 use crate::check;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -191,6 +195,7 @@ struct Options {
     fsbase: bool,
     getself: bool,
     longvm: bool,
+    taskcycle: bool,
     trace_from: u64,
     progress: u64,
     /// Every child runs this stub kind (`stub=N`), for a directed run.
@@ -223,6 +228,7 @@ fn parse(params: &str) -> Result<(u64, u64, Options), &'static str> {
         fsbase: false,
         getself: false,
         longvm: false,
+        taskcycle: false,
         trace_from: u64::MAX,
         progress: 5_000,
         stub: None,
@@ -239,6 +245,7 @@ fn parse(params: &str) -> Result<(u64, u64, Options), &'static str> {
             "fsbase" => o.fsbase = true,
             "getself" => o.getself = true,
             "longvm" => o.longvm = true,
+            "taskcycle" => o.taskcycle = true,
             _ => {
                 if let Some(n) = option.strip_prefix("trace=") {
                     o.trace_from = parse_number(n).ok_or("fuzz: bad trace=")?;
@@ -1781,9 +1788,9 @@ impl Fuzz {
         self.call(trap::VM_ALLOCATE, [task, DATA_AT, PAGE, w, 0, 0], Expect::Any);
         self.call(trap::VM_ALLOCATE, [task, STACK_AT, STACK_SIZE, w, 0, 0], Expect::Any);
         let (rip, rdi) = if copy && parent.is_none() { (copy_child_main as *const () as u64, at) } else { (at, 0) };
-        // The copy's own seed; bit 0 allows it messages (see copy_child_main).
-        let messages = u64::from(self.o.selfrecv && self.o.anywhere);
-        let args = [task, rip, STACK_AT + STACK_SIZE - 8, rdi, (self.rng.next() & !1) | messages, 0];
+        // The copy's own seed; bit 0 allows it messages, bit 1 special ports (copy_child_main).
+        let flags = u64::from(self.o.selfrecv && self.o.anywhere) | u64::from(self.o.taskcycle) << 1;
+        let args = [task, rip, STACK_AT + STACK_SIZE - 8, rdi, (self.rng.next() & !3) | flags, 0];
         let thread = self.call(trap::THREAD_CREATE, args, Expect::Name);
         if thread > 0 {
             let old = self.child_threads.push(thread as u64);
@@ -2041,8 +2048,11 @@ unsafe extern "C" {
 /// space they can move a port's receive right into its own queue, and received they place
 /// out-of-line memory "anywhere" over the copied pages: both known bugs, so `mach_msg` and
 /// `port_request_notification` only with bit 0 of `seed` (options `selfrecv` and `anywhere`).
+/// A task it makes whose special port it sets to that task's own port is never ended (a bug,
+/// option `taskcycle`): `task_set_special_port` only with bit 1.
 extern "C" fn copy_child_main(entry: u64, seed: u64) -> ! {
     let messages = seed & 1 != 0;
+    let special_ports = seed & 2 != 0;
     let mut rng = Rng::new(seed);
     let cheap = [
         trap::MACH_MSG,
@@ -2074,6 +2084,9 @@ extern "C" fn copy_child_main(entry: u64, seed: u64) -> ! {
     for _ in 0..rng.below(13) {
         let nr = rng.pick(&cheap);
         if !messages && (nr == trap::MACH_MSG || nr == trap::PORT_REQUEST_NOTIFICATION) {
+            continue;
+        }
+        if !special_ports && nr == trap::TASK_SET_SPECIAL_PORT {
             continue;
         }
         let mut args: [u64; 6] = core::array::from_fn(|_| match rng.below(6) {
@@ -2224,6 +2237,12 @@ pub fn run(params: &str) -> Result<(), &'static str> {
         raw(trap::THREAD_CREATE, [self_task, server_main as *const () as u64, stack_top, server, self_task, 0]),
         "helper thread",
     )?;
+    if o.taskcycle {
+        let t = trap_ok(raw(trap::TASK_CREATE, [0; 6]), "task_create")?;
+        let r = raw(trap::TASK_SET_SPECIAL_PORT, [t, special_port::BOOTSTRAP, t, 0, 0, 0]);
+        raw(trap::PORT_DEALLOCATE, [t, 0, 0, 0, 0, 0]);
+        println!("fuzz: taskcycle: a task whose bootstrap port is its own task port ({r}), no other right to it");
+    }
     let mut f = Fuzz {
         rng: Rng::new(seed),
         seed,

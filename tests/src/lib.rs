@@ -298,6 +298,72 @@ pub mod fuzz {
         }
     }
 
+    use super::Machine;
+    use std::time::{Duration, Instant};
+
+    /// How a run ended.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum End {
+        /// QEMU exited with this status.
+        Exited(i32),
+        /// The first task (kernel-tests) ended but the kernel did not halt within
+        /// [`OUTLIVED_AFTER`]: a task was never ended.
+        Outlived,
+        /// The deadline passed.
+        TimedOut,
+    }
+
+    /// How long the kernel may take to halt after the first task ended.
+    pub const OUTLIVED_AFTER: Duration = Duration::from_secs(30);
+
+    /// Watch a booted fuzz run until QEMU exits, the deadline passes, or the kernel outlives
+    /// the first task; `line` sees each complete new kernel-log line as it comes (the log is
+    /// read twice a second). Returns how it ended and the whole log.
+    pub fn watch(m: &mut Machine, timeout: Duration, mut line: impl FnMut(&str)) -> (End, String) {
+        let started = Instant::now();
+        let mut seen = 0;
+        let mut first_task_ended: Option<Instant> = None;
+        loop {
+            let exited = m.wait_exit(Duration::from_millis(500)).ok();
+            let log = m.log();
+            let complete = log.rfind('\n').map_or(0, |end| end + 1);
+            if complete > seen {
+                for l in log[seen..complete].lines() {
+                    if l.starts_with("task 1 (") && l.ends_with(") ended") {
+                        first_task_ended.get_or_insert_with(Instant::now);
+                    }
+                    line(l);
+                }
+                seen = complete;
+            }
+            if let Some(status) = exited {
+                return (End::Exited(status), log);
+            }
+            if first_task_ended.is_some_and(|t| t.elapsed() > OUTLIVED_AFTER) {
+                return (End::Outlived, log);
+            }
+            if started.elapsed() > timeout {
+                return (End::TimedOut, log);
+            }
+        }
+    }
+
+    /// Whether a run that ended so passed (see [`verdict`]).
+    pub fn judge(end: End, log: &str) -> Result<(), String> {
+        match end {
+            End::Exited(super::HALTED_STATUS) => verdict(log),
+            End::Exited(status) => {
+                verdict(log)?;
+                Err(format!("QEMU exited with status {status}"))
+            }
+            End::Outlived => Err(format!(
+                "kernel-tests ended but the kernel did not halt within {} s: a task was never ended",
+                OUTLIVED_AFTER.as_secs()
+            )),
+            End::TimedOut => Err("no halt before the deadline (a hang?)".into()),
+        }
+    }
+
     /// The last progress line (`fuzz: N calls ...`), if any.
     pub fn last_progress(log: &str) -> Option<&str> {
         log.lines().rev().find(|l| l.contains("fuzz: ") && l.contains(" calls (seed "))

@@ -12,16 +12,10 @@ const CALLS: u64 = 20_000;
 #[test]
 fn a_short_fuzz_run_keeps_the_kernel_up_and_frees_everything() {
     let mut m = Machine::boot(&BootConfig::kernel_tests(&fuzz::case_word(SEED, CALLS, "")));
-    // QEMU exits when the kernel halts (or stops); the log is read once at the end.
-    let status = m.wait_exit(Duration::from_secs(900));
-    let log = m.log();
-    let verdict = match status {
-        Ok(HALTED_STATUS) => fuzz::verdict(&log),
-        Ok(status) => Err(format!("QEMU exited with status {status}")),
-        Err(_) => Err("timed out (900 s)".to_string()),
-    };
-    if let Err(why) = verdict {
+    let (end, log) = fuzz::watch(&mut m, Duration::from_secs(900), |_| {});
+    if let Err(why) = fuzz::judge(end, &log) {
         panic!("{}", fuzz::diagnosis(&log, SEED, CALLS, "", &why));
     }
+    assert_eq!(end, fuzz::End::Exited(HALTED_STATUS));
     assert!(log.contains("kernel-tests: 0 failed"), "{}", fuzz::diagnosis(&log, SEED, CALLS, "", "failed"));
 }
