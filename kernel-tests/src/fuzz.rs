@@ -124,8 +124,8 @@ use crate::check;
 use core::sync::atomic::{AtomicU64, Ordering};
 use libmach::{println, raw_syscall};
 use mach_abi::forward::{
-    EXCEPTION_MESSAGE, ExceptionReply, ExceptionRequest, Registers, SYSCALL_MESSAGE, SyscallReply, SyscallRequest,
-    action, reply_flags,
+    EXCEPTION_MESSAGE, ExceptionReply, ExceptionRequest, Registers, SYSCALL_MESSAGE, SyscallReply,
+    SyscallRequest, action, reply_flags,
 };
 use mach_abi::ipc::{MessageHeader, PORT_DEAD, disposition, ool_flags, options, received, right_type};
 use mach_abi::layout::USER_END;
@@ -344,7 +344,7 @@ fn implausible(nr: i64, r: i64, expect: Expect) -> Option<&'static str> {
         Expect::NameOrNone => r <= u64::from(u32::MAX),
         Expect::Exactly(v) => r == v,
         Expect::AtMost(v) => r <= v,
-        Expect::Page => r.is_multiple_of(PAGE) && r >= PAGE && r < USER_END,
+        Expect::Page => r.is_multiple_of(PAGE) && (PAGE..USER_END).contains(&r),
         Expect::Bits => r != 0 && r < 32,
         Expect::Fail => false,
     };
@@ -359,7 +359,9 @@ fn definitely_bad(ptr: u64, len: u64) -> bool {
     if len == 0 {
         return false;
     }
-    BAD_POINTERS.contains(&ptr) || ptr >= USER_END || (ptr < SCRATCH_END && ptr.saturating_add(len) > SCRATCH_END)
+    BAD_POINTERS.contains(&ptr)
+        || ptr >= USER_END
+        || (ptr < SCRATCH_END && ptr.saturating_add(len) > SCRATCH_END)
 }
 
 fn in_scratch(address: u64, len: u64) -> bool {
@@ -693,7 +695,9 @@ impl Fuzz {
     /// A name to send to.
     fn send_name(&mut self) -> u64 {
         match self.rng.below(10) {
-            0..=4 => self.pool_kind(right_type::SEND | right_type::SEND_ONCE | right_type::RECEIVE).unwrap_or(self.inbox),
+            0..=4 => self
+                .pool_kind(right_type::SEND | right_type::SEND_ONCE | right_type::RECEIVE)
+                .unwrap_or(self.inbox),
             5 => self.rng.pick(&[self.inbox, self.server, self.host, self.self_task]),
             _ => self.any_name(),
         }
@@ -749,7 +753,7 @@ impl Fuzz {
         match self.rng.below(20) {
             0..=12 => self.scratch_ptr(len),
             13 => SCRATCH_END - (self.rng.below(len.clamp(1, 64)) + 1), // straddles the end
-            14 => copy_child_main as *const () as u64,                // this task's code
+            14 => copy_child_main as *const () as u64,                  // this task's code
             15 => PLAY + self.rng.below(PLAY_PAGES) * PAGE,
             _ => self.rng.pick(&BAD_POINTERS),
         }
@@ -794,7 +798,7 @@ impl Fuzz {
             10 => (self.rng.below(256) + 1) * PAGE,
             11 => (1 << 30) + PAGE,
             12 => 1 << 40,
-            13 => u64::MAX & !(PAGE - 1),
+            13 => !(PAGE - 1),
             14 if self.o.longvm => (self.rng.below(1 << 18) + 1) * PAGE,
             14 => (self.rng.below(64) + 1) * PAGE,
             _ => self.rng.next(),
@@ -812,7 +816,7 @@ impl Fuzz {
     /// An address in `task` for a vm trap. In this task only the playground, its "anywhere"
     /// zone and (when `scratch_ok`) the scratch region, or bad ones.
     fn vm_address(&mut self, task: u64, anywhere_ok: bool, scratch_ok: bool) -> u64 {
-        let bad = [0x1001, KERNEL_IMAGE, DIRECT_MAP, NON_CANONICAL, u64::MAX & !(PAGE - 1), 0];
+        let bad = [0x1001, KERNEL_IMAGE, DIRECT_MAP, NON_CANONICAL, !(PAGE - 1), 0];
         if task == self.self_task {
             return match self.rng.below(12) {
                 0..=1 if anywhere_ok => 0,
@@ -820,7 +824,13 @@ impl Fuzz {
                 6..=7 => {
                     let (a, _) = self.regions.items[self.rng.below(RING as u64) as usize];
                     let ahead = ANYWHERE + self.rng.below(256) * PAGE;
-                    if a != 0 { a } else if self.o.anywhere { ahead } else { PLAY }
+                    if a != 0 {
+                        a
+                    } else if self.o.anywhere {
+                        ahead
+                    } else {
+                        PLAY
+                    }
                 }
                 8 if scratch_ok => SCRATCH + self.rng.below(SCRATCH_SIZE / PAGE) * PAGE,
                 9 => PLAY + self.rng.below(PAGE * 4), // unaligned mostly
@@ -873,15 +883,15 @@ impl Fuzz {
             4 => NON_CANONICAL,
             _ => self.rng.next(),
         };
-        let canonical = v < USER_END || v >= DIRECT_MAP;
+        let canonical = !(USER_END..DIRECT_MAP).contains(&v);
         if canonical || self.o.fsbase { v } else { v & (USER_END - 1) }
     }
 
     fn registers(&mut self) -> Registers {
         let mut r = Registers::default();
         for v in [
-            &mut r.rax, &mut r.rbx, &mut r.rcx, &mut r.rdx, &mut r.rsi, &mut r.rdi, &mut r.rbp, &mut r.r8, &mut r.r9,
-            &mut r.r10, &mut r.r11, &mut r.r12, &mut r.r13, &mut r.r14, &mut r.r15,
+            &mut r.rax, &mut r.rbx, &mut r.rcx, &mut r.rdx, &mut r.rsi, &mut r.rdi, &mut r.rbp, &mut r.r8,
+            &mut r.r9, &mut r.r10, &mut r.r11, &mut r.r12, &mut r.r13, &mut r.r14, &mut r.r15,
         ] {
             *v = if self.rng.chance(50) { self.rng.below(64) } else { self.rng.next() };
         }
@@ -940,7 +950,8 @@ impl Fuzz {
             6 => i64::MAX,
             _ => (self.rng.next() >> 1) as i64,
         };
-        let args = core::array::from_fn(|_| if self.rng.chance(50) { self.rng.below(64) } else { self.rng.next() });
+        let args =
+            core::array::from_fn(|_| if self.rng.chance(50) { self.rng.below(64) } else { self.rng.next() });
         self.call(nr, args, Expect::Any);
     }
 
@@ -961,7 +972,8 @@ impl Fuzz {
                     text[0] = 0xff;
                 }
                 put(ptr, &text[..(len as usize).min(text.len())]);
-                let expect = if len > 4096 || definitely_bad(ptr, len) { Expect::Fail } else { Expect::Exactly(len) };
+                let expect =
+                    if len > 4096 || definitely_bad(ptr, len) { Expect::Fail } else { Expect::Exactly(len) };
                 self.call(nr, [ptr, len, 0, 0, 0, 0], expect);
             }
             trap::MACH_MSG => self.message(),
@@ -1034,11 +1046,16 @@ impl Fuzz {
                 let args = [task, rip, rsp, self.rng.next(), self.rng.next(), 0];
                 let r = self.call(nr, args, Expect::Name);
                 if r > 0 {
-                    let old = if own { self.own_threads.push(r as u64) } else { self.child_threads.push(r as u64) };
+                    let old =
+                        if own { self.own_threads.push(r as u64) } else { self.child_threads.push(r as u64) };
                     self.release(old);
                     if !own {
                         // Never above the harness: a spinning thread would starve it.
-                        self.call(trap::THREAD_SET_PRIORITY, [r as u64, PRIORITY - 1, 0, 0, 0, 0], Expect::Any);
+                        self.call(
+                            trap::THREAD_SET_PRIORITY,
+                            [r as u64, PRIORITY - 1, 0, 0, 0, 0],
+                            Expect::Any,
+                        );
                     }
                 }
             }
@@ -1160,8 +1177,11 @@ impl Fuzz {
                     *b = if self.rng.chance(3) { 0xff } else { b'a' + self.rng.below(26) as u8 };
                 }
                 put(text, &name[..(len.min(40)) as usize]);
-                let expect =
-                    if (1..=32).contains(&len) && definitely_bad(text, len) { Expect::Fail } else { Expect::Zero };
+                let expect = if (1..=32).contains(&len) && definitely_bad(text, len) {
+                    Expect::Fail
+                } else {
+                    Expect::Zero
+                };
                 self.call(nr, [task, text, len, 0, 0, 0], expect);
             }
             trap::PORT_REQUEST_NOTIFICATION => {
@@ -1246,7 +1266,8 @@ impl Fuzz {
                 let max = self.rng.choose(&[0, 1, 4, 64, 256, 257]);
                 let bytes = max.min(256) * core::mem::size_of::<mach_abi::trace::TraceRecord>() as u64;
                 let buffer = self.write_ptr(bytes);
-                let expect = if definitely_bad(buffer, bytes) { Expect::Fail } else { Expect::AtMost(max.min(256)) };
+                let expect =
+                    if definitely_bad(buffer, bytes) { Expect::Fail } else { Expect::AtMost(max.min(256)) };
                 self.call(nr, [host, from, buffer, max, 0, 0], expect);
             }
             trap::THREAD_GET_STATE => {
@@ -1289,7 +1310,7 @@ impl Fuzz {
                 let mut priority = self.rng.choose(&[0, 1, 8, 15, 16, 31, 32]);
                 if thread == self.self_thread || thread == self.server_thread {
                     priority = PRIORITY;
-                } else if priority >= PRIORITY && priority <= mach_abi::MAX_PRIORITY {
+                } else if (PRIORITY..=mach_abi::MAX_PRIORITY).contains(&priority) {
                     priority = PRIORITY - 1;
                 }
                 self.call(nr, [thread, priority, 0, 0, 0, 0], Expect::AtMost(mach_abi::MAX_PRIORITY));
@@ -1354,7 +1375,7 @@ impl Fuzz {
             8 if self.o.physhigh => ((1 << 32) + self.rng.below(1 << 20) * PAGE, false),
             _ => (self.rng.next(), false),
         };
-        if !self.o.physhigh && physical >= 1 << 32 && physical < 1 << 52 {
+        if !self.o.physhigh && (1 << 32..1 << 52).contains(&physical) {
             return;
         }
         let address = self.vm_address(task, false, false);
@@ -1451,13 +1472,19 @@ impl Fuzz {
         filler.iter_mut().for_each(|b| *b = self.rng.next() as u8);
         put(at, &filler[..(data_size.min(64)) as usize]);
 
-        let mut opts = self.rng.pick(&[options::SEND, options::SEND, options::RECEIVE, options::SEND | options::RECEIVE]);
+        let mut opts = self.rng.pick(&[
+            options::SEND,
+            options::SEND,
+            options::RECEIVE,
+            options::SEND | options::RECEIVE,
+        ]);
         if self.rng.chance(5) {
             opts = self.rng.next() & 0xff;
         }
         opts |= options::SEND_TIMEOUT | options::RECEIVE_TIMEOUT;
         let receive_size = self.rng.choose(&[0, 24, 100, 0x1000, 0x4400, 0x8000]);
-        let receive_name = if opts & options::RECEIVE != 0 && self.rng.chance(30) { local } else { self.port_name() };
+        let receive_name =
+            if opts & options::RECEIVE != 0 && self.rng.chance(30) { local } else { self.port_name() };
         let timeout = if self.rng.chance(95) { 0 } else { self.rng.below(5) + 1 };
         let send_bad = opts & options::SEND != 0 && opts & !options::KNOWN == 0 && definitely_bad(buffer, 24);
         let expect = if send_bad { Expect::Fail } else { Expect::Zero };
@@ -1470,7 +1497,12 @@ impl Fuzz {
             // the message only as a right made from it).
             let t = self.call(trap::PORT_TYPE, [self.inbox, 0, 0, 0, 0, 0], Expect::Bits);
             if t < 0 || t as u64 & right_type::RECEIVE == 0 {
-                self.report(trap::MACH_MSG, [buffer, opts, receive_size, receive_name, timeout, 0], r, "a refused message took the inbox's receive right");
+                self.report(
+                    trap::MACH_MSG,
+                    [buffer, opts, receive_size, receive_name, timeout, 0],
+                    r,
+                    "a refused message took the inbox's receive right",
+                );
                 self.dump_message(buffer);
                 self.dump_recent();
             }
@@ -1482,15 +1514,33 @@ impl Fuzz {
         let Some(h) = get::<MessageHeader>(buffer) else { return };
         println!(
             "fuzz: message at {buffer:#x}: remote {:#x}/{} local {:#x}/{} ports {} ools {} id {:#x} data {} trace {:#x}",
-            h.remote, h.remote_disposition, h.local, h.local_disposition, h.port_count, h.ool_count, h.id, h.data_size, h.trace
+            h.remote,
+            h.remote_disposition,
+            h.local,
+            h.local_disposition,
+            h.port_count,
+            h.ool_count,
+            h.id,
+            h.data_size,
+            h.trace
         );
         for i in 0..u64::from(h.port_count) {
             let Some(d) = get::<[u8; 8]>(buffer + 24 + i * 8) else { return };
-            println!("fuzz:   port {i}: name {:#x} disposition {} reserved {:?}", u32::from_le_bytes([d[0], d[1], d[2], d[3]]), d[4], &d[5..]);
+            println!(
+                "fuzz:   port {i}: name {:#x} disposition {} reserved {:?}",
+                u32::from_le_bytes([d[0], d[1], d[2], d[3]]),
+                d[4],
+                &d[5..]
+            );
         }
         for i in 0..u64::from(h.ool_count) {
             let Some(d) = get::<[u64; 2]>(buffer + 24 + u64::from(h.port_count) * 8 + i * 16) else { return };
-            println!("fuzz:   ool {i}: address {:#x} size {:#x} flags {:#x}", d[0], d[1] & 0xffff_ffff, d[1] >> 32);
+            println!(
+                "fuzz:   ool {i}: address {:#x} size {:#x} flags {:#x}",
+                d[0],
+                d[1] & 0xffff_ffff,
+                d[1] >> 32
+            );
         }
     }
 
@@ -1548,7 +1598,11 @@ impl Fuzz {
         let header = MessageHeader {
             remote: self.server as u32,
             local: reply as u32,
-            remote_disposition: if self.rng.chance(90) { disposition::COPY_SEND } else { disposition::MAKE_SEND },
+            remote_disposition: if self.rng.chance(90) {
+                disposition::COPY_SEND
+            } else {
+                disposition::MAKE_SEND
+            },
             local_disposition: disposition::MAKE_SEND_ONCE,
             port_count: 0,
             ool_count: 0,
@@ -1585,7 +1639,12 @@ impl Fuzz {
         let ools = u64::from(header.ool_count);
         let data_at = buffer + 24 + ports * 8 + ools * 16;
         if !in_scratch(buffer, data_at - buffer + u64::from(header.data_size)) {
-            self.report(trap::MACH_MSG, [buffer, 0, 0, 0, 0, 0], 0, "a received message larger than its buffer");
+            self.report(
+                trap::MACH_MSG,
+                [buffer, 0, 0, 0, 0, 0],
+                0,
+                "a received message larger than its buffer",
+            );
             return;
         }
         for i in 0..ports {
@@ -1780,14 +1839,16 @@ impl Fuzz {
         let kind = if kind == STUB_NT && !self.o.nt { 0 } else { kind };
         let stub = self.stub(kind);
         let code = &stub.code[..stub.len];
-        let (page, at) = if stub.at_top { (TOP_PAGE, USER_END - code.len() as u64) } else { (STUB_AT, STUB_AT) };
+        let (page, at) =
+            if stub.at_top { (TOP_PAGE, USER_END - code.len() as u64) } else { (STUB_AT, STUB_AT) };
         let w = protection::WRITE;
         self.call(trap::VM_ALLOCATE, [task, page, PAGE, w, 0, 0], Expect::Any);
         self.call(trap::VM_WRITE, [task, at, code.as_ptr() as u64, code.len() as u64, 0, 0], Expect::Any);
         self.call(trap::VM_PROTECT, [task, page, PAGE, protection::EXECUTE, 0, 0], Expect::Any);
         self.call(trap::VM_ALLOCATE, [task, DATA_AT, PAGE, w, 0, 0], Expect::Any);
         self.call(trap::VM_ALLOCATE, [task, STACK_AT, STACK_SIZE, w, 0, 0], Expect::Any);
-        let (rip, rdi) = if copy && parent.is_none() { (copy_child_main as *const () as u64, at) } else { (at, 0) };
+        let (rip, rdi) =
+            if copy && parent.is_none() { (copy_child_main as *const () as u64, at) } else { (at, 0) };
         // The copy's own seed; bit 0 allows it messages, bit 1 special ports (copy_child_main).
         let flags = u64::from(self.o.selfrecv && self.o.anywhere) | u64::from(self.o.taskcycle) << 1;
         let args = [task, rip, STACK_AT + STACK_SIZE - 8, rdi, (self.rng.next() & !3) | flags, 0];
@@ -1805,12 +1866,15 @@ impl Fuzz {
     fn stub(&mut self, kind: u64) -> Stub {
         let mut s = Stub::new();
         match kind {
-            0 => s.b(&[0x0f, 0x0b]),                                     // ud2
-            1 => s.b(&[0xcc]),                                           // int3
-            2 => s.b(&[0x31, 0xc9, 0xf7, 0xf1]),                         // xor ecx, ecx; div ecx
-            3 => s.mov(0, 1 << 63).b(&[0x48, 0xc7, 0xc2, 0xff, 0xff, 0xff, 0xff, 0x48, 0xc7, 0xc1, 0xff, 0xff, 0xff, 0xff, 0x48, 0xf7, 0xf9]), // idiv overflow
-            4 => s.b(&[0xf4]),                                           // hlt
-            5 => s.b(&[0xfa]),                                           // cli
+            0 => s.b(&[0x0f, 0x0b]),             // ud2
+            1 => s.b(&[0xcc]),                   // int3
+            2 => s.b(&[0x31, 0xc9, 0xf7, 0xf1]), // xor ecx, ecx; div ecx
+            3 => s.mov(0, 1 << 63).b(&[
+                0x48, 0xc7, 0xc2, 0xff, 0xff, 0xff, 0xff, 0x48, 0xc7, 0xc1, 0xff, 0xff, 0xff, 0xff, 0x48,
+                0xf7, 0xf9,
+            ]), // idiv overflow
+            4 => s.b(&[0xf4]),                   // hlt
+            5 => s.b(&[0xfa]),                   // cli
             6 => s.b(self.rng.pick(&[&[0x0f, 0x30][..], &[0x0f, 0x32], &[0x0f, 0x33]])), // wrmsr, rdmsr, rdpmc
             7 => s.b(self.rng.pick(&[
                 &[0x0f, 0x22, 0xd8][..], // mov cr3, rax
@@ -1831,7 +1895,8 @@ impl Fuzz {
                 s.mov(4, sp).b(&[0x50]) // mov rsp, sp; push rax
             }
             11 => {
-                let sp = self.rng.pick(&[DIRECT_MAP + 0x10000, KERNEL_IMAGE + 0x10000, NON_CANONICAL, USER_END]);
+                let sp =
+                    self.rng.pick(&[DIRECT_MAP + 0x10000, KERNEL_IMAGE + 0x10000, NON_CANONICAL, USER_END]);
                 let number = self.rng.pick(&[trap::SLEEP, 39, trap::TASK_SELF]);
                 s.mov(4, sp).trap0(number).b(&[0x50])
             }
@@ -1841,23 +1906,32 @@ impl Fuzz {
                     s.b(&[0x6a, 0x00, 0x6a, 0x00, 0x6a, 0x02, 0x6a, 0x08, 0x6a, 0x00, 0x48, 0xcf])
                 } else {
                     // iretq to a user selector with a non-canonical rip
-                    s.b(&[0x6a, 0x1b, 0x54, 0x68, 0x02, 0x02, 0x00, 0x00, 0x6a, 0x23]).mov(0, NON_CANONICAL).b(&[0x50, 0x48, 0xcf])
+                    s.b(&[0x6a, 0x1b, 0x54, 0x68, 0x02, 0x02, 0x00, 0x00, 0x6a, 0x23])
+                        .mov(0, NON_CANONICAL)
+                        .b(&[0x50, 0x48, 0xcf])
                 }
             }
             13 => s.b(self.rng.pick(&[&[0x48, 0x0f, 0x07][..], &[0x48, 0x0f, 0x35], &[0x0f, 0x34]])), // sysretq, sysexit, sysenter
-            14 => s.b(&[0xcd, self.rng.next() as u8]),                 // int N
+            14 => s.b(&[0xcd, self.rng.next() as u8]),                                                // int N
             15 => s.b(self.rng.pick(&[
-                &[0xf1][..],                                          // icebp
-                &[0xce],                                              // into (#UD in 64-bit mode)
-                &[0xf0, 0x90],                                        // lock nop
-                &[0x0f, 0xb9, 0xc0],                                  // ud1
-                &[0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x90], // 16 bytes
+                &[0xf1][..],         // icebp
+                &[0xce],             // into (#UD in 64-bit mode)
+                &[0xf0, 0x90],       // lock nop
+                &[0x0f, 0xb9, 0xc0], // ud1
+                &[
+                    0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66,
+                    0x90,
+                ], // 16 bytes
             ])),
-            16 => s.flags(0x302).b(&[0x90, 0x90]),                    // TF: a debug trap in user mode
+            16 => s.flags(0x302).b(&[0x90, 0x90]), // TF: a debug trap in user mode
             17 => s.b(&[0x48, 0xc7, 0xc0, 0xf1, 0xff, 0xff, 0xff, 0x31, 0xff]).flags(0x302).b(&[0x0f, 0x05]), // TF set across a syscall
             18 => match self.rng.below(3) {
                 // DF set: a trap that copies from user memory, a fault, a spin under the timer
-                0 => s.b(&[0xfd, 0x48, 0xc7, 0xc0, 0xff, 0xff, 0xff, 0xff, 0x48, 0x8d, 0x3d, 0x09, 0, 0, 0, 0xbe, 8, 0, 0, 0, 0x0f, 0x05, 0x0f, 0x0b])
+                0 => s
+                    .b(&[
+                        0xfd, 0x48, 0xc7, 0xc0, 0xff, 0xff, 0xff, 0xff, 0x48, 0x8d, 0x3d, 0x09, 0, 0, 0,
+                        0xbe, 8, 0, 0, 0, 0x0f, 0x05, 0x0f, 0x0b,
+                    ])
                     .b(b"dfdfdfdf"),
                 1 => s.b(&[0xfd]),
                 _ => s.b(&[0xfd]).spin(1 << 22),
@@ -1867,10 +1941,17 @@ impl Fuzz {
                 // A syscall on the last bytes of user space: SYSRET would return to a
                 // non-canonical rip.
                 s.at_top = true;
-                if self.rng.chance(50) { s.trap0(trap::SLEEP) } else { s.b(&[0xb8, 39, 0, 0, 0, 0x0f, 0x05]) };
+                if self.rng.chance(50) {
+                    s.trap0(trap::SLEEP)
+                } else {
+                    s.b(&[0xb8, 39, 0, 0, 0, 0x0f, 0x05])
+                };
                 return s;
             }
-            21 => s.b(&[0x31, 0xc0, 0x8e, 0xe8, 0x8e, 0xe0, 0x8e, 0xd8, 0x8e, 0xc0]).trap0(trap::SLEEP).spin(1 << 16), // null selectors
+            21 => s
+                .b(&[0x31, 0xc0, 0x8e, 0xe8, 0x8e, 0xe0, 0x8e, 0xd8, 0x8e, 0xc0])
+                .trap0(trap::SLEEP)
+                .spin(1 << 16), // null selectors
             22 => {
                 let selector = self.rng.choose(&[0x08, 0x10, 0x28, 0x30, 0x2b, 0xffff]) as u16;
                 let register = self.rng.pick(&[0xd8u8, 0xd0, 0xe8, 0xe0, 0xc0]); // ds ss gs fs es
@@ -1881,8 +1962,8 @@ impl Fuzz {
                 let which = self.rng.pick(&[0xd8u8, 0xd0]); // wrgsbase, wrfsbase
                 s.mov(0, base).b(&[0xf3, 0x48, 0x0f, 0xae, which]).trap0(trap::SLEEP)
             }
-            24 => s.b(&[0xc6, 0x05, 0xf9, 0xff, 0xff, 0xff, 0x01]),  // write its own code page
-            25 => s.b(&[0xe8, 0xfb, 0xff, 0xff, 0xff]),               // call $: the stack overflows
+            24 => s.b(&[0xc6, 0x05, 0xf9, 0xff, 0xff, 0xff, 0x01]), // write its own code page
+            25 => s.b(&[0xe8, 0xfb, 0xff, 0xff, 0xff]),             // call $: the stack overflows
             26 => {
                 let from = self.rng.pick(&[KERNEL_IMAGE, DIRECT_MAP, NON_CANONICAL]);
                 s.mov(6, from).mov(7, DATA_AT).b(&[0xb9, 0, 1, 0, 0, 0xf3, 0xa4]) // rep movsb
@@ -1897,7 +1978,10 @@ impl Fuzz {
             }
             28 => match self.rng.below(3) {
                 // Mach traps: allocate a port, suspend itself; exit; end its thread.
-                0 => s.trap0(trap::PORT_ALLOCATE).trap0(trap::TASK_SELF).b(&[0x48, 0x89, 0xc7, 0x48, 0xc7, 0xc0, 0xd9, 0xff, 0xff, 0xff, 0x0f, 0x05]),
+                0 => s
+                    .trap0(trap::PORT_ALLOCATE)
+                    .trap0(trap::TASK_SELF)
+                    .b(&[0x48, 0x89, 0xc7, 0x48, 0xc7, 0xc0, 0xd9, 0xff, 0xff, 0xff, 0x0f, 0x05]),
                 1 => s.b(&[0x48, 0xc7, 0xc0, 0xfe, 0xff, 0xff, 0xff, 0xbf, 7, 0, 0, 0, 0x0f, 0x05]),
                 _ => s.trap0(trap::THREAD_EXIT),
             },
@@ -1907,7 +1991,9 @@ impl Fuzz {
                 s.b(&[0x6a, selector, 0x6a, 0x00, 0x48, 0xcb]) // retfq
             }
             // The NT flag across a syscall: option `nt` only (STUB_NT).
-            31 => s.flags(0x4202).b(&[0x48, 0xc7, 0xc0, 0xf1, 0xff, 0xff, 0xff, 0xbf, 20, 0, 0, 0, 0x0f, 0x05]),
+            31 => {
+                s.flags(0x4202).b(&[0x48, 0xc7, 0xc0, 0xf1, 0xff, 0xff, 0xff, 0xbf, 20, 0, 0, 0, 0x0f, 0x05])
+            }
             32 => s.b(&[0x0f, 0x01, 0x04, 0x25]).b(&(DATA_AT as u32).to_le_bytes()), // sgdt [DATA_AT]
             _ => {
                 // A sender: messages to its bootstrap port, without a timeout, for as long as
@@ -1970,7 +2056,12 @@ impl Fuzz {
         for (name, bit) in expect {
             let r = self.call(trap::PORT_TYPE, [name, 0, 0, 0, 0, 0], Expect::Bits);
             if r < 0 || r as u64 & bit == 0 {
-                self.report(trap::PORT_TYPE, [name, 0, 0, 0, 0, 0], r, "a name the harness keeps lost its right");
+                self.report(
+                    trap::PORT_TYPE,
+                    [name, 0, 0, 0, 0, 0],
+                    r,
+                    "a name the harness keeps lost its right",
+                );
             }
         }
         // SAFETY: reading this task's own static.
@@ -2018,7 +2109,13 @@ impl Fuzz {
     fn progress(&self) {
         println!(
             "fuzz: {} calls (seed {}): {} traps, {} messages received, {} children, {} forwarded answered, {} unexpected",
-            self.iteration, self.seed, self.traps, self.received, self.children_started, self.forwarded, self.unexpected
+            self.iteration,
+            self.seed,
+            self.traps,
+            self.received,
+            self.children_started,
+            self.forwarded,
+            self.unexpected
         );
     }
 }
@@ -2030,13 +2127,7 @@ fn put_into(body: &mut [u8], bytes: &[u8]) -> usize {
 }
 
 // A thread of the harness's own task made by the fuzzer: it ends at once (no stack needed).
-core::arch::global_asm!(
-    ".global fuzz_thread_exit",
-    "fuzz_thread_exit:",
-    "mov rax, -14",
-    "syscall",
-    "ud2",
-);
+core::arch::global_asm!(".global fuzz_thread_exit", "fuzz_thread_exit:", "mov rax, -14", "syscall", "ud2",);
 
 unsafe extern "C" {
     fn fuzz_thread_exit() -> !;
@@ -2162,7 +2253,8 @@ extern "C" fn server_main(port: u64, me: u64) -> ! {
         }
         for i in 0..ools {
             // SAFETY: inside the message just received.
-            let d = unsafe { core::ptr::read_unaligned((buffer + 24 + ports * 8 + i * 16) as *const [u64; 2]) };
+            let d =
+                unsafe { core::ptr::read_unaligned((buffer + 24 + ports * 8 + i * 16) as *const [u64; 2]) };
             if d[0] != 0 {
                 let size = (d[1] & 0xffff_ffff).next_multiple_of(PAGE).max(PAGE);
                 syscall(trap::VM_DEALLOCATE, [me, d[0], size, 0, 0, 0]);
@@ -2234,14 +2326,19 @@ pub fn run(params: &str) -> Result<(), &'static str> {
     // SAFETY: only the address is taken.
     let stack_top = unsafe { &raw const SERVER.stack } as u64 + 32 * 1024 - 8;
     let server_thread = trap_ok(
-        raw(trap::THREAD_CREATE, [self_task, server_main as *const () as u64, stack_top, server, self_task, 0]),
+        raw(
+            trap::THREAD_CREATE,
+            [self_task, server_main as *const () as u64, stack_top, server, self_task, 0],
+        ),
         "helper thread",
     )?;
     if o.taskcycle {
         let t = trap_ok(raw(trap::TASK_CREATE, [0; 6]), "task_create")?;
         let r = raw(trap::TASK_SET_SPECIAL_PORT, [t, special_port::BOOTSTRAP, t, 0, 0, 0]);
         raw(trap::PORT_DEALLOCATE, [t, 0, 0, 0, 0, 0]);
-        println!("fuzz: taskcycle: a task whose bootstrap port is its own task port ({r}), no other right to it");
+        println!(
+            "fuzz: taskcycle: a task whose bootstrap port is its own task port ({r}), no other right to it"
+        );
     }
     let mut f = Fuzz {
         rng: Rng::new(seed),
@@ -2316,7 +2413,8 @@ pub fn run(params: &str) -> Result<(), &'static str> {
     // name, tracing and memory as they were.
     raw(trap::PORT_DESTROY, [server, 0, 0, 0, 0, 0]);
     let mut waited = 0;
-    while raw(trap::PORT_TYPE, [server_thread, 0, 0, 0, 0, 0]) != right_type::DEAD_NAME as i64 && waited < 200 {
+    while raw(trap::PORT_TYPE, [server_thread, 0, 0, 0, 0, 0]) != right_type::DEAD_NAME as i64 && waited < 200
+    {
         raw(trap::SLEEP, [10, 0, 0, 0, 0, 0]);
         waited += 1;
     }

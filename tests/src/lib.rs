@@ -399,7 +399,8 @@ pub mod fuzz {
             .and_then(|rest| rest.split(' ').next())
             .and_then(|n| n.parse().ok())
             .unwrap_or(0);
-        let traced = if options.is_empty() { format!("trace={from}") } else { format!("{options},trace={from}") };
+        let traced =
+            if options.is_empty() { format!("trace={from}") } else { format!("{options},trace={from}") };
         let mut out = format!(
             "fuzz FAILED: {why}\n  seed {seed}, {calls} calls, options {options:?}\n  last progress: {progress}\n  \
              rerun with each call printed from there: make fuzz SEED={seed} CALLS={calls} FUZZ_OPTIONS={traced}\n"
