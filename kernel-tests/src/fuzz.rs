@@ -2418,6 +2418,14 @@ pub fn run(params: &str) -> Result<(), &'static str> {
         raw(trap::SLEEP, [10, 0, 0, 0, 0, 0]);
         waited += 1;
     }
+    if waited >= 200 {
+        let mut r = Registers::default();
+        let got = raw(trap::THREAD_GET_STATE, [server_thread, &raw mut r as u64, 0, 0, 0, 0]);
+        println!(
+            "fuzz: the helper thread ({got}): rip {:#x} rax {:#x} rdi {:#x} rsi {:#x} rdx {:#x} r10 {:#x}",
+            r.rip, r.rax, r.rdi, r.rsi, r.rdx, r.r10
+        );
+    }
     check(waited < 200, "the helper thread did not end")?;
     raw(trap::PORT_DEALLOCATE, [server_thread, 0, 0, 0, 0, 0]);
     for irq in 1..16 {

@@ -16,6 +16,8 @@
 //! - `held-limit`: a task cannot make the kernel hold more than its limit for it;
 //! - `own-state`: `thread_get_state` on the calling thread reads the state at the trap;
 //! - `long-trap`: a long trap (256 MiB `vm_allocate`) lets the timer preempt it;
+//! - `moved-receive` (found by `fuzz`): a thread waiting to receive on a port whose receive
+//!   right leaves the task (moved in a message, saved by a port-destroyed request) wakes;
 //! - `task-cycle` (found by the `fuzz` case): a task's own task port cannot become a right
 //!   the kernel keeps for it (a special port, an end notification), which would keep a
 //!   thread-less task alive for ever.
@@ -389,4 +391,68 @@ pub fn task_cycle() -> Result<(), &'static str> {
     let mut m = Message::new();
     m.receive_timeout(inbox.name(), 2000).map_err(|_| "the unreachable task never ended")?;
     check(m.header.id == mach_abi::TASK_ENDED_MESSAGE, "notification id")
+}
+
+static WAITER_PORT: AtomicU64 = AtomicU64::new(0);
+/// 0 while waiting; then 1 + the error code of its receive (0 for a message).
+static WAITER_RESULT: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn waiter(_: u64) -> ! {
+    let mut m = Message::new();
+    let r = m.receive_timeout(WAITER_PORT.load(Ordering::SeqCst) as PortName, 3000);
+    WAITER_RESULT.store(1 + r.err().map_or(0, |e| e as u64), Ordering::SeqCst);
+    thread_exit()
+}
+
+/// Start `waiter` on `port` and give it time to block.
+fn start_waiter(port: PortName) -> Result<(), &'static str> {
+    WAITER_PORT.store(u64::from(port), Ordering::SeqCst);
+    WAITER_RESULT.store(0, Ordering::SeqCst);
+    crate::ipc_cases::spawn(waiter, 3, 0)?;
+    libmach::ipc::sleep_ms(30);
+    check(WAITER_RESULT.load(Ordering::SeqCst) == 0, "the waiter did not wait")
+}
+
+/// Whether the waiter came back (with an error) within 500 ms, well before its timeout.
+fn waiter_woke() -> Result<(), &'static str> {
+    for _ in 0..50 {
+        if WAITER_RESULT.load(Ordering::SeqCst) != 0 {
+            let code = WAITER_RESULT.load(Ordering::SeqCst) - 1;
+            return check(
+                code == KernelError::InvalidName as u64,
+                "the waiter's receive fails with InvalidName",
+            );
+        }
+        libmach::ipc::sleep_ms(10);
+    }
+    Err("a thread kept waiting on a receive right its task no longer holds")
+}
+
+/// A receive right that leaves its task wakes the threads of the task waiting on it.
+pub fn moved_receive() -> Result<(), &'static str> {
+    let inbox = ReceiveRight::allocate().map_err(|_| "allocate inbox")?;
+    let inbox_send = inbox.make_send().map_err(|_| "make_send")?;
+    // Moved into a message.
+    let port = ReceiveRight::allocate().map_err(|_| "allocate")?.into_name();
+    start_waiter(port)?;
+    let mut m = Message::new();
+    m.start(inbox_send.name(), disposition::COPY_SEND, 1).push_port(port, disposition::MOVE_RECEIVE);
+    m.send_timeout(0).map_err(|_| "move the receive right")?;
+    waiter_woke()?;
+    libmach::ipc::sleep_ms(20); // the waiter's thread ends
+    // Saved by a port-destroyed request when its name is destroyed.
+    let port = ReceiveRight::allocate().map_err(|_| "allocate")?.into_name();
+    port_request_notification(
+        port,
+        mach_abi::notify::PORT_DESTROYED,
+        inbox.name(),
+        disposition::MAKE_SEND_ONCE,
+    )
+    .map_err(|_| "port-destroyed request")?;
+    start_waiter(port)?;
+    port_destroy(port).map_err(|_| "destroy")?;
+    waiter_woke()?;
+    libmach::ipc::sleep_ms(20);
+    // The inbox holds both receive rights; destroying it frees them.
+    Ok(())
 }

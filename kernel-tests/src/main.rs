@@ -13,7 +13,7 @@
 //! - `forward`, `exceptions`, `trace`, `suspend`: syscall and exception ports, traces,
 //!   suspend/resume and thread state (forward_cases.rs);
 //! - `nt-flag`, `physical`, `anywhere`, `self-receive`, `reap`, `bad-reply`, `fs-base`,
-//!   `held-limit`, `own-state`, `long-trap`, `task-cycle`: the holes of issue 9, one each (hole_cases.rs);
+//!   `held-limit`, `own-state`, `long-trap`, `task-cycle`, `moved-receive`: the holes of issue 9, one each (hole_cases.rs);
 //! - `names`, `echo-server`, `echo-client`: when started by bootstrap, its name service and
 //!   RPC between two tasks (see name_cases.rs);
 //! - `fuzz:SEED:CALLS:OPTIONS`: seeded random calls to every trap (fuzz.rs; `make fuzz`).
@@ -85,6 +85,7 @@ fn main(args: &str) -> u64 {
             "own-state" => hole_cases::own_state(),
             "long-trap" => hole_cases::long_trap(),
             "task-cycle" => hole_cases::task_cycle(),
+            "moved-receive" => hole_cases::moved_receive(),
             "fuzz" => fuzz::run(params),
             "fault-write" => {
                 println!("case fault-write: writing {UNMAPPED:#x}");

@@ -143,6 +143,10 @@ pub struct PortTable<M> {
     dead_messages: Vec<M>,
     /// Threads that were waiting on ports that died, with the port: the kernel wakes them.
     dead_waiters: Vec<(PortId, u64)>,
+    /// Threads that were waiting to receive on ports whose receive right left its task (moved
+    /// into a message, or saved by a port-destroyed request), with the port: the kernel wakes
+    /// them to look again (they hold that right no more).
+    moved_waiters: Vec<(PortId, u64)>,
     /// Notifications to send.
     notifications: Vec<Notification>,
 }
@@ -154,6 +158,7 @@ impl<M> Default for PortTable<M> {
             free: Vec::new(),
             dead_messages: Vec::new(),
             dead_waiters: Vec::new(),
+            moved_waiters: Vec::new(),
             notifications: Vec::new(),
         }
     }
@@ -282,7 +287,9 @@ impl<M> PortTable<M> {
         if let Some((to, name)) = port.destroyed_request.take() {
             port.receiver = Receiver::InTransit;
             port.queued_on = None;
+            let waiters: Vec<u64> = port.waiting_receivers.drain().collect();
             let set = port.set.take();
+            self.moved_waiters.extend(waiters.into_iter().map(|t| (id, t)));
             if let Some(set) = set.and_then(|s| self.get_mut(s)) {
                 set.members.retain(|&m| m != id);
             }
@@ -329,7 +336,10 @@ impl<M> PortTable<M> {
 
     /// Whether dead messages, waiters or notifications are waiting to be taken.
     pub fn has_dead_leftovers(&self) -> bool {
-        !self.dead_messages.is_empty() || !self.dead_waiters.is_empty() || !self.notifications.is_empty()
+        !self.dead_messages.is_empty()
+            || !self.dead_waiters.is_empty()
+            || !self.moved_waiters.is_empty()
+            || !self.notifications.is_empty()
     }
 
     /// Notifications to send since the last call.
@@ -345,6 +355,12 @@ impl<M> PortTable<M> {
     /// Threads that were waiting on ports that died since the last call, with the port.
     pub fn take_dead_waiters(&mut self) -> Vec<(PortId, u64)> {
         core::mem::take(&mut self.dead_waiters)
+    }
+
+    /// Threads that were waiting to receive on ports whose receive right left their task
+    /// since the last call, with the port.
+    pub fn take_moved_waiters(&mut self) -> Vec<(PortId, u64)> {
+        core::mem::take(&mut self.moved_waiters)
     }
 
     /// Destroy a right in transit (its message is being destroyed).
@@ -792,10 +808,12 @@ impl NameSpace {
                 let port = ports.get_mut(id).ok_or(KernelError::InvalidName)?;
                 port.receiver = Receiver::InTransit;
                 port.queued_on = None;
+                let waiters: Vec<u64> = port.waiting_receivers.drain().collect();
                 let set = port.set.take();
                 if let Some(set) = set.and_then(|s| ports.get_mut(s)) {
                     set.members.retain(|&m| m != id);
                 }
+                ports.moved_waiters.extend(waiters.into_iter().map(|t| (id, t)));
                 let entry = self.entry_mut(name)?;
                 entry.receive = false;
                 if entry.send == 0 {
@@ -1381,5 +1399,27 @@ mod tests {
         // Moved again but not queued yet: where it was before does not count.
         let _ra = a.copyin(name, MOVE_RECEIVE, &mut ports, &mut ev).unwrap();
         assert!(!ports.would_cycle(ia, ib));
+    }
+
+    #[test]
+    fn receivers_waiting_on_a_receive_right_that_leaves_are_handed_back() {
+        let (mut ports, mut a, mut b) = setup();
+        let mut ev = vec![];
+        // Moved into a message.
+        let rx = a.allocate_port(&mut ports).unwrap();
+        let id = a.receive_port(rx).unwrap();
+        ports.get_mut(id).unwrap().waiting_receivers.push_back(7);
+        let right = a.copyin(rx, MOVE_RECEIVE, &mut ports, &mut ev).unwrap();
+        assert_eq!(ports.take_moved_waiters(), vec![(id, 7)]);
+        assert!(ports.get(id).unwrap().waiting_receivers.is_empty());
+        // Saved by a port-destroyed request when destroyed.
+        let name = a.copyout(right, &mut ports, &mut ev).unwrap();
+        ports.get_mut(id).unwrap().waiting_receivers.push_back(8);
+        let inbox = b.allocate_port(&mut ports).unwrap();
+        let to = b.copyin(inbox, MAKE_SEND_ONCE, &mut ports, &mut ev).unwrap();
+        a.request_notification(name, NotificationKind::PortDestroyed, to, &mut ports, &mut ev).unwrap();
+        a.destroy(name, &mut ports, &mut ev).unwrap();
+        assert_eq!(ports.take_moved_waiters(), vec![(id, 8)]);
+        assert!(ports.take_dead_waiters().is_empty(), "the port lives on");
     }
 }

@@ -394,6 +394,12 @@ impl World {
                     self.wake(thread, Wake::PortDied);
                 }
             }
+            // A receive right left its task: its waiters look again (and find it gone).
+            for (port, thread) in self.ports.take_moved_waiters() {
+                if self.threads.get(thread).is_some_and(|t| t.waiting_on == Some(port)) {
+                    self.wake(thread, Wake::Retry);
+                }
+            }
             for notification in self.ports.take_notifications() {
                 crate::message::send_notification(self, notification, events);
             }

@@ -66,3 +66,8 @@ fn a_long_trap_lets_the_timer_in() {
 fn a_task_port_is_never_a_right_the_kernel_keeps_for_a_task() {
     hole_case_passes("task-cycle");
 }
+
+#[test]
+fn a_receive_right_that_leaves_wakes_its_waiters() {
+    hole_case_passes("moved-receive");
+}
