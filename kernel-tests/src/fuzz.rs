@@ -48,11 +48,13 @@
 //!   pointers (also across a syscall), iretq/retfq/sysret/sysexit/sysenter in user mode, a
 //!   syscall on the last bytes of user space (the SYSRET return address is non-canonical),
 //!   TF, DF and AC set, null and bad segment selectors, FS/GS base writes, writes to their
-//!   own code, stack overflow, string copies from the kernel, foreign calls, Mach traps, and a
-//!   spin. Raw children are built through their task port (`task_create`, `vm_allocate`,
+//!   own code, stack overflow, string copies from the kernel, foreign calls, Mach traps, a
+//!   spin, and a sender (messages to its bootstrap port without a timeout, for as long as they
+//!   are taken: it waits on full queues). Raw children are built through their task port (`task_create`, `vm_allocate`,
 //!   `vm_write`, `vm_protect`, `thread_create`); copies of this task (`task_create_copy`)
 //!   first make up to a dozen random traps of their own in `copy_child_main`. Children get an
-//!   end notification, and some an exception or syscall port on this task's inbox, whose
+//!   end notification, and some an exception, syscall or bootstrap port (mostly this task's
+//!   inbox), whose
 //!   requests the harness answers (resume, resume elsewhere, terminate, results, copy-out,
 //!   FS base, registers) or drops. Children are terminated and their names destroyed when a
 //!   new one needs the slot, at random, and every epoch (4,096 iterations), when the harness
@@ -83,6 +85,8 @@
 //!   protected), or bad on purpose; never its code, data or stack. `vm_map` with this task as
 //!   the source shares only those regions (a writable share of its data would let a later
 //!   `vm_write` to the child write the harness).
+//! - Names and dispositions written into messages are filtered as the kernel reads them (32
+//!   bits, one byte): a forged `0x1_0000_0004` is name 4 in a message.
 //! - Names it needs are never destroyed, deallocated, moved or put into a set: the host port,
 //!   its task and thread ports, its inbox, the helper's port and thread, and the task port of
 //!   every live child (a child with a spinning thread and no send right to its port would
@@ -109,7 +113,10 @@
 //! - `selfrecv`: receive rights moved to any port, port-destroyed notifications to any port
 //!   (a port holding its own receive right is never freed).
 //! - `physhigh`: `host_map_physical` above the direct map (then `vm_read` of it).
-//! - `anywhere`: `host_dma_allocate` into a task copy ("anywhere" lands on present pages).
+//! - `anywhere`: "anywhere" placement of DMA and out-of-line memory maps over present pages
+//!   (their frames are lost): `host_dma_allocate` into task copies, messages received by
+//!   copies (also `selfrecv`), and fixed mappings ahead of the placement pointer
+//!   (`0x1000_0000_0000` on) in this task and children.
 //! - `badreply`: malformed answers to forwarded calls and faults.
 //! - `fsbase`: non-canonical FS base through `thread_set_state` and replies.
 //! - `getself`: `thread_get_state` on the calling thread.
@@ -798,7 +805,7 @@ impl Fuzz {
             10 => (self.rng.below(256) + 1) * PAGE,
             11 => (1 << 30) + PAGE,
             12 => 1 << 40,
-            13 => !(PAGE - 1),
+            13 => !(PAGE - 1), // the last page of the address space
             14 if self.o.longvm => (self.rng.below(1 << 18) + 1) * PAGE,
             14 => (self.rng.below(64) + 1) * PAGE,
             _ => self.rng.next(),
@@ -1063,7 +1070,7 @@ impl Fuzz {
                 let i = self.child_slot();
                 let r = self.call(nr, [0; 6], Expect::Name);
                 if r > 0 {
-                    self.children[i] = Child { task: r as u64, copy: false, live: true };
+                    self.adopt(i, r as u64, false, b"t");
                 }
             }
             trap::TASK_CREATE_COPY => {
@@ -1071,7 +1078,7 @@ impl Fuzz {
                 let i = self.child_slot();
                 let r = self.call(nr, [parent, 0, 0, 0, 0, 0], Expect::Name);
                 if r > 0 {
-                    self.children[i] = Child { task: r as u64, copy: true, live: true };
+                    self.adopt(i, r as u64, true, b"y");
                 }
             }
             trap::TASK_TERMINATE | trap::TASK_SUSPEND => {
@@ -1168,7 +1175,9 @@ impl Fuzz {
                 self.call(nr, [task, port, how, 0, 0, 0], Expect::Zero);
             }
             trap::TASK_SET_NAME => {
+                // Children keep the names the harness gave them (see `adopt`).
                 let task = self.task_name();
+                let task = if self.is_protected(task) { self.self_task } else { task };
                 let some = self.rng.below(40);
                 let len = self.rng.choose(&[0, 1, 5, 12, 32, 33, some]);
                 let text = self.read_ptr(len.min(64));
@@ -1800,9 +1809,47 @@ impl Fuzz {
         if !child.live {
             return;
         }
-        self.call(trap::TASK_TERMINATE, [child.task, 0, 0, 0, 0, 0], Expect::Zero);
+        let r = self.call(trap::TASK_TERMINATE, [child.task, 0, 0, 0, 0, 0], Expect::Zero);
+        if r < 0 && r != KernelError::PortDead.as_return() {
+            self.report(
+                trap::TASK_TERMINATE,
+                [child.task, 0, 0, 0, 0, 0],
+                r,
+                "a child could not be terminated",
+            );
+        }
         self.children[i].live = false;
         self.release(child.task);
+    }
+
+    /// Track a new child in slot `i` and name it `cN.LABEL` (N counts children from 1): the
+    /// kernel's `task ... (cN...) ended` lines then tell the host side which child never ended.
+    fn adopt(&mut self, i: usize, task: u64, copy: bool, label: &[u8]) {
+        self.children[i] = Child { task, copy, live: true };
+        self.children_started += 1;
+        let mut name = [0u8; 32];
+        let mut n = 0;
+        let mut push = |b: u8| {
+            if let Some(slot) = name.get_mut(n) {
+                *slot = b;
+                n += 1;
+            }
+        };
+        push(b'c');
+        let mut digits = [0u8; 20];
+        let mut count = self.children_started;
+        let mut d = 0;
+        while count > 0 || d == 0 {
+            digits[d] = b'0' + (count % 10) as u8;
+            count /= 10;
+            d += 1;
+        }
+        digits[..d].iter().rev().for_each(|&b| push(b));
+        push(b'.');
+        label.iter().for_each(|&b| push(b));
+        let text = SCRATCH + 0x8e00;
+        put(text, &name[..n]);
+        self.call(trap::TASK_SET_NAME, [task, text, n as u64, 0, 0, 0], Expect::Zero);
     }
 
     /// Start a child that faults: a new task, or a copy of this task (which first makes a few
@@ -1819,8 +1866,21 @@ impl Fuzz {
             return;
         }
         let task = r as u64;
-        self.children[i] = Child { task, copy, live: true };
-        self.children_started += 1;
+        let kind = self.o.stub.unwrap_or_else(|| self.rng.below(STUB_KINDS));
+        let kind = if kind == STUB_NT && !self.o.nt { 0 } else { kind };
+        // Label: stub kind, then r (raw), c (copy of this task) or d (copy of a child).
+        let label = [
+            b'0' + (kind / 10) as u8,
+            b'0' + (kind % 10) as u8,
+            if !copy {
+                b'r'
+            } else if parent.is_none() {
+                b'c'
+            } else {
+                b'd'
+            },
+        ];
+        self.adopt(i, task, copy, &label);
         if self.rng.chance(60) {
             let args = [task, self.inbox, u64::from(disposition::MAKE_SEND_ONCE), 0, 0, 0];
             self.call(trap::TASK_NOTIFY_ENDED, args, Expect::Zero);
@@ -1835,8 +1895,6 @@ impl Fuzz {
                 self.call(trap::TASK_SET_SPECIAL_PORT, [task, which, port, 0, 0, 0], Expect::Any);
             }
         }
-        let kind = self.o.stub.unwrap_or_else(|| self.rng.below(STUB_KINDS));
-        let kind = if kind == STUB_NT && !self.o.nt { 0 } else { kind };
         let stub = self.stub(kind);
         let code = &stub.code[..stub.len];
         let (page, at) =
@@ -2390,6 +2448,7 @@ pub fn run(params: &str) -> Result<(), &'static str> {
     f.cleanup();
     f.check_invariants();
     f.progress();
+    println!("fuzz: children named c1 ..= c{}", f.children_started);
     // The per-trap summary, 12 to a line: number: successes/calls.
     for first in (0..47).step_by(12) {
         use core::fmt::Write as _;
@@ -2417,14 +2476,6 @@ pub fn run(params: &str) -> Result<(), &'static str> {
     {
         raw(trap::SLEEP, [10, 0, 0, 0, 0, 0]);
         waited += 1;
-    }
-    if waited >= 200 {
-        let mut r = Registers::default();
-        let got = raw(trap::THREAD_GET_STATE, [server_thread, &raw mut r as u64, 0, 0, 0, 0]);
-        println!(
-            "fuzz: the helper thread ({got}): rip {:#x} rax {:#x} rdi {:#x} rsi {:#x} rdx {:#x} r10 {:#x}",
-            r.rip, r.rax, r.rdi, r.rsi, r.rdx, r.r10
-        );
     }
     check(waited < 200, "the helper thread did not end")?;
     raw(trap::PORT_DEALLOCATE, [server_thread, 0, 0, 0, 0, 0]);

@@ -389,6 +389,25 @@ pub mod fuzz {
         }
     }
 
+    /// The children (named `cN.LABEL` by the fuzzer, N from 1) that never printed an `ended`
+    /// line, when the fuzzer got as far as saying how many it made.
+    pub fn children_never_ended(log: &str) -> Option<Vec<u64>> {
+        let made: u64 =
+            log.lines().find_map(|l| l.split("fuzz: children named c1 ..= c").nth(1)?.trim().parse().ok())?;
+        let mut ended = vec![false; made as usize + 1];
+        for line in log.lines().filter(|l| l.starts_with("task ") && l.ends_with(") ended")) {
+            let name = line.split(" (").nth(1).unwrap_or("");
+            let number = name
+                .strip_prefix('c')
+                .and_then(|rest| rest.split('.').next())
+                .and_then(|n| n.parse::<usize>().ok());
+            if let Some(slot) = number.and_then(|n| ended.get_mut(n)) {
+                *slot = true;
+            }
+        }
+        Some((1..=made).filter(|&n| !ended[n as usize]).collect())
+    }
+
     /// What to print about a failed run: seed, last progress, how to rerun it with every call
     /// traced from there, the UNEXPECTED lines and the end of the kernel log (where a panic is).
     pub fn diagnosis(log: &str, seed: u64, calls: u64, options: &str, why: &str) -> String {
@@ -405,6 +424,15 @@ pub mod fuzz {
             "fuzz FAILED: {why}\n  seed {seed}, {calls} calls, options {options:?}\n  last progress: {progress}\n  \
              rerun with each call printed from there: make fuzz SEED={seed} CALLS={calls} FUZZ_OPTIONS={traced}\n"
         );
+        if let Some(missing) = children_never_ended(log).filter(|m| !m.is_empty()) {
+            let names: Vec<String> = missing.iter().take(20).map(|n| format!("c{n}")).collect();
+            out.push_str(&format!(
+                "  children that never ended: {} (their names say how they were made: fuzz.rs, `adopt`)\n",
+                names.join(" ")
+            ));
+        } else if matches!(children_never_ended(log), Some(ref m) if m.is_empty()) {
+            out.push_str("  every child the fuzzer made ended: the task left is another (one a copy made, or the `taskcycle` one)\n");
+        }
         for line in log.lines().filter(|l| l.contains("fuzz: UNEXPECTED")).take(20) {
             out.push_str(&format!("  {line}\n"));
         }
