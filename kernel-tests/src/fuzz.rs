@@ -15,6 +15,7 @@
 //! - `progress=N`: a progress line every N iterations (default 5,000);
 //! - `check=N`: check the harness's own names and memory every N iterations (default 1,024;
 //!   `check=1` finds the call that broke them);
+//! - `copytrace`: copies print each trap they make (`fuzz: copy trap ...`);
 //! - `stub=N`: every child runs stub kind N (0 ..= 33, see `Fuzz::stub`), for a directed run;
 //! - the known-bug classes below, which are off by default.
 //!
@@ -203,6 +204,8 @@ struct Options {
     getself: bool,
     longvm: bool,
     taskcycle: bool,
+    /// Copies print each trap they make (`copytrace`).
+    copytrace: bool,
     trace_from: u64,
     progress: u64,
     /// Every child runs this stub kind (`stub=N`), for a directed run.
@@ -236,6 +239,7 @@ fn parse(params: &str) -> Result<(u64, u64, Options), &'static str> {
         getself: false,
         longvm: false,
         taskcycle: false,
+        copytrace: false,
         trace_from: u64::MAX,
         progress: 5_000,
         stub: None,
@@ -253,6 +257,7 @@ fn parse(params: &str) -> Result<(u64, u64, Options), &'static str> {
             "getself" => o.getself = true,
             "longvm" => o.longvm = true,
             "taskcycle" => o.taskcycle = true,
+            "copytrace" => o.copytrace = true,
             _ => {
                 if let Some(n) = option.strip_prefix("trace=") {
                     o.trace_from = parse_number(n).ok_or("fuzz: bad trace=")?;
@@ -822,7 +827,11 @@ impl Fuzz {
 
     /// An address in `task` for a vm trap. In this task only the playground, its "anywhere"
     /// zone and (when `scratch_ok`) the scratch region, or bad ones.
-    fn vm_address(&mut self, task: u64, anywhere_ok: bool, scratch_ok: bool) -> u64 {
+    ///
+    /// `maps`: the trap maps pages there. In this task those never go at its regions: a
+    /// region with a larger size runs past where "anywhere" placement is, and out-of-line
+    /// memory or DMA placed there later would map over them (a known bug, option `anywhere`).
+    fn vm_address(&mut self, task: u64, anywhere_ok: bool, scratch_ok: bool, maps: bool) -> u64 {
         let bad = [0x1001, KERNEL_IMAGE, DIRECT_MAP, NON_CANONICAL, !(PAGE - 1), 0];
         if task == self.self_task {
             return match self.rng.below(12) {
@@ -831,10 +840,10 @@ impl Fuzz {
                 6..=7 => {
                     let (a, _) = self.regions.items[self.rng.below(RING as u64) as usize];
                     let ahead = ANYWHERE + self.rng.below(256) * PAGE;
-                    if a != 0 {
+                    if self.o.anywhere {
+                        if a != 0 { a } else { ahead }
+                    } else if a != 0 && !maps {
                         a
-                    } else if self.o.anywhere {
-                        ahead
                     } else {
                         PLAY
                     }
@@ -888,6 +897,7 @@ impl Fuzz {
             2 => KERNEL_IMAGE,
             3 => USER_END - 8,
             4 => NON_CANONICAL,
+            _ if self.o.fsbase => NON_CANONICAL_HIGH - self.rng.below(1 << 20) * PAGE,
             _ => self.rng.next(),
         };
         let canonical = !(USER_END..DIRECT_MAP).contains(&v);
@@ -1094,7 +1104,7 @@ impl Fuzz {
             }
             trap::VM_ALLOCATE => {
                 let task = self.task_name();
-                let address = self.vm_address(task, true, false);
+                let address = self.vm_address(task, true, false, true);
                 let size = self.vm_size();
                 let prot = self.protection();
                 let expect = if address == 0 { Expect::Page } else { Expect::Exactly(address) };
@@ -1105,13 +1115,13 @@ impl Fuzz {
             }
             trap::VM_DEALLOCATE => {
                 let task = self.task_name();
-                let address = self.vm_address(task, false, false);
+                let address = self.vm_address(task, false, false, false);
                 let size = self.vm_size();
                 self.call(nr, [task, address, size, 0, 0, 0], Expect::Zero);
             }
             trap::VM_PROTECT => {
                 let task = self.task_name();
-                let address = self.vm_address(task, false, false);
+                let address = self.vm_address(task, false, false, false);
                 let size = self.vm_size();
                 let prot = self.protection();
                 self.call(nr, [task, address, size, prot, 0, 0], Expect::Zero);
@@ -1120,12 +1130,12 @@ impl Fuzz {
                 let task = self.task_name();
                 let len = self.vm_length();
                 let (address, pointer) = if nr == trap::VM_WRITE {
-                    (self.vm_address(task, false, true), self.read_ptr(len))
+                    (self.vm_address(task, false, true, false), self.read_ptr(len))
                 } else {
                     let address = if task == self.self_task && self.rng.chance(30) {
                         self.read_ptr(len) // reading its own memory anywhere is harmless
                     } else {
-                        self.vm_address(task, false, true)
+                        self.vm_address(task, false, true, false)
                     };
                     (address, self.write_ptr(len))
                 };
@@ -1164,7 +1174,7 @@ impl Fuzz {
             trap::HOST_MODULE_MAP => {
                 let host = self.host_name();
                 let index = self.rng.choose(&[0, 0, 1, 2]);
-                let address = self.vm_address(self.self_task, false, false);
+                let address = self.vm_address(self.self_task, false, false, true);
                 self.call(nr, [host, index, address, 0, 0, 0], Expect::Any);
             }
             trap::TASK_NOTIFY_ENDED => {
@@ -1286,7 +1296,23 @@ impl Fuzz {
                 }
                 let out = self.write_ptr(REGISTERS_SIZE);
                 let expect = if definitely_bad(out, REGISTERS_SIZE) { Expect::Fail } else { Expect::Zero };
-                self.call(nr, [thread, out, 0, 0, 0, 0], expect);
+                let r = self.call(nr, [thread, out, 0, 0, 0, 0], expect);
+                // This thread's own registers are those of this trap: its code and its stack.
+                if r == 0
+                    && thread == self.self_thread
+                    && let Some(registers) = get::<Registers>(out)
+                {
+                    let stack = mach_abi::layout::USER_STACK_TOP - mach_abi::layout::USER_STACK_SIZE;
+                    let code = (0x40_0000..0x1000_0000).contains(&registers.rip);
+                    if !code || !(stack..mach_abi::layout::USER_STACK_TOP).contains(&registers.rsp) {
+                        self.report(
+                            nr,
+                            [thread, out, 0, 0, 0, 0],
+                            r,
+                            "the caller's own registers are not its own",
+                        );
+                    }
+                }
             }
             trap::THREAD_SET_STATE => {
                 // Only children's threads, dead or made-up names, or the caller itself (which
@@ -1326,7 +1352,7 @@ impl Fuzz {
             }
             trap::VM_MAP => {
                 let task = self.task_name();
-                let address = self.vm_address(task, true, false);
+                let address = self.vm_address(task, true, false, true);
                 let size = match self.rng.below(8) {
                     0..=3 => PAGE,
                     4..=5 => (self.rng.below(4) + 1) * PAGE,
@@ -1337,10 +1363,10 @@ impl Fuzz {
                     // Only memory the harness never relies on (see the module documentation).
                     match self.rng.below(4) {
                         0 => SCRATCH + self.rng.below(SCRATCH_SIZE / PAGE) * PAGE,
-                        _ => self.vm_address(source, false, false),
+                        _ => self.vm_address(source, false, false, false),
                     }
                 } else {
-                    self.vm_address(source, false, false)
+                    self.vm_address(source, false, false, false)
                 };
                 let prot = self.protection();
                 let expect = if address == 0 { Expect::Page } else { Expect::Exactly(address) };
@@ -1381,13 +1407,13 @@ impl Fuzz {
             5 => (self.rng.pick(&[0x1000, 0x10_0000, 0x100_0000, 0x400_0000]), true),
             6 => (0xa0000 + 1 + self.rng.below(PAGE - 1), false),
             7 => ((1 << 52) - PAGE + self.rng.pick(&[0, PAGE]), false),
-            8 if self.o.physhigh => ((1 << 32) + self.rng.below(1 << 20) * PAGE, false),
+            7..=9 if self.o.physhigh => ((1 << 32) + self.rng.below(1 << 20) * PAGE, false),
             _ => (self.rng.next(), false),
         };
         if !self.o.physhigh && (1 << 32..1 << 52).contains(&physical) {
             return;
         }
-        let address = self.vm_address(task, false, false);
+        let address = self.vm_address(task, false, false, true);
         let size = match self.rng.below(4) {
             0..=2 => (self.rng.below(8) + 1) * PAGE,
             _ => self.vm_size(),
@@ -1397,7 +1423,12 @@ impl Fuzz {
         }
         let valid = address != 0 && size != 0 && size.is_multiple_of(PAGE) && size <= 1 << 30;
         let expect = if ram && valid { Expect::Fail } else { Expect::Zero };
-        self.call(trap::HOST_MAP_PHYSICAL, [host, task, physical, address, size, 0], expect);
+        let r = self.call(trap::HOST_MAP_PHYSICAL, [host, task, physical, address, size, 0], expect);
+        if r == 0 && self.o.physhigh && physical >= 1 << 32 {
+            // Read it back through the kernel (a known bug above the direct map).
+            let out = self.scratch_ptr(PAGE);
+            self.call(trap::VM_READ, [task, address, out, PAGE, 0, 0], Expect::Any);
+        }
     }
 
     // ---------------------------------------------------------------- messages
@@ -1460,8 +1491,20 @@ impl Fuzz {
         if header.remote_disposition == disposition::MOVE_RECEIVE {
             header.remote_disposition = disposition::MAKE_SEND; // a port as its own destination
         }
+        // `selfrecv`: now and then a port's receive right in a message to that very port.
+        let own_queue = self.o.selfrecv && ports > 0 && self.rng.chance(20);
+        if own_queue {
+            header.remote = self.port_name() as u32;
+            header.remote_disposition = disposition::MAKE_SEND;
+        }
         let mut at = buffer + put(buffer, as_bytes(&header)) as u64;
-        for _ in 0..ports.min(70) {
+        if own_queue {
+            let mut descriptor = [0u8; 8];
+            descriptor[..4].copy_from_slice(&header.remote.to_le_bytes());
+            descriptor[4] = disposition::MOVE_RECEIVE;
+            at += put(at, &descriptor) as u64;
+        }
+        for _ in u64::from(own_queue)..ports.min(70) {
             let name = if self.rng.chance(80) { self.any_name() } else { self.port_name() } & 0xffff_ffff;
             let how = self.disposition();
             let how = safe_how(self, name, how);
@@ -1908,8 +1951,11 @@ impl Fuzz {
         let (rip, rdi) =
             if copy && parent.is_none() { (copy_child_main as *const () as u64, at) } else { (at, 0) };
         // The copy's own seed; bit 0 allows it messages, bit 1 special ports (copy_child_main).
-        let flags = u64::from(self.o.selfrecv && self.o.anywhere) | u64::from(self.o.taskcycle) << 1;
-        let args = [task, rip, STACK_AT + STACK_SIZE - 8, rdi, (self.rng.next() & !3) | flags, 0];
+        let flags = u64::from(self.o.selfrecv && self.o.anywhere)
+            | u64::from(self.o.taskcycle) << 1
+            | u64::from(self.o.copytrace) << 2
+            | u64::from(self.o.getself) << 3;
+        let args = [task, rip, STACK_AT + STACK_SIZE - 8, rdi, (self.rng.next() & !15) | flags, 0];
         let thread = self.call(trap::THREAD_CREATE, args, Expect::Name);
         if thread > 0 {
             let old = self.child_threads.push(thread as u64);
@@ -2110,6 +2156,7 @@ impl Fuzz {
             (self.host, right_type::SEND),
             (self.self_task, right_type::SEND),
             (self.self_thread, right_type::SEND),
+            (self.server_thread, right_type::SEND), // a dead thread's port is a dead name
         ];
         for (name, bit) in expect {
             let r = self.call(trap::PORT_TYPE, [name, 0, 0, 0, 0, 0], Expect::Bits);
@@ -2198,10 +2245,13 @@ unsafe extern "C" {
 /// out-of-line memory "anywhere" over the copied pages: both known bugs, so `mach_msg` and
 /// `port_request_notification` only with bit 0 of `seed` (options `selfrecv` and `anywhere`).
 /// A task it makes whose special port it sets to that task's own port is never ended (a bug,
-/// option `taskcycle`): `task_set_special_port` only with bit 1.
+/// option `taskcycle`): `task_set_special_port` only with bit 1. Bit 2 prints each trap
+/// (`copytrace`); bit 3 allows `thread_get_state`, often on its own thread (`getself`).
 extern "C" fn copy_child_main(entry: u64, seed: u64) -> ! {
     let messages = seed & 1 != 0;
     let special_ports = seed & 2 != 0;
+    let trace = seed & 4 != 0;
+    let get_self = seed & 8 != 0;
     let mut rng = Rng::new(seed);
     let cheap = [
         trap::MACH_MSG,
@@ -2238,6 +2288,10 @@ extern "C" fn copy_child_main(entry: u64, seed: u64) -> ! {
         if !special_ports && nr == trap::TASK_SET_SPECIAL_PORT {
             continue;
         }
+        // Its names are small: thread_get_state would often be on its own thread (`getself`).
+        if !get_self && nr == trap::THREAD_GET_STATE {
+            continue;
+        }
         let mut args: [u64; 6] = core::array::from_fn(|_| match rng.below(6) {
             0 => rng.below(8),
             1 => SCRATCH + (rng.below(SCRATCH_SIZE) & !7),
@@ -2256,8 +2310,18 @@ extern "C" fn copy_child_main(entry: u64, seed: u64) -> ! {
             trap::VM_ALLOCATE => args[2] &= 0xffff,
             _ => {}
         }
+        if trace {
+            let a = args;
+            println!(
+                "fuzz: copy trap {nr} [{:#x}, {:#x}, {:#x}, {:#x}, {:#x}, {:#x}]",
+                a[0], a[1], a[2], a[3], a[4], a[5]
+            );
+        }
         // SAFETY: this is a disposable copy; any result is fine, including its own end.
-        unsafe { raw_syscall(nr, args) };
+        let r = unsafe { raw_syscall(nr, args) };
+        if trace {
+            println!("fuzz: copy trap {nr} -> {r}");
+        }
     }
     // SAFETY: the harness loaded a stub at `entry` in this copy; it never returns.
     unsafe { core::arch::asm!("jmp {}", in(reg) entry, options(noreturn)) }

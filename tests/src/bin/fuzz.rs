@@ -7,7 +7,8 @@
 //! was never ended) is a failure too.
 //!
 //! Arguments: SEED (default: from the clock) CALLS (default 100,000) OPTIONS (default none)
-//! TIMEOUT_SECONDS (default 300 + CALLS / 50).
+//! TIMEOUT_SECONDS (default 300 + CALLS / 50). The whole kernel log goes to build/fuzz.log (or
+//! to the file the environment variable FUZZ_LOG names).
 
 use std::time::{Duration, Instant};
 use system_tests::{BootConfig, Machine, fuzz};
@@ -34,7 +35,9 @@ fn main() {
         }
     });
     drop(m); // QEMU is killed if it still runs
-    let saved = system_tests::repo_root().join("build").join("fuzz.log");
+    let saved = std::env::var_os("FUZZ_LOG")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| system_tests::repo_root().join("build").join("fuzz.log"));
     if std::fs::write(&saved, &log).is_ok() {
         println!("fuzz: the whole kernel log is in {}", saved.display());
     }
