@@ -72,7 +72,7 @@
 //!   faults would then wait for an answer only it could give.
 //! - `thread_set_state` on a thread of its own task (other than the calling one, which the
 //!   kernel refuses: that call is made): it would send the harness's code anywhere.
-//!   `thread_get_state` on the calling thread: known bug (option `getself`).
+//!   `thread_get_state` on the calling thread: a hole class (option `getself`).
 //! - `thread_set_priority`: its own threads keep 16; children's threads get at most 15, so a
 //!   spinning child never outranks the harness (which would then never run again).
 //! - `thread_create` in its own task only at a stub that calls `thread_exit`.
@@ -95,7 +95,7 @@
 //!   (`COPY_SEND`, `MAKE_SEND`, `port_type`, receives).
 //! - Receive rights travel in messages (`MOVE_RECEIVE`, also as the reply right) only to the
 //!   inbox or the helper's port, which are drained; port-destroyed notifications go only to
-//!   the inbox: a port whose queue holds its own receive right is a known bug (`selfrecv`).
+//!   the inbox: a port whose queue holds its own receive right was a hole (`selfrecv`).
 //! - Physical ranges for `host_map_physical` are RAM (refused), the VGA window and ROM areas
 //!   below 1 MiB, the VGA frame buffer (0xfd00_0000) and the BIOS ROM: never the local APIC,
 //!   I/O APIC, HPET or PCI device registers, where random writes could reset the machine or
@@ -108,25 +108,28 @@
 //! - Forwarded requests (syscalls and faults of children) get well-formed answers: full size,
 //!   user rip and rsp, canonical FS base (option `badreply` sends anything).
 //!
-//! # Known-bug classes (options; each off by default)
+//! # Hole classes (options)
 //!
-//! - `nt`: a child sets NT in rflags and makes a syscall (crashes the kernel today).
+//! The inputs that reached the holes of issue 9, all fixed now. Each is off in the
+//! harness's defaults; `make test`'s run and `make fuzz` turn them all on.
+//!
+//! - `nt`: a child sets NT in rflags and makes a syscall (it crashed the kernel).
 //! - `selfrecv`: receive rights moved to any port, port-destroyed notifications to any port
-//!   (a port holding its own receive right is never freed).
+//!   (a port holding its own receive right was never freed).
 //! - `physhigh`: `host_map_physical` above the direct map (then `vm_read` of it).
 //! - `anywhere`: "anywhere" placement of DMA and out-of-line memory maps over present pages
-//!   (their frames are lost): `host_dma_allocate` into task copies, messages received by
+//!   (their frames were lost): `host_dma_allocate` into task copies, messages received by
 //!   copies (also `selfrecv`), and fixed mappings ahead of the placement pointer
 //!   (`0x1000_0000_0000` on) in this task and children.
 //! - `badreply`: malformed answers to forwarded calls and faults.
 //! - `fsbase`: non-canonical FS base through `thread_set_state` and replies.
 //! - `getself`: `thread_get_state` on the calling thread.
 //! - `longvm`: `vm_allocate`/`vm_map`/`vm_read`/`vm_write` sizes up to 1 GiB (long stretches
-//!   with interrupts off); without it at most 1 MiB is allocated at once.
+//!   with interrupts off, before); without it at most 1 MiB is allocated at once.
 //! - `taskcycle`: copies may set special ports of the tasks they make; and at the start the
 //!   harness makes a task without threads whose bootstrap port is a send right to its own
-//!   task port, and drops its own right: such a task is never ended (no-senders never comes),
-//!   so the kernel never halts (found by this fuzzer; a directed reproduction).
+//!   task port, and drops its own right: such a task was never ended (no-senders never
+//!   came), so the kernel never halted (found by this fuzzer; the kernel now refuses it).
 
 use crate::check;
 use core::sync::atomic::{AtomicU64, Ordering};
