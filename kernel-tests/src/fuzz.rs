@@ -85,7 +85,16 @@
 //!   received) or its scratch region (`0x7000_0000_0000`, 64 KiB, never unmapped or
 //!   protected), or bad on purpose; never its code, data or stack. `vm_map` with this task as
 //!   the source shares only those regions (a writable share of its data would let a later
-//!   `vm_write` to the child write the harness).
+//!   `vm_write` to the child write the harness). Traps that map pages in its own task
+//!   (`vm_allocate`, `vm_map`, `host_module_map`, `host_map_physical`) use the playground or
+//!   "anywhere", never its regions: a region with a larger size runs past the kernel's
+//!   "anywhere" placement pointer, and DMA or out-of-line memory placed there later maps over
+//!   those pages (known bug, option `anywhere`).
+//! - Copies' own random traps leave out `mach_msg` and `port_request_notification` (their
+//!   memory holds the harness's messages: known bugs `selfrecv` and `anywhere`),
+//!   `task_set_special_port` (a task holding a right to its own port: `taskcycle`) and
+//!   `thread_get_state` (their small names often denote their own thread: `getself`), and
+//!   everything slow (`task_create_copy`, `thread_create`).
 //! - Names and dispositions written into messages are filtered as the kernel reads them (32
 //!   bits, one byte): a forged `0x1_0000_0004` is name 4 in a message.
 //! - Names it needs are never destroyed, deallocated, moved or put into a set: the host port,
@@ -103,8 +112,9 @@
 //!   port), even when granted more.
 //! - Task names are printable ASCII or invalid UTF-8 (never newlines that could fake a
 //!   kernel log line); its own name is restored at the end.
-//! - `debug_write` of valid memory is short, or starts with 0xff (printed as `<not UTF-8>`),
-//!   to keep the log small.
+//! - `debug_write` of valid memory only in the scratch region, with text it wrote there:
+//!   short, or starting with 0xff (printed as `<not UTF-8>`), to keep the log small and
+//!   free of raw bytes.
 //! - Forwarded requests (syscalls and faults of children) get well-formed answers: full size,
 //!   user rip and rsp, canonical FS base (option `badreply` sends anything).
 //!
@@ -985,8 +995,9 @@ impl Fuzz {
                     6 => self.rng.pick(&[4096, 4097]),
                     _ => self.length(64),
                 };
-                let ptr = self.read_ptr(len);
-                // Printable and short, or not UTF-8 at all (the kernel then prints a marker).
+                // Only text the fuzzer wrote (other memory would put raw bytes into the log):
+                // printable and short, or not UTF-8 at all (the kernel then prints a marker).
+                let ptr = self.write_ptr(len);
                 let mut text = *b"fuzz debug_write ........................";
                 if len > 40 {
                     text[0] = 0xff;
@@ -1193,7 +1204,7 @@ impl Fuzz {
                 let task = if self.is_protected(task) { self.self_task } else { task };
                 let some = self.rng.below(40);
                 let len = self.rng.choose(&[0, 1, 5, 12, 32, 33, some]);
-                let text = self.read_ptr(len.min(64));
+                let text = self.write_ptr(len.min(64)); // a name the fuzzer wrote: no control bytes
                 let mut name = [0u8; 40];
                 for b in name.iter_mut() {
                     *b = if self.rng.chance(3) { 0xff } else { b'a' + self.rng.below(26) as u8 };
@@ -1211,12 +1222,12 @@ impl Fuzz {
                 let kind = self.rng.choose(&[0, 1, 2, 3, 3, 4]);
                 let mut port = if self.rng.chance(40) { self.inbox } else { self.port_name() };
                 let mut how = self.disposition();
+                // The receive right travels to the notify port: never for a port the harness
+                // needs (its destruction must end the helper), and only to the drained inbox.
+                if kind == notify::PORT_DESTROYED && self.is_protected(name) {
+                    return;
+                }
                 if kind == notify::PORT_DESTROYED && !self.o.selfrecv {
-                    // The receive right travels to the notify port: only the drained inbox,
-                    // and never for a port the harness needs.
-                    if self.is_protected(name) {
-                        return;
-                    }
                     port = self.inbox;
                     how = u64::from(disposition::MAKE_SEND_ONCE);
                 }
@@ -1495,9 +1506,14 @@ impl Fuzz {
             header.remote_disposition = disposition::MAKE_SEND; // a port as its own destination
         }
         // `selfrecv`: now and then a port's receive right in a message to that very port.
-        let own_queue = self.o.selfrecv && ports > 0 && self.rng.chance(20);
-        if own_queue {
-            header.remote = self.port_name() as u32;
+        let own = if self.o.selfrecv && ports > 0 && self.rng.chance(20) {
+            self.pool_kind(right_type::RECEIVE)
+        } else {
+            None
+        };
+        let own_queue = own.is_some();
+        if let Some(port) = own {
+            header.remote = port as u32;
             header.remote_disposition = disposition::MAKE_SEND;
         }
         let mut at = buffer + put(buffer, as_bytes(&header)) as u64;
