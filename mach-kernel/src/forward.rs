@@ -213,6 +213,12 @@ pub fn exception(frame: &TrapFrame, fault_address: u64) -> bool {
     )
 }
 
+/// The registers a reply asks to load (`SET_REGISTERS` in `flags`), checked; None if it asks
+/// for none.
+fn requested_registers(flags: u64, registers: &Registers) -> Result<Option<UserRegisters>, KernelError> {
+    (flags & reply_flags::SET_REGISTERS != 0).then(|| UserRegisters::check(registers)).transpose()
+}
+
 /// A reply to a forwarded call or fault, decoded and checked in full before anything is
 /// used up or changed (`ForwardedReply::decode`), then applied (`apply`), which cannot fail.
 pub enum ForwardedReply<'a> {
@@ -240,9 +246,7 @@ impl<'a> ForwardedReply<'a> {
             Pending::Syscall => {
                 let (reply, _) =
                     SyscallReply::read_from_prefix(data).map_err(|_| KernelError::InvalidArgument)?;
-                let registers = (reply.flags & reply_flags::SET_REGISTERS != 0)
-                    .then(|| UserRegisters::check(&reply.registers))
-                    .transpose()?;
+                let registers = requested_registers(reply.flags, &reply.registers)?;
                 let fs_base = if reply.flags & reply_flags::SET_FS_BASE != 0 {
                     if reply.registers.fs_base >= USER_END {
                         return Err(KernelError::InvalidAddress);
@@ -271,9 +275,7 @@ impl<'a> ForwardedReply<'a> {
             Pending::Exception => {
                 let (reply, _) =
                     ExceptionReply::read_from_prefix(data).map_err(|_| KernelError::InvalidArgument)?;
-                let registers = (reply.flags & reply_flags::SET_REGISTERS != 0)
-                    .then(|| UserRegisters::check(&reply.registers))
-                    .transpose()?;
+                let registers = requested_registers(reply.flags, &reply.registers)?;
                 Ok(ForwardedReply::Exception { terminate: reply.action == action::TERMINATE, registers })
             }
         }
