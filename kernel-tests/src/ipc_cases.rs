@@ -438,6 +438,17 @@ pub fn notifications() -> Result<(), &'static str> {
             == Err(KernelError::InvalidRight),
         "dead-name needs a send right",
     )?;
+    // The last two were refused after the send-once right to the inbox was made, so each
+    // destroyed right delivers a send-once notification (the first, an unknown kind, was
+    // refused before any right was made).
+    let mut m = Message::new();
+    for _ in 0..2 {
+        m.receive_timeout(inbox.name(), 1000).map_err(|_| "no send-once notification")?;
+        check(
+            m.header.id == notify::SEND_ONCE_MESSAGE && m.data().is_empty(),
+            "a send-once notification for each refused right",
+        )?;
+    }
     check(inbox_is_empty(&inbox), "no stray notifications")
 }
 
@@ -597,6 +608,12 @@ pub fn fast_path() -> Result<(), &'static str> {
     check(m.data() == &pattern[..200] && m.header.id == 9, "queued message intact")?;
     check(port_type(m.header.remote) == Ok(right_type::SEND_ONCE), "with its reply right")?;
     port_deallocate(m.header.remote).map_err(|_| "drop the reply right")?;
+    // The reply right went unused: its port gets the kernel's send-once notification.
+    m.receive_timeout(reply.name(), 0).map_err(|_| "a send-once notification for the dropped reply right")?;
+    check(
+        m.header.id == mach_abi::notify::SEND_ONCE_MESSAGE && m.data().is_empty(),
+        "a send-once notification",
+    )?;
 
     // A waiting receiver whose buffer is not mapped: an error for it, the message kept.
     start_receiver(2, port.name(), RECEIVE_BAD_BUFFER)?;
@@ -606,6 +623,8 @@ pub fn fast_path() -> Result<(), &'static str> {
     m.receive_timeout(port.name(), 0).map_err(|_| "the message stayed queued (2)")?;
     check(m.data() == &pattern[..8], "queued message intact (2)")?;
     port_deallocate(m.header.remote).map_err(|_| "drop the reply right (2)")?;
+    m.receive_timeout(reply.name(), 0).map_err(|_| "a send-once notification (2)")?;
+    check(m.header.id == mach_abi::notify::SEND_ONCE_MESSAGE, "a send-once notification (2)")?;
 
     // A receiver waiting on a set gets the message under the member port's name.
     let set = port_allocate_set().map_err(|_| "allocate set")?;

@@ -3,6 +3,7 @@
 //!
 //! - `traps`: bad trap numbers and bad pointers give error codes, not faults;
 //! - `foreign`: a foreign system call without a syscall port returns -ENOSYS;
+//! - `clock`: the monotonic clock follows sleeps, the wall clock is a date after 2023;
 //! - `fault-write`: write to an unmapped address (the task must be ended, the kernel live);
 //! - `fault-ud`: execute an invalid instruction;
 //! - `bench`: instruction counts under icount (bench.rs, `make bench`);
@@ -48,6 +49,7 @@ fn main(args: &str) -> u64 {
         let result = match case {
             "traps" => traps(),
             "foreign" => foreign(),
+            "clock" => clock(),
             "bench" => bench::run(),
             "profile-null" => bench::profile_null(),
             "rpc" => ipc_cases::rpc(),
@@ -144,4 +146,16 @@ fn foreign() -> Result<(), &'static str> {
     // SAFETY: 39 is Linux getpid; with no syscall port the kernel answers -ENOSYS.
     let r = unsafe { raw_syscall(39, [0; 6]) };
     check(r == -38, "foreign syscall did not return -ENOSYS")
+}
+
+fn clock() -> Result<(), &'static str> {
+    let before = libmach::uptime_ns();
+    libmach::ipc::sleep_ms(50);
+    let slept = libmach::uptime_ns() - before;
+    check((50_000_000..5_000_000_000).contains(&slept), "a 50 ms sleep on the monotonic clock")?;
+    let seconds = libmach::realtime_ns() / 1_000_000_000;
+    check(seconds > 1_700_000_000, "the wall clock is after 2023")?;
+    // SAFETY: a clock that does not exist must be refused.
+    let r = unsafe { raw_syscall(trap::CLOCK_READ, [2, 0, 0, 0, 0, 0]) };
+    check(KernelError::from_return(r) == Some(KernelError::InvalidArgument), "an unknown clock")
 }

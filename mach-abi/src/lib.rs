@@ -132,6 +132,16 @@ pub mod trap {
     /// `sleep(ms)`: block the calling thread for at least `ms` milliseconds; `sleep(0)`
     /// yields to other ready threads of the same or higher priority.
     pub const SLEEP: i64 = -15;
+    /// `clock_read(clock) -> nanoseconds`: since boot (`clock::MONOTONIC`, the timer's
+    /// resolution) or since 1970 (`clock::REALTIME`: the CMOS clock at boot plus the time
+    /// since).
+    pub const CLOCK_READ: i64 = -45;
+}
+
+/// The clocks `clock_read` reads.
+pub mod clock {
+    pub const MONOTONIC: u64 = 0;
+    pub const REALTIME: u64 = 1;
 }
 
 pub mod ipc;
@@ -150,6 +160,9 @@ pub mod notify {
     pub const DEAD_NAME_MESSAGE: u32 = 0x4d_0010;
     pub const NO_SENDERS_MESSAGE: u32 = 0x4d_0011;
     pub const PORT_DESTROYED_MESSAGE: u32 = 0x4d_0012;
+    /// Sent, without asking, through a send-once right that was destroyed unused (its holder
+    /// ended or released it): the reply it stood for will never come. No data.
+    pub const SEND_ONCE_MESSAGE: u32 = 0x4d_0013;
 }
 
 /// Trace records: one per hop of a traced request.

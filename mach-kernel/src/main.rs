@@ -29,6 +29,7 @@ extern crate alloc;
 mod arch;
 mod args;
 mod boot;
+mod clock;
 mod forward;
 mod host_traps;
 mod log;
@@ -105,6 +106,7 @@ extern "C" fn kernel_entry() -> ! {
     arch::idt::init();
     arch::syscall::init();
     arch::pic::init();
+    clock::init();
     world::init();
     kprintln!("cpu: gdt, tss, idt, syscall ready; timer at {} Hz", arch::pic::TIMER_HZ);
 

@@ -198,6 +198,7 @@ fn mach_trap(number: i64, args: [u64; 6]) -> Result<u64, KernelError> {
         trap::TASK_EXIT => task_exit(a.rdi),
         trap::THREAD_EXIT => sched::exit_current_thread(),
         trap::SLEEP => thread_traps::sleep(a.rdi),
+        trap::CLOCK_READ => crate::clock::clock_read(a.rdi),
         trap::MACH_MSG => msg::mach_msg(a.rdi, a.rsi, a.rdx, a.r10, a.r8),
         trap::TASK_TERMINATE => task_traps::task_terminate(world::with(|w| w.task_arg(a.rdi))?),
         trap::TASK_SUSPEND => {

@@ -372,6 +372,7 @@ impl World {
             // What the kernel itself acts on: a task nobody can reach any more (no thread, no
             // send right to its port) ends; a kernel reply right destroyed unanswered wakes
             // the thread waiting on it. Notifications the tasks asked for come below.
+            let mut unanswered = Vec::new();
             for event in events.drain(..) {
                 if let Event::NoSenders(port) = event
                     && let Some(object) = self.ports.get(port).map(|p| p.kernel_object)
@@ -382,11 +383,31 @@ impl World {
                         self.unreachable_tasks.push(task);
                     }
                 }
-                if let Event::SendOnceDestroyed(port) = event
-                    && let Some(thread) = self.thread_of_reply_port(port)
-                    && self.threads.get(thread).is_some_and(|t| t.waiting_on == Some(port))
+                if let Event::SendOnceDestroyed(port) = event {
+                    match self.thread_of_reply_port(port) {
+                        Some(thread) => {
+                            if self.threads.get(thread).is_some_and(|t| t.waiting_on == Some(port)) {
+                                self.wake(thread, Wake::PortDied);
+                            }
+                        }
+                        None => unanswered.push(port),
+                    }
+                }
+            }
+            // A send-once right destroyed unused (its holder died, or dropped the request it
+            // came with) still delivers one message: a send-once notification, so a caller
+            // waiting for the reply learns that none will come (Mach's MACH_NOTIFY_SEND_ONCE).
+            for port in unanswered {
+                if self.ports.get(port).is_some_and(|p| !p.is_dead() && p.kernel_object == 0)
+                    && let Some(right) = self.ports.make_send_once(port)
                 {
-                    self.wake(thread, Wake::PortDied);
+                    let message = crate::message::Message::from_kernel(
+                        mach_abi::notify::SEND_ONCE_MESSAGE,
+                        Vec::new(),
+                        None,
+                        Vec::new(),
+                    );
+                    crate::message::enqueue_from_kernel(self, right, message, events);
                 }
             }
             for (port, thread) in self.ports.take_dead_waiters() {
