@@ -10,17 +10,19 @@
 #   make fuzz           random calls to every trap: SEED=n CALLS=100000 FUZZ_OPTIONS=a,b
 #   make clean
 #
-# Variables: BOOT=direct|limine  KLOG=term|file  QEMU_MEMORY=512M  LIMINE_DIR=...
+# Variables: BOOT=direct|limine  KLOG=file|term (the kernel log: build/kernel.log, or the terminal)  QEMU_MEMORY=512M  LIMINE_DIR=...
 
 SHELL := /bin/bash
 CARGO ?= cargo
 PROFILE_DIR := target/x86_64-unknown-none/release
 VOLUME := build/volume
-KERNEL_CRATES := -p mach-kernel -p direct-loader -p bootstrap -p kernel-tests
-UNIT_CRATES := -p mach-abi -p mach-kernel -p direct-loader -p libmach -p system-tests
+SERVERS := block console fs-server
+SYSTEM_CRATES := -p mach-kernel -p bootstrap -p kernel-tests -p server-tests $(addprefix -p ,$(SERVERS))
+KERNEL_CRATES := -p direct-loader $(SYSTEM_CRATES)
+UNIT_CRATES := -p mach-abi -p mach-kernel -p direct-loader -p libmach -p interfaces -p fs-server -p console -p system-tests
 
 export BOOT ?= direct
-export KLOG ?= term
+export KLOG ?= file
 export QEMU_MEMORY ?= 512M
 
 .PHONY: all setup build run test lint unit-test system-test iso debug boot-time bench fuzz clean
@@ -33,12 +35,18 @@ setup:
 # The boot volume (build/volume) is what real Limine's ISO holds and what the direct loader
 # is given: limine.conf, the kernel and the boot modules.
 build: setup
-	$(CARGO) build --release --target x86_64-unknown-none $(KERNEL_CRATES)
+	$(CARGO) build --release --target x86_64-unknown-none $(SYSTEM_CRATES)
+	@# Alone: built with the others, features the servers' crates turn on (zerocopy's alloc,
+	@# for virtio-drivers) would be unified into the loader, which has no heap.
+	$(CARGO) build --release --target x86_64-unknown-none -p direct-loader
 	@mkdir -p $(VOLUME)/boot/limine
 	@cp limine.conf $(VOLUME)/boot/limine/limine.conf
-	@cp $(PROFILE_DIR)/mach-kernel $(PROFILE_DIR)/bootstrap $(PROFILE_DIR)/kernel-tests $(VOLUME)/boot/
+	@cp $(PROFILE_DIR)/mach-kernel $(PROFILE_DIR)/bootstrap $(PROFILE_DIR)/kernel-tests $(PROFILE_DIR)/server-tests $(VOLUME)/boot/
+	@cp $(addprefix $(PROFILE_DIR)/,$(SERVERS)) $(VOLUME)/boot/
 	@cp $(PROFILE_DIR)/direct-loader build/direct-loader
-	@scripts/make-disk.sh rootfs build/rootfs.img
+	@scripts/make-disk.sh rootfs build/rootfs.img 1024 64M
+	@scripts/make-disk.sh rootfs build/rootfs-4k.img 4096 64M
+	@scripts/make-disk.sh rootfs build/small.img 1024 4M
 
 run: build
 	@scripts/run-qemu.sh
@@ -51,7 +59,8 @@ test: build lint unit-test system-test
 # Every crate, for the target it is built for, warnings denied; formatting checked.
 lint:
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --release --target x86_64-unknown-none $(KERNEL_CRATES) -p libmach -p mach-abi -- -D warnings
+	$(CARGO) clippy --release --target x86_64-unknown-none $(SYSTEM_CRATES) -p libmach -p mach-abi -p interfaces -- -D warnings
+	$(CARGO) clippy --release --target x86_64-unknown-none -p direct-loader -- -D warnings
 	$(CARGO) clippy --all-targets $(UNIT_CRATES) -- -D warnings
 
 unit-test:

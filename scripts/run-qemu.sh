@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Boot Machina in QEMU (TCG), headless. COM1, the system console, is this terminal (or
 # stdin/stdout when they are pipes: `make run < script.txt` works). The kernel log (QEMU's
-# debugcon) goes to this terminal too with KLOG=term, or to build/kernel.log with KLOG=file.
+# debugcon) goes to build/kernel.log (KLOG=file, the default) or to this terminal too (KLOG=term).
 #
 #   BOOT=direct (default)  the direct loader, given the files limine.conf names
 #   BOOT=limine            the ISO made by `make iso`, through real Limine (BIOS)
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 args=(-machine pc -accel tcg -m "${QEMU_MEMORY:-512M}" -display none -no-reboot
       -device isa-debug-exit,iobase=0xf4,iosize=0x04
       -drive file=build/rootfs.img,format=raw,if=none,id=disk0 -device virtio-blk-pci,drive=disk0)
-case "${KLOG:-term}" in
+case "${KLOG:-file}" in
     term) args+=(-chardev stdio,id=term,mux=on,signal=off -serial chardev:term -device isa-debugcon,iobase=0xe9,chardev=term) ;;
     file) args+=(-serial stdio -debugcon file:build/kernel.log)
           echo "run-qemu: kernel log in build/kernel.log" >&2 ;;

@@ -258,6 +258,16 @@ impl<const N: usize> MessageBuffer<N> {
         })
     }
 
+    /// Fill the inline data in place: `fill` gets the free room after the descriptors and
+    /// returns how many bytes it used (no copy through a scratch buffer).
+    pub fn fill_data<E>(&mut self, fill: impl FnOnce(&mut [u8]) -> Result<usize, E>) -> Result<(), E> {
+        let at = self.data_start();
+        let room = self.body.get_mut(at..).unwrap_or(&mut []);
+        let used = fill(room)?;
+        self.header.data_size = used.min(N - at) as u32;
+        Ok(())
+    }
+
     pub fn data(&self) -> &[u8] {
         let at = self.data_start();
         self.body.get(at..at + self.header.data_size as usize).unwrap_or(&[])

@@ -5,12 +5,15 @@
 //! It must never hide a kernel error: every trap wrapper returns `Result<_, KernelError>`.
 #![no_std]
 
+extern crate alloc;
+
 #[cfg(test)]
 extern crate std;
 
 pub use mach_abi::{KernelError, trap};
 
 pub mod device;
+pub mod heap;
 pub mod ipc;
 pub mod loader;
 pub mod name_service;
@@ -22,6 +25,16 @@ pub use syscall::raw_syscall;
 /// Write `text` to the kernel log (prefixed by the kernel with this task's name).
 pub fn debug_write(text: &[u8]) -> Result<usize, KernelError> {
     trap_call(trap::DEBUG_WRITE, [text.as_ptr() as u64, text.len() as u64, 0, 0, 0, 0]).map(|n| n as usize)
+}
+
+/// Nanoseconds since boot (the kernel timer's resolution, 10 ms).
+pub fn uptime_ns() -> u64 {
+    trap_call(trap::CLOCK_READ, [mach_abi::clock::MONOTONIC, 0, 0, 0, 0, 0]).unwrap_or(0)
+}
+
+/// Nanoseconds since 1970 (the CMOS clock at boot plus the time since).
+pub fn realtime_ns() -> u64 {
+    trap_call(trap::CLOCK_READ, [mach_abi::clock::REALTIME, 0, 0, 0, 0, 0]).unwrap_or(0)
 }
 
 /// End the calling task with `code`.

@@ -56,14 +56,11 @@ impl From<KernelError> for RpcError {
 }
 
 /// Encode `value` as the inline data of `m`.
-fn encode<T: Serialize, const N: usize>(
+pub fn encode<T: Serialize, const N: usize>(
     m: &mut crate::ipc::MessageBuffer<N>,
     value: &T,
 ) -> Result<(), RpcError> {
-    let mut scratch = [0u8; 4096];
-    let used = postcard::to_slice(value, &mut scratch).map_err(|_| RpcError::Encoding)?;
-    m.set_data(used);
-    Ok(())
+    m.fill_data(|room| postcard::to_slice(value, room).map(|used| used.len()).map_err(|_| RpcError::Encoding))
 }
 
 /// Call operation `R` on `server` (a send right, copied): send the request with `rights`
@@ -82,6 +79,52 @@ pub fn call<'b, R: Rpc>(
     }
     encode(buffer, request)?;
     buffer.call(reply_port)?;
+    decode_reply::<R>(buffer)
+}
+
+/// As [`call`], but give up with `Kernel(TimedOut)` when no answer came within
+/// `timeout_ms` (a server must never wait forever on another one).
+pub fn call_timeout<'b, R: Rpc>(
+    server: PortName,
+    request: &R::Request<'_>,
+    rights: &[(PortName, u8)],
+    reply_port: PortName,
+    buffer: &'b mut Message,
+    timeout_ms: u64,
+) -> Result<R::Reply<'b>, RpcError> {
+    buffer.start(server, disposition::COPY_SEND, R::ID).reply_to(reply_port, disposition::MAKE_SEND_ONCE);
+    for &(name, how) in rights {
+        buffer.push_port(name, how);
+    }
+    encode(buffer, request)?;
+    let opts = crate::ipc::options::SEND
+        | crate::ipc::options::RECEIVE
+        | crate::ipc::options::SEND_TIMEOUT
+        | crate::ipc::options::RECEIVE_TIMEOUT;
+    buffer.mach_msg(opts, reply_port, timeout_ms)?;
+    decode_reply::<R>(buffer)
+}
+
+/// Send operation `R` one way to `to` (carried as `how`): no reply right, no answer; wait at
+/// most `timeout_ms` for room in the port's queue.
+pub fn send<R: Rpc>(
+    buffer: &mut Message,
+    to: PortName,
+    how: u8,
+    value: &R::Request<'_>,
+    rights: &[(PortName, u8)],
+    timeout_ms: u64,
+) -> Result<(), RpcError> {
+    buffer.start(to, how, R::ID);
+    for &(name, how) in rights {
+        buffer.push_port(name, how);
+    }
+    encode(buffer, value)?;
+    buffer.send_timeout(timeout_ms).map_err(RpcError::Kernel)
+}
+
+/// Check and decode the answer to operation `R` in `buffer`.
+pub fn decode_reply<R: Rpc>(buffer: &Message) -> Result<R::Reply<'_>, RpcError> {
     if buffer.header.id != R::ID | REPLY_BIT {
         return Err(RpcError::UnexpectedReply(buffer.header.id));
     }

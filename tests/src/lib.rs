@@ -40,13 +40,15 @@ pub struct BootConfig {
     pub omit: Vec<String>,
     /// Extra QEMU arguments (for example `-icount shift=0` for benchmarks).
     pub qemu_args: Vec<String>,
+    /// The disk image in build/ the machine gets a copy of (`rootfs.img` unless set).
+    pub disk: String,
 }
 
 impl BootConfig {
     /// The repository's own limine.conf, default entry: what `make run` boots.
     pub fn default_boot() -> Self {
         let conf = std::fs::read_to_string(repo_root().join("limine.conf")).expect("reading limine.conf");
-        BootConfig { conf, entry: None, omit: Vec::new(), qemu_args: Vec::new() }
+        BootConfig { conf, entry: None, omit: Vec::new(), qemu_args: Vec::new(), disk: DEFAULT_DISK.into() }
     }
 
     /// One entry: the kernel with `kernel_cmdline`, and `modules` as (file in /boot, cmdline).
@@ -57,7 +59,24 @@ impl BootConfig {
         for (file, cmdline) in modules {
             conf.push_str(&format!("    module_path: boot():/boot/{file}\n    module_cmdline: {cmdline}\n"));
         }
-        BootConfig { conf, entry: None, omit: Vec::new(), qemu_args: Vec::new() }
+        BootConfig { conf, entry: None, omit: Vec::new(), qemu_args: Vec::new(), disk: DEFAULT_DISK.into() }
+    }
+
+    /// The servers as limine.conf starts them (bootstrap, block, fs-server, console), then
+    /// server-tests running `cases`, on a copy of `disk` (a file in build/).
+    pub fn servers(cases: &str, disk: &str) -> Self {
+        let mut config = Self::custom(
+            "",
+            &[
+                ("bootstrap", "bootstrap"),
+                ("block", "block"),
+                ("fs-server", "fs-server"),
+                ("console", "console"),
+                ("server-tests", &format!("server-tests {cases}")),
+            ],
+        );
+        config.disk = disk.into();
+        config
     }
 
     /// The kernel-tests program as the first task, running `cases`.
@@ -88,11 +107,20 @@ impl std::fmt::Display for WaitError {
     }
 }
 
+/// The disk image tests boot with unless they say otherwise.
+pub const DEFAULT_DISK: &str = "rootfs.img";
+
 pub struct Machine {
     qemu: Child,
     dir: PathBuf,
+    /// The machine's copy of its disk, and that copy's bytes before the boot were its
+    /// modification time (to know whether the guest wrote to it).
+    disk: PathBuf,
+    disk_written_check: Option<std::time::SystemTime>,
     console: Arc<Mutex<Vec<u8>>>,
     exit_status: Option<i32>,
+    /// COM1's input (QEMU's stdin).
+    stdin: Option<std::process::ChildStdin>,
 }
 
 static MACHINES: AtomicUsize = AtomicUsize::new(0);
@@ -123,7 +151,9 @@ impl Machine {
         let conf_path = dir.join("limine.conf");
         std::fs::write(&conf_path, &config.conf).expect("writing limine.conf");
         let disk = dir.join("disk.img");
-        std::fs::copy(build.join("rootfs.img"), &disk).expect("copying the disk image");
+        std::fs::copy(build.join(&config.disk), &disk)
+            .unwrap_or_else(|e| panic!("copying build/{}: {e} (run `make build`)", config.disk));
+        let disk_written_check = std::fs::metadata(&disk).and_then(|m| m.modified()).ok();
 
         let mut paths = vec!["/boot/mach-kernel"];
         if let Some(entry) = &entry {
@@ -172,7 +202,8 @@ impl Machine {
                 sink.lock().expect("console lock").extend_from_slice(&buffer[..n]);
             }
         });
-        Machine { qemu, dir, console, exit_status: None }
+        let stdin = qemu.stdin.take();
+        Machine { qemu, dir, disk, disk_written_check, console, exit_status: None, stdin }
     }
 
     /// Everything on the kernel log so far.
@@ -246,8 +277,14 @@ impl Machine {
     }
 
     /// Wait for the exit and check its status, failing the test with everything printed.
+    /// When the guest wrote to its disk, `e2fsck -fn` must find it clean too.
     pub fn expect_exit(&mut self, status: i32) {
-        let got = self.wait_exit(DEFAULT_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+        self.expect_exit_within(status, DEFAULT_TIMEOUT)
+    }
+
+    /// `expect_exit` with a deadline of its own.
+    pub fn expect_exit_within(&mut self, status: i32, timeout: Duration) {
+        let got = self.wait_exit(timeout).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             got,
             status,
@@ -255,6 +292,58 @@ impl Machine {
             self.log(),
             self.console()
         );
+        if let Err(report) = self.check_disk() {
+            panic!("{report}\n--- kernel log ---\n{}", self.log());
+        }
+    }
+
+    /// After QEMU exited: if the guest wrote to its disk, run `e2fsck -fn` on it.
+    pub fn check_disk(&self) -> Result<(), String> {
+        let modified = std::fs::metadata(&self.disk).and_then(|m| m.modified()).ok();
+        if modified == self.disk_written_check {
+            return Ok(());
+        }
+        fsck(&self.disk)
+    }
+
+    /// The machine's disk copy (for host-side checks after it exited).
+    pub fn disk(&self) -> &Path {
+        &self.disk
+    }
+
+    /// Type `bytes` at COM1 (QEMU's stdin).
+    pub fn type_text(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("QEMU's stdin");
+        stdin.write_all(bytes).expect("writing to QEMU's stdin");
+        stdin.flush().expect("flushing QEMU's stdin");
+    }
+
+    /// Wait until COM1's output contains `text`; returns all of it.
+    pub fn wait_for_console(&mut self, text: &str, timeout: Duration) -> Result<String, WaitError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let exited = self.poll_exit();
+            let console = self.console();
+            if console.contains(text) {
+                return Ok(console);
+            }
+            if exited.is_some() || Instant::now() >= deadline {
+                let log = self.log();
+                return Err(match exited {
+                    Some(status) => {
+                        WaitError::Exited { status: Some(status), waited_for: text.into(), log, console }
+                    }
+                    None => WaitError::Timeout { waited_for: text.into(), log, console },
+                });
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// `wait_for_console` that fails the test with everything printed.
+    pub fn expect_console(&mut self, text: &str) -> String {
+        self.wait_for_console(text, DEFAULT_TIMEOUT).unwrap_or_else(|e| panic!("{e}"))
     }
 }
 
@@ -265,6 +354,30 @@ impl Drop for Machine {
             let _ = self.qemu.wait();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `e2fsck -fn IMAGE` (check everything, change nothing): Ok when it finds the file system
+/// clean, else its report.
+pub fn fsck(image: &Path) -> Result<(), String> {
+    let output = Command::new("e2fsck")
+        .arg("-fn")
+        .arg(image)
+        .env("PATH", format!("{}:/sbin:/usr/sbin", std::env::var("PATH").unwrap_or_default()))
+        .output()
+        .map_err(|e| format!("running e2fsck: {e}"))?;
+    // e2fsck -n exits 0 even when it would fix free counts: it only prints "Fix? no".
+    let said = String::from_utf8_lossy(&output.stdout);
+    if output.status.success() && !said.contains("? no") {
+        Ok(())
+    } else {
+        Err(format!(
+            "e2fsck -fn {} found the disk not clean ({}):\n{}{}",
+            image.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
     }
 }
 

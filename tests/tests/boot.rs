@@ -55,9 +55,12 @@ fn timer_interrupts_arrive() {
 
 #[test]
 fn traps_check_their_arguments() {
-    let mut m = Machine::boot(&BootConfig::kernel_tests("traps foreign"));
+    let mut m = Machine::boot(&BootConfig::kernel_tests("traps foreign clock"));
     let log = m.expect_log("kernel-tests: 0 failed");
-    assert!(log.contains("case traps: ok") && log.contains("case foreign: ok"), "{log}");
+    assert!(
+        log.contains("case traps: ok") && log.contains("case foreign: ok") && log.contains("case clock: ok"),
+        "{log}"
+    );
     assert!(log.contains("made system call 39 but has no syscall port"), "{log}");
     m.expect_exit(HALTED_STATUS);
 }
@@ -142,6 +145,7 @@ fn loader_reports_a_bad_limine_conf() {
         entry: None,
         omit: vec![],
         qemu_args: vec![],
+        disk: system_tests::DEFAULT_DISK.into(),
     };
     let mut m = Machine::boot_unchecked(&config);
     let log = m.expect_log("direct-loader: error");

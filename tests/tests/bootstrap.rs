@@ -43,6 +43,7 @@ fn bootstrap_reports_a_module_it_cannot_start() {
         ),
         "{log}"
     );
-    assert!(log.contains("bootstrap: no other boot modules: nothing to start"), "{log}");
+    assert!(log.contains("bootstrap: started 0 task(s); serving names"), "{log}");
+    assert!(log.contains("bootstrap: all tasks ended; exiting"), "{log}");
     m.expect_exit(HALTED_STATUS);
 }

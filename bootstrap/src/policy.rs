@@ -1,0 +1,72 @@
+//! Who may talk to whom: the one table of bootstrap's policy (docs/servers.md explains it).
+//!
+//! A server is reached only through a send right someone handed out. bootstrap hands out the
+//! rights it was given through its name service, and it knows who asks by the port a request
+//! arrives on (each task it starts gets a service port of its own). So the policy is a table
+//! keyed by program (the boot module's file name):
+//! - what a program **provides**: only it may register those names (no one can pose as the
+//!   block server), and bootstrap waits for the first of them before starting the next module;
+//! - which **private** names it may look up: a private name is answered only to the programs
+//!   that list it. Every other name is public (anyone may register it once and look it up);
+//! - whether it is a **server** (it runs until the orderly shutdown, which comes when the
+//!   last program that is not a server has ended) and whether it is **restarted** when it
+//!   dies (drivers, as MINIX 3's reincarnation server does).
+//!
+//! This module must never grant by default: a program missing from the table gets public
+//! names only.
+
+/// The host port: device access and every other privilege. Served by bootstrap itself.
+pub const HOST: &str = "host";
+
+/// Names answered only to the programs whose `may_look_up` lists them.
+pub const PRIVATE: &[&str] = &[HOST, "blk", "blk.control", "fs"];
+
+pub struct Program {
+    /// The boot module's file name.
+    pub name: &'static str,
+    pub provides: &'static [&'static str],
+    pub may_look_up: &'static [&'static str],
+    pub server: bool,
+    pub restart: bool,
+}
+
+pub const PROGRAMS: &[Program] = &[
+    // Drivers need the host port for their device (I/O ports, device memory, DMA, the IRQ).
+    Program {
+        name: "block",
+        provides: &["blk", "blk.control"],
+        may_look_up: &[HOST],
+        server: true,
+        restart: true,
+    },
+    Program { name: "console", provides: &["console"], may_look_up: &[HOST], server: true, restart: true },
+    // fs-server alone reaches the disk. It is not restarted: its cache may hold writes.
+    Program { name: "fs-server", provides: &["fs"], may_look_up: &["blk"], server: true, restart: false },
+    // The in-guest test client of the servers: the file system, and the driver's fault
+    // injection for the restart test.
+    Program {
+        name: "server-tests",
+        provides: &[],
+        may_look_up: &["fs", "blk.control"],
+        server: false,
+        restart: false,
+    },
+];
+
+/// The table's entry for `program`, if it has one.
+pub fn program(name: &str) -> Option<&'static Program> {
+    PROGRAMS.iter().find(|p| p.name == name)
+}
+
+/// May `program` look up `name`?
+pub fn may_look_up(program: &str, name: &str) -> bool {
+    !PRIVATE.contains(&name) || self::program(program).is_some_and(|p| p.may_look_up.contains(&name))
+}
+
+/// May `program` register `name`?
+pub fn may_register(program: &str, name: &str) -> bool {
+    match PROGRAMS.iter().find(|p| p.provides.contains(&name)) {
+        Some(provider) => provider.name == program,
+        None => name != HOST,
+    }
+}
