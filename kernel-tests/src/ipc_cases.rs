@@ -55,6 +55,29 @@ pub(crate) fn echo_server_loop(port: PortName) {
     }
 }
 
+/// The echo server as servers run: waiting on a port set, each answer sent and the next
+/// request received in one trap (the fast path's hand-off both ways).
+extern "C" fn set_echo_server(set: u64) -> ! {
+    let set = set as PortName;
+    let mut m = Message::new();
+    let mut received = m.receive(set).is_ok();
+    while received {
+        let id = m.header.id;
+        let mut data = [0u8; 8192];
+        let n = m.data().len();
+        data[..n].copy_from_slice(m.data());
+        data[..n].reverse();
+        let reply = m.header.remote;
+        m.start(reply, disposition::MOVE_SEND_ONCE, id + 1).set_data(&data[..n]);
+        if id == QUIT {
+            let _ = m.send();
+            break;
+        }
+        received = m.mach_msg(options::SEND | options::RECEIVE, set, 0).is_ok();
+    }
+    thread_exit()
+}
+
 pub(crate) fn echo_call(
     server: PortName,
     reply: PortName,
@@ -574,19 +597,19 @@ fn call_with_timeout(to: PortName, reply: PortName, data: &[u8], ms: u64) -> Res
 /// take (too big, a receive buffer too small or unmapped) behaves as before.
 pub fn fast_path() -> Result<(), &'static str> {
     let reply = ReceiveRight::allocate().map_err(|_| "allocate")?;
-    let mut pattern = [0u8; 1000];
+    let mut pattern = [0u8; 5000];
     for (i, b) in pattern.iter_mut().enumerate() {
         *b = (i * 13 % 253) as u8;
     }
 
-    // Around the fast path's data limit (256 bytes): every echo comes back exact, on the
+    // Around the fast path's data limit (4,160 bytes): every echo comes back exact, on the
     // reply port, with the reply right used up.
     let server = ReceiveRight::allocate().map_err(|_| "allocate")?;
     let send = server.make_send().map_err(|_| "make_send")?;
     spawn(echo_server, 0, server.name() as u64)?;
-    for n in [0usize, 1, 24, 255, 256, 257, 1000] {
+    for n in [0usize, 1, 24, 256, 1000, 4096, 4159, 4160, 4161, 5000] {
         let m = echo_call(send.name(), reply.name(), ECHO, &pattern[..n])?;
-        let mut expected = [0u8; 1000];
+        let mut expected = [0u8; 5000];
         expected[..n].copy_from_slice(&pattern[..n]);
         expected[..n].reverse();
         check(m.header.id == ECHO + 1 && m.header.local == reply.name(), "echo header")?;
@@ -594,6 +617,26 @@ pub fn fast_path() -> Result<(), &'static str> {
         check(port_type(reply.name()) == Ok(right_type::RECEIVE), "reply right used up")?;
     }
     echo_call(send.name(), reply.name(), QUIT, b"")?;
+
+    // The same against a server that answers and waits for the next request on a port set
+    // in one trap.
+    let member = ReceiveRight::allocate().map_err(|_| "allocate")?;
+    let to_member = member.make_send().map_err(|_| "make_send")?;
+    let set = port_allocate_set().map_err(|_| "allocate set")?;
+    port_move_member(member.name(), set).map_err(|_| "add to set")?;
+    spawn(set_echo_server, 0, set as u64)?;
+    for n in [0usize, 24, 4096, 4160, 5000, 1] {
+        let m = echo_call(to_member.name(), reply.name(), ECHO, &pattern[..n])?;
+        let mut expected = [0u8; 5000];
+        expected[..n].copy_from_slice(&pattern[..n]);
+        expected[..n].reverse();
+        check(m.header.id == ECHO + 1 && m.data() == &expected[..n], "echo through a set")?;
+        check(port_type(reply.name()) == Ok(right_type::RECEIVE), "reply right used up (set)")?;
+    }
+    echo_call(to_member.name(), reply.name(), QUIT, b"")?;
+    sleep_ms(5); // the set's server has finished
+    port_move_member(member.name(), PORT_NULL).map_err(|_| "leave the set")?;
+    port_destroy(set).map_err(|_| "destroy set")?;
 
     // A waiting receiver whose buffer is too small: it gets TooLarge and the message stays
     // queued, whole, with its reply right.

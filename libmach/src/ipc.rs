@@ -136,8 +136,21 @@ pub struct MessageBuffer<const N: usize> {
     body: [u8; N],
 }
 
+/// Body bytes of a [`Message`].
+pub const MESSAGE_BODY: usize = 8 * 8 + 8 * 1024;
+
 /// Room for a message with up to 8 port descriptors and 8 KiB of inline data.
-pub type Message = MessageBuffer<{ 8 * 8 + 8 * 1024 }>;
+pub type Message = MessageBuffer<MESSAGE_BODY>;
+
+/// Room for the largest message the kernel delivers (every descriptor, 16 KiB of data): what
+/// a server receives into, so that no request is too large to take off its queue.
+pub type LargestMessage = MessageBuffer<LARGEST_MESSAGE_BODY>;
+
+/// Body bytes of a [`LargestMessage`].
+pub const LARGEST_MESSAGE_BODY: usize = mach_abi::ipc::MAX_PORT_DESCRIPTORS
+    * mach_abi::ipc::PORT_DESCRIPTOR_SIZE
+    + mach_abi::ipc::MAX_OOL_DESCRIPTORS * mach_abi::ipc::OOL_DESCRIPTOR_SIZE
+    + MAX_INLINE_DATA;
 
 impl<const N: usize> Default for MessageBuffer<N> {
     fn default() -> Self {

@@ -10,7 +10,7 @@
 //! Nothing here allocates: requests and replies may borrow from the message buffer.
 //! Errors never panic: a malformed message is an [`RpcError`].
 
-use crate::ipc::{Message, PortDescriptor, PortName, disposition};
+use crate::ipc::{Message, MessageBuffer, PortDescriptor, PortName, disposition};
 use mach_abi::KernelError;
 use serde::{Deserialize, Serialize};
 
@@ -131,13 +131,14 @@ pub fn decode_reply<R: Rpc>(buffer: &Message) -> Result<R::Reply<'_>, RpcError> 
     postcard::from_bytes(buffer.data()).map_err(|_| RpcError::Encoding)
 }
 
-/// A received request, for a server's dispatch.
-pub struct Incoming<'m> {
-    message: &'m Message,
+/// A received request, for a server's dispatch (in a buffer of any size: a server receives
+/// into a [`crate::ipc::LargestMessage`], so no request can be too large for it).
+pub struct Incoming<'m, const N: usize = { crate::ipc::MESSAGE_BODY }> {
+    message: &'m MessageBuffer<N>,
 }
 
-impl<'m> Incoming<'m> {
-    pub fn new(message: &'m Message) -> Self {
+impl<'m, const N: usize> Incoming<'m, N> {
+    pub fn new(message: &'m MessageBuffer<N>) -> Self {
         Incoming { message }
     }
 
@@ -173,12 +174,24 @@ pub fn reply<R: Rpc>(
     value: &R::Reply<'_>,
     rights: &[(PortName, u8)],
 ) -> Result<(), RpcError> {
+    prepare_reply::<R, { crate::ipc::MESSAGE_BODY }>(buffer, reply_to, value, rights)?;
+    buffer.send().map_err(RpcError::Kernel)
+}
+
+/// Lay out the answer to operation `R` in `buffer` without sending it: a server then sends
+/// it and waits for its next request in one trap (`buffer.call(port_set)`), which the
+/// kernel's fast path turns into a hand-off to the waiting client.
+pub fn prepare_reply<R: Rpc, const N: usize>(
+    buffer: &mut MessageBuffer<N>,
+    reply_to: PortName,
+    value: &R::Reply<'_>,
+    rights: &[(PortName, u8)],
+) -> Result<(), RpcError> {
     buffer.start(reply_to, disposition::MOVE_SEND_ONCE, R::ID | REPLY_BIT);
     for &(name, how) in rights {
         buffer.push_port(name, how);
     }
-    encode(buffer, value)?;
-    buffer.send().map_err(RpcError::Kernel)
+    encode(buffer, value)
 }
 
 #[cfg(test)]

@@ -13,8 +13,9 @@
 //! - the destination is a live plain port (no kernel object) with an empty queue, and a
 //!   thread is blocked receiving on it (or its set) with a big enough buffer, which may run
 //!   at once (no task suspended, no ready thread of higher priority);
-//! - the sender then receives on a plain port of its own with an empty queue, not the
-//!   destination, and does not poll.
+//! - the sender then receives on a plain port of its own with an empty queue, or on a
+//!   port set of its own none of whose members has a message queued (a server replying
+//!   and waiting for the next request), not the destination, and does not poll.
 //!
 //! It must never be observable: the receiver gets the same bytes, names and rights the
 //! general path (`msg.rs`) would give it, and a sender for which any condition fails
@@ -31,8 +32,9 @@ use mach_abi::KernelError;
 use mach_abi::ipc::{HEADER_SIZE, MessageHeader, PORT_NULL, PortName, disposition, options, received};
 use mach_kernel::ipc::{PortId, Receiver};
 
-/// Inline data the fast path carries (larger messages take the general path).
-pub const FAST_DATA_MAX: usize = 256;
+/// Inline data the fast path carries (larger messages take the general path): a 4 KiB
+/// block and the few bytes of its encoding, staged on the kernel stack (16 KiB).
+pub const FAST_DATA_MAX: usize = 4096 + 64;
 
 /// Bytes of one message on the fast path: header and data, word-aligned for the copies, the
 /// data left uninitialised until copied in (no zeroing on the hot path).
@@ -43,6 +45,23 @@ struct Staged {
 }
 
 const _: () = assert!(core::mem::offset_of!(Staged, data) == HEADER_SIZE);
+
+/// The one staging buffer: 4 KiB is too much for a 16 KiB kernel stack that an exception
+/// may deepen (on the stack, the fuzz case found memory beside a stack overwritten).
+static mut STAGING: Staged =
+    Staged { header: MaybeUninit::uninit(), data: [MaybeUninit::uninit(); FAST_DATA_MAX] };
+
+/// The staging buffer.
+///
+/// # Safety
+/// One processor runs the kernel, system calls run with interrupts off (SYSCALL's FMASK
+/// clears IF) and the fast path never nests, so one caller at a time uses the buffer, from
+/// copying the message in to writing it into the receiver (before the thread switch).
+unsafe fn staging() -> &'static mut Staged {
+    let buffer: *mut Staged = &raw mut STAGING;
+    // SAFETY: the caller's promise above: no other reference to STAGING is alive.
+    unsafe { &mut *buffer }
+}
 
 impl Staged {
     /// The message's bytes: the header (written) and `data_size` bytes of data (copied in).
@@ -94,13 +113,15 @@ fn send_receive(
     if header.port_count != 0 || header.ool_count != 0 || data_size > FAST_DATA_MAX || header.trace != 0 {
         return None;
     }
-    let mut staged = Staged { header: MaybeUninit::uninit(), data: [MaybeUninit::uninit(); FAST_DATA_MAX] };
+    // SAFETY: see `staging`: nothing else uses the buffer until this call has written the
+    // message into its receiver (inside `deliver`) or given up.
+    let staged = unsafe { staging() };
     // (Tested first: the null message, the common one, then costs nothing here.)
     if data_size > 0 {
         UserSlice::new(buffer + HEADER_SIZE as u64, data_size).ok()?.read_uninit(&mut staged.data).ok()?;
     }
     let own = ReceiveBuffer { address: buffer, capacity };
-    let switch = world::with(|w| deliver(w, &header, &mut staged, receive_name, own, deadline))?;
+    let switch = world::with(|w| deliver(w, &header, staged, receive_name, own, deadline))?;
     // Woken: by an answer written straight into our buffer, or as in the general path.
     Some(match switch.run() {
         Wake::Delivered => Ok(()),
@@ -203,7 +224,14 @@ fn plan(w: &mut World, header: &MessageHeader, receive_name: PortName, size: usi
     let (task, ports) = w.current_task_and_ports()?;
     let own_port = task.names.receive_port(receive_name).ok()?;
     let own = ports.get(own_port)?;
-    if own.is_set || !own.queue.is_empty() {
+    // It will wait on its own port, or on a port set of its (a server answering one request
+    // and waiting for the next): nothing may be queued there already.
+    let queued = if own.is_set {
+        own.members.iter().any(|&m| ports.get(m).is_some_and(|p| !p.queue.is_empty()))
+    } else {
+        !own.queue.is_empty()
+    };
+    if queued {
         return None;
     }
     if !matches!(header.remote_disposition, disposition::COPY_SEND | disposition::MOVE_SEND_ONCE) {
@@ -220,6 +248,9 @@ fn plan(w: &mut World, header: &MessageHeader, receive_name: PortName, size: usi
         // The usual RPC: the reply right is made from the port the sender then waits on,
         // whose receive right was checked above.
         local if local == receive_name && header.local_disposition == disposition::MAKE_SEND_ONCE => {
+            if own.is_set {
+                return None; // no right is made from a set: the general path says so
+            }
             Some(own_port)
         }
         local if header.local_disposition == disposition::MAKE_SEND_ONCE => {

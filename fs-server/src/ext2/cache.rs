@@ -35,18 +35,36 @@ struct CachedBlock {
     data: Vec<u8>,
     /// Changed since it was read or last written to the device.
     dirty: bool,
-    /// Value of the cache's use counter when this block was last used.
-    last_used: u64,
+    /// Used since the clock hand last passed (second chance before eviction).
+    referenced: bool,
 }
 
+/// Most bytes one device request of the cache moves (read-ahead, clustered write-back).
+const MAX_RUN_BYTES: usize = 64 * 1024;
+
 /// A write-back cache of `capacity` blocks.
+///
+/// Finding a block is a look-up in an ordered index; a hit only sets the block's
+/// `referenced` bit. Eviction is the CLOCK algorithm (a hand sweeps the buffers, giving each
+/// referenced one a second chance), so neither a hit nor a miss scans the whole cache.
+/// A miss reads ahead: the blocks after it on the device, up to [`MAX_RUN_BYTES`], come in
+/// the same request (until the first one already cached, or the end of the device).
+/// Write-back is clustered: a dirty block goes to the device together with the dirty
+/// blocks that follow it on the device, in one request.
 pub struct BlockCache {
     block_size: usize,
     capacity: usize,
     buffers: Vec<CachedBlock>,
     /// Block number to index in `buffers`.
     index: BTreeMap<u32, usize>,
-    use_counter: u64,
+    /// Buffers that hold nothing.
+    free: Vec<usize>,
+    /// The CLOCK hand: the next buffer to consider for eviction.
+    hand: usize,
+    /// Blocks on the device (read-ahead stops there); 0 until `set_device_blocks`.
+    device_blocks: u32,
+    /// Room for one run of blocks on its way to or from the device.
+    run: Vec<u8>,
     stats: CacheStats,
 }
 
@@ -59,9 +77,18 @@ impl BlockCache {
             capacity: capacity.max(4),
             buffers: Vec::new(),
             index: BTreeMap::new(),
-            use_counter: 0,
+            free: Vec::new(),
+            hand: 0,
+            device_blocks: 0,
+            run: Vec::new(),
             stats: CacheStats::default(),
         }
+    }
+
+    /// The device's size in blocks: read-ahead never goes past it (without it, a miss reads
+    /// its block alone).
+    pub fn set_device_blocks(&mut self, blocks: u32) {
+        self.device_blocks = blocks;
     }
 
     pub fn stats(&self) -> CacheStats {
@@ -71,6 +98,11 @@ impl BlockCache {
     /// The first sector of `block`.
     fn sector_of(&self, block: u32) -> u64 {
         u64::from(block) * (self.block_size / 512) as u64
+    }
+
+    /// Blocks in the longest run one request may move.
+    fn max_run(&self) -> u32 {
+        (MAX_RUN_BYTES / self.block_size).clamp(1, self.capacity / 4) as u32
     }
 
     /// The contents of `block`, read from the device if not cached.
@@ -104,6 +136,7 @@ impl BlockCache {
             let buffer = &mut self.buffers[slot];
             buffer.block = None;
             buffer.dirty = false;
+            self.free.push(slot);
         }
     }
 
@@ -113,79 +146,157 @@ impl BlockCache {
     }
 
     /// Writes every dirty block to the device, in ascending block order (one sweep across
-    /// the disk). Blocks stay cached, clean.
+    /// the disk), runs of consecutive blocks in one request each. Blocks stay cached, clean.
     pub fn flush_dirty<D: BlockDevice>(&mut self, device: &mut D) -> Result<(), Error> {
         // The index is ordered by block number, so this walks the disk upwards.
-        let dirty_slots: Vec<usize> =
-            self.index.values().copied().filter(|&slot| self.buffers[slot].dirty).collect();
-        for slot in dirty_slots {
-            self.write_back(device, slot)?;
+        let dirty: Vec<u32> = self
+            .index
+            .iter()
+            .filter(|&(_, &slot)| self.buffers[slot].dirty)
+            .map(|(&block, _)| block)
+            .collect();
+        for block in dirty {
+            if self.is_dirty(block) {
+                self.write_run(device, block)?;
+            }
         }
         Ok(())
     }
 
-    /// Writes the buffer in `slot` to its block and marks it clean.
-    fn write_back<D: BlockDevice>(&mut self, device: &mut D, slot: usize) -> Result<(), Error> {
-        let buffer = &self.buffers[slot];
-        if let Some(block) = buffer.block {
-            let sector = self.sector_of(block);
-            device.write(sector, &self.buffers[slot].data)?;
-            self.stats.device_writes += 1;
+    /// Writes dirty `first` and the dirty cached blocks right after it on the device (up to
+    /// one run) in one request, and marks them clean. On an error nothing is marked clean.
+    fn write_run<D: BlockDevice>(&mut self, device: &mut D, first: u32) -> Result<(), Error> {
+        let mut slots = Vec::new();
+        let mut block = first;
+        while slots.len() < self.max_run() as usize
+            && let Some(&slot) = self.index.get(&block)
+            && self.buffers[slot].dirty
+        {
+            slots.push(slot);
+            match block.checked_add(1) {
+                Some(next) => block = next,
+                None => break,
+            }
         }
-        self.buffers[slot].dirty = false;
+        if slots.is_empty() {
+            return Ok(());
+        }
+        let sector = self.sector_of(first);
+        if let [slot] = slots[..] {
+            device.write(sector, &self.buffers[slot].data)?;
+        } else {
+            let mut run = core::mem::take(&mut self.run);
+            run.clear();
+            for &slot in &slots {
+                run.extend_from_slice(&self.buffers[slot].data);
+            }
+            let written = device.write(sector, &run);
+            self.run = run;
+            written?;
+        }
+        for &slot in &slots {
+            self.buffers[slot].dirty = false;
+        }
+        self.stats.device_writes += slots.len() as u64;
         Ok(())
     }
 
     /// The index of the buffer that holds `block`, making room and (if `load`) reading it
-    /// on a miss.
+    /// on a miss, with the blocks after it (read-ahead).
     fn slot_for<D: BlockDevice>(&mut self, device: &mut D, block: u32, load: bool) -> Result<usize, Error> {
-        self.use_counter += 1;
         if let Some(&slot) = self.index.get(&block) {
             self.stats.hits += 1;
-            self.buffers[slot].last_used = self.use_counter;
+            self.buffers[slot].referenced = true;
             return Ok(slot);
         }
         self.stats.misses += 1;
-        let slot = self.free_slot(device)?;
-        if load {
-            let sector = self.sector_of(block);
-            // On a failed read the buffer stays empty (block None) and unindexed.
-            device.read(sector, &mut self.buffers[slot].data)?;
-            self.stats.device_reads += 1;
+        if !load {
+            return self.install(device, block, None, true);
         }
+        // The run to read: this block and the uncached ones after it, inside the device.
+        let mut count = 1u32;
+        while count < self.max_run()
+            && block
+                .checked_add(count)
+                .is_some_and(|next| next < self.device_blocks && !self.index.contains_key(&next))
+        {
+            count += 1;
+        }
+        let mut run = core::mem::take(&mut self.run);
+        run.resize(count as usize * self.block_size, 0);
+        // On a failed read nothing is cached and the error goes up.
+        let read = device.read(self.sector_of(block), &mut run);
+        if let Err(e) = read {
+            self.run = run;
+            return Err(e.into());
+        }
+        self.stats.device_reads += u64::from(count);
+        // The blocks read ahead first, without the `referenced` bit (unused, they go first);
+        // the wanted block last, so that no later eviction in this batch can take its buffer.
+        for (i, data) in run.chunks(self.block_size).enumerate().skip(1) {
+            if self.install(device, block + i as u32, Some(data), false).is_err() {
+                break;
+            }
+        }
+        let wanted = match run.get(..self.block_size) {
+            Some(data) => self.install(device, block, Some(data), true),
+            None => Err(Error::Io),
+        };
+        self.run = run;
+        wanted
+    }
+
+    /// Put `block` in a free buffer (with `data`, if given) and index it.
+    fn install<D: BlockDevice>(
+        &mut self,
+        device: &mut D,
+        block: u32,
+        data: Option<&[u8]>,
+        referenced: bool,
+    ) -> Result<usize, Error> {
+        let slot = self.free_slot(device)?;
         let buffer = &mut self.buffers[slot];
+        if let Some(data) = data {
+            buffer.data.copy_from_slice(data);
+        }
         buffer.block = Some(block);
         buffer.dirty = false;
-        buffer.last_used = self.use_counter;
+        buffer.referenced = referenced;
         self.index.insert(block, slot);
         Ok(slot)
     }
 
-    /// A buffer holding nothing: a new one while under capacity, an empty one, or the
-    /// least recently used one after writing it back if dirty.
+    /// A buffer holding nothing: a free one, a new one while under capacity, or the one the
+    /// CLOCK hand stops at, after writing it back (with the dirty run after it) if dirty.
     fn free_slot<D: BlockDevice>(&mut self, device: &mut D) -> Result<usize, Error> {
-        if let Some(empty) = self.buffers.iter().position(|buffer| buffer.block.is_none()) {
-            return Ok(empty);
+        if let Some(slot) = self.free.pop() {
+            return Ok(slot);
         }
         if self.buffers.len() < self.capacity {
             self.buffers.push(CachedBlock {
                 block: None,
                 data: vec![0; self.block_size],
                 dirty: false,
-                last_used: 0,
+                referenced: false,
             });
             return Ok(self.buffers.len() - 1);
         }
-        let victim = self
-            .buffers
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, buffer)| buffer.last_used)
-            .map(|(slot, _)| slot)
-            .unwrap_or(0);
-        if self.buffers[victim].dirty {
+        // Two sweeps at most: the first clears every referenced bit.
+        let mut victim = self.hand % self.buffers.len();
+        for _ in 0..2 * self.buffers.len() {
+            victim = self.hand % self.buffers.len();
+            self.hand = (victim + 1) % self.buffers.len();
+            let buffer = &mut self.buffers[victim];
+            if !buffer.referenced {
+                break;
+            }
+            buffer.referenced = false;
+        }
+        if self.buffers[victim].dirty
+            && let Some(block) = self.buffers[victim].block
+        {
             // If this write fails the victim stays cached and dirty: nothing is lost.
-            self.write_back(device, victim)?;
+            self.write_run(device, block)?;
         }
         if let Some(old_block) = self.buffers[victim].block.take() {
             self.index.remove(&old_block);

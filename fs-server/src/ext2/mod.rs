@@ -282,9 +282,11 @@ impl<D: BlockDevice> Ext2<D> {
         }
         let next_generation = superblock.write_time;
         let state_at_mount = superblock.state;
+        let mut cache = BlockCache::new(layout.block_size, cache_blocks);
+        cache.set_device_blocks(layout.blocks_count);
         let mut fs = Ext2 {
             device,
-            cache: BlockCache::new(layout.block_size, cache_blocks),
+            cache,
             layout,
             superblock,
             groups,

@@ -22,8 +22,12 @@ use fs_server::ext2::{self, FileType, Ino, SetAttr};
 use interfaces::fs::{self as proto, Credentials, open};
 use interfaces::io::{self, Whence};
 use interfaces::{Bytes, Error};
+use libmach::ipc::LargestMessage as Request;
 use libmach::ipc::*;
 use libmach::rpc::{self, Incoming, Rpc};
+
+/// Body size of the buffers requests arrive in (the largest message there is).
+const LARGEST: usize = libmach::ipc::LARGEST_MESSAGE_BODY;
 
 /// The `dev` of everything fs-server serves.
 pub const DEVICE: u64 = 1;
@@ -45,8 +49,10 @@ pub struct FileServer {
     notifications: ReceiveRight,
     root: PortName,
     objects: BTreeMap<PortName, Object>,
-    /// Room for read data before it is encoded into the answer.
+    /// Room for a link's target or directory entries before they are encoded.
     scratch: Vec<u8>,
+    /// The port an open made, until its answer has gone (undone if it cannot go).
+    just_opened: Option<PortName>,
 }
 
 pub fn to_error(e: ext2::Error) -> Error {
@@ -101,7 +107,7 @@ fn entry_type(t: FileType) -> u8 {
 }
 
 /// Release the rights a request carried.
-fn release_rights(request: &Message) {
+fn release_rights(request: &Request) {
     for i in 0..request.header.port_count as usize {
         if let Some(d) = request.port(i) {
             let _ = port_deallocate(d.name);
@@ -138,18 +144,39 @@ impl FileServer {
             root: root_port,
             objects,
             scratch: alloc::vec![0; io::MAX_TRANSFER as usize],
+            just_opened: None,
         };
         Ok((server, send))
     }
 
+    /// Serve for ever. An answer and the wait for the next request are one trap (the kernel
+    /// hands the answer straight to the waiting client); the request then arrives in the
+    /// answer's buffer, and the two buffers change roles.
     pub fn run(&mut self) -> ! {
-        let mut request = alloc::boxed::Box::new(Message::new());
-        let mut answer = alloc::boxed::Box::new(Message::new());
+        let mut request = alloc::boxed::Box::new(Request::new());
+        let mut answer = alloc::boxed::Box::new(Request::new());
+        let mut answered = false;
         loop {
-            if request.receive(self.set).is_err() {
+            let received = if answered {
+                match answer.call(self.set) {
+                    Ok(()) => true,
+                    Err(_) => {
+                        // The answer could not go (its client is gone) or the receive
+                        // failed: undo an open whose right never left, then receive alone.
+                        self.forget_unsent_open();
+                        answer.receive(self.set).is_ok()
+                    }
+                }
+            } else {
+                answer.receive(self.set).is_ok()
+            };
+            self.just_opened = None;
+            if !received {
+                answered = false;
                 libmach::ipc::sleep_ms(10);
                 continue;
             }
+            core::mem::swap(&mut request, &mut answer);
             // Requests that change something read the clock first. Reads do not (a clock
             // trap each would cost a tenth of a cached read): relatime's occasional atime
             // update takes the time of the last request that read the clock.
@@ -157,26 +184,44 @@ impl FileServer {
             {
                 self.fs.set_time((libmach::realtime_ns() / 1_000_000_000) as u32);
             }
-            self.handle(&request, &mut answer);
+            answered = self.handle(&request, &mut answer);
         }
     }
 
-    fn handle(&mut self, request: &Message, answer: &mut Message) {
+    /// An open's answer did not reach its client: close the object it made.
+    fn forget_unsent_open(&mut self) {
+        if let Some(port) = self.just_opened.take()
+            && let Some(o) = self.objects.remove(&port)
+        {
+            let _ = port_destroy(port);
+            if !o.directory {
+                let _ = self.fs.close_inode(o.ino);
+            }
+        }
+    }
+
+    /// Handle one request; true when its answer is laid out in `answer`, to be sent.
+    fn handle(&mut self, request: &Request, answer: &mut Request) -> bool {
         let local = request.header.local;
         if local == self.notifications.name() {
             self.notified(request);
-            return;
+            return false;
         }
         let Some(object) = self.objects.get(&local).copied() else {
             release_rights(request);
-            return;
+            return false;
         };
         let incoming = Incoming::new(request);
         let to = incoming.reply_to();
+        if to == PORT_NULL {
+            // Nobody to answer: a one-way message is no request of ours.
+            release_rights(request);
+            return false;
+        }
         macro_rules! answer {
             ($op:ty, $value:expr) => {{
                 let value = $value;
-                let _ = rpc::reply::<$op>(answer, to, &value, &[]);
+                rpc::prepare_reply::<$op, { LARGEST }>(answer, to, &value, &[]).is_ok()
             }};
         }
         macro_rules! decode {
@@ -185,8 +230,7 @@ impl FileServer {
                     Ok(r) => r,
                     Err(_) => {
                         release_rights(request);
-                        answer!($op, Err::<_, Error>(Error::InvalidArgument));
-                        return;
+                        return answer!($op, Err::<_, Error>(Error::InvalidArgument));
                     }
                 }
             };
@@ -194,21 +238,24 @@ impl FileServer {
         match incoming.id() {
             io::Read::ID => {
                 let r = decode!(io::Read);
-                let result = self.read(local, object, r);
-                let _ = rpc::reply::<io::Read>(
-                    answer,
-                    to,
-                    &result.map(|n| Bytes(self.scratch.get(..n).unwrap_or(&[]))),
-                    &[],
-                );
+                // The data goes from the block cache straight into the answer.
+                answer.start(to, disposition::MOVE_SEND_ONCE, io::Read::ID | rpc::REPLY_BIT);
+                let count = r.count as usize;
+                let filled = answer.fill_data(|room| {
+                    io::encode_read_answer(room, count, |data| self.read(local, object, r, data))
+                });
+                match filled {
+                    Ok(()) => true,
+                    Err(e) => answer!(io::Read, Err::<Bytes, Error>(e)),
+                }
             }
             io::Write::ID => {
                 let r = decode!(io::Write);
-                answer!(io::Write, self.write(local, object, r));
+                answer!(io::Write, self.write(local, object, r))
             }
             io::Seek::ID => {
                 let r = decode!(io::Seek);
-                answer!(io::Seek, self.seek(local, object, r));
+                answer!(io::Seek, self.seek(local, object, r))
             }
             io::GetStat::ID => {
                 answer!(io::GetStat, self.fs.stat(object.ino).map(|s| to_stat(&s)).map_err(to_error))
@@ -218,7 +265,7 @@ impl FileServer {
                 answer!(
                     io::Readiness,
                     Ok::<u8, Error>(r.interest & (io::ready::READABLE | io::ready::WRITABLE))
-                );
+                )
             }
             io::Truncate::ID => {
                 let size = decode!(io::Truncate);
@@ -229,59 +276,57 @@ impl FileServer {
                 } else {
                     self.fs.truncate(object.ino, size).map_err(to_error)
                 };
-                answer!(io::Truncate, result);
+                answer!(io::Truncate, result)
             }
             io::Sync::ID | proto::SyncAll::ID => {
                 self.close_forgotten();
                 let result = self.fs.sync().map_err(to_error);
                 if incoming.id() == io::Sync::ID {
-                    answer!(io::Sync, result);
+                    answer!(io::Sync, result)
                 } else {
-                    answer!(proto::SyncAll, result);
+                    answer!(proto::SyncAll, result)
                 }
             }
             proto::Statistics::ID => answer!(proto::Statistics, self.statistics()),
             id if !object.directory && proto::OPERATIONS.iter().any(|(op, _)| *op == id) => {
                 release_rights(request);
-                answer!(proto::StatPath, Err::<io::Stat, Error>(Error::NotDir));
+                answer!(proto::StatPath, Err::<io::Stat, Error>(Error::NotDir))
             }
             proto::Open::ID => {
                 let r = decode!(proto::Open);
                 match self.open(object.ino, &r) {
                     Ok((port, stat)) => {
-                        let sent = rpc::reply::<proto::Open>(
+                        self.just_opened = Some(port);
+                        let ready = rpc::prepare_reply::<proto::Open, { LARGEST }>(
                             answer,
                             to,
                             &Ok(stat),
                             &[(port, disposition::MAKE_SEND)],
-                        );
-                        if sent.is_err()
-                            && let Some(o) = self.objects.remove(&port)
-                        {
-                            let _ = port_destroy(port);
-                            if !o.directory {
-                                let _ = self.fs.close_inode(o.ino);
-                            }
+                        )
+                        .is_ok();
+                        if !ready {
+                            self.forget_unsent_open();
                         }
+                        ready
                     }
                     Err(e) => answer!(proto::Open, Err::<io::Stat, Error>(e)),
                 }
             }
             proto::MakeDirectory::ID => {
                 let r = decode!(proto::MakeDirectory);
-                answer!(proto::MakeDirectory, self.make(object.ino, &r, true));
+                answer!(proto::MakeDirectory, self.make(object.ino, &r, true))
             }
             proto::MakeNode::ID => {
                 let r = decode!(proto::MakeNode);
-                answer!(proto::MakeNode, self.make(object.ino, &r, false));
+                answer!(proto::MakeNode, self.make(object.ino, &r, false))
             }
             proto::Unlink::ID => {
                 let r = decode!(proto::Unlink);
-                answer!(proto::Unlink, self.remove(object.ino, &r, false));
+                answer!(proto::Unlink, self.remove(object.ino, &r, false))
             }
             proto::RemoveDirectory::ID => {
                 let r = decode!(proto::RemoveDirectory);
-                answer!(proto::RemoveDirectory, self.remove(object.ino, &r, true));
+                answer!(proto::RemoveDirectory, self.remove(object.ino, &r, true))
             }
             proto::Rename::ID | proto::Link::ID => {
                 let link = incoming.id() == proto::Link::ID;
@@ -297,46 +342,32 @@ impl FileServer {
                 };
                 release_rights(request);
                 let result = target_dir.and_then(|to_dir| self.rename_or_link(object.ino, to_dir, &r, link));
-                if link {
-                    answer!(proto::Link, result);
-                } else {
-                    answer!(proto::Rename, result);
-                }
+                if link { answer!(proto::Link, result) } else { answer!(proto::Rename, result) }
             }
             proto::Symlink::ID => {
                 let r = decode!(proto::Symlink);
-                answer!(proto::Symlink, self.symlink(object.ino, &r));
+                answer!(proto::Symlink, self.symlink(object.ino, &r))
             }
             proto::ReadLink::ID => {
                 let r = decode!(proto::ReadLink);
                 let result = self.readlink(object.ino, &r);
-                let _ = rpc::reply::<proto::ReadLink>(
-                    answer,
-                    to,
-                    &result.map(|n| Bytes(self.scratch.get(..n).unwrap_or(&[]))),
-                    &[],
-                );
+                answer!(proto::ReadLink, result.map(|n| Bytes(self.scratch.get(..n).unwrap_or(&[]))))
             }
             proto::StatPath::ID => {
                 let r = decode!(proto::StatPath);
                 let result = path::walk(&mut self.fs, object.ino, r.path, &r.credentials, r.follow)
                     .and_then(|ino| self.fs.stat(ino).map_err(to_error))
                     .map(|s| to_stat(&s));
-                answer!(proto::StatPath, result);
+                answer!(proto::StatPath, result)
             }
             proto::SetAttributes::ID => {
                 let r = decode!(proto::SetAttributes);
-                answer!(proto::SetAttributes, self.set_attributes(object.ino, &r));
+                answer!(proto::SetAttributes, self.set_attributes(object.ino, &r))
             }
             proto::ReadDir::ID => {
                 let r = decode!(proto::ReadDir);
                 let result = self.read_dir(object.ino, &r);
-                let _ = rpc::reply::<proto::ReadDir>(
-                    answer,
-                    to,
-                    &result.map(|n| Bytes(self.scratch.get(..n).unwrap_or(&[]))),
-                    &[],
-                );
+                answer!(proto::ReadDir, result.map(|n| Bytes(self.scratch.get(..n).unwrap_or(&[]))))
             }
             proto::Access::ID => {
                 let r = decode!(proto::Access);
@@ -345,18 +376,18 @@ impl FileServer {
                     .and_then(|s| {
                         if access::allows(&s, &r.credentials, r.mask) { Ok(()) } else { Err(Error::Access) }
                     });
-                answer!(proto::Access, result);
+                answer!(proto::Access, result)
             }
             _ => {
                 release_rights(request);
                 // Any reply type says "not supported" the same way: Result's Err variant.
-                answer!(io::Sync, Err::<(), Error>(Error::NotSupported));
+                answer!(io::Sync, Err::<(), Error>(Error::NotSupported))
             }
         }
     }
 
     /// A notification: the last send right to an object's port went, so the object closes.
-    fn notified(&mut self, notification: &Message) {
+    fn notified(&mut self, notification: &Request) {
         if notification.header.id == mach_abi::notify::NO_SENDERS_MESSAGE
             && let Some(port) =
                 notification.data().get(..4).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes)
@@ -374,23 +405,27 @@ impl FileServer {
     /// Close the objects whose clients are already gone before a sync, so an unlinked file
     /// that was open is freed on the disk rather than left for e2fsck.
     fn close_forgotten(&mut self) {
-        let mut pending = Message::new();
+        let mut pending = alloc::boxed::Box::new(Request::new());
         while pending.receive_timeout(self.notifications.name(), 0).is_ok() {
             self.notified(&pending);
         }
     }
 
-    fn read(&mut self, port: PortName, object: Object, r: io::ReadRequest) -> Result<usize, Error> {
+    fn read(
+        &mut self,
+        port: PortName,
+        object: Object,
+        r: io::ReadRequest,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
         if object.directory {
             return Err(Error::IsDir);
         }
         if !object.readable {
             return Err(Error::BadFile);
         }
-        let count = r.count.min(io::MAX_TRANSFER) as usize;
         let offset = r.at.unwrap_or(object.position);
-        let buffer = self.scratch.get_mut(..count).ok_or(Error::InvalidArgument)?;
-        let n = self.fs.read(object.ino, offset, buffer).map_err(to_error)?;
+        let n = self.fs.read(object.ino, offset, out).map_err(to_error)?;
         if r.at.is_none()
             && let Some(o) = self.objects.get_mut(&port)
         {
