@@ -109,7 +109,8 @@ fn main(args: &str) -> u64 {
         return 0;
     }
 
-    let mut request = Message::new();
+    // Requests arrive in a buffer for the largest message, so none is too large to take.
+    let mut request = alloc::boxed::Box::new(LargestMessage::new());
     let mut answer = Message::new();
     for (index, info) in &modules {
         let path = text(&info.path, info.path_len);
@@ -160,7 +161,7 @@ impl Bootstrap {
 
     /// Serve requests until `child` registered the first name it provides (or ended, or
     /// took too long), so the next module finds it.
-    fn wait_until_ready(&mut self, child: usize, request: &mut Message, answer: &mut Message) {
+    fn wait_until_ready(&mut self, child: usize, request: &mut LargestMessage, answer: &mut Message) {
         let Some(first) = self.children.get(child).and_then(|c| c.policy()).and_then(|p| p.provides.first())
         else {
             return;
@@ -179,7 +180,7 @@ impl Bootstrap {
         }
     }
 
-    fn handle(&mut self, request: &Message, answer: &mut Message) {
+    fn handle(&mut self, request: &LargestMessage, answer: &mut Message) {
         let local = request.header.local;
         if let Some(i) = self.children.iter().position(|c| c.ended.name() == local) {
             if request.header.id == TASK_ENDED_MESSAGE {
@@ -190,7 +191,7 @@ impl Bootstrap {
             let program = self.children.get(i).map(|c| c.program.clone()).unwrap_or_default();
             self.serve(i, &program, request, answer);
         } else {
-            release_rights(request);
+            request.release_carried();
         }
     }
 
@@ -230,7 +231,7 @@ impl Bootstrap {
         }
     }
 
-    fn serve(&mut self, child: usize, program: &str, request: &Message, answer: &mut Message) {
+    fn serve(&mut self, child: usize, program: &str, request: &LargestMessage, answer: &mut Message) {
         let incoming = Incoming::new(request);
         let reply_to = incoming.reply_to();
         match incoming.id() {
@@ -247,12 +248,12 @@ impl Bootstrap {
                     (Err(_), _) => Err(NameError::BadName),
                 };
                 if result.is_err() {
-                    release_rights(request);
+                    request.release_carried();
                 }
                 let _ = rpc::reply::<Register>(answer, reply_to, &result, &[]);
             }
             LookUp::ID => {
-                release_rights(request);
+                request.release_carried();
                 let found = incoming.decode::<LookUp>().map_err(|_| NameError::BadName).and_then(|r| {
                     if !policy::may_look_up(program, r.name) {
                         Err(NameError::NotFound)
@@ -270,7 +271,7 @@ impl Bootstrap {
                 };
             }
             _ => {
-                release_rights(request);
+                request.release_carried();
                 if reply_to != 0 {
                     let _ = port_deallocate(reply_to);
                 }
@@ -316,15 +317,6 @@ impl Bootstrap {
 
 fn text(bytes: &[u8], len: u32) -> &str {
     core::str::from_utf8(bytes.get(..len as usize).unwrap_or(&[])).unwrap_or("?")
-}
-
-/// Release the rights a request carried (one that is refused or needs none of them).
-fn release_rights(request: &Message) {
-    for i in 0..request.header.port_count as usize {
-        if let Some(d) = request.port(i) {
-            let _ = port_deallocate(d.name);
-        }
-    }
 }
 
 /// Build a task from boot module `index` and start its first thread; returns its task port.

@@ -281,6 +281,33 @@ impl<const N: usize> MessageBuffer<N> {
         Ok(())
     }
 
+    /// Give back everything a received message carried: its rights (a receive right is
+    /// destroyed, the others released) and its out-of-line regions (unmapped). For a request
+    /// a server refuses, or one whose rights it does not keep. The reply right (`header.remote`)
+    /// is not touched.
+    pub fn release_carried(&self) {
+        for i in 0..self.header.port_count as usize {
+            if let Some(d) = self.port(i) {
+                let _ = if d.disposition == received::RECEIVE {
+                    port_destroy(d.name)
+                } else {
+                    port_deallocate(d.name)
+                };
+            }
+        }
+        if self.header.ool_count > 0
+            && let Ok(me) = task_self()
+        {
+            for i in 0..self.header.ool_count as usize {
+                if let Some(region) = self.ool(i).filter(|r| r.address != 0) {
+                    let size = (region.size as u64).next_multiple_of(4096);
+                    let _ = crate::task::vm_deallocate(me, region.address, size);
+                }
+            }
+            let _ = port_deallocate(me);
+        }
+    }
+
     pub fn data(&self) -> &[u8] {
         let at = self.data_start();
         self.body.get(at..at + self.header.data_size as usize).unwrap_or(&[])

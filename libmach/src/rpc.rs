@@ -178,6 +178,19 @@ pub fn reply<R: Rpc>(
     buffer.send().map_err(RpcError::Kernel)
 }
 
+/// Lay out an answer to request `id` (one the server does not decode as an operation: an
+/// unknown id, or one this port does not take) holding `value`, usually `Err::<(), _>(e)`:
+/// a `Result`'s error decodes the same whatever the operation's `Ok` type.
+pub fn prepare_answer<T: Serialize, const N: usize>(
+    buffer: &mut MessageBuffer<N>,
+    reply_to: PortName,
+    id: u32,
+    value: &T,
+) -> Result<(), RpcError> {
+    buffer.start(reply_to, disposition::MOVE_SEND_ONCE, id | REPLY_BIT);
+    encode(buffer, value)
+}
+
 /// Lay out the answer to operation `R` in `buffer` without sending it: a server then sends
 /// it and waits for its next request in one trap (`buffer.call(port_set)`), which the
 /// kernel's fast path turns into a hand-off to the waiting client.

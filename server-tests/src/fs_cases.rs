@@ -456,3 +456,71 @@ fn rdtsc() -> u64 {
     unsafe { core::arch::asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack)) };
     ((hi as u64) << 32) | lo as u64
 }
+
+/// What a hostile client sends: unknown ids, garbage, the largest message there is, rights
+/// and memory the server did not ask for, no reply port. Every server answers an error (or
+/// drops a message nobody waits for), releases what came with it, and serves on.
+pub fn hostile() -> Outcome {
+    use interfaces::Error as E;
+    use libmach::ipc::{LargestMessage, ReceiveRight, options, port_type, right_type};
+    use libmach::rpc::REPLY_BIT;
+    let root = fs_root()?;
+    let console = name_service::look_up("console").map_err(|e| format!("console: {e:?}"))?;
+    let bootstrap = name_service::service().map_err(|e| format!("bootstrap port: {e:?}"))?;
+    let reply = ReceiveRight::allocate().map_err(|_| "port")?;
+    let mut m = alloc::boxed::Box::new(LargestMessage::new());
+    // Send `m` to `to` asking for an answer; the answer's id and decoded error.
+    let ask = |m: &mut LargestMessage, to: PortName| -> Result<(u32, Option<E>), alloc::string::String> {
+        m.header.remote = to;
+        m.header.remote_disposition = disposition::COPY_SEND;
+        m.reply_to(reply.name(), disposition::MAKE_SEND_ONCE);
+        let opts = options::SEND | options::RECEIVE | options::SEND_TIMEOUT | options::RECEIVE_TIMEOUT;
+        m.mach_msg(opts, reply.name(), 10_000).map_err(|e| format!("no answer: {e:?}"))?;
+        let error = postcard::from_bytes::<Result<(), E>>(m.data()).ok().and_then(|r| r.err());
+        Ok((m.header.id, error))
+    };
+    for (what, to) in [("fs", root.name()), ("console", console.name())] {
+        // An id nobody defined.
+        m.start(0, 0, 0x2ff).set_data(b"");
+        expect(ask(&mut m, to)?, (0x2ff | REPLY_BIT, Some(E::NotSupported)), &format!("{what}: unknown id"))?;
+    }
+    // Garbage where an open request should be.
+    m.start(0, 0, <interfaces::fs::Open as rpc::Rpc>::ID).set_data(&[0xff; 40]);
+    let (id, error) = ask(&mut m, root.name())?;
+    expect(
+        (id & !REPLY_BIT, error),
+        (<interfaces::fs::Open as rpc::Rpc>::ID, Some(E::InvalidArgument)),
+        "garbage",
+    )?;
+    // The largest message there is (16 KiB inline), to fs-server and to bootstrap.
+    let big = vec![0xff; mach_abi::ipc::MAX_INLINE_DATA];
+    m.start(0, 0, <interfaces::fs::Open as rpc::Rpc>::ID).set_data(&big);
+    let (id, error) = ask(&mut m, root.name())?;
+    expect(
+        (id & !REPLY_BIT, error),
+        (<interfaces::fs::Open as rpc::Rpc>::ID, Some(E::InvalidArgument)),
+        "16 KiB",
+    )?;
+    m.start(0, 0, 1).set_data(&big);
+    ask(&mut m, bootstrap.name())?;
+    check(name_service::look_up("fs").is_ok(), "bootstrap serves on after a 16 KiB message")?;
+    // Rights and memory it did not ask for: a receive right (destroyed: our send right to it
+    // becomes a dead name), and an out-of-line page (unmapped by the server).
+    let given = ReceiveRight::allocate().map_err(|_| "port")?;
+    let kept = given.make_send().map_err(|_| "send")?;
+    let me = libmach::ipc::task_self().map_err(|_| "task_self")?;
+    let page = libmach::task::vm_allocate(me, 0, 4096, mach_abi::protection::WRITE).map_err(|_| "page")?;
+    m.start(0, 0, 0x2fe);
+    m.push_port(given.into_name(), disposition::MOVE_RECEIVE);
+    m.push_ool(page, 4096, 0);
+    m.set_data(b"");
+    expect(ask(&mut m, root.name())?.1, Some(E::NotSupported), "a request with rights and memory")?;
+    expect(port_type(kept.name()), Ok(right_type::DEAD_NAME), "the receive right sent was destroyed")?;
+    // No reply port: nothing to answer; the server goes on.
+    m.start(root.name(), disposition::COPY_SEND, 0x2fd).set_data(b"x");
+    m.send().map_err(|e| format!("one-way send: {e:?}"))?;
+    // After all that, an ordinary request still works.
+    let mut c = Client::new();
+    expect(c.stat_path(root.name(), "/", true).map(|s| s.ino), Ok(2), "fs-server serves on")?;
+    Ok(())
+}

@@ -3,6 +3,8 @@
 //! "fs" and "blk.control" (nothing else that is private):
 //!
 //! - `policy`: what it may not reach (the host port, the block server) stays out of reach;
+//! - `hostile`: unknown ids, garbage, 16 KiB messages, unasked rights and memory, no reply
+//!   port, to fs-server, the console and bootstrap: error answers, and they serve on;
 //! - `fs-files`: create, write, read, stat, errors, rename, links, symlinks, truncate, sparse;
 //! - `fs-big`: 20 MiB written and read back with checksums, into the triple-indirect region;
 //! - `fs-dir`: a directory with 1,000 entries made, listed and emptied;
@@ -35,6 +37,7 @@ fn main(args: &str) -> u64 {
     for case in args.split_ascii_whitespace().skip(1) {
         let result = match case {
             "policy" => fs_cases::policy(),
+            "hostile" => fs_cases::hostile(),
             "fs-files" => fs_cases::files(),
             "fs-big" => fs_cases::big(),
             "fs-dir" => fs_cases::directory(),

@@ -24,7 +24,7 @@ fn run(cases: &str, disk: &str, timeout: Duration) -> (Machine, String) {
 
 #[test]
 fn servers_start_in_order_and_only_the_policy_hands_out_rights() {
-    let (m, log) = run("policy fs-files", "rootfs.img", Duration::from_secs(120));
+    let (m, log) = run("policy hostile fs-files", "rootfs.img", Duration::from_secs(120));
     let at = |text: &str| log.find(text).unwrap_or_else(|| panic!("missing {text:?}:\n{log}"));
     // block, then fs-server on it, then console: each after the one before registered.
     assert!(at("Machina: block is up as \"blk\"") < at("started /boot/fs-server"), "{log}");

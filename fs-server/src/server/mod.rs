@@ -106,15 +106,6 @@ fn entry_type(t: FileType) -> u8 {
     }
 }
 
-/// Release the rights a request carried.
-fn release_rights(request: &Request) {
-    for i in 0..request.header.port_count as usize {
-        if let Some(d) = request.port(i) {
-            let _ = port_deallocate(d.name);
-        }
-    }
-}
-
 impl FileServer {
     /// Serve `fs` with a root directory port; returns the server and a send right to it.
     pub fn new(fs: Fs) -> Result<(FileServer, SendRight), libmach::KernelError> {
@@ -208,14 +199,14 @@ impl FileServer {
             return false;
         }
         let Some(object) = self.objects.get(&local).copied() else {
-            release_rights(request);
+            request.release_carried();
             return false;
         };
         let incoming = Incoming::new(request);
         let to = incoming.reply_to();
         if to == PORT_NULL {
             // Nobody to answer: a one-way message is no request of ours.
-            release_rights(request);
+            request.release_carried();
             return false;
         }
         macro_rules! answer {
@@ -229,7 +220,7 @@ impl FileServer {
                 match incoming.decode::<$op>() {
                     Ok(r) => r,
                     Err(_) => {
-                        release_rights(request);
+                        request.release_carried();
                         return answer!($op, Err::<_, Error>(Error::InvalidArgument));
                     }
                 }
@@ -289,8 +280,8 @@ impl FileServer {
             }
             proto::Statistics::ID => answer!(proto::Statistics, self.statistics()),
             id if !object.directory && proto::OPERATIONS.iter().any(|(op, _)| *op == id) => {
-                release_rights(request);
-                answer!(proto::StatPath, Err::<io::Stat, Error>(Error::NotDir))
+                request.release_carried();
+                rpc::prepare_answer(answer, to, id, &Err::<(), Error>(Error::NotDir)).is_ok()
             }
             proto::Open::ID => {
                 let r = decode!(proto::Open);
@@ -340,7 +331,7 @@ impl FileServer {
                         None => Err(Error::CrossDevice),
                     },
                 };
-                release_rights(request);
+                request.release_carried();
                 let result = target_dir.and_then(|to_dir| self.rename_or_link(object.ino, to_dir, &r, link));
                 if link { answer!(proto::Link, result) } else { answer!(proto::Rename, result) }
             }
@@ -378,10 +369,9 @@ impl FileServer {
                     });
                 answer!(proto::Access, result)
             }
-            _ => {
-                release_rights(request);
-                // Any reply type says "not supported" the same way: Result's Err variant.
-                answer!(io::Sync, Err::<(), Error>(Error::NotSupported))
+            id => {
+                request.release_carried();
+                rpc::prepare_answer(answer, to, id, &Err::<(), Error>(Error::NotSupported)).is_ok()
             }
         }
     }
@@ -399,7 +389,7 @@ impl FileServer {
                 let _ = self.fs.close_inode(object.ino);
             }
         }
-        release_rights(notification);
+        notification.release_carried();
     }
 
     /// Close the objects whose clients are already gone before a sync, so an unlinked file
