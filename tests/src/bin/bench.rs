@@ -37,7 +37,8 @@ fn main() {
     // this run lets idle time pass as on the host (the uncached figures include it).
     let mut config = BootConfig::servers("bench-fs", "rootfs.img");
     config.qemu_args = icount("");
-    println!("guest instructions (QEMU -icount shift=0), server-tests bench-fs (fs-server, block server):");
+    println!("guest instructions (QEMU -icount shift=0), server-tests bench-fs (fs-server, block server;");
+    println!("  where the disk works, the guest idles and the count includes the idle time):");
     for line in run(&config, "case bench-fs:", "bench-fs:", "server-tests: ") {
         println!(
             "  {}",
