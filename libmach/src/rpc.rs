@@ -73,13 +73,25 @@ pub fn call<'b, R: Rpc>(
     reply_port: PortName,
     buffer: &'b mut Message,
 ) -> Result<R::Reply<'b>, RpcError> {
+    prepare_request::<R>(server, request, rights, reply_port, buffer)?;
+    buffer.call(reply_port)?;
+    decode_reply::<R>(buffer)
+}
+
+/// Lay out the request of operation `R` to `server` with `rights` and a reply right made
+/// from `reply_port`.
+fn prepare_request<R: Rpc>(
+    server: PortName,
+    request: &R::Request<'_>,
+    rights: &[(PortName, u8)],
+    reply_port: PortName,
+    buffer: &mut Message,
+) -> Result<(), RpcError> {
     buffer.start(server, disposition::COPY_SEND, R::ID).reply_to(reply_port, disposition::MAKE_SEND_ONCE);
     for &(name, how) in rights {
         buffer.push_port(name, how);
     }
-    encode(buffer, request)?;
-    buffer.call(reply_port)?;
-    decode_reply::<R>(buffer)
+    encode(buffer, request)
 }
 
 /// As [`call`], but give up with `Kernel(TimedOut)` when no answer came within
@@ -92,11 +104,7 @@ pub fn call_timeout<'b, R: Rpc>(
     buffer: &'b mut Message,
     timeout_ms: u64,
 ) -> Result<R::Reply<'b>, RpcError> {
-    buffer.start(server, disposition::COPY_SEND, R::ID).reply_to(reply_port, disposition::MAKE_SEND_ONCE);
-    for &(name, how) in rights {
-        buffer.push_port(name, how);
-    }
-    encode(buffer, request)?;
+    prepare_request::<R>(server, request, rights, reply_port, buffer)?;
     let opts = crate::ipc::options::SEND
         | crate::ipc::options::RECEIVE
         | crate::ipc::options::SEND_TIMEOUT

@@ -84,20 +84,27 @@ impl BlockClient {
             sectors: 0,
             reconnects: 0,
         };
-        let geometry = client.with_retry(|c| {
-            rpc::call_timeout::<blk::Info>(
-                c.server.name(),
-                &(),
-                &[],
-                c.reply.name(),
-                &mut c.buffer,
-                CALL_TIMEOUT_MS,
-            )
-            .map_err(classify)
-            .and_then(|r| r.map_err(|_| Failure::Refused))
-        });
+        let geometry = client.with_retry(|c| c.call::<blk::Info>(&()));
         client.sectors = geometry.map_err(|_| "the block server gave no geometry")?.sectors;
         Ok(client)
+    }
+
+    /// One call of operation `R` (whose answer is a `Result`) to the driver, with the
+    /// timeout; the answer's value, or why there was none.
+    fn call<R>(&mut self, request: &R::Request<'_>) -> Result<<R as OwnedAnswer>::Value, Failure>
+    where
+        R: rpc::Rpc + OwnedAnswer,
+    {
+        let answer = rpc::call_timeout::<R>(
+            self.server.name(),
+            request,
+            &[],
+            self.reply.name(),
+            &mut self.buffer,
+            CALL_TIMEOUT_MS,
+        )
+        .map_err(classify)?;
+        R::value(answer).ok_or(Failure::Refused)
     }
 
     /// Run `call`; when the driver is gone, look it up again and run it again.
@@ -187,6 +194,26 @@ impl BlockClient {
     }
 }
 
+/// Operations whose answer is a `Result` owning its value (no borrowed bytes): Info, Flush.
+trait OwnedAnswer: rpc::Rpc {
+    type Value;
+    fn value(answer: Self::Reply<'_>) -> Option<Self::Value>;
+}
+
+impl OwnedAnswer for blk::Info {
+    type Value = blk::Geometry;
+    fn value(answer: Result<blk::Geometry, interfaces::Error>) -> Option<blk::Geometry> {
+        answer.ok()
+    }
+}
+
+impl OwnedAnswer for blk::Flush {
+    type Value = ();
+    fn value(answer: Result<(), interfaces::Error>) -> Option<()> {
+        answer.ok()
+    }
+}
+
 fn unmap(address: u64, size: u64) -> Result<(), KernelError> {
     let me = libmach::ipc::task_self()?;
     let result = vm_deallocate(me, address, size.next_multiple_of(4096));
@@ -214,17 +241,6 @@ impl BlockDevice for BlockClient {
     }
 
     fn flush(&mut self) -> Result<(), IoError> {
-        self.with_retry(|c| {
-            rpc::call_timeout::<blk::Flush>(
-                c.server.name(),
-                &(),
-                &[],
-                c.reply.name(),
-                &mut c.buffer,
-                CALL_TIMEOUT_MS,
-            )
-            .map_err(classify)?
-            .map_err(|_| Failure::Refused)
-        })
+        self.with_retry(|c| c.call::<blk::Flush>(&()))
     }
 }
