@@ -1,14 +1,11 @@
-//! COM1, a 16550 UART, driven from user space: the eight registers at 0x3f8, which the
-//! server may touch once the host port granted them (`libmach::device::io_ports`); `in` and
-//! `out` then work in ring 3 (the kernel loads the task's I/O permission bitmap).
-//!
-//! The register accesses are written here with `libmach::device::{inb, outb}` rather than
-//! with the `uart_16550` crate. That crate does build for `x86_64-unknown-none` on stable
-//! (0.3.2 was checked), but it brings three more crates (`x86`, `raw-cpuid`, `bitflags` 1)
-//! into the shared lock file for six registers, its `send` rewrites 0x08 and 0x7f into
-//! "\b \b" (which would corrupt a raw-mode program's output), and its waits for the
-//! transmitter have no bound. What the server needs is a non-blocking receive, a bounded
-//! polled transmit and the receive interrupt: the few lines below.
+//! COM1, a 16550 UART, driven from user space through the `uart_16550` crate: the eight
+//! registers at 0x3f8, which the server may touch once the host port granted them
+//! (`libmach::device::io_ports`); `in` and `out` then work in ring 3 (the kernel loads the
+//! task's I/O permission bitmap). The crate sets the line up (38400 8N1, FIFOs, OUT2) and
+//! moves bytes (`try_receive`, `try_send_raw`: never its `send`, which rewrites 0x08 and
+//! 0x7f into "\b \b" and would corrupt a raw-mode program's output, and never its
+//! unbounded `receive` / `send_raw`). The probe of the scratch register and the interrupt
+//! enable register are written here, the crate having no call for them.
 //!
 //! Input is interrupt-driven (IER bit 0 and MCR OUT2 route "data received" to IRQ 4; the
 //! server drains the receive FIFO on each IRQ message). Output is polled: wait for the
@@ -20,6 +17,7 @@
 //! without bound.
 
 use libmach::device::{inb, outb};
+use uart_16550::SerialPort;
 
 /// COM1's base port and interrupt line.
 pub const COM1: u16 = 0x3f8;
@@ -27,32 +25,17 @@ pub const COM1_IRQ: u8 = 4;
 /// Registers granted: base .. base + 8.
 pub const REGISTERS: u32 = 8;
 
-const DATA: u16 = 0; // RBR (read) / THR (write); divisor low with DLAB
-const IER: u16 = 1; // interrupt enable; divisor high with DLAB
-const FCR: u16 = 2; // FIFO control (write)
-const LCR: u16 = 3;
-const MCR: u16 = 4;
-const LSR: u16 = 5;
+const IER: u16 = 1; // interrupt enable
 const SCRATCH: u16 = 7;
-
-const LSR_DATA_READY: u8 = 0x01;
-const LSR_THR_EMPTY: u8 = 0x20;
 const IER_RECEIVED_DATA: u8 = 0x01;
-const LCR_DLAB: u8 = 0x80;
-const LCR_8N1: u8 = 0x03;
-/// Enable the FIFOs, clear both, interrupt at 14 bytes.
-const FCR_ENABLE_CLEAR_14: u8 = 0xc7;
-/// DTR, RTS and OUT2 (which gates the interrupt line on PC UARTs).
-const MCR_DTR_RTS_OUT2: u8 = 0x0b;
-/// 115200 / 3 = 38400 baud, what `Termios::sane()`'s cflag says.
-const DIVISOR: u16 = 3;
 const FIFO_SIZE: usize = 16;
 
-/// The most polls of LSR for an empty transmitter before a chunk is given up.
+/// The most polls for an empty transmitter before a chunk is given up.
 pub const SPIN_LIMIT: u32 = 1_000_000;
 
 pub struct Uart {
     base: u16,
+    port: SerialPort,
 }
 
 impl Uart {
@@ -60,7 +43,8 @@ impl Uart {
     /// The task holds an I/O-port grant for `base .. base + 8`, and nothing else in the task
     /// drives this UART.
     pub const unsafe fn new(base: u16) -> Uart {
-        Uart { base }
+        // SAFETY: the caller's promise: `base` is a 16550 this task was granted.
+        Uart { base, port: unsafe { SerialPort::new(base) } }
     }
 
     fn read(&self, register: u16) -> u8 {
@@ -83,15 +67,11 @@ impl Uart {
     }
 
     /// 38400 8N1, FIFOs on and cleared, interrupt line enabled (MCR OUT2) but no interrupt
-    /// source yet (see [`Uart::enable_receive_interrupt`]).
+    /// source yet (see [`Uart::enable_receive_interrupt`]): the crate's `init` turns the
+    /// receive interrupt on, which must wait until its IRQ is registered.
     pub fn init(&mut self) {
+        self.port.init();
         self.write(IER, 0);
-        self.write(LCR, LCR_DLAB);
-        self.write(DATA, (DIVISOR & 0xff) as u8);
-        self.write(IER, (DIVISOR >> 8) as u8);
-        self.write(LCR, LCR_8N1);
-        self.write(FCR, FCR_ENABLE_CLEAR_14);
-        self.write(MCR, MCR_DTR_RTS_OUT2);
     }
 
     /// Received data (and the receive FIFO's timeout) raise the interrupt.
@@ -101,22 +81,21 @@ impl Uart {
 
     /// The next received byte, if one is waiting.
     pub fn try_read(&mut self) -> Option<u8> {
-        if self.read(LSR) & LSR_DATA_READY != 0 { Some(self.read(DATA)) } else { None }
+        self.port.try_receive().ok()
     }
 
-    /// Put up to 16 bytes into the transmit FIFO once it is empty; false if it did not
-    /// become empty within [`SPIN_LIMIT`] polls (the bytes were not sent).
+    /// Send `chunk` (at most a FIFO's worth), each byte once the transmitter has room; false
+    /// if it did not within [`SPIN_LIMIT`] polls in all (the rest was not sent).
     fn send_chunk(&mut self, chunk: &[u8]) -> bool {
         let mut polls = 0;
-        while self.read(LSR) & LSR_THR_EMPTY == 0 {
-            polls += 1;
-            if polls >= SPIN_LIMIT {
-                return false;
-            }
-            core::hint::spin_loop();
-        }
         for &b in chunk {
-            self.write(DATA, b);
+            while self.port.try_send_raw(b).is_err() {
+                polls += 1;
+                if polls >= SPIN_LIMIT {
+                    return false;
+                }
+                core::hint::spin_loop();
+            }
         }
         true
     }
