@@ -42,12 +42,12 @@ pub const PROGRAMS: &[Program] = &[
     Program { name: "console", provides: &["console"], may_look_up: &[HOST], server: true, restart: true },
     // fs-server alone reaches the disk. It is not restarted: its cache may hold writes.
     Program { name: "fs-server", provides: &["fs"], may_look_up: &["blk"], server: true, restart: false },
-    // The in-guest test client of the servers: the file system, and the driver's fault
-    // injection for the restart test.
+    // The in-guest test client of the servers: the file system, the block server's protocol
+    // (its error answers), and the driver's fault injection for the restart test.
     Program {
         name: "server-tests",
         provides: &[],
-        may_look_up: &["fs", "blk.control"],
+        may_look_up: &["fs", "blk", "blk.control"],
         server: false,
         restart: false,
     },

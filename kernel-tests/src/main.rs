@@ -16,7 +16,8 @@
 //! - `nt-flag`, `physical`, `anywhere`, `self-receive`, `reap`, `bad-reply`, `fs-base`,
 //!   `held-limit`, `own-state`, `long-trap`, `task-cycle`, `moved-receive`: the holes of issue 9, one each (hole_cases.rs);
 //! - `names`, `echo-server`, `echo-client`: when started by bootstrap, its name service and
-//!   RPC between two tasks (see name_cases.rs);
+//!   RPC between two tasks (see name_cases.rs); `private-names`: beside the servers, nothing
+//!   private reaches a program bootstrap's policy does not name;
 //! - `fuzz:SEED:CALLS:OPTIONS`: seeded random calls to every trap (fuzz.rs; `make fuzz`).
 //!
 //! A case word may carry parameters after a colon (`fuzz:7:20000`); the case's name is the
@@ -65,6 +66,7 @@ fn main(args: &str) -> u64 {
             "names" => name_cases::names(),
             "echo-server" => name_cases::echo_server(),
             "echo-client" => name_cases::echo_client(),
+            "private-names" => name_cases::private_names(),
             "forward" => forward_cases::forwarding(),
             "exceptions" => forward_cases::exceptions(),
             "trace" => forward_cases::tracing(),

@@ -58,3 +58,32 @@ pub fn echo_client() -> Result<(), &'static str> {
     let m = echo_call(server.name(), reply.name(), QUIT, b"")?;
     check(m.header.id == QUIT + 1, "server stopped")
 }
+
+/// Started beside the servers as a program bootstrap's policy grants nothing: every private
+/// name is `NotFound` to it, no provided name can be registered by it, and the public
+/// `console` is there (once the console server is up).
+pub fn private_names() -> Result<(), &'static str> {
+    for private in ["host", "blk", "blk.control", "fs"] {
+        check(
+            name_service::look_up(private).err() == Some(Error::Name(NameError::NotFound)),
+            "a private name is not handed to an unprivileged program",
+        )?;
+    }
+    let port = ReceiveRight::allocate().map_err(|_| "allocate")?;
+    let send = port.make_send().map_err(|_| "make_send")?;
+    for provided in ["blk", "blk.control", "fs", "console", "host"] {
+        check(
+            name_service::register(provided, send.name()) == Err(Error::Name(NameError::NoRight)),
+            "a server's name cannot be taken by another program",
+        )?;
+    }
+    let mut console = None;
+    for _ in 0..2000 {
+        if let Ok(right) = name_service::look_up("console") {
+            console = Some(right);
+            break;
+        }
+        sleep_ms(10);
+    }
+    check(console.is_some(), "the console is public")
+}

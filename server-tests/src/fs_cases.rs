@@ -22,15 +22,14 @@ fn fs_root() -> Result<SendRight, alloc::string::String> {
 
 pub fn policy() -> Outcome {
     use name_service::Error as E;
-    for private in ["host", "blk"] {
-        expect(name_service::look_up(private).err(), Some(E::Name(NameError::NotFound)), private)?;
-    }
+    expect(name_service::look_up("host").err(), Some(E::Name(NameError::NotFound)), "host")?;
     let me = libmach::ipc::ReceiveRight::allocate().map_err(|_| "port")?;
     let send = me.make_send().map_err(|_| "send")?;
     for taken in ["blk", "fs", "console", "host"] {
         expect(name_service::register(taken, send.name()).err(), Some(E::Name(NameError::NoRight)), taken)?;
     }
     check(name_service::look_up("fs").is_ok(), "fs is handed to the tests")?;
+    check(name_service::look_up("blk").is_ok(), "blk is handed to the tests")?;
     check(name_service::look_up("blk.control").is_ok(), "blk.control is handed to the tests")
 }
 
@@ -523,4 +522,80 @@ pub fn hostile() -> Outcome {
     let mut c = Client::new();
     expect(c.stat_path(root.name(), "/", true).map(|s| s.ino), Ok(2), "fs-server serves on")?;
     Ok(())
+}
+
+/// The block server's protocol straight (as fs-server uses it): its geometry, reads of one
+/// sector, of a page and of 128 KiB (out of line), a write read back, and the error answers
+/// for what is out of range or malformed.
+pub fn block() -> Outcome {
+    use interfaces::Error as E;
+    use interfaces::blk::{self, Data, MAX_TRANSFER, SECTOR_SIZE};
+    let server = name_service::look_up("blk").map_err(|e| format!("look up blk: {e:?}"))?;
+    let reply = libmach::ipc::ReceiveRight::allocate().map_err(|_| "port")?;
+    let mut m = Message::new();
+    let s = server.name();
+    let geometry = rpc::call::<blk::Info>(s, &(), &[], reply.name(), &mut m)
+        .map_err(|e| format!("info: {e:?}"))?
+        .map_err(|e| format!("info: {e:?}"))?;
+    check(geometry.sectors >= 8192 && !geometry.read_only, "a writable disk of 4 MiB or more")?;
+    // The superblock's magic, 0xef53 at byte 1080: sector 2, offset 56.
+    let read = |m: &mut Message, sector: u64, count: u32| -> Result<Vec<u8>, E> {
+        let answer = rpc::call::<blk::Read>(s, &blk::ReadRequest { sector, count }, &[], reply.name(), m)
+            .map_err(|_| E::Io)??;
+        match answer {
+            Data::Inline(bytes) => Ok(bytes.to_vec()),
+            Data::OutOfLine(size) => {
+                let region = m.ool(0).ok_or(E::Io)?;
+                // SAFETY: the kernel mapped the region's bytes here for this message.
+                let bytes =
+                    unsafe { core::slice::from_raw_parts(region.address as *const u8, size as usize) }
+                        .to_vec();
+                let me = libmach::ipc::task_self().map_err(|_| E::Io)?;
+                let _ = libmach::task::vm_deallocate(
+                    me,
+                    region.address,
+                    (region.size as u64).next_multiple_of(4096),
+                );
+                Ok(bytes)
+            }
+        }
+    };
+    let sector2 = read(&mut m, 2, 1).map_err(|e| format!("read sector 2: {e:?}"))?;
+    expect(sector2.get(56..58), Some(&[0x53u8, 0xef][..]), "the ext2 magic")?;
+    let big =
+        read(&mut m, 0, (MAX_TRANSFER / SECTOR_SIZE) as u32).map_err(|e| format!("128 KiB read: {e:?}"))?;
+    expect(big.len(), MAX_TRANSFER, "a 128 KiB read (out of line)")?;
+    expect(big.get(1024 + 56..1024 + 58), Some(&[0x53u8, 0xef][..]), "the magic inside the 128 KiB")?;
+    let last = geometry.sectors - 1;
+    check(read(&mut m, last, 1).is_ok(), "the last sector")?;
+    for (sector, count, what) in [
+        (last, 2, "past the end"),
+        (geometry.sectors, 1, "at the end"),
+        (0, 0, "no sectors"),
+        (0, 257, "over 128 KiB"),
+        (u64::MAX, 1, "an overflowing sector"),
+    ] {
+        expect(read(&mut m, sector, count).err(), Some(E::InvalidArgument), what)?;
+    }
+    // A write of the last sector, read back; then its old contents again.
+    let old = read(&mut m, last, 1).map_err(|e| format!("read: {e:?}"))?;
+    let new = [0xa5u8; SECTOR_SIZE];
+    let write = |m: &mut Message, sector: u64, data: &[u8]| -> Result<(), E> {
+        rpc::call::<blk::Write>(
+            s,
+            &blk::WriteRequest { sector, data: Data::Inline(interfaces::Bytes(data)) },
+            &[],
+            reply.name(),
+            m,
+        )
+        .map_err(|_| E::Io)?
+    };
+    write(&mut m, last, &new).map_err(|e| format!("write: {e:?}"))?;
+    expect(read(&mut m, last, 1).as_deref(), Ok(&new[..]), "the sector written")?;
+    write(&mut m, last, &old).map_err(|e| format!("write back: {e:?}"))?;
+    expect(write(&mut m, 0, &new[..100]).err(), Some(E::InvalidArgument), "a write of part of a sector")?;
+    expect(write(&mut m, geometry.sectors, &new).err(), Some(E::InvalidArgument), "a write past the end")?;
+    let flushed =
+        rpc::call::<blk::Flush>(s, &(), &[], reply.name(), &mut m).map_err(|e| format!("flush: {e:?}"))?;
+    expect(flushed, Ok(()), "flush")
 }

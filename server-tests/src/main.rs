@@ -1,10 +1,12 @@
 //! server-tests: the in-guest test client of the servers, started by bootstrap after them
 //! with a command line naming the cases to run, in order. bootstrap's policy lets it look up
-//! "fs" and "blk.control" (nothing else that is private):
+//! "fs", "blk" and "blk.control" (not "host"):
 //!
 //! - `policy`: what it may not reach (the host port, the block server) stays out of reach;
 //! - `hostile`: unknown ids, garbage, 16 KiB messages, unasked rights and memory, no reply
 //!   port, to fs-server, the console and bootstrap: error answers, and they serve on;
+//! - `block`: the block server's protocol: reads (inline and out of line), a write read back,
+//!   error answers for out-of-range and malformed requests;
 //! - `fs-files`: create, write, read, stat, errors, rename, links, symlinks, truncate, sparse;
 //! - `fs-big`: 20 MiB written and read back with checksums, into the triple-indirect region;
 //! - `fs-dir`: a directory with 1,000 entries made, listed and emptied;
@@ -38,6 +40,7 @@ fn main(args: &str) -> u64 {
         let result = match case {
             "policy" => fs_cases::policy(),
             "hostile" => fs_cases::hostile(),
+            "block" => fs_cases::block(),
             "fs-files" => fs_cases::files(),
             "fs-big" => fs_cases::big(),
             "fs-dir" => fs_cases::directory(),

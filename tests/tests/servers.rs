@@ -9,7 +9,11 @@ use system_tests::{BootConfig, HALTED_STATUS, Machine};
 /// Boot the servers with server-tests running `cases` on `disk`; wait for its end and the
 /// halt; return the kernel log.
 fn run(cases: &str, disk: &str, timeout: Duration) -> (Machine, String) {
-    let mut m = Machine::boot(&BootConfig::servers(cases, disk));
+    run_config(BootConfig::servers(cases, disk), cases, timeout)
+}
+
+fn run_config(config: BootConfig, cases: &str, timeout: Duration) -> (Machine, String) {
+    let mut m = Machine::boot(&config);
     let log = m.wait_for_log("mach-kernel: no tasks left", timeout).unwrap_or_else(|e| panic!("{e}"));
     for case in cases.split_whitespace() {
         assert!(log.contains(&format!("server-tests: case {case}: ok")), "case {case} did not pass:\n{log}");
@@ -24,7 +28,15 @@ fn run(cases: &str, disk: &str, timeout: Duration) -> (Machine, String) {
 
 #[test]
 fn servers_start_in_order_and_only_the_policy_hands_out_rights() {
-    let (m, log) = run("policy hostile fs-files", "rootfs.img", Duration::from_secs(120));
+    // Beside server-tests, a program the policy names nowhere (kernel-tests): nothing
+    // private reaches it.
+    let cases = "policy hostile block fs-files";
+    let mut config = BootConfig::servers(cases, "rootfs.img");
+    config.conf.push_str(
+        "    module_path: boot():/boot/kernel-tests\n    module_cmdline: kernel-tests private-names\n",
+    );
+    let (m, log) = run_config(config, cases, Duration::from_secs(120));
+    assert!(log.contains("kernel-tests: case private-names: ok"), "{log}");
     let at = |text: &str| log.find(text).unwrap_or_else(|| panic!("missing {text:?}:\n{log}"));
     // block, then fs-server on it, then console: each after the one before registered.
     assert!(at("Machina: block is up as \"blk\"") < at("started /boot/fs-server"), "{log}");
