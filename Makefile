@@ -16,10 +16,13 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PROFILE_DIR := target/x86_64-unknown-none/release
 VOLUME := build/volume
-SERVERS := block console fs-server
+SERVERS := block console fs-server personality-unix
+# Linux programs (Rust std, static musl) that go in /bin on the disk.
+USERLAND := hello
+STAGE := build/rootfs-stage
 SYSTEM_CRATES := -p mach-kernel -p bootstrap -p kernel-tests -p server-tests $(addprefix -p ,$(SERVERS))
 KERNEL_CRATES := -p direct-loader $(SYSTEM_CRATES)
-UNIT_CRATES := -p mach-abi -p mach-kernel -p direct-loader -p libmach -p interfaces -p fs-server -p console -p system-tests
+UNIT_CRATES := -p mach-abi -p mach-kernel -p direct-loader -p libmach -p interfaces -p fs-server -p console -p personality-unix -p system-tests
 
 export BOOT ?= direct
 export KLOG ?= file
@@ -44,8 +47,10 @@ build: setup
 	@cp $(PROFILE_DIR)/mach-kernel $(PROFILE_DIR)/bootstrap $(PROFILE_DIR)/kernel-tests $(PROFILE_DIR)/server-tests $(VOLUME)/boot/
 	@cp $(addprefix $(PROFILE_DIR)/,$(SERVERS)) $(VOLUME)/boot/
 	@cp $(PROFILE_DIR)/direct-loader build/direct-loader
-	@scripts/make-disk.sh rootfs build/rootfs.img 1024 64M
-	@scripts/make-disk.sh rootfs build/rootfs-4k.img 4096 64M
+	$(CARGO) build --release --target x86_64-unknown-linux-musl $(addprefix -p ,$(USERLAND))
+	@scripts/stage-rootfs.sh rootfs $(STAGE) $(addprefix target/x86_64-unknown-linux-musl/release/,$(USERLAND))
+	@scripts/make-disk.sh $(STAGE) build/rootfs.img 1024 64M
+	@scripts/make-disk.sh $(STAGE) build/rootfs-4k.img 4096 64M
 	@scripts/make-disk.sh rootfs build/small.img 1024 4M
 
 run: build
@@ -61,6 +66,7 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --release --target x86_64-unknown-none $(SYSTEM_CRATES) -p libmach -p mach-abi -p interfaces -- -D warnings
 	$(CARGO) clippy --release --target x86_64-unknown-none -p direct-loader -- -D warnings
+	$(CARGO) clippy --release --target x86_64-unknown-linux-musl $(addprefix -p ,$(USERLAND)) -- -D warnings
 	$(CARGO) clippy --all-targets $(UNIT_CRATES) -- -D warnings
 
 unit-test:

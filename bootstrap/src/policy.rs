@@ -42,6 +42,9 @@ pub const PROGRAMS: &[Program] = &[
     Program { name: "console", provides: &["console"], may_look_up: &[HOST], server: true, restart: true },
     // fs-server alone reaches the disk. It is not restarted: its cache may hold writes.
     Program { name: "fs-server", provides: &["fs"], may_look_up: &["blk"], server: true, restart: false },
+    // The Unix personality: the file system for its processes (the console is public).
+    // Not a server yet: while it runs one program, the system shuts down when it ends.
+    Program { name: "personality-unix", provides: &[], may_look_up: &["fs"], server: false, restart: false },
     // The in-guest test client of the servers: the file system, the block server's protocol
     // (its error answers), and the driver's fault injection for the restart test.
     Program {

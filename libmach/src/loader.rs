@@ -84,16 +84,54 @@ pub fn page_protection(segments: &[Segment], page: u64) -> u64 {
         .fold(0, |p, s| p | s.protection)
 }
 
+/// What was loaded: where it starts and where its program headers are (for a Linux
+/// process's auxiliary vector), and the end of its highest segment (where `brk` starts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Loaded {
+    pub entry: u64,
+    /// The address of the program headers in the task (AT_PHDR), 0 if no segment holds them.
+    pub program_headers: u64,
+    pub program_header_count: u64,
+    pub program_header_size: u64,
+    /// What was added to every address: 0 for a fixed-address executable (ET_EXEC).
+    pub bias: u64,
+    /// The first page after the highest segment.
+    pub end: u64,
+}
+
+/// Where a position-independent executable (ET_DYN: static-pie) is loaded.
+pub const PIE_BASE: u64 = 0x0000_5555_5555_4000;
+
 /// Load `image` into `task`; returns the entry point.
 pub fn load_elf(task: PortName, image: &[u8]) -> Result<u64, LoadError> {
+    load_elf_image(task, image).map(|loaded| loaded.entry)
+}
+
+/// Load `image` into `task`: a fixed-address executable where it says, a position-independent
+/// one at [`PIE_BASE`] (it relocates itself: static-pie).
+pub fn load_elf_image(task: PortName, image: &[u8]) -> Result<Loaded, LoadError> {
     let file = ElfBytes::<LittleEndian>::minimal_parse(image).map_err(|_| LoadError::NotElf)?;
+    let bias = if file.ehdr.e_type == elf::abi::ET_DYN { PIE_BASE } else { 0 };
     let headers = file.segments().ok_or(LoadError::NoSegments)?;
+    let mut program_headers = 0;
+    for p in headers.iter() {
+        if p.p_type == elf::abi::PT_PHDR {
+            program_headers = p.p_vaddr.wrapping_add(bias);
+        } else if program_headers == 0
+            && p.p_type == PT_LOAD
+            && p.p_offset <= file.ehdr.e_phoff
+            && file.ehdr.e_phoff < p.p_offset.saturating_add(p.p_filesz)
+        {
+            program_headers = (file.ehdr.e_phoff - p.p_offset).wrapping_add(p.p_vaddr).wrapping_add(bias);
+        }
+    }
     let mut segments = [Segment::default(); MAX_SEGMENTS];
     let mut files = [(0u64, 0usize, 0usize); MAX_SEGMENTS];
     let mut count = 0;
     for p in headers.iter().filter(|p| p.p_type == PT_LOAD && p.p_memsz > 0) {
-        let end = p.p_vaddr.checked_add(p.p_memsz).ok_or(LoadError::BadSegment)?;
-        if p.p_vaddr < PAGE || end > layout::USER_END || p.p_filesz > p.p_memsz {
+        let vaddr = p.p_vaddr.checked_add(bias).ok_or(LoadError::BadSegment)?;
+        let end = vaddr.checked_add(p.p_memsz).ok_or(LoadError::BadSegment)?;
+        if vaddr < PAGE || end > layout::USER_END || p.p_filesz > p.p_memsz {
             return Err(LoadError::BadSegment);
         }
         let offset = usize::try_from(p.p_offset).map_err(|_| LoadError::BadSegment)?;
@@ -104,8 +142,8 @@ pub fn load_elf(task: PortName, image: &[u8]) -> Result<u64, LoadError> {
         let slot = segments.get_mut(count).ok_or(LoadError::TooManySegments)?;
         let prot = if p.p_flags & PF_W != 0 { protection::WRITE } else { 0 }
             | if p.p_flags & PF_X != 0 { protection::EXECUTE } else { 0 };
-        *slot = Segment { vaddr: p.p_vaddr, mem_size: p.p_memsz, protection: prot };
-        files[count] = (p.p_vaddr, offset, len);
+        *slot = Segment { vaddr, mem_size: p.p_memsz, protection: prot };
+        files[count] = (vaddr, offset, len);
         count += 1;
     }
     if count == 0 {
@@ -135,7 +173,14 @@ pub fn load_elf(task: PortName, image: &[u8]) -> Result<u64, LoadError> {
             run = next;
         }
     }
-    Ok(file.ehdr.e_entry)
+    Ok(Loaded {
+        entry: file.ehdr.e_entry.wrapping_add(bias),
+        program_headers,
+        program_header_count: u64::from(file.ehdr.e_phnum),
+        program_header_size: u64::from(file.ehdr.e_phentsize),
+        bias,
+        end: ranges.last().map_or(0, |&(_, end)| end),
+    })
 }
 
 /// Give `task` a stack ending at `layout::USER_STACK_TOP` with `args` copied to its top.

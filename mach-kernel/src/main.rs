@@ -103,6 +103,7 @@ extern "C" fn kernel_entry() -> ! {
     );
 
     arch::gdt::init();
+    arch::fpu::init();
     arch::idt::init();
     arch::syscall::init();
     arch::pic::init();

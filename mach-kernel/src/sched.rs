@@ -117,6 +117,10 @@ fn switch(
     leave: impl FnOnce(&mut Thread),
 ) -> Switch {
     let current = w.current;
+    // The outgoing thread's x87/SSE registers first: loading the next one's overwrites them.
+    if let Some(fpu) = w.threads.get_mut(current).and_then(|t| t.fpu.as_deref_mut()) {
+        fpu.save();
+    }
     let Some(incoming) = w.threads.get_mut(next) else { unreachable!("the next thread exists") };
     incoming.state = ThreadState::Running;
     let (carried, wake) = enter(incoming);

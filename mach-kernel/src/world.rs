@@ -117,6 +117,8 @@ pub(crate) struct Thread {
     pub(crate) self_port: Option<CarriedRight>,
     /// Set while the thread is blocked in a receive (cleared when woken).
     pub(crate) receive_buffer: Option<ReceiveBuffer>,
+    /// Its x87/SSE registers while another thread runs (user threads only).
+    pub(crate) fpu: Option<alloc::boxed::Box<crate::arch::fpu::FpuState>>,
 }
 
 /// A forwarded request a thread waits on.
@@ -150,6 +152,7 @@ impl Thread {
             trace: 0,
             self_port: None,
             receive_buffer: None,
+            fpu: task.map(|_| crate::arch::fpu::FpuState::initial()),
         }
     }
 
@@ -163,6 +166,9 @@ impl Thread {
     pub(crate) fn load_cpu_state(&self) {
         // SAFETY: FS base is only the user's thread-local pointer; the kernel uses GS.
         unsafe { crate::arch::cpu::wrmsr(crate::arch::cpu::MSR_FS_BASE, self.fs_base) };
+        if let Some(fpu) = &self.fpu {
+            fpu.load();
+        }
         if let Some(top) = self.stack_top() {
             syscall::set_kernel_stack(top);
         }

@@ -1,0 +1,56 @@
+//! personality-unix: the Unix personality. It runs Linux x86-64 programs: it loads a static
+//! (or static-pie) ELF executable from the file system into a new task, gives the task a
+//! syscall port of its own, and serves every system call its threads make, which the kernel
+//! turns into messages on that port. The process is known by the port its calls arrive on,
+//! never by a number in a message.
+//!
+//! This first version serves one program (its command line names it) and the calls a Rust
+//! std or C program makes to start, write to its terminal, use memory and exit
+//! (`syscalls.rs`); an unknown call answers -ENOSYS and is logged once per number. When the
+//! program ends, so does the personality (and bootstrap then shuts the system down).
+//!
+//! It must never trust a message or a process: requests are decoded once and checked, user
+//! memory is reached only through the process's task port (a bad pointer is -EFAULT), and
+//! nothing a process does can end the personality.
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
+
+#[cfg(target_os = "none")]
+extern crate alloc;
+
+#[cfg(target_os = "none")]
+mod process;
+#[cfg(target_os = "none")]
+mod syscalls;
+
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!("personality-unix runs in Machina (build it for x86_64-unknown-none)");
+    std::process::exit(1);
+}
+
+#[cfg(target_os = "none")]
+libmach::entry!(main);
+
+#[cfg(target_os = "none")]
+fn main(args: &str) -> u64 {
+    use libmach::println;
+    let mut words = args.split_ascii_whitespace().skip(1);
+    let Some(program) = words.next() else {
+        println!("usage: personality-unix PROGRAM [ARGS...]");
+        return 2;
+    };
+    let argv: alloc::vec::Vec<&str> = core::iter::once(program).chain(words).collect();
+    let mut unix = match process::Personality::start() {
+        Ok(p) => p,
+        Err(why) => {
+            println!("cannot start: {why}");
+            return 1;
+        }
+    };
+    if let Err(why) = unix.spawn(program, &argv) {
+        println!("cannot run {program}: {why}");
+        return 1;
+    }
+    unix.serve()
+}

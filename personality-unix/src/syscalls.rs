@@ -1,0 +1,286 @@
+//! The system calls served, in Linux x86-64's numbering and meaning: decode the call's
+//! arguments once, act on typed values through the process's task port, answer with
+//! `SyscallReply` (rax, and bytes to copy into the caller or a new FS base).
+//!
+//! It must never trust an argument: a pointer is read or written through `vm_read` /
+//! `vm_write` or the reply's copy-out, which the kernel checks (a bad one is -EFAULT); sizes
+//! are bounded before anything is allocated.
+
+use crate::process::{Personality, rdtsc};
+use alloc::vec;
+use alloc::vec::Vec;
+use libmach::ipc::{Message, PortName, disposition};
+use libmach::println;
+use libmach::task::{vm_allocate, vm_deallocate, vm_protect, vm_read};
+use mach_abi::forward::{Registers, SyscallReply, SyscallRequest, reply_flags};
+use mach_abi::protection;
+use mach_abi::zerocopy::IntoBytes;
+use personality_unix::linux::{ARCH_GET_FS, ARCH_SET_FS, errno::*, ioctl, mmap, nr};
+
+const PAGE: u64 = 4096;
+/// The most one write takes at a time (more is a short write, as Linux allows).
+const MAX_WRITE: usize = 64 * 1024;
+
+/// What a call answers.
+enum Answer {
+    Value(i64),
+    /// rax = the value; `bytes` go to `to` in the caller.
+    CopyOut {
+        value: i64,
+        to: u64,
+        bytes: Vec<u8>,
+    },
+    SetFsBase(u64),
+    /// The process is gone: nothing to answer.
+    None,
+}
+
+fn error(e: i64) -> Answer {
+    Answer::Value(-e)
+}
+
+/// Serve `call` from the process whose syscall port is `port`; answer through `reply_to`.
+pub fn serve(
+    unix: &mut Personality,
+    port: PortName,
+    call: &SyscallRequest,
+    reply_to: PortName,
+    m: &mut Message,
+) {
+    let answer = dispatch(unix, port, call);
+    let mut reply = SyscallReply::default();
+    let mut extra: &[u8] = &[];
+    match &answer {
+        Answer::None => return,
+        Answer::Value(v) => reply.result = *v,
+        Answer::CopyOut { value, to, bytes } => {
+            reply.result = *value;
+            reply.flags = reply_flags::COPY_OUT;
+            reply.copy_to = *to;
+            extra = bytes;
+        }
+        Answer::SetFsBase(base) => {
+            reply.flags = reply_flags::SET_FS_BASE;
+            reply.registers = Registers { fs_base: *base, ..Registers::default() };
+        }
+    }
+    m.start(
+        reply_to,
+        disposition::MOVE_SEND_ONCE,
+        mach_abi::forward::SYSCALL_MESSAGE | libmach::rpc::REPLY_BIT,
+    );
+    let _ = m.fill_data(|room| -> Result<usize, ()> {
+        let head = reply.as_bytes();
+        let total = head.len() + extra.len();
+        let out = room.get_mut(..total).ok_or(())?;
+        out[..head.len()].copy_from_slice(head);
+        out[head.len()..].copy_from_slice(extra);
+        Ok(total)
+    });
+    let _ = m.send_timeout(1000);
+}
+
+fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest) -> Answer {
+    let Some(process) = unix.processes.get(&port) else { return Answer::None };
+    let (task, pid) = (process.task, process.pid);
+    let [a0, a1, a2, a3, _a4, _a5] = call.args;
+    match call.number {
+        nr::WRITE => write(unix, task, a0, &[(a1, a2)]),
+        nr::WRITEV => match read_iovecs(task, a1, a2) {
+            Ok(iov) => write(unix, task, a0, &iov),
+            Err(e) => error(e),
+        },
+        nr::EXIT | nr::EXIT_GROUP => {
+            unix.exited(port, a0 & 0xff);
+            Answer::None
+        }
+        nr::ARCH_PRCTL => match a0 {
+            ARCH_SET_FS if a1 < mach_abi::layout::USER_END => Answer::SetFsBase(a1),
+            ARCH_SET_FS => error(EPERM),
+            ARCH_GET_FS => {
+                let base = call.registers.fs_base;
+                Answer::CopyOut { value: 0, to: a1, bytes: base.to_le_bytes().to_vec() }
+            }
+            _ => error(EINVAL),
+        },
+        nr::SET_TID_ADDRESS | nr::GETPID | nr::GETTID => Answer::Value(pid as i64),
+        nr::GETPPID => Answer::Value(0),
+        nr::GETUID | nr::GETEUID | nr::GETGID | nr::GETEGID => Answer::Value(0),
+        nr::BRK => brk(unix, port, a0),
+        nr::MMAP => map(task, a0, a1, a2, a3),
+        nr::MUNMAP => {
+            let size = a1.next_multiple_of(PAGE);
+            if !a0.is_multiple_of(PAGE) || size == 0 {
+                return error(EINVAL);
+            }
+            let _ = vm_deallocate(task, a0, size);
+            Answer::Value(0)
+        }
+        nr::MPROTECT => {
+            // Pages are always readable here: PROT_NONE (a guard page) cannot be expressed,
+            // so it leaves the page as it is.
+            let size = a1.next_multiple_of(PAGE);
+            if a2 == 0 {
+                return Answer::Value(0);
+            }
+            match vm_protect(task, a0, size, protection_of(a2)) {
+                Ok(()) => Answer::Value(0),
+                Err(_) => error(ENOMEM),
+            }
+        }
+        nr::MADVISE => Answer::Value(0),
+        // No signals yet: handlers and masks are accepted and kept nowhere.
+        nr::RT_SIGACTION | nr::RT_SIGPROCMASK | nr::SIGALTSTACK => Answer::Value(0),
+        // Nothing to report on 0, 1 and 2 (std's start-up check that they are open).
+        nr::POLL => Answer::Value(0),
+        nr::IOCTL => match (a0, a1) {
+            (0..=2, ioctl::TIOCGWINSZ) => {
+                let size: [u16; 4] = [24, 80, 0, 0];
+                Answer::CopyOut { value: 0, to: a2, bytes: size.as_bytes().to_vec() }
+            }
+            (0..=2, ioctl::TCGETS) => {
+                let t = interfaces::console::Termios::sane();
+                let mut bytes = Vec::with_capacity(36);
+                for word in [t.iflag, t.oflag, t.cflag, t.lflag] {
+                    bytes.extend_from_slice(&word.to_le_bytes());
+                }
+                bytes.push(t.line);
+                bytes.extend_from_slice(&t.cc);
+                Answer::CopyOut { value: 0, to: a2, bytes }
+            }
+            (0..=2, _) => error(EINVAL),
+            _ => error(ENOTTY),
+        },
+        nr::CLOCK_GETTIME => {
+            let ns = if a0 == 0 { libmach::realtime_ns() } else { libmach::uptime_ns() };
+            let ts = [ns / 1_000_000_000, ns % 1_000_000_000];
+            Answer::CopyOut { value: 0, to: a1, bytes: ts.as_bytes().to_vec() }
+        }
+        nr::GETRANDOM => {
+            let len = a1.min(256) as usize;
+            let mut x = rdtsc() | 1;
+            let bytes = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            Answer::CopyOut { value: len as i64, to: a0, bytes }
+        }
+        nr::UNAME => {
+            let mut uts = vec![0u8; 6 * 65];
+            for (i, field) in [&b"Linux"[..], b"machina", b"6.1.0-machina", b"Machina", b"x86_64", b"(none)"]
+                .iter()
+                .enumerate()
+            {
+                uts[i * 65..i * 65 + field.len()].copy_from_slice(field);
+            }
+            Answer::CopyOut { value: 0, to: a0, bytes: uts }
+        }
+        number => {
+            if unix.logged.insert(number) {
+                let name = unix.processes.get(&port).map_or("?", |p| p.name.as_str());
+                println!("{name} (pid {pid}) made system call {number}, not served: -ENOSYS");
+            }
+            error(ENOSYS)
+        }
+    }
+}
+
+/// The (address, length) pairs of an iovec array in the process.
+fn read_iovecs(task: PortName, at: u64, count: u64) -> Result<Vec<(u64, u64)>, i64> {
+    if count > 1024 {
+        return Err(EINVAL);
+    }
+    let mut raw = vec![0u8; count as usize * 16];
+    vm_read(task, at, &mut raw).map_err(|_| EFAULT)?;
+    Ok(raw
+        .chunks_exact(16)
+        .map(|c| {
+            let word = |r: core::ops::Range<usize>| {
+                c.get(r).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes)
+            };
+            (word(0..8), word(8..16))
+        })
+        .collect())
+}
+
+/// write / writev to fd 1 or 2 (the terminal).
+fn write(unix: &mut Personality, task: PortName, fd: u64, pieces: &[(u64, u64)]) -> Answer {
+    if !(1..=2).contains(&fd) {
+        return error(EBADF);
+    }
+    let mut data = Vec::new();
+    for &(address, len) in pieces {
+        let room = MAX_WRITE.saturating_sub(data.len());
+        let n = (len as usize).min(room);
+        if n == 0 {
+            continue;
+        }
+        let at = data.len();
+        data.resize(at + n, 0);
+        if vm_read(task, address, &mut data[at..]).is_err() {
+            return error(EFAULT);
+        }
+    }
+    let mut done = 0;
+    for chunk in data.chunks(interfaces::io::MAX_TRANSFER as usize) {
+        match unix.write_terminal(chunk) {
+            Ok(n) => done += n as i64,
+            Err(_) if done > 0 => break,
+            Err(_) => return error(EFAULT),
+        }
+    }
+    Answer::Value(done)
+}
+
+fn protection_of(prot: u64) -> u64 {
+    (if prot & mmap::PROT_WRITE != 0 { protection::WRITE } else { 0 })
+        | (if prot & mmap::PROT_EXEC != 0 { protection::EXECUTE } else { 0 })
+}
+
+/// mmap: anonymous private memory only, for now.
+fn map(task: PortName, address: u64, len: u64, prot: u64, flags: u64) -> Answer {
+    if flags & mmap::MAP_ANONYMOUS == 0 {
+        return error(ENOSYS);
+    }
+    let size = len.next_multiple_of(PAGE);
+    if size == 0 || !address.is_multiple_of(PAGE) {
+        return error(EINVAL);
+    }
+    let at = if flags & mmap::MAP_FIXED != 0 {
+        let _ = vm_deallocate(task, address, size);
+        address
+    } else {
+        0
+    };
+    match vm_allocate(task, at, size, protection::WRITE) {
+        Ok(address) => {
+            let wanted = protection_of(prot);
+            if wanted != protection::WRITE {
+                let _ = vm_protect(task, address, size, wanted);
+            }
+            Answer::Value(address as i64)
+        }
+        Err(_) => error(ENOMEM),
+    }
+}
+
+/// brk: the break moves within [start, ...); pages are mapped as it grows.
+fn brk(unix: &mut Personality, port: PortName, wanted: u64) -> Answer {
+    let Some(p) = unix.processes.get_mut(&port) else { return Answer::None };
+    if wanted < p.brk_start {
+        return Answer::Value(p.brk as i64);
+    }
+    let (old_end, new_end) = (p.brk.next_multiple_of(PAGE), wanted.next_multiple_of(PAGE));
+    if new_end > old_end && vm_allocate(p.task, old_end, new_end - old_end, protection::WRITE).is_err() {
+        return Answer::Value(p.brk as i64);
+    }
+    if new_end < old_end {
+        let _ = vm_deallocate(p.task, new_end, old_end - new_end);
+    }
+    p.brk = wanted;
+    Answer::Value(wanted as i64)
+}
