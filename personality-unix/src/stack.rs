@@ -41,7 +41,7 @@ pub fn build(
     let envp_at: Vec<usize> = envp.iter().map(|s| place(s)).collect();
     let random_at = strings.len();
     strings.extend_from_slice(&random);
-    while strings.len() % 16 != 0 {
+    while !strings.len().is_multiple_of(16) {
         strings.push(0);
     }
     let strings_base = top - strings.len() as u64;
@@ -57,7 +57,7 @@ pub fn build(
         words.extend([key, value]);
     }
     words.extend([AT_RANDOM, address(random_at), AT_EXECFN, address(execfn_at), AT_NULL, 0]);
-    if words.len() % 2 != 0 {
+    if !words.len().is_multiple_of(2) {
         words.push(0); // padding above the vector keeps rsp 16-byte aligned
     }
     let stack_pointer = strings_base - words.len() as u64 * 8;
