@@ -18,7 +18,7 @@ PROFILE_DIR := target/x86_64-unknown-none/release
 VOLUME := build/volume
 SERVERS := block console fs-server personality-unix
 # Linux programs (Rust std, static musl) that go in /bin on the disk.
-USERLAND := hello
+USERLAND := hello sh
 STAGE := build/rootfs-stage
 SYSTEM_CRATES := -p mach-kernel -p bootstrap -p kernel-tests -p server-tests $(addprefix -p ,$(SERVERS))
 KERNEL_CRATES := -p direct-loader $(SYSTEM_CRATES)
@@ -67,10 +67,12 @@ lint:
 	$(CARGO) clippy --release --target x86_64-unknown-none $(SYSTEM_CRATES) -p libmach -p mach-abi -p interfaces -- -D warnings
 	$(CARGO) clippy --release --target x86_64-unknown-none -p direct-loader -- -D warnings
 	$(CARGO) clippy --release --target x86_64-unknown-linux-musl $(addprefix -p ,$(USERLAND)) -- -D warnings
-	$(CARGO) clippy --all-targets $(UNIT_CRATES) -- -D warnings
+	$(CARGO) clippy --all-targets $(UNIT_CRATES) -p sh -- -D warnings
 
 unit-test:
 	$(CARGO) test --lib $(UNIT_CRATES)
+	@# The shell is a program: its unit tests live in the binary, and its own tests run it.
+	$(CARGO) test -p sh
 
 system-test:
 	$(CARGO) test -p system-tests --test '*'
