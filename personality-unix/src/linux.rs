@@ -7,9 +7,13 @@
 pub mod nr {
     pub const READ: u64 = 0;
     pub const WRITE: u64 = 1;
+    pub const OPEN: u64 = 2;
     pub const CLOSE: u64 = 3;
+    pub const STAT: u64 = 4;
     pub const FSTAT: u64 = 5;
+    pub const LSTAT: u64 = 6;
     pub const POLL: u64 = 7;
+    pub const LSEEK: u64 = 8;
     pub const MMAP: u64 = 9;
     pub const MPROTECT: u64 = 10;
     pub const MUNMAP: u64 = 11;
@@ -17,11 +21,17 @@ pub mod nr {
     pub const RT_SIGACTION: u64 = 13;
     pub const RT_SIGPROCMASK: u64 = 14;
     pub const IOCTL: u64 = 16;
+    pub const PREAD64: u64 = 17;
+    pub const READV: u64 = 19;
     pub const WRITEV: u64 = 20;
     pub const MADVISE: u64 = 28;
+    pub const DUP: u64 = 32;
+    pub const DUP2: u64 = 33;
     pub const GETPID: u64 = 39;
     pub const EXIT: u64 = 60;
     pub const UNAME: u64 = 63;
+    pub const FCNTL: u64 = 72;
+    pub const GETCWD: u64 = 79;
     pub const GETUID: u64 = 102;
     pub const GETGID: u64 = 104;
     pub const GETEUID: u64 = 107;
@@ -30,10 +40,15 @@ pub mod nr {
     pub const SIGALTSTACK: u64 = 131;
     pub const ARCH_PRCTL: u64 = 158;
     pub const GETTID: u64 = 186;
+    pub const GETDENTS64: u64 = 217;
     pub const SET_TID_ADDRESS: u64 = 218;
     pub const CLOCK_GETTIME: u64 = 228;
     pub const EXIT_GROUP: u64 = 231;
+    pub const OPENAT: u64 = 257;
+    pub const NEWFSTATAT: u64 = 262;
+    pub const DUP3: u64 = 292;
     pub const GETRANDOM: u64 = 318;
+    pub const STATX: u64 = 332;
 }
 
 /// errno values (positive; a call answers their negation).
@@ -45,7 +60,15 @@ pub mod errno {
     pub const EFAULT: i64 = 14;
     pub const EINVAL: i64 = 22;
     pub const ENOTTY: i64 = 25;
+    pub const EEXIST: i64 = 17;
+    pub const ENOTDIR: i64 = 20;
+    pub const EISDIR: i64 = 21;
+    pub const EMFILE: i64 = 24;
+    pub const ESPIPE: i64 = 29;
+    pub const ENAMETOOLONG: i64 = 36;
     pub const ENOSYS: i64 = 38;
+    pub const EIO: i64 = 5;
+    pub const ERANGE: i64 = 34;
 }
 
 /// arch_prctl codes.
@@ -82,4 +105,111 @@ pub mod auxv {
     pub const AT_SECURE: u64 = 23;
     pub const AT_RANDOM: u64 = 25;
     pub const AT_EXECFN: u64 = 31;
+}
+
+/// open flags.
+pub mod open {
+    pub const ACCESS_MODE: u64 = 3;
+    pub const WRONLY: u64 = 1;
+    pub const RDWR: u64 = 2;
+    pub const CREAT: u64 = 0o100;
+    pub const EXCL: u64 = 0o200;
+    pub const TRUNC: u64 = 0o1000;
+    pub const APPEND: u64 = 0o2000;
+    pub const NONBLOCK: u64 = 0o4000;
+    pub const DIRECTORY: u64 = 0o200000;
+    pub const NOFOLLOW: u64 = 0o400000;
+    pub const CLOEXEC: u64 = 0o2000000;
+}
+
+/// The *at calls' directory "here" and flags.
+pub const AT_FDCWD: u64 = (-100i64) as u64;
+pub const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+pub const AT_EMPTY_PATH: u64 = 0x1000;
+
+/// fcntl commands.
+pub mod fcntl {
+    pub const F_DUPFD: u64 = 0;
+    pub const F_GETFD: u64 = 1;
+    pub const F_SETFD: u64 = 2;
+    pub const F_GETFL: u64 = 3;
+    pub const F_SETFL: u64 = 4;
+    pub const F_DUPFD_CLOEXEC: u64 = 1030;
+    pub const FD_CLOEXEC: u64 = 1;
+}
+
+/// `struct stat` as x86-64 Linux lays it out (144 bytes).
+pub fn stat_bytes(s: &interfaces::io::Stat) -> [u8; 144] {
+    let mut out = [0u8; 144];
+    let mut put = |at: usize, bytes: &[u8]| out[at..at + bytes.len()].copy_from_slice(bytes);
+    put(0, &s.dev.to_le_bytes());
+    put(8, &s.ino.to_le_bytes());
+    put(16, &(s.nlink as u64).to_le_bytes());
+    put(24, &s.mode.to_le_bytes());
+    put(28, &s.uid.to_le_bytes());
+    put(32, &s.gid.to_le_bytes());
+    put(40, &s.rdev.to_le_bytes());
+    put(48, &s.size.to_le_bytes());
+    put(56, &(s.blksize as u64).to_le_bytes());
+    put(64, &s.blocks.to_le_bytes());
+    put(72, &s.atime.to_le_bytes());
+    put(88, &s.mtime.to_le_bytes());
+    put(104, &s.ctime.to_le_bytes());
+    out
+}
+
+/// Append a `struct linux_dirent64` to `out` if it fits in `limit` bytes in all: d_ino,
+/// d_off (the next entry's position), d_reclen, d_type, the name and its NUL, padded to 8.
+pub fn put_dirent64(
+    out: &mut alloc::vec::Vec<u8>,
+    limit: usize,
+    ino: u64,
+    next: u64,
+    kind: u8,
+    name: &[u8],
+) -> bool {
+    let size = (19 + name.len() + 1).next_multiple_of(8);
+    if out.len() + size > limit {
+        return false;
+    }
+    out.extend_from_slice(&ino.to_le_bytes());
+    out.extend_from_slice(&next.to_le_bytes());
+    out.extend_from_slice(&(size as u16).to_le_bytes());
+    out.push(kind);
+    out.extend_from_slice(name);
+    out.resize(out.len() + size - 19 - name.len(), 0);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_and_dirent_layouts() {
+        let s = interfaces::io::Stat {
+            dev: 1,
+            ino: 12,
+            mode: 0o100644,
+            nlink: 1,
+            size: 20,
+            blksize: 1024,
+            blocks: 2,
+            mtime: 7,
+            ..Default::default()
+        };
+        let b = stat_bytes(&s);
+        assert_eq!(u64::from_le_bytes(b[8..16].try_into().unwrap()), 12);
+        assert_eq!(u32::from_le_bytes(b[24..28].try_into().unwrap()), 0o100644);
+        assert_eq!(i64::from_le_bytes(b[48..56].try_into().unwrap()), 20);
+        assert_eq!(i64::from_le_bytes(b[88..96].try_into().unwrap()), 7);
+        let mut out = alloc::vec::Vec::new();
+        assert!(put_dirent64(&mut out, 64, 2, 12, 4, b"."));
+        assert_eq!(out.len(), 24);
+        assert_eq!(u16::from_le_bytes(out[16..18].try_into().unwrap()), 24);
+        assert_eq!(&out[19..21], b".\0");
+        assert!(put_dirent64(&mut out, 64, 11, 40, 8, b"motd"));
+        assert_eq!(out.len(), 48);
+        assert!(!put_dirent64(&mut out, 64, 12, 80, 8, b"a-longer-name"), "over the limit");
+    }
 }

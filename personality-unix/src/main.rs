@@ -19,6 +19,8 @@
 extern crate alloc;
 
 #[cfg(target_os = "none")]
+mod files;
+#[cfg(target_os = "none")]
 mod process;
 #[cfg(target_os = "none")]
 mod syscalls;

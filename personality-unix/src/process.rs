@@ -18,6 +18,7 @@ use libmach::{loader, println};
 use mach_abi::forward::{SYSCALL_MESSAGE, SyscallRequest};
 use mach_abi::zerocopy::FromBytes;
 use mach_abi::{TASK_ENDED_MESSAGE, protection, special_port};
+use personality_unix::fdtable::{Descriptor, FdTable, Object, PortUses};
 use personality_unix::{linux, stack};
 
 /// Where a process's stack ends, and its size.
@@ -32,6 +33,17 @@ pub struct Process {
     /// The program break: where the heap started and where it ends now.
     pub brk_start: u64,
     pub brk: u64,
+    pub fds: FdTable,
+    /// The working directory (absolute, as fs-server takes paths).
+    pub cwd: String,
+}
+
+/// A terminal read the console has not answered yet: whose, which reply right answers the
+/// system call, and where the bytes go.
+pub struct PendingRead {
+    pub process: PortName,
+    pub reply_to: PortName,
+    pub address: u64,
 }
 
 pub struct Personality {
@@ -48,6 +60,10 @@ pub struct Personality {
     pub scratch: alloc::boxed::Box<Message>,
     /// The first process's exit status, once it has ended.
     exit_status: Option<u64>,
+    /// How many descriptors name each server port.
+    pub uses: PortUses,
+    /// Terminal reads waiting for the console, by the port its answer comes to.
+    pending_reads: BTreeMap<PortName, (ReceiveRight, PendingRead)>,
 }
 
 impl Personality {
@@ -78,6 +94,8 @@ impl Personality {
             reply,
             scratch: m,
             exit_status: None,
+            uses: PortUses::default(),
+            pending_reads: BTreeMap::new(),
         })
     }
 
@@ -180,7 +198,18 @@ impl Personality {
         let pid = self.next_pid;
         self.next_pid += 1;
         let brk = loaded.end;
-        self.processes.insert(port, Process { pid, task, name: name.into(), brk_start: brk, brk });
+        // Descriptors 0, 1 and 2: the terminal (the personality's own use of it never ends).
+        let mut fds = FdTable::default();
+        let terminal = Object::Terminal(self.terminal.name());
+        if self.uses.count(self.terminal.name()) == 0 {
+            self.uses.add(&terminal);
+        }
+        for _ in 0..3 {
+            fds.insert(Descriptor { object: terminal, close_on_exec: false, cookie: 0 }, &mut self.uses, 0);
+        }
+        let process =
+            Process { pid, task, name: name.into(), brk_start: brk, brk, fds, cwd: String::from("/") };
+        self.processes.insert(port, process);
         let thread =
             thread_create_at(task, loaded.entry, initial.stack_pointer, 0, 0).map_err(|_| "thread_create")?;
         let _ = port_deallocate(thread as PortName);
@@ -201,6 +230,11 @@ impl Personality {
                 continue;
             }
             let local = request.header.local;
+            if let Some((answer_port, read)) = self.pending_reads.remove(&local) {
+                self.read_answered(&request, read, &mut answer);
+                drop(answer_port);
+                continue;
+            }
             if local == self.ended.name() {
                 if request.header.id == TASK_ENDED_MESSAGE {
                     self.task_ended();
@@ -234,8 +268,55 @@ impl Personality {
         }
     }
 
+    /// Wait for the console's answer to a terminal read on `answer_port`.
+    pub fn wait_for_read(&mut self, answer_port: ReceiveRight, read: PendingRead) {
+        if port_move_member(answer_port.name(), self.set).is_err() {
+            let _ = port_deallocate(read.reply_to);
+            return;
+        }
+        self.pending_reads.insert(answer_port.name(), (answer_port, read));
+    }
+
+    /// The console answered a terminal read: answer the system call that waited for it.
+    fn read_answered(&mut self, message: &LargestMessage, read: PendingRead, answer: &mut Message) {
+        use crate::syscalls::{Answer, send_answer};
+        if !self.processes.contains_key(&read.process) {
+            let _ = port_deallocate(read.reply_to);
+            return;
+        }
+        let incoming = rpc::Incoming::new(message);
+        let decoded = if incoming.id() == <io::Read as rpc::Rpc>::ID | rpc::REPLY_BIT {
+            postcard_decode(message.data())
+        } else {
+            None
+        };
+        let result = match decoded {
+            Some(Ok(bytes)) => Answer::CopyOut { value: bytes.len() as i64, to: read.address, bytes },
+            Some(Err(e)) => Answer::Value(-(e.errno() as i64)),
+            None => Answer::Value(-linux::errno::EIO),
+        };
+        send_answer(result, read.reply_to, answer);
+    }
+
     /// Process `port` ended with `status`.
     pub fn exited(&mut self, port: PortName, status: u64) {
+        let waiting: Vec<PortName> =
+            self.pending_reads.iter().filter(|(_, (_, r))| r.process == port).map(|(&p, _)| p).collect();
+        for answer_port in waiting {
+            if let Some((right, read)) = self.pending_reads.remove(&answer_port) {
+                let _ = port_deallocate(read.reply_to);
+                drop(right);
+            }
+        }
+        if let Some(p) = self.processes.get_mut(&port) {
+            for d in p.fds.drain() {
+                if let Some(gone) = self.uses.remove(&d.object)
+                    && gone != self.terminal.name()
+                {
+                    let _ = port_deallocate(gone);
+                }
+            }
+        }
         if let Some(p) = self.processes.remove(&port) {
             let _ = task_terminate(p.task);
             let _ = port_deallocate(p.task);
@@ -245,20 +326,6 @@ impl Personality {
                 self.exit_status = Some(status);
             }
         }
-    }
-
-    /// Write `data` to the terminal (one write: it stays whole on the console).
-    pub fn write_terminal(&mut self, data: &[u8]) -> Result<u32, interfaces::Error> {
-        let request = io::WriteRequest { data: Bytes(data), at: None };
-        rpc::call_timeout::<io::Write>(
-            self.terminal.name(),
-            &request,
-            &[],
-            self.reply.name(),
-            &mut self.scratch,
-            10_000,
-        )
-        .map_err(|_| interfaces::Error::Io)?
     }
 }
 
@@ -278,4 +345,10 @@ pub fn rdtsc() -> u64 {
     // SAFETY: rdtsc reads the time-stamp counter; it touches no memory.
     unsafe { core::arch::asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack)) };
     ((hi as u64) << 32) | lo as u64
+}
+
+/// An `io.read` answer's value: the bytes, or the error.
+fn postcard_decode(data: &[u8]) -> Option<Result<Vec<u8>, interfaces::Error>> {
+    let decoded: Result<Bytes, interfaces::Error> = postcard::from_bytes(data).ok()?;
+    Some(decoded.map(|b| b.0.to_vec()))
 }

@@ -11,18 +11,16 @@ use alloc::vec;
 use alloc::vec::Vec;
 use libmach::ipc::{Message, PortName, disposition};
 use libmach::println;
-use libmach::task::{vm_allocate, vm_deallocate, vm_protect, vm_read};
+use libmach::task::{vm_allocate, vm_deallocate, vm_protect};
 use mach_abi::forward::{Registers, SyscallReply, SyscallRequest, reply_flags};
 use mach_abi::protection;
 use mach_abi::zerocopy::IntoBytes;
-use personality_unix::linux::{ARCH_GET_FS, ARCH_SET_FS, errno::*, ioctl, mmap, nr};
+use personality_unix::linux::{ARCH_GET_FS, ARCH_SET_FS, errno::*, mmap, nr};
 
 const PAGE: u64 = 4096;
-/// The most one write takes at a time (more is a short write, as Linux allows).
-const MAX_WRITE: usize = 64 * 1024;
 
 /// What a call answers.
-enum Answer {
+pub enum Answer {
     Value(i64),
     /// rax = the value; `bytes` go to `to` in the caller.
     CopyOut {
@@ -33,9 +31,11 @@ enum Answer {
     SetFsBase(u64),
     /// The process is gone: nothing to answer.
     None,
+    /// Answered later (a read that waits): the reply right was kept.
+    Later,
 }
 
-fn error(e: i64) -> Answer {
+pub fn error(e: i64) -> Answer {
     Answer::Value(-e)
 }
 
@@ -47,11 +47,19 @@ pub fn serve(
     reply_to: PortName,
     m: &mut Message,
 ) {
-    let answer = dispatch(unix, port, call);
+    let answer = match crate::files::dispatch(unix, port, call, reply_to) {
+        Some(answer) => answer,
+        None => dispatch(unix, port, call),
+    };
+    send_answer(answer, reply_to, m);
+}
+
+/// Answer a system call through its reply right.
+pub fn send_answer(answer: Answer, reply_to: PortName, m: &mut Message) {
     let mut reply = SyscallReply::default();
     let mut extra: &[u8] = &[];
     match &answer {
-        Answer::None => return,
+        Answer::None | Answer::Later => return,
         Answer::Value(v) => reply.result = *v,
         Answer::CopyOut { value, to, bytes } => {
             reply.result = *value;
@@ -85,11 +93,6 @@ fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest) -> An
     let (task, pid) = (process.task, process.pid);
     let [a0, a1, a2, a3, _a4, _a5] = call.args;
     match call.number {
-        nr::WRITE => write(unix, task, a0, &[(a1, a2)]),
-        nr::WRITEV => match read_iovecs(task, a1, a2) {
-            Ok(iov) => write(unix, task, a0, &iov),
-            Err(e) => error(e),
-        },
         nr::EXIT | nr::EXIT_GROUP => {
             unix.exited(port, a0 & 0xff);
             Answer::None
@@ -133,24 +136,6 @@ fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest) -> An
         nr::RT_SIGACTION | nr::RT_SIGPROCMASK | nr::SIGALTSTACK => Answer::Value(0),
         // Nothing to report on 0, 1 and 2 (std's start-up check that they are open).
         nr::POLL => Answer::Value(0),
-        nr::IOCTL => match (a0, a1) {
-            (0..=2, ioctl::TIOCGWINSZ) => {
-                let size: [u16; 4] = [24, 80, 0, 0];
-                Answer::CopyOut { value: 0, to: a2, bytes: size.as_bytes().to_vec() }
-            }
-            (0..=2, ioctl::TCGETS) => {
-                let t = interfaces::console::Termios::sane();
-                let mut bytes = Vec::with_capacity(36);
-                for word in [t.iflag, t.oflag, t.cflag, t.lflag] {
-                    bytes.extend_from_slice(&word.to_le_bytes());
-                }
-                bytes.push(t.line);
-                bytes.extend_from_slice(&t.cc);
-                Answer::CopyOut { value: 0, to: a2, bytes }
-            }
-            (0..=2, _) => error(EINVAL),
-            _ => error(ENOTTY),
-        },
         nr::CLOCK_GETTIME => {
             let ns = if a0 == 0 { libmach::realtime_ns() } else { libmach::uptime_ns() };
             let ts = [ns / 1_000_000_000, ns % 1_000_000_000];
@@ -187,53 +172,6 @@ fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest) -> An
             error(ENOSYS)
         }
     }
-}
-
-/// The (address, length) pairs of an iovec array in the process.
-fn read_iovecs(task: PortName, at: u64, count: u64) -> Result<Vec<(u64, u64)>, i64> {
-    if count > 1024 {
-        return Err(EINVAL);
-    }
-    let mut raw = vec![0u8; count as usize * 16];
-    vm_read(task, at, &mut raw).map_err(|_| EFAULT)?;
-    Ok(raw
-        .chunks_exact(16)
-        .map(|c| {
-            let word = |r: core::ops::Range<usize>| {
-                c.get(r).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes)
-            };
-            (word(0..8), word(8..16))
-        })
-        .collect())
-}
-
-/// write / writev to fd 1 or 2 (the terminal).
-fn write(unix: &mut Personality, task: PortName, fd: u64, pieces: &[(u64, u64)]) -> Answer {
-    if !(1..=2).contains(&fd) {
-        return error(EBADF);
-    }
-    let mut data = Vec::new();
-    for &(address, len) in pieces {
-        let room = MAX_WRITE.saturating_sub(data.len());
-        let n = (len as usize).min(room);
-        if n == 0 {
-            continue;
-        }
-        let at = data.len();
-        data.resize(at + n, 0);
-        if vm_read(task, address, &mut data[at..]).is_err() {
-            return error(EFAULT);
-        }
-    }
-    let mut done = 0;
-    for chunk in data.chunks(interfaces::io::MAX_TRANSFER as usize) {
-        match unix.write_terminal(chunk) {
-            Ok(n) => done += n as i64,
-            Err(_) if done > 0 => break,
-            Err(_) => return error(EFAULT),
-        }
-    }
-    Answer::Value(done)
 }
 
 fn protection_of(prot: u64) -> u64 {

@@ -34,3 +34,54 @@ fn a_rust_std_program_runs_on_the_unix_personality() {
     system_tests::assert_frames_balanced(&log);
     m.expect_exit(HALTED_STATUS);
 }
+
+/// Boot the servers and the personality running `hello` with `args`.
+fn boot_hello(args: &str) -> Machine {
+    let config = BootConfig::custom(
+        "",
+        &[
+            ("bootstrap", "bootstrap"),
+            ("block", "block"),
+            ("fs-server", "fs-server"),
+            ("console", "console"),
+            ("personality-unix", &format!("personality-unix /bin/hello {args}")),
+        ],
+    );
+    Machine::boot(&config)
+}
+
+#[test]
+fn std_fs_reads_writes_and_lists_files_through_fs_server() {
+    let mut m = boot_hello("files");
+    let log = m
+        .wait_for_log("mach-kernel: no tasks left", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let console = m.console().replace('\r', "");
+    for line in [
+        "motd: Welcome to Machina.",
+        "motd size: Ok(20)",
+        "write /hello.txt: Ok(())",
+        "read back: Ok(\"written by hello\\n\")",
+        "missing: Err(NotFound)",
+        "/dev/null: Ok(())",
+    ] {
+        assert!(console.lines().any(|l| l == line), "console lacks {line:?}:\n{console}\n--- log ---\n{log}");
+    }
+    let listing = console.lines().find(|l| l.starts_with("ls /: ")).unwrap_or_default();
+    for name in ["bin", "etc", "hello.txt", "lost+found"] {
+        assert!(listing.split(' ').any(|n| n == name), "ls / lacks {name}: {listing:?}");
+    }
+    assert!(log.contains("process 1 (hello) exited with status 0"), "{log}");
+    // The file it wrote is on the disk, and e2fsck finds the disk clean (expect_exit).
+    m.expect_exit(HALTED_STATUS);
+}
+
+#[test]
+fn a_terminal_read_waits_for_the_typed_line() {
+    let mut m = boot_hello("read");
+    m.expect_console("type a line> ");
+    m.type_text(b"hello machina\r");
+    m.expect_console("you typed 14 bytes: [hello machina]");
+    m.wait_for_log("mach-kernel: no tasks left", Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
+    m.expect_exit(HALTED_STATUS);
+}

@@ -1,0 +1,563 @@
+//! The calls on file descriptors: open, read, write, close, stat, seek, directory listing,
+//! dup and fcntl, and terminal ioctls. A descriptor names an open object (fdtable.rs): a
+//! terminal port of the console server, a file or directory port of fs-server (one `fs.open`
+//! each), or /dev/null and /dev/zero, which the personality answers itself.
+//!
+//! A read of a terminal waits for a line: the personality never waits with it. It sends the
+//! `io.read` with a reply port of its own in its port set, keeps the caller's reply right,
+//! and answers the system call when the console answers (`Personality::pending_reads`), so
+//! other processes' calls go on meanwhile.
+//!
+//! It must never trust a path or a pointer: paths are read from the process through its task
+//! port (at most 4 KiB, NUL-terminated), data through `vm_read` or the reply's copy-out.
+
+use crate::process::{PendingRead, Personality};
+use crate::syscalls::{Answer, error};
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use interfaces::fs::{self as proto, Credentials};
+use interfaces::{Bytes, Error, io};
+use libmach::ipc::{Message, PortName, ReceiveRight, SendRight, disposition, received};
+use libmach::rpc;
+use libmach::task::vm_read;
+use mach_abi::forward::SyscallRequest;
+use mach_abi::zerocopy::IntoBytes;
+use personality_unix::fdtable::{Descriptor, Object};
+use personality_unix::linux::{self, errno::*, fcntl, ioctl, nr, open};
+
+const PAGE: u64 = 4096;
+/// The most one write takes at a time (more is a short write, as Linux allows).
+const MAX_WRITE: usize = 64 * 1024;
+const CALL_TIMEOUT_MS: u64 = 30_000;
+
+/// Serve `call` if it is one of the descriptor calls; None otherwise.
+pub fn dispatch(
+    unix: &mut Personality,
+    port: PortName,
+    call: &SyscallRequest,
+    reply_to: PortName,
+) -> Option<Answer> {
+    let task = unix.processes.get(&port)?.task;
+    let [a0, a1, a2, a3, _, _] = call.args;
+    let answer = match call.number {
+        nr::READ => read(unix, port, task, a0, a1, a2, None, reply_to),
+        nr::PREAD64 => read(unix, port, task, a0, a1, a2, Some(a3), reply_to),
+        nr::WRITE => write(unix, port, task, a0, &[(a1, a2)]),
+        nr::WRITEV => match read_iovecs(task, a1, a2) {
+            Ok(iov) => write(unix, port, task, a0, &iov),
+            Err(e) => error(e),
+        },
+        nr::OPEN => openat(unix, port, task, linux::AT_FDCWD, a0, a1, a2),
+        nr::OPENAT => openat(unix, port, task, a0, a1, a2, a3),
+        nr::CLOSE => close(unix, port, a0),
+        nr::FSTAT => fstat(unix, port, a0, a1),
+        nr::STAT => stat_path(unix, port, task, linux::AT_FDCWD, a0, a1, 0),
+        nr::LSTAT => stat_path(unix, port, task, linux::AT_FDCWD, a0, a1, linux::AT_SYMLINK_NOFOLLOW),
+        nr::NEWFSTATAT => stat_path(unix, port, task, a0, a1, a2, a3),
+        // Rust's std asks statx first and falls back to the calls above.
+        nr::STATX => error(ENOSYS),
+        nr::LSEEK => seek(unix, port, a0, a1, a2),
+        nr::GETDENTS64 => getdents(unix, port, a0, a1, a2),
+        nr::DUP => dup(unix, port, a0, 0, false),
+        nr::DUP2 => dup2(unix, port, a0, a1, false),
+        nr::DUP3 => dup2(unix, port, a0, a1, a2 & open::CLOEXEC != 0),
+        nr::FCNTL => fcntl(unix, port, a0, a1, a2),
+        nr::IOCTL => ioctl(unix, port, a0, a1, a2),
+        nr::GETCWD => {
+            let cwd = unix.processes.get(&port).map(|p| p.cwd.clone()).unwrap_or_default();
+            let mut bytes = cwd.into_bytes();
+            bytes.push(0);
+            if bytes.len() as u64 > a1 {
+                return Some(error(linux::errno::ERANGE));
+            }
+            let len = bytes.len() as i64;
+            Answer::CopyOut { value: len, to: a0, bytes }
+        }
+        _ => return None,
+    };
+    Some(answer)
+}
+
+fn to_errno(e: Error) -> i64 {
+    e.errno() as i64
+}
+
+fn descriptor(unix: &Personality, port: PortName, fd: u64) -> Result<Descriptor, i64> {
+    unix.processes.get(&port).and_then(|p| p.fds.get(fd)).copied().ok_or(EBADF)
+}
+
+/// A NUL-terminated string of at most 4 KiB at `address` in `task`.
+fn read_path(task: PortName, address: u64) -> Result<String, i64> {
+    let mut bytes = Vec::new();
+    let mut at = address;
+    while bytes.len() < 4096 {
+        let chunk = ((PAGE - at % PAGE) as usize).min(4096 - bytes.len());
+        let mut page = vec![0u8; chunk];
+        vm_read(task, at, &mut page).map_err(|_| EFAULT)?;
+        if let Some(end) = page.iter().position(|&b| b == 0) {
+            bytes.extend_from_slice(&page[..end]);
+            return String::from_utf8(bytes).map_err(|_| ENOENT);
+        }
+        bytes.extend_from_slice(&page);
+        at += chunk as u64;
+    }
+    Err(ENAMETOOLONG)
+}
+
+/// The directory port a path is relative to, and the path as fs-server takes it: an
+/// absolute path from the root port, a relative one from the directory `dirfd` names or the
+/// process's working directory.
+fn base_for(unix: &Personality, port: PortName, dirfd: u64, path: &str) -> Result<(PortName, String), i64> {
+    if path.starts_with('/') {
+        return Ok((unix.fs.name(), String::from(path)));
+    }
+    if dirfd == linux::AT_FDCWD {
+        let cwd = unix.processes.get(&port).map(|p| p.cwd.clone()).unwrap_or_else(|| String::from("/"));
+        let mut full = cwd;
+        if !full.ends_with('/') {
+            full.push('/');
+        }
+        full.push_str(path);
+        return Ok((unix.fs.name(), full));
+    }
+    match descriptor(unix, port, dirfd)?.object {
+        Object::Directory(dir) => Ok((dir, String::from(path))),
+        _ => Err(ENOTDIR),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn openat(
+    unix: &mut Personality,
+    port: PortName,
+    task: PortName,
+    dirfd: u64,
+    path: u64,
+    flags: u64,
+    mode: u64,
+) -> Answer {
+    let path = match read_path(task, path) {
+        Ok(p) => p,
+        Err(e) => return error(e),
+    };
+    let close_on_exec = flags & open::CLOEXEC != 0;
+    let special = match path.as_str() {
+        "/dev/null" => Some(Object::Null),
+        "/dev/zero" => Some(Object::Zero),
+        "/dev/tty" | "/dev/console" => Some(Object::Terminal(unix.terminal.name())),
+        _ => None,
+    };
+    if let Some(object) = special {
+        return install(unix, port, Descriptor { object, close_on_exec, cookie: 0 });
+    }
+    let (base, path) = match base_for(unix, port, dirfd, &path) {
+        Ok(b) => b,
+        Err(e) => return error(e),
+    };
+    let mut wanted = match flags & open::ACCESS_MODE {
+        open::WRONLY => proto::open::WRITE,
+        open::RDWR => proto::open::READ | proto::open::WRITE,
+        _ => proto::open::READ,
+    };
+    for (linux_flag, flag) in [
+        (open::CREAT, proto::open::CREATE),
+        (open::EXCL, proto::open::EXCLUSIVE),
+        (open::TRUNC, proto::open::TRUNCATE),
+        (open::APPEND, proto::open::APPEND),
+        (open::DIRECTORY, proto::open::DIRECTORY),
+        (open::NOFOLLOW, proto::open::NO_FOLLOW),
+    ] {
+        if flags & linux_flag != 0 {
+            wanted |= flag;
+        }
+    }
+    let request = proto::OpenRequest {
+        path: &path,
+        flags: wanted,
+        mode: (mode & 0o7777) as u32,
+        credentials: Credentials::ROOT,
+    };
+    let reply = unix.reply.name();
+    let answer =
+        rpc::call_timeout::<proto::Open>(base, &request, &[], reply, &mut unix.scratch, CALL_TIMEOUT_MS);
+    let stat = match answer {
+        Ok(Ok(stat)) => stat,
+        Ok(Err(e)) => return error(to_errno(e)),
+        Err(_) => return error(linux::errno::EIO),
+    };
+    let object_port = match unix.scratch.port(0) {
+        Some(d) if d.disposition == received::SEND => d.name,
+        _ => return error(linux::errno::EIO),
+    };
+    let object = if stat.mode & io::mode::TYPE_MASK == io::mode::DIRECTORY {
+        Object::Directory(object_port)
+    } else {
+        Object::File(object_port)
+    };
+    let answer = install(unix, port, Descriptor { object, close_on_exec, cookie: 0 });
+    if matches!(answer, Answer::Value(v) if v < 0) {
+        drop(SendRight::from_name(object_port));
+    }
+    answer
+}
+
+/// Give the process a descriptor for `d` (the lowest free number).
+fn install(unix: &mut Personality, port: PortName, d: Descriptor) -> Answer {
+    let Some(p) = unix.processes.get_mut(&port) else { return Answer::None };
+    match p.fds.insert(d, &mut unix.uses, 0) {
+        Some(fd) => Answer::Value(fd as i64),
+        None => error(EMFILE),
+    }
+}
+
+/// The port whose last descriptor went is released.
+fn release(unix: &mut Personality, gone: Option<u32>) {
+    if let Some(port) = gone
+        && port != unix.terminal.name()
+    {
+        drop(SendRight::from_name(port));
+    }
+}
+
+fn close(unix: &mut Personality, port: PortName, fd: u64) -> Answer {
+    let Some(p) = unix.processes.get_mut(&port) else { return Answer::None };
+    match p.fds.close(fd, &mut unix.uses) {
+        Ok(gone) => {
+            release(unix, gone);
+            Answer::Value(0)
+        }
+        Err(_) => error(EBADF),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read(
+    unix: &mut Personality,
+    port: PortName,
+    task: PortName,
+    fd: u64,
+    address: u64,
+    count: u64,
+    at: Option<u64>,
+    reply_to: PortName,
+) -> Answer {
+    let d = match descriptor(unix, port, fd) {
+        Ok(d) => d,
+        Err(e) => return error(e),
+    };
+    let count = count.min(io::MAX_TRANSFER as u64) as u32;
+    match d.object {
+        Object::Null => Answer::Value(0),
+        Object::Zero => Answer::CopyOut { value: count as i64, to: address, bytes: vec![0; count as usize] },
+        Object::Directory(_) => error(EISDIR),
+        Object::File(file) => {
+            let request = io::ReadRequest { count, at, nonblocking: false };
+            let reply = unix.reply.name();
+            match rpc::call_timeout::<io::Read>(
+                file,
+                &request,
+                &[],
+                reply,
+                &mut unix.scratch,
+                CALL_TIMEOUT_MS,
+            ) {
+                Ok(Ok(data)) => {
+                    Answer::CopyOut { value: data.len() as i64, to: address, bytes: data.to_vec() }
+                }
+                Ok(Err(e)) => error(to_errno(e)),
+                Err(_) => error(linux::errno::EIO),
+            }
+        }
+        Object::Terminal(terminal) => {
+            if at.is_some() {
+                return error(ESPIPE);
+            }
+            let _ = task;
+            // The console answers when a line is typed; the caller's reply right waits here.
+            let Ok(answer_port) = ReceiveRight::allocate() else { return error(linux::errno::ENOMEM) };
+            let mut m = Message::new();
+            m.start(terminal, disposition::COPY_SEND, <io::Read as rpc::Rpc>::ID)
+                .reply_to(answer_port.name(), disposition::MAKE_SEND_ONCE);
+            let request = io::ReadRequest { count, at: None, nonblocking: false };
+            if rpc::encode(&mut m, &request).is_err() || m.send_timeout(CALL_TIMEOUT_MS).is_err() {
+                return error(linux::errno::EIO);
+            }
+            unix.wait_for_read(answer_port, PendingRead { process: port, reply_to, address });
+            Answer::Later
+        }
+    }
+}
+
+/// The (address, length) pairs of an iovec array in the process.
+fn read_iovecs(task: PortName, at: u64, count: u64) -> Result<Vec<(u64, u64)>, i64> {
+    if count > 1024 {
+        return Err(EINVAL);
+    }
+    let mut raw = vec![0u8; count as usize * 16];
+    vm_read(task, at, &mut raw).map_err(|_| EFAULT)?;
+    Ok(raw
+        .chunks_exact(16)
+        .map(|c| {
+            let word = |r: core::ops::Range<usize>| {
+                c.get(r).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes)
+            };
+            (word(0..8), word(8..16))
+        })
+        .collect())
+}
+
+/// write / writev: the pieces gathered (up to 64 KiB), then written in 4 KiB requests.
+fn write(unix: &mut Personality, port: PortName, task: PortName, fd: u64, pieces: &[(u64, u64)]) -> Answer {
+    let d = match descriptor(unix, port, fd) {
+        Ok(d) => d,
+        Err(e) => return error(e),
+    };
+    let target = match d.object {
+        Object::Null | Object::Zero => return Answer::Value(pieces.iter().map(|&(_, n)| n as i64).sum()),
+        Object::Directory(_) => return error(EISDIR),
+        Object::File(p) | Object::Terminal(p) => p,
+    };
+    let mut data = Vec::new();
+    for &(address, len) in pieces {
+        let n = (len as usize).min(MAX_WRITE.saturating_sub(data.len()));
+        if n == 0 {
+            continue;
+        }
+        let at = data.len();
+        data.resize(at + n, 0);
+        if vm_read(task, address, &mut data[at..]).is_err() {
+            return error(EFAULT);
+        }
+    }
+    let mut done = 0i64;
+    for chunk in data.chunks(io::MAX_TRANSFER as usize) {
+        let request = io::WriteRequest { data: Bytes(chunk), at: None };
+        let reply = unix.reply.name();
+        match rpc::call_timeout::<io::Write>(target, &request, &[], reply, &mut unix.scratch, CALL_TIMEOUT_MS)
+        {
+            Ok(Ok(n)) => {
+                done += n as i64;
+                if (n as usize) < chunk.len() {
+                    break;
+                }
+            }
+            Ok(Err(e)) if done == 0 => return error(to_errno(e)),
+            Err(_) if done == 0 => return error(linux::errno::EIO),
+            _ => break,
+        }
+    }
+    Answer::Value(done)
+}
+
+fn stat_of(unix: &mut Personality, object_port: PortName) -> Result<io::Stat, i64> {
+    let reply = unix.reply.name();
+    match rpc::call_timeout::<io::GetStat>(object_port, &(), &[], reply, &mut unix.scratch, CALL_TIMEOUT_MS) {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => Err(to_errno(e)),
+        Err(_) => Err(linux::errno::EIO),
+    }
+}
+
+fn fstat(unix: &mut Personality, port: PortName, fd: u64, out: u64) -> Answer {
+    let d = match descriptor(unix, port, fd) {
+        Ok(d) => d,
+        Err(e) => return error(e),
+    };
+    let stat = match d.object.port() {
+        Some(p) => match stat_of(unix, p) {
+            Ok(s) => s,
+            Err(e) => return error(e),
+        },
+        // /dev/null and /dev/zero: character devices 1:3 and 1:5.
+        None => io::Stat {
+            mode: io::mode::CHAR_DEVICE | 0o666,
+            nlink: 1,
+            rdev: if d.object == Object::Null { 0x103 } else { 0x105 },
+            dev: 5,
+            ..io::Stat::default()
+        },
+    };
+    Answer::CopyOut { value: 0, to: out, bytes: linux::stat_bytes(&stat).to_vec() }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn stat_path(
+    unix: &mut Personality,
+    port: PortName,
+    task: PortName,
+    dirfd: u64,
+    path: u64,
+    out: u64,
+    flags: u64,
+) -> Answer {
+    let path = match read_path(task, path) {
+        Ok(p) => p,
+        Err(e) => return error(e),
+    };
+    if path.is_empty() {
+        return if flags & linux::AT_EMPTY_PATH != 0 { fstat(unix, port, dirfd, out) } else { error(ENOENT) };
+    }
+    let (base, path) = match base_for(unix, port, dirfd, &path) {
+        Ok(b) => b,
+        Err(e) => return error(e),
+    };
+    let request = proto::StatRequest {
+        path: &path,
+        follow: flags & linux::AT_SYMLINK_NOFOLLOW == 0,
+        credentials: Credentials::ROOT,
+    };
+    let reply = unix.reply.name();
+    match rpc::call_timeout::<proto::StatPath>(base, &request, &[], reply, &mut unix.scratch, CALL_TIMEOUT_MS)
+    {
+        Ok(Ok(stat)) => Answer::CopyOut { value: 0, to: out, bytes: linux::stat_bytes(&stat).to_vec() },
+        Ok(Err(e)) => error(to_errno(e)),
+        Err(_) => error(linux::errno::EIO),
+    }
+}
+
+fn seek(unix: &mut Personality, port: PortName, fd: u64, offset: u64, whence: u64) -> Answer {
+    let d = match descriptor(unix, port, fd) {
+        Ok(d) => d,
+        Err(e) => return error(e),
+    };
+    let whence = match whence {
+        0 => io::Whence::Start,
+        1 => io::Whence::Current,
+        2 => io::Whence::End,
+        _ => return error(EINVAL),
+    };
+    let target = match d.object {
+        Object::File(p) => p,
+        Object::Directory(_) if offset == 0 && whence == io::Whence::Start => {
+            if let Some(d) = unix.processes.get_mut(&port).and_then(|p| p.fds.get_mut(fd)) {
+                d.cookie = 0;
+            }
+            return Answer::Value(0);
+        }
+        Object::Null | Object::Zero => return Answer::Value(0),
+        _ => return error(ESPIPE),
+    };
+    let request = io::SeekRequest { offset: offset as i64, whence };
+    let reply = unix.reply.name();
+    match rpc::call_timeout::<io::Seek>(target, &request, &[], reply, &mut unix.scratch, CALL_TIMEOUT_MS) {
+        Ok(Ok(at)) => Answer::Value(at as i64),
+        Ok(Err(e)) => error(to_errno(e)),
+        Err(_) => error(linux::errno::EIO),
+    }
+}
+
+fn getdents(unix: &mut Personality, port: PortName, fd: u64, out: u64, count: u64) -> Answer {
+    let d = match descriptor(unix, port, fd) {
+        Ok(d) => d,
+        Err(e) => return error(e),
+    };
+    let Object::Directory(dir) = d.object else { return error(ENOTDIR) };
+    let limit = (count as usize).min(io::MAX_TRANSFER as usize);
+    let request =
+        proto::ReadDirRequest { cookie: d.cookie, max_bytes: (limit as u32).min(io::MAX_TRANSFER) / 2 };
+    let reply = unix.reply.name();
+    let entries = match rpc::call_timeout::<proto::ReadDir>(
+        dir,
+        &request,
+        &[],
+        reply,
+        &mut unix.scratch,
+        CALL_TIMEOUT_MS,
+    ) {
+        Ok(Ok(data)) => data.to_vec(),
+        Ok(Err(e)) => return error(to_errno(e)),
+        Err(_) => return error(linux::errno::EIO),
+    };
+    let mut bytes = Vec::new();
+    let mut cookie = d.cookie;
+    for e in proto::entries(&entries) {
+        if !linux::put_dirent64(&mut bytes, limit, e.ino, e.next, e.kind, e.name) {
+            break;
+        }
+        cookie = e.next;
+    }
+    if bytes.is_empty() && !entries.is_empty() {
+        return error(EINVAL); // the buffer cannot hold one entry
+    }
+    if let Some(d) = unix.processes.get_mut(&port).and_then(|p| p.fds.get_mut(fd)) {
+        d.cookie = cookie;
+    }
+    Answer::CopyOut { value: bytes.len() as i64, to: out, bytes }
+}
+
+fn dup(unix: &mut Personality, port: PortName, fd: u64, at_least: u64, close_on_exec: bool) -> Answer {
+    let d = match descriptor(unix, port, fd) {
+        Ok(d) => d,
+        Err(e) => return error(e),
+    };
+    let Some(p) = unix.processes.get_mut(&port) else { return Answer::None };
+    match p.fds.insert(Descriptor { close_on_exec, ..d }, &mut unix.uses, at_least as usize) {
+        Some(fd) => Answer::Value(fd as i64),
+        None => error(EMFILE),
+    }
+}
+
+fn dup2(unix: &mut Personality, port: PortName, fd: u64, to: u64, close_on_exec: bool) -> Answer {
+    let d = match descriptor(unix, port, fd) {
+        Ok(d) => d,
+        Err(e) => return error(e),
+    };
+    if fd == to {
+        return Answer::Value(to as i64);
+    }
+    let Some(p) = unix.processes.get_mut(&port) else { return Answer::None };
+    match p.fds.place(to, Descriptor { close_on_exec, ..d }, &mut unix.uses) {
+        Ok(gone) => {
+            release(unix, gone);
+            Answer::Value(to as i64)
+        }
+        Err(_) => error(EBADF),
+    }
+}
+
+fn fcntl(unix: &mut Personality, port: PortName, fd: u64, command: u64, argument: u64) -> Answer {
+    let d = match descriptor(unix, port, fd) {
+        Ok(d) => d,
+        Err(e) => return error(e),
+    };
+    match command {
+        fcntl::F_DUPFD => dup(unix, port, fd, argument, false),
+        fcntl::F_DUPFD_CLOEXEC => dup(unix, port, fd, argument, true),
+        fcntl::F_GETFD => Answer::Value(if d.close_on_exec { fcntl::FD_CLOEXEC as i64 } else { 0 }),
+        fcntl::F_SETFD => {
+            if let Some(d) = unix.processes.get_mut(&port).and_then(|p| p.fds.get_mut(fd)) {
+                d.close_on_exec = argument & fcntl::FD_CLOEXEC != 0;
+            }
+            Answer::Value(0)
+        }
+        fcntl::F_GETFL => Answer::Value(open::RDWR as i64),
+        fcntl::F_SETFL => Answer::Value(0),
+        _ => error(EINVAL),
+    }
+}
+
+fn ioctl(unix: &mut Personality, port: PortName, fd: u64, request: u64, out: u64) -> Answer {
+    let d = match descriptor(unix, port, fd) {
+        Ok(d) => d,
+        Err(e) => return error(e),
+    };
+    let Object::Terminal(_) = d.object else { return error(ENOTTY) };
+    match request {
+        ioctl::TIOCGWINSZ => {
+            let size: [u16; 4] = [24, 80, 0, 0];
+            Answer::CopyOut { value: 0, to: out, bytes: size.as_bytes().to_vec() }
+        }
+        ioctl::TCGETS => {
+            let t = interfaces::console::Termios::sane();
+            let mut bytes = Vec::with_capacity(36);
+            for word in [t.iflag, t.oflag, t.cflag, t.lflag] {
+                bytes.extend_from_slice(&word.to_le_bytes());
+            }
+            bytes.push(t.line);
+            bytes.extend_from_slice(&t.cc);
+            Answer::CopyOut { value: 0, to: out, bytes }
+        }
+        _ => error(EINVAL),
+    }
+}
