@@ -128,6 +128,16 @@ impl FdTable {
         Ok(uses.remove(&old.object))
     }
 
+    /// The open descriptors.
+    pub fn iter(&self) -> impl Iterator<Item = &Descriptor> {
+        self.slots.iter().flatten()
+    }
+
+    /// The open descriptors with their numbers.
+    pub fn iter_numbered(&self) -> impl Iterator<Item = (u64, &Descriptor)> {
+        self.slots.iter().enumerate().filter_map(|(i, d)| d.as_ref().map(|d| (i as u64, d)))
+    }
+
     /// Every open descriptor, for closing them all (exit).
     pub fn drain(&mut self) -> Vec<Descriptor> {
         self.slots.drain(..).flatten().collect()

@@ -88,7 +88,7 @@ fn descriptor(unix: &Personality, port: PortName, fd: u64) -> Result<Descriptor,
 }
 
 /// A NUL-terminated string of at most 4 KiB at `address` in `task`.
-fn read_path(task: PortName, address: u64) -> Result<String, i64> {
+pub fn read_string(task: PortName, address: u64) -> Result<String, i64> {
     let mut bytes = Vec::new();
     let mut at = address;
     while bytes.len() < 4096 {
@@ -137,7 +137,7 @@ fn openat(
     flags: u64,
     mode: u64,
 ) -> Answer {
-    let path = match read_path(task, path) {
+    let path = match read_string(task, path) {
         Ok(p) => p,
         Err(e) => return error(e),
     };
@@ -391,7 +391,7 @@ fn stat_path(
     out: u64,
     flags: u64,
 ) -> Answer {
-    let path = match read_path(task, path) {
+    let path = match read_string(task, path) {
         Ok(p) => p,
         Err(e) => return error(e),
     };

@@ -7,3 +7,41 @@ extern crate alloc;
 pub mod fdtable;
 pub mod linux;
 pub mod stack;
+
+/// The words of a command line: split at blanks, except inside single quotes (which go).
+pub fn words(line: &str) -> alloc::vec::Vec<alloc::string::String> {
+    let mut words = alloc::vec::Vec::new();
+    let mut word = alloc::string::String::new();
+    let (mut quoted, mut any) = (false, false);
+    for c in line.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                any = true;
+            }
+            c if c.is_ascii_whitespace() && !quoted => {
+                if any {
+                    words.push(core::mem::take(&mut word));
+                    any = false;
+                }
+            }
+            c => {
+                word.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        words.push(word);
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_line_words_with_quotes() {
+        assert_eq!(super::words("p /bin/sh -c 'a b; c'  ''"), ["p", "/bin/sh", "-c", "a b; c", ""]);
+        assert_eq!(super::words("  one  "), ["one"]);
+    }
+}

@@ -28,7 +28,12 @@ pub mod nr {
     pub const DUP: u64 = 32;
     pub const DUP2: u64 = 33;
     pub const GETPID: u64 = 39;
+    pub const CLONE: u64 = 56;
+    pub const FORK: u64 = 57;
+    pub const VFORK: u64 = 58;
+    pub const EXECVE: u64 = 59;
     pub const EXIT: u64 = 60;
+    pub const WAIT4: u64 = 61;
     pub const UNAME: u64 = 63;
     pub const FCNTL: u64 = 72;
     pub const GETCWD: u64 = 79;
@@ -60,6 +65,10 @@ pub mod errno {
     pub const EFAULT: i64 = 14;
     pub const EINVAL: i64 = 22;
     pub const ENOTTY: i64 = 25;
+    pub const ECHILD: i64 = 10;
+    pub const ESRCH: i64 = 3;
+    pub const E2BIG: i64 = 7;
+    pub const ENOEXEC: i64 = 8;
     pub const EEXIST: i64 = 17;
     pub const ENOTDIR: i64 = 20;
     pub const EISDIR: i64 = 21;
@@ -121,6 +130,11 @@ pub mod open {
     pub const NOFOLLOW: u64 = 0o400000;
     pub const CLOEXEC: u64 = 0o2000000;
 }
+
+/// wait4 options.
+pub const WNOHANG: u64 = 1;
+/// clone's exit signal for a plain fork: SIGCHLD.
+pub const SIGCHLD: u64 = 17;
 
 /// The *at calls' directory "here" and flags.
 pub const AT_FDCWD: u64 = (-100i64) as u64;

@@ -23,6 +23,8 @@ mod files;
 #[cfg(target_os = "none")]
 mod process;
 #[cfg(target_os = "none")]
+mod procs;
+#[cfg(target_os = "none")]
 mod syscalls;
 
 #[cfg(not(target_os = "none"))]
@@ -37,12 +39,12 @@ libmach::entry!(main);
 #[cfg(target_os = "none")]
 fn main(args: &str) -> u64 {
     use libmach::println;
-    let mut words = args.split_ascii_whitespace().skip(1);
-    let Some(program) = words.next() else {
-        println!("usage: personality-unix PROGRAM [ARGS...]");
+    let words = personality_unix::words(args);
+    let Some(program) = words.get(1) else {
+        println!("usage: personality-unix PROGRAM [ARGS...] (an argument may be 'quoted')");
         return 2;
     };
-    let argv: alloc::vec::Vec<&str> = core::iter::once(program).chain(words).collect();
+    let argv: alloc::vec::Vec<&str> = words.iter().skip(1).map(|w| w.as_str()).collect();
     let mut unix = match process::Personality::start() {
         Ok(p) => p,
         Err(why) => {
@@ -50,7 +52,7 @@ fn main(args: &str) -> u64 {
             return 1;
         }
     };
-    if let Err(why) = unix.spawn(program, &argv) {
+    if let Err(why) = unix.spawn(program.as_str(), &argv) {
         println!("cannot run {program}: {why}");
         return 1;
     }

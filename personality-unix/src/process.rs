@@ -27,6 +27,8 @@ const STACK_SIZE: u64 = 1 << 20;
 
 pub struct Process {
     pub pid: u64,
+    /// The parent's pid (0: none, the first process).
+    pub parent: u64,
     pub task: PortName,
     /// The program's name, for the log.
     pub name: String,
@@ -36,6 +38,23 @@ pub struct Process {
     pub fds: FdTable,
     /// The working directory (absolute, as fs-server takes paths).
     pub cwd: String,
+}
+
+/// An ended process its parent has not waited for: its wait status.
+pub struct Zombie {
+    pub pid: u64,
+    pub parent: u64,
+    pub status: u64,
+}
+
+/// A wait4 that found no ended child yet: who waits, for which pid (-1: any), where the
+/// status goes, and the reply right that answers it.
+pub struct PendingWait {
+    pub process: PortName,
+    pub pid: u64,
+    pub filter: i64,
+    pub status: u64,
+    pub reply_to: PortName,
 }
 
 /// A terminal read the console has not answered yet: whose, which reply right answers the
@@ -64,6 +83,8 @@ pub struct Personality {
     pub uses: PortUses,
     /// Terminal reads waiting for the console, by the port its answer comes to.
     pending_reads: BTreeMap<PortName, (ReceiveRight, PendingRead)>,
+    pub zombies: Vec<Zombie>,
+    pub waits: Vec<PendingWait>,
 }
 
 impl Personality {
@@ -96,6 +117,8 @@ impl Personality {
             exit_status: None,
             uses: PortUses::default(),
             pending_reads: BTreeMap::new(),
+            zombies: Vec::new(),
+            waits: Vec::new(),
         })
     }
 
@@ -139,13 +162,46 @@ impl Personality {
         }
     }
 
-    /// Start `path` with `argv` as a new process.
+    /// Start `path` with `argv` as a new process (the first one: no parent).
     pub fn spawn(&mut self, path: &str, argv: &[&str]) -> Result<u64, &'static str> {
         let image = self.read_file(path)?;
         let task = task_create().map_err(|_| "task_create")?;
-        let built = self.build(task, path, argv, &image);
-        match built {
-            Ok(pid) => Ok(pid),
+        let argv: Vec<String> = argv.iter().map(|a| String::from(*a)).collect();
+        let envp: Vec<String> =
+            ["PATH=/bin", "HOME=/", "TERM=vt100"].iter().map(|e| String::from(*e)).collect();
+        let started = (|| {
+            let (entry, rsp, brk) = prepare(task, path, &argv, &envp, &image)?;
+            let port = port_allocate().map_err(|_| "no ports")?;
+            if port_move_member(port, self.set).is_err() || self.attach(task, port).is_err() {
+                let _ = port_destroy(port);
+                return Err("cannot set up the syscall port");
+            }
+            // Descriptors 0, 1 and 2: the terminal (the personality's own use never ends).
+            let mut fds = FdTable::default();
+            let terminal = Object::Terminal(self.terminal.name());
+            if self.uses.count(self.terminal.name()) == 0 {
+                self.uses.add(&terminal);
+            }
+            for _ in 0..3 {
+                fds.insert(
+                    Descriptor { object: terminal, close_on_exec: false, cookie: 0 },
+                    &mut self.uses,
+                    0,
+                );
+            }
+            let pid = self.new_pid();
+            let name = String::from(path.rsplit('/').next().unwrap_or(path));
+            let process =
+                Process { pid, parent: 0, task, name, brk_start: brk, brk, fds, cwd: String::from("/") };
+            self.processes.insert(port, process);
+            start_thread(task, entry, rsp)?;
+            Ok(pid)
+        })();
+        match started {
+            Ok(pid) => {
+                println!("started {path} as process {pid}");
+                Ok(pid)
+            }
             Err(why) => {
                 let _ = task_terminate(task);
                 let _ = port_deallocate(task);
@@ -154,67 +210,100 @@ impl Personality {
         }
     }
 
-    fn build(
-        &mut self,
-        task: PortName,
-        path: &str,
-        argv: &[&str],
-        image: &[u8],
-    ) -> Result<u64, &'static str> {
-        let name = path.rsplit('/').next().unwrap_or(path);
-        let _ = task_set_name(task, name);
-        let loaded = loader::load_elf_image(task, image).map_err(|_| "not a loadable ELF executable")?;
-        vm_allocate(task, STACK_TOP - STACK_SIZE, STACK_SIZE, protection::WRITE)
-            .map_err(|_| "no memory for the stack")?;
-        use linux::auxv::*;
-        let auxv = [
-            (AT_PHDR, loaded.program_headers),
-            (AT_PHENT, loaded.program_header_size),
-            (AT_PHNUM, loaded.program_header_count),
-            (AT_PAGESZ, 4096),
-            (AT_BASE, 0),
-            (AT_ENTRY, loaded.entry),
-            (AT_UID, 0),
-            (AT_EUID, 0),
-            (AT_GID, 0),
-            (AT_EGID, 0),
-            (AT_SECURE, 0),
-        ];
-        let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_bytes()).collect();
-        let envp: [&[u8]; 3] = [b"PATH=/bin", b"HOME=/", b"TERM=vt100"];
-        let initial = stack::build(STACK_TOP, &argv, &envp, &auxv, random_bytes(), path.as_bytes());
-        vm_write(task, STACK_TOP - initial.bytes.len() as u64, &initial.bytes).map_err(|_| "stack")?;
-        // Its own syscall port: its calls come here, and the port says who calls.
-        let port = port_allocate().map_err(|_| "no ports")?;
-        let send = port_make_send(port).map_err(|_| "no ports")?;
-        let set_up = port_move_member(port, self.set)
-            .and_then(|()| task_set_special_port(task, special_port::SYSCALL, send))
-            .and_then(|()| task_notify_ended(task, self.ended.name(), disposition::MAKE_SEND));
-        let _ = port_deallocate(send);
-        if set_up.is_err() {
-            let _ = port_destroy(port);
-            return Err("cannot set up the syscall port");
-        }
+    fn new_pid(&mut self) -> u64 {
         let pid = self.next_pid;
         self.next_pid += 1;
-        let brk = loaded.end;
-        // Descriptors 0, 1 and 2: the terminal (the personality's own use of it never ends).
-        let mut fds = FdTable::default();
-        let terminal = Object::Terminal(self.terminal.name());
-        if self.uses.count(self.terminal.name()) == 0 {
-            self.uses.add(&terminal);
+        pid
+    }
+
+    /// Make `port` the syscall port of `task`, and learn when the task ends.
+    fn attach(&mut self, task: PortName, port: PortName) -> Result<(), libmach::KernelError> {
+        let send = port_make_send(port)?;
+        let set = task_set_special_port(task, special_port::SYSCALL, send)
+            .and_then(|()| task_notify_ended(task, self.ended.name(), disposition::MAKE_SEND));
+        let _ = port_deallocate(send);
+        set
+    }
+
+    /// A forked copy of process `parent_port` in `child` (a task copy): its own syscall port,
+    /// a copy of the parent's descriptors, working directory and break. Returns its pid.
+    pub fn adopt_copy(&mut self, parent_port: PortName, child: PortName, parent_pid: u64) -> Option<u64> {
+        let parent = self.processes.get(&parent_port)?;
+        let (fds, cwd, name, brk_start, brk) =
+            (parent.fds.clone(), parent.cwd.clone(), parent.name.clone(), parent.brk_start, parent.brk);
+        let port = port_allocate().ok()?;
+        if port_move_member(port, self.set).is_err() || self.attach(child, port).is_err() {
+            let _ = port_destroy(port);
+            return None;
         }
-        for _ in 0..3 {
-            fds.insert(Descriptor { object: terminal, close_on_exec: false, cookie: 0 }, &mut self.uses, 0);
+        let copy = fds;
+        for d in copy.iter() {
+            self.uses.add(&d.object);
         }
-        let process =
-            Process { pid, task, name: name.into(), brk_start: brk, brk, fds, cwd: String::from("/") };
-        self.processes.insert(port, process);
-        let thread =
-            thread_create_at(task, loaded.entry, initial.stack_pointer, 0, 0).map_err(|_| "thread_create")?;
-        let _ = port_deallocate(thread as PortName);
-        println!("started {path} as process {pid}");
-        Ok(pid)
+        let pid = self.new_pid();
+        let _ = task_set_name(child, &name);
+        self.processes.insert(
+            port,
+            Process { pid, parent: parent_pid, task: child, name, brk_start, brk, fds: copy, cwd },
+        );
+        Some(pid)
+    }
+
+    /// `path` made absolute from process `port`'s working directory.
+    pub fn absolute(&self, port: PortName, path: &str) -> String {
+        if path.starts_with('/') {
+            return String::from(path);
+        }
+        let mut full = self.processes.get(&port).map(|p| p.cwd.clone()).unwrap_or_else(|| String::from("/"));
+        if !full.ends_with('/') {
+            full.push('/');
+        }
+        full.push_str(path);
+        full
+    }
+
+    /// execve: the program at `path` replaces process `port`'s, in a new task that keeps the
+    /// process's syscall port (so its pid), descriptors (but close-on-exec ones) and working
+    /// directory. On an error the process goes on unchanged.
+    pub fn exec(&mut self, port: PortName, path: &str, argv: &[String], envp: &[String]) -> Result<(), i64> {
+        let image = self.read_file(path).map_err(|_| linux::errno::ENOENT)?;
+        if image.get(..4) != Some(b"\x7fELF") {
+            return Err(linux::errno::ENOEXEC);
+        }
+        let task = task_create().map_err(|_| linux::errno::ENOMEM)?;
+        let prepared = prepare(task, path, argv, envp, &image).map_err(|_| linux::errno::ENOEXEC);
+        let attached =
+            prepared.and_then(|p| self.attach(task, port).map(|()| p).map_err(|_| linux::errno::ENOMEM));
+        let (entry, rsp, brk) = match attached {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = task_terminate(task);
+                let _ = port_deallocate(task);
+                return Err(e);
+            }
+        };
+        // The point of no return: the old task goes, the new one runs.
+        let Some(process) = self.processes.get_mut(&port) else { return Err(linux::errno::ESRCH) };
+        let old = core::mem::replace(&mut process.task, task);
+        process.name = String::from(path.rsplit('/').next().unwrap_or(path));
+        process.brk_start = brk;
+        process.brk = brk;
+        let closing: Vec<u64> =
+            process.fds.iter_numbered().filter(|(_, d)| d.close_on_exec).map(|(fd, _)| fd).collect();
+        for fd in closing {
+            if let Some(p) = self.processes.get_mut(&port)
+                && let Ok(Some(gone)) = p.fds.close(fd, &mut self.uses)
+                && gone != self.terminal.name()
+            {
+                let _ = port_deallocate(gone);
+            }
+        }
+        let _ = task_terminate(old);
+        let _ = port_deallocate(old);
+        if start_thread(task, entry, rsp).is_err() {
+            self.exited(port, 127 << 8);
+        }
+        Ok(())
     }
 
     /// Serve system calls until the first process has ended; its exit status is ours.
@@ -223,6 +312,7 @@ impl Personality {
         let mut answer = alloc::boxed::Box::new(Message::new());
         loop {
             if let Some(status) = self.exit_status {
+                self.end_all();
                 return status;
             }
             if request.receive(self.set).is_err() {
@@ -264,7 +354,8 @@ impl Personality {
             .map(|(&port, _)| port)
             .collect();
         for port in gone {
-            self.exited(port, 128 + 11);
+            // Ended by the kernel: a fault (reported on the kernel log), as SIGSEGV.
+            self.exited(port, 11);
         }
     }
 
@@ -298,7 +389,9 @@ impl Personality {
         send_answer(result, read.reply_to, answer);
     }
 
-    /// Process `port` ended with `status`.
+    /// Process `port` ended with wait status `status` (exit code << 8, or a signal number):
+    /// its task and descriptors go, and it waits as a zombie for its parent (which is
+    /// answered at once if it waits already). The first process's end ends the personality.
     pub fn exited(&mut self, port: PortName, status: u64) {
         let waiting: Vec<PortName> =
             self.pending_reads.iter().filter(|(_, (_, r))| r.process == port).map(|(&p, _)| p).collect();
@@ -308,6 +401,12 @@ impl Personality {
                 drop(right);
             }
         }
+        self.waits.retain(|w| {
+            if w.process == port {
+                let _ = port_deallocate(w.reply_to);
+            }
+            w.process != port
+        });
         if let Some(p) = self.processes.get_mut(&port) {
             for d in p.fds.drain() {
                 if let Some(gone) = self.uses.remove(&d.object)
@@ -317,14 +416,45 @@ impl Personality {
                 }
             }
         }
-        if let Some(p) = self.processes.remove(&port) {
-            let _ = task_terminate(p.task);
-            let _ = port_deallocate(p.task);
-            let _ = port_destroy(port);
-            println!("process {} ({}) exited with status {status}", p.pid, p.name);
-            if p.pid == 1 {
-                self.exit_status = Some(status);
+        let Some(p) = self.processes.remove(&port) else { return };
+        let _ = task_terminate(p.task);
+        let _ = port_deallocate(p.task);
+        let _ = port_destroy(port);
+        let (code, signal) = (status >> 8 & 0xff, status & 0x7f);
+        if signal != 0 {
+            println!("process {} ({}) ended by signal {signal}", p.pid, p.name);
+        } else {
+            println!("process {} ({}) exited with status {code}", p.pid, p.name);
+        }
+        // Its children are the first process's now; its own zombies are nobody's.
+        for child in self.processes.values_mut().filter(|c| c.parent == p.pid) {
+            child.parent = 1;
+        }
+        self.zombies.retain(|z| z.parent != p.pid);
+        if p.pid == 1 {
+            self.exit_status = Some(if signal != 0 { 128 + signal } else { code });
+            return;
+        }
+        let zombie = Zombie { pid: p.pid, parent: p.parent, status };
+        let waiter = self
+            .waits
+            .iter()
+            .position(|w| w.pid == zombie.parent && (w.filter == -1 || w.filter == zombie.pid as i64));
+        match waiter {
+            Some(at) => {
+                let w = self.waits.remove(at);
+                let mut m = alloc::boxed::Box::new(Message::new());
+                crate::syscalls::send_answer(crate::procs::reaped(zombie, w.status), w.reply_to, &mut m);
             }
+            None => self.zombies.push(zombie),
+        }
+    }
+
+    /// End every process (the personality is stopping).
+    pub fn end_all(&mut self) {
+        let ports: Vec<PortName> = self.processes.keys().copied().collect();
+        for port in ports {
+            self.exited(port, 9);
         }
     }
 }
@@ -351,4 +481,49 @@ pub fn rdtsc() -> u64 {
 fn postcard_decode(data: &[u8]) -> Option<Result<Vec<u8>, interfaces::Error>> {
     let decoded: Result<Bytes, interfaces::Error> = postcard::from_bytes(data).ok()?;
     Some(decoded.map(|b| b.0.to_vec()))
+}
+
+/// Load `image` into `task` and give it its first stack (argv, envp, auxv): the entry point,
+/// the stack pointer and where the break starts.
+fn prepare(
+    task: PortName,
+    path: &str,
+    argv: &[String],
+    envp: &[String],
+    image: &[u8],
+) -> Result<(u64, u64, u64), &'static str> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let _ = task_set_name(task, name);
+    let loaded = loader::load_elf_image(task, image).map_err(|_| "not a loadable ELF executable")?;
+    vm_allocate(task, STACK_TOP - STACK_SIZE, STACK_SIZE, protection::WRITE)
+        .map_err(|_| "no memory for the stack")?;
+    use linux::auxv::*;
+    let auxv = [
+        (AT_PHDR, loaded.program_headers),
+        (AT_PHENT, loaded.program_header_size),
+        (AT_PHNUM, loaded.program_header_count),
+        (AT_PAGESZ, 4096),
+        (AT_BASE, 0),
+        (AT_ENTRY, loaded.entry),
+        (AT_UID, 0),
+        (AT_EUID, 0),
+        (AT_GID, 0),
+        (AT_EGID, 0),
+        (AT_SECURE, 0),
+    ];
+    let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_bytes()).collect();
+    let envp: Vec<&[u8]> = envp.iter().map(|e| e.as_bytes()).collect();
+    let initial = stack::build(STACK_TOP, &argv, &envp, &auxv, random_bytes(), path.as_bytes());
+    if initial.bytes.len() as u64 > STACK_SIZE / 2 {
+        return Err("arguments too long");
+    }
+    vm_write(task, STACK_TOP - initial.bytes.len() as u64, &initial.bytes).map_err(|_| "stack")?;
+    Ok((loaded.entry, initial.stack_pointer, loaded.end))
+}
+
+/// The task's first thread, at `entry` with stack pointer `rsp`.
+fn start_thread(task: PortName, entry: u64, rsp: u64) -> Result<(), &'static str> {
+    let thread = thread_create_at(task, entry, rsp, 0, 0).map_err(|_| "thread_create")?;
+    let _ = port_deallocate(thread as PortName);
+    Ok(())
 }

@@ -49,7 +49,10 @@ pub fn serve(
 ) {
     let answer = match crate::files::dispatch(unix, port, call, reply_to) {
         Some(answer) => answer,
-        None => dispatch(unix, port, call),
+        None => match crate::procs::dispatch(unix, port, call, reply_to) {
+            Some(answer) => answer,
+            None => dispatch(unix, port, call),
+        },
     };
     send_answer(answer, reply_to, m);
 }
@@ -93,10 +96,6 @@ fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest) -> An
     let (task, pid) = (process.task, process.pid);
     let [a0, a1, a2, a3, _a4, _a5] = call.args;
     match call.number {
-        nr::EXIT | nr::EXIT_GROUP => {
-            unix.exited(port, a0 & 0xff);
-            Answer::None
-        }
         nr::ARCH_PRCTL => match a0 {
             ARCH_SET_FS if a1 < mach_abi::layout::USER_END => Answer::SetFsBase(a1),
             ARCH_SET_FS => error(EPERM),
@@ -107,7 +106,7 @@ fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest) -> An
             _ => error(EINVAL),
         },
         nr::SET_TID_ADDRESS | nr::GETPID | nr::GETTID => Answer::Value(pid as i64),
-        nr::GETPPID => Answer::Value(0),
+        nr::GETPPID => Answer::Value(unix.processes.get(&port).map_or(0, |p| p.parent) as i64),
         nr::GETUID | nr::GETEUID | nr::GETGID | nr::GETEGID => Answer::Value(0),
         nr::BRK => brk(unix, port, a0),
         nr::MMAP => map(task, a0, a1, a2, a3),

@@ -85,3 +85,33 @@ fn a_terminal_read_waits_for_the_typed_line() {
     m.wait_for_log("mach-kernel: no tasks left", Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
     m.expect_exit(HALTED_STATUS);
 }
+
+#[test]
+fn our_shell_forks_execs_and_waits() {
+    let config = BootConfig::custom(
+        "",
+        &[
+            ("bootstrap", "bootstrap"),
+            ("block", "block"),
+            ("fs-server", "fs-server"),
+            ("console", "console"),
+            (
+                "personality-unix",
+                "personality-unix /bin/sh -c '/bin/hello 3; /bin/hello status $? $$ && /bin/hello 5'",
+            ),
+        ],
+    );
+    let mut m = Machine::boot(&config);
+    let log = m
+        .wait_for_log("mach-kernel: no tasks left", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let console = m.console().replace('\r', "");
+    assert!(console.contains("argv: [\"/bin/hello\", \"3\"]"), "{console}\n{log}");
+    assert!(
+        console.contains("argv: [\"/bin/hello\", \"status\", \"3\", \"1\"]"),
+        "$? and $$:\n{console}\n{log}"
+    );
+    assert!(console.contains("argv: [\"/bin/hello\", \"5\"]"), "&& after a success:\n{console}\n{log}");
+    assert!(log.contains("process 1 (sh) exited with status 5"), "{log}");
+    m.expect_exit(HALTED_STATUS);
+}

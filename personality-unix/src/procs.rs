@@ -1,0 +1,148 @@
+//! Processes making processes: fork (a copy-on-write copy of the task, through
+//! `task_create_copy`), execve (a new task for the new program, keeping the process's
+//! syscall port, pid and descriptors), exit (the process becomes a zombie until its parent
+//! waits), and wait4 (answered at once, or kept until a child ends: the personality never
+//! waits with it).
+//!
+//! It must never let a process act on one that is not its child, and never lose a zombie's
+//! status or a waiting parent's reply right.
+
+use crate::process::{PendingWait, Personality, Zombie};
+use crate::syscalls::{Answer, error};
+use alloc::string::String;
+use alloc::vec::Vec;
+use libmach::ipc::{PortName, port_deallocate};
+use libmach::task::{task_create_copy, task_resume, task_suspend, task_terminate, thread_set_state, vm_read};
+use mach_abi::forward::SyscallRequest;
+use personality_unix::linux::{self, errno::*, nr};
+
+/// Serve `call` if it is one of the process calls; None otherwise.
+pub fn dispatch(
+    unix: &mut Personality,
+    port: PortName,
+    call: &SyscallRequest,
+    reply_to: PortName,
+) -> Option<Answer> {
+    let [a0, a1, a2, a3, _, _] = call.args;
+    let answer = match call.number {
+        nr::FORK | nr::VFORK => fork(unix, port, call),
+        // clone as fork: only the plain form (SIGCHLD, no shared memory, no new stack).
+        nr::CLONE if a0 == linux::SIGCHLD && a1 == 0 => fork(unix, port, call),
+        nr::CLONE => error(ENOSYS),
+        nr::EXECVE => execve(unix, port, a0, a1, a2),
+        nr::WAIT4 => wait4(unix, port, a0 as i64, a1, a2, reply_to),
+        nr::EXIT | nr::EXIT_GROUP => {
+            unix.exited(port, (a0 & 0xff) << 8);
+            Answer::None
+        }
+        _ => return None,
+    };
+    let _ = a3;
+    Some(answer)
+}
+
+fn fork(unix: &mut Personality, port: PortName, call: &SyscallRequest) -> Answer {
+    let Some(parent) = unix.processes.get(&port) else { return Answer::None };
+    let (parent_task, parent_pid) = (parent.task, parent.pid);
+    let Ok(child) = task_create_copy(parent_task) else { return error(ENOMEM) };
+    // The child's first thread continues from the fork with rax = 0. It is made suspended,
+    // given every register of the parent's thread, then let go.
+    let mut registers = call.registers;
+    registers.rax = 0;
+    let started = (|| {
+        task_suspend(child).ok()?;
+        let thread =
+            libmach::ipc::thread_create_at(child, registers.rip, registers.rsp, 0, 0).ok()? as PortName;
+        let set = thread_set_state(thread, &registers);
+        let _ = port_deallocate(thread);
+        set.ok()
+    })();
+    let pid = started.and_then(|()| unix.adopt_copy(port, child, parent_pid));
+    match pid {
+        Some(pid) => {
+            let _ = task_resume(child);
+            Answer::Value(pid as i64)
+        }
+        None => {
+            let _ = task_terminate(child);
+            let _ = port_deallocate(child);
+            error(ENOMEM)
+        }
+    }
+}
+
+/// The NUL-terminated strings of a NULL-terminated pointer array in `task` (argv, envp).
+fn read_strings(task: PortName, array: u64) -> Result<Vec<String>, i64> {
+    let mut strings = Vec::new();
+    if array == 0 {
+        return Ok(strings);
+    }
+    let mut total = 0;
+    for i in 0..4096u64 {
+        let mut pointer = [0u8; 8];
+        vm_read(task, array + i * 8, &mut pointer).map_err(|_| EFAULT)?;
+        let pointer = u64::from_le_bytes(pointer);
+        if pointer == 0 {
+            return Ok(strings);
+        }
+        let s = crate::files::read_string(task, pointer)?;
+        total += s.len() + 1;
+        if total > 128 * 1024 {
+            return Err(E2BIG);
+        }
+        strings.push(s);
+    }
+    Err(E2BIG)
+}
+
+fn execve(unix: &mut Personality, port: PortName, path: u64, argv: u64, envp: u64) -> Answer {
+    let Some(task) = unix.processes.get(&port).map(|p| p.task) else { return Answer::None };
+    let path = match crate::files::read_string(task, path) {
+        Ok(p) => p,
+        Err(e) => return error(e),
+    };
+    let (argv, envp) = match (read_strings(task, argv), read_strings(task, envp)) {
+        (Ok(a), Ok(e)) => (a, e),
+        (Err(e), _) | (_, Err(e)) => return error(e),
+    };
+    let path = unix.absolute(port, &path);
+    match unix.exec(port, &path, &argv, &envp) {
+        // The old task is gone with the thread that called: nothing to answer.
+        Ok(()) => Answer::None,
+        Err(e) => error(e),
+    }
+}
+
+fn wait4(
+    unix: &mut Personality,
+    port: PortName,
+    pid: i64,
+    status: u64,
+    options: u64,
+    reply_to: PortName,
+) -> Answer {
+    let Some(me) = unix.processes.get(&port).map(|p| p.pid) else { return Answer::None };
+    let wanted = |z: &Zombie| z.parent == me && (pid == -1 || pid == z.pid as i64);
+    if let Some(at) = unix.zombies.iter().position(wanted) {
+        let z = unix.zombies.remove(at);
+        return reaped(z, status);
+    }
+    let has_children = unix.processes.values().any(|p| p.parent == me && (pid == -1 || pid == p.pid as i64));
+    if !has_children {
+        return error(ECHILD);
+    }
+    if options & linux::WNOHANG != 0 {
+        return Answer::Value(0);
+    }
+    unix.waits.push(PendingWait { process: port, pid: me, filter: pid, status, reply_to });
+    Answer::Later
+}
+
+/// The answer to a wait that found `z`.
+pub fn reaped(z: Zombie, status: u64) -> Answer {
+    if status == 0 {
+        Answer::Value(z.pid as i64)
+    } else {
+        Answer::CopyOut { value: z.pid as i64, to: status, bytes: (z.status as u32).to_le_bytes().to_vec() }
+    }
+}
