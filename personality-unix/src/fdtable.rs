@@ -1,7 +1,8 @@
 //! A process's file descriptors: numbers mapped to the open objects the personality holds
-//! (an `io` port of a server, or an object the personality serves itself), with the
-//! close-on-exec flag; and the count of descriptors naming each port, across every process,
-//! so that the personality releases its send right when the last one closes.
+//! (an `io` port of a server, or an object the personality serves itself: a pipe end,
+//! /dev/null), with the close-on-exec flag; and the count of descriptors naming each object,
+//! across every process, so that the personality releases a port (or closes a pipe end) when
+//! the last one goes.
 //!
 //! Pure bookkeeping: it never talks to a server. It must never hand out a descriptor number
 //! above [`MAX_FDS`], nor lose count of a port.
@@ -13,7 +14,7 @@ use alloc::vec::Vec;
 pub const MAX_FDS: usize = 1024;
 
 /// What a descriptor stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Object {
     /// A terminal port of the console server.
     Terminal(u32),
@@ -25,6 +26,10 @@ pub enum Object {
     Null,
     /// /dev/zero: reads give zeros, writes vanish.
     Zero,
+    /// The read end of pipe N (served by the personality).
+    PipeRead(u32),
+    /// The write end of pipe N.
+    PipeWrite(u32),
 }
 
 impl Object {
@@ -32,7 +37,7 @@ impl Object {
     pub fn port(&self) -> Option<u32> {
         match *self {
             Object::Terminal(p) | Object::File(p) | Object::Directory(p) => Some(p),
-            Object::Null | Object::Zero => None,
+            Object::Null | Object::Zero | Object::PipeRead(_) | Object::PipeWrite(_) => None,
         }
     }
 }
@@ -54,33 +59,31 @@ pub struct FdTable {
     slots: Vec<Option<Descriptor>>,
 }
 
-/// How many descriptors (in all processes) name each port.
+/// How many descriptors (in all processes) name each object.
 #[derive(Debug, Default)]
-pub struct PortUses {
-    uses: BTreeMap<u32, usize>,
+pub struct Uses {
+    uses: BTreeMap<Object, usize>,
 }
 
-impl PortUses {
+impl Uses {
     pub fn add(&mut self, object: &Object) {
-        if let Some(port) = object.port() {
-            *self.uses.entry(port).or_insert(0) += 1;
-        }
+        *self.uses.entry(*object).or_insert(0) += 1;
     }
 
-    /// One use fewer; the port when that was its last (the caller releases its right).
-    pub fn remove(&mut self, object: &Object) -> Option<u32> {
-        let port = object.port()?;
-        let count = self.uses.get_mut(&port)?;
+    /// One use fewer; the object when that was its last (the caller releases its port or
+    /// closes its pipe end).
+    pub fn remove(&mut self, object: &Object) -> Option<Object> {
+        let count = self.uses.get_mut(object)?;
         *count -= 1;
         if *count == 0 {
-            self.uses.remove(&port);
-            return Some(port);
+            self.uses.remove(object);
+            return Some(*object);
         }
         None
     }
 
-    pub fn count(&self, port: u32) -> usize {
-        self.uses.get(&port).copied().unwrap_or(0)
+    pub fn count(&self, object: &Object) -> usize {
+        self.uses.get(object).copied().unwrap_or(0)
     }
 }
 
@@ -95,7 +98,7 @@ impl FdTable {
 
     /// Put `d` in the lowest free slot at or above `at_least`; its number, or None when the
     /// table is full.
-    pub fn insert(&mut self, d: Descriptor, uses: &mut PortUses, at_least: usize) -> Option<u64> {
+    pub fn insert(&mut self, d: Descriptor, uses: &mut Uses, at_least: usize) -> Option<u64> {
         let free = (at_least..MAX_FDS).find(|&i| self.slots.get(i).is_none_or(|s| s.is_none()))?;
         if free >= self.slots.len() {
             self.slots.resize(free + 1, None);
@@ -110,8 +113,8 @@ impl FdTable {
         &mut self,
         fd: u64,
         d: Descriptor,
-        uses: &mut PortUses,
-    ) -> Result<Option<u32>, BadDescriptor> {
+        uses: &mut Uses,
+    ) -> Result<Option<Object>, BadDescriptor> {
         let index = usize::try_from(fd).ok().filter(|&i| i < MAX_FDS).ok_or(BadDescriptor)?;
         if index >= self.slots.len() {
             self.slots.resize(index + 1, None);
@@ -122,7 +125,7 @@ impl FdTable {
     }
 
     /// Close `fd`: Err if it was not open; else the port whose last use went, if any.
-    pub fn close(&mut self, fd: u64, uses: &mut PortUses) -> Result<Option<u32>, BadDescriptor> {
+    pub fn close(&mut self, fd: u64, uses: &mut Uses) -> Result<Option<Object>, BadDescriptor> {
         let slot = usize::try_from(fd).ok().and_then(|i| self.slots.get_mut(i)).ok_or(BadDescriptor)?;
         let old = slot.take().ok_or(BadDescriptor)?;
         Ok(uses.remove(&old.object))
@@ -154,7 +157,7 @@ mod tests {
 
     #[test]
     fn lowest_free_numbers_dup2_and_the_last_close_of_a_port() {
-        let mut uses = PortUses::default();
+        let mut uses = Uses::default();
         let mut t = FdTable::default();
         for _ in 0..3 {
             t.insert(
@@ -163,17 +166,17 @@ mod tests {
                 0,
             );
         }
-        assert_eq!(uses.count(9), 3);
+        assert_eq!(uses.count(&Object::Terminal(9)), 3);
         assert_eq!(t.insert(file(5), &mut uses, 0), Some(3));
         assert_eq!(t.close(1, &mut uses), Ok(None), "9 is still used by 0 and 2");
         assert_eq!(t.insert(file(6), &mut uses, 0), Some(1), "the lowest free number");
         assert_eq!(t.insert(file(6), &mut uses, 10), Some(10), "F_DUPFD's lower bound");
-        assert_eq!(t.place(3, file(6), &mut uses), Ok(Some(5)), "dup2 over the last use of 5");
-        assert_eq!(uses.count(6), 3);
+        assert_eq!(t.place(3, file(6), &mut uses), Ok(Some(Object::File(5))), "dup2 over the last use of 5");
+        assert_eq!(uses.count(&Object::File(6)), 3);
         assert_eq!(t.close(3, &mut uses), Ok(None));
         assert_eq!(t.close(3, &mut uses), Err(BadDescriptor), "closed twice");
         assert_eq!(t.close(1, &mut uses), Ok(None));
-        assert_eq!(t.close(10, &mut uses), Ok(Some(6)), "the last use of 6");
+        assert_eq!(t.close(10, &mut uses), Ok(Some(Object::File(6))), "the last use of 6");
         assert_eq!(t.close(99, &mut uses), Err(BadDescriptor));
         assert!(t.place(MAX_FDS as u64, file(1), &mut uses).is_err());
         let rest = t.drain();
@@ -181,12 +184,12 @@ mod tests {
         for d in rest {
             uses.remove(&d.object);
         }
-        assert_eq!(uses.count(9), 0);
+        assert_eq!(uses.count(&Object::Terminal(9)), 0);
     }
 
     #[test]
     fn a_full_table_refuses() {
-        let mut uses = PortUses::default();
+        let mut uses = Uses::default();
         let mut t = FdTable::default();
         for i in 0..MAX_FDS {
             assert_eq!(
@@ -195,6 +198,6 @@ mod tests {
             );
         }
         assert_eq!(t.insert(file(1), &mut uses, 0), None);
-        assert_eq!(uses.count(1), 0, "nothing counted for a refused insert");
+        assert_eq!(uses.count(&Object::File(1)), 0, "nothing counted for a refused insert");
     }
 }

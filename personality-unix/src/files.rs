@@ -43,14 +43,16 @@ pub fn dispatch(
     let answer = match call.number {
         nr::READ => read(unix, port, task, a0, a1, a2, None, reply_to),
         nr::PREAD64 => read(unix, port, task, a0, a1, a2, Some(a3), reply_to),
-        nr::WRITE => write(unix, port, task, a0, &[(a1, a2)]),
+        nr::WRITE => write(unix, port, task, a0, &[(a1, a2)], reply_to),
         nr::WRITEV => match read_iovecs(task, a1, a2) {
-            Ok(iov) => write(unix, port, task, a0, &iov),
+            Ok(iov) => write(unix, port, task, a0, &iov, reply_to),
             Err(e) => error(e),
         },
         nr::OPEN => openat(unix, port, task, linux::AT_FDCWD, a0, a1, a2),
         nr::OPENAT => openat(unix, port, task, a0, a1, a2, a3),
         nr::CLOSE => close(unix, port, a0),
+        nr::PIPE => crate::pipes::make(unix, port, a0, 0),
+        nr::PIPE2 => crate::pipes::make(unix, port, a0, a1),
         nr::FSTAT => fstat(unix, port, a0, a1),
         nr::STAT => stat_path(unix, port, task, linux::AT_FDCWD, a0, a1, 0),
         nr::LSTAT => stat_path(unix, port, task, linux::AT_FDCWD, a0, a1, linux::AT_SYMLINK_NOFOLLOW),
@@ -211,20 +213,13 @@ fn install(unix: &mut Personality, port: PortName, d: Descriptor) -> Answer {
     }
 }
 
-/// The port whose last descriptor went is released.
-fn release(unix: &mut Personality, gone: Option<u32>) {
-    if let Some(port) = gone
-        && port != unix.terminal.name()
-    {
-        drop(SendRight::from_name(port));
-    }
-}
-
 fn close(unix: &mut Personality, port: PortName, fd: u64) -> Answer {
     let Some(p) = unix.processes.get_mut(&port) else { return Answer::None };
     match p.fds.close(fd, &mut unix.uses) {
         Ok(gone) => {
-            release(unix, gone);
+            if let Some(gone) = gone {
+                unix.released(gone);
+            }
             Answer::Value(0)
         }
         Err(_) => error(EBADF),
@@ -251,6 +246,14 @@ fn read(
         Object::Null => Answer::Value(0),
         Object::Zero => Answer::CopyOut { value: count as i64, to: address, bytes: vec![0; count as usize] },
         Object::Directory(_) => error(EISDIR),
+        Object::PipeWrite(_) => error(EBADF),
+        Object::PipeRead(_) if at.is_some() => error(ESPIPE),
+        Object::PipeRead(id) => crate::pipes::read(
+            unix,
+            id,
+            count as usize,
+            crate::pipes::Waiter { process: port, reply_to, address },
+        ),
         Object::File(file) => {
             let request = io::ReadRequest { count, at, nonblocking: false };
             let reply = unix.reply.name();
@@ -308,7 +311,14 @@ fn read_iovecs(task: PortName, at: u64, count: u64) -> Result<Vec<(u64, u64)>, i
 }
 
 /// write / writev: the pieces gathered (up to 64 KiB), then written in 4 KiB requests.
-fn write(unix: &mut Personality, port: PortName, task: PortName, fd: u64, pieces: &[(u64, u64)]) -> Answer {
+fn write(
+    unix: &mut Personality,
+    port: PortName,
+    task: PortName,
+    fd: u64,
+    pieces: &[(u64, u64)],
+    reply_to: PortName,
+) -> Answer {
     let d = match descriptor(unix, port, fd) {
         Ok(d) => d,
         Err(e) => return error(e),
@@ -316,7 +326,9 @@ fn write(unix: &mut Personality, port: PortName, task: PortName, fd: u64, pieces
     let target = match d.object {
         Object::Null | Object::Zero => return Answer::Value(pieces.iter().map(|&(_, n)| n as i64).sum()),
         Object::Directory(_) => return error(EISDIR),
-        Object::File(p) | Object::Terminal(p) => p,
+        Object::PipeRead(_) => return error(EBADF),
+        Object::File(p) | Object::Terminal(p) => Some(p),
+        Object::PipeWrite(_) => None,
     };
     let mut data = Vec::new();
     for &(address, len) in pieces {
@@ -330,6 +342,15 @@ fn write(unix: &mut Personality, port: PortName, task: PortName, fd: u64, pieces
             return error(EFAULT);
         }
     }
+    let Some(target) = target else {
+        let Object::PipeWrite(id) = d.object else { return error(EBADF) };
+        return crate::pipes::write(
+            unix,
+            id,
+            data,
+            crate::pipes::Waiter { process: port, reply_to, address: 0 },
+        );
+    };
     let mut done = 0i64;
     for chunk in data.chunks(io::MAX_TRANSFER as usize) {
         let request = io::WriteRequest { data: Bytes(chunk), at: None };
@@ -369,6 +390,9 @@ fn fstat(unix: &mut Personality, port: PortName, fd: u64, out: u64) -> Answer {
             Ok(s) => s,
             Err(e) => return error(e),
         },
+        None if matches!(d.object, Object::PipeRead(_) | Object::PipeWrite(_)) => {
+            io::Stat { mode: io::mode::FIFO | 0o600, nlink: 1, dev: 3, blksize: 4096, ..io::Stat::default() }
+        }
         // /dev/null and /dev/zero: character devices 1:3 and 1:5.
         None => io::Stat {
             mode: io::mode::CHAR_DEVICE | 0o666,
@@ -509,7 +533,9 @@ fn dup2(unix: &mut Personality, port: PortName, fd: u64, to: u64, close_on_exec:
     let Some(p) = unix.processes.get_mut(&port) else { return Answer::None };
     match p.fds.place(to, Descriptor { close_on_exec, ..d }, &mut unix.uses) {
         Ok(gone) => {
-            release(unix, gone);
+            if let Some(gone) = gone {
+                unix.released(gone);
+            }
             Answer::Value(to as i64)
         }
         Err(_) => error(EBADF),

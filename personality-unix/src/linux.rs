@@ -24,6 +24,7 @@ pub mod nr {
     pub const PREAD64: u64 = 17;
     pub const READV: u64 = 19;
     pub const WRITEV: u64 = 20;
+    pub const PIPE: u64 = 22;
     pub const MADVISE: u64 = 28;
     pub const DUP: u64 = 32;
     pub const DUP2: u64 = 33;
@@ -52,6 +53,7 @@ pub mod nr {
     pub const OPENAT: u64 = 257;
     pub const NEWFSTATAT: u64 = 262;
     pub const DUP3: u64 = 292;
+    pub const PIPE2: u64 = 293;
     pub const GETRANDOM: u64 = 318;
     pub const STATX: u64 = 332;
 }
@@ -76,6 +78,7 @@ pub mod errno {
     pub const ESPIPE: i64 = 29;
     pub const ENAMETOOLONG: i64 = 36;
     pub const ENOSYS: i64 = 38;
+    pub const EPIPE: i64 = 32;
     pub const EIO: i64 = 5;
     pub const ERANGE: i64 = 34;
 }

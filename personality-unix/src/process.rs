@@ -18,7 +18,7 @@ use libmach::{loader, println};
 use mach_abi::forward::{SYSCALL_MESSAGE, SyscallRequest};
 use mach_abi::zerocopy::FromBytes;
 use mach_abi::{TASK_ENDED_MESSAGE, protection, special_port};
-use personality_unix::fdtable::{Descriptor, FdTable, Object, PortUses};
+use personality_unix::fdtable::{Descriptor, FdTable, Object, Uses};
 use personality_unix::{linux, stack};
 
 /// Where a process's stack ends, and its size.
@@ -80,7 +80,10 @@ pub struct Personality {
     /// The first process's exit status, once it has ended.
     exit_status: Option<u64>,
     /// How many descriptors name each server port.
-    pub uses: PortUses,
+    pub uses: Uses,
+    /// Pipes by number, and the next number.
+    pub pipes: BTreeMap<u32, crate::pipes::ServedPipe>,
+    pub next_pipe: u32,
     /// Terminal reads waiting for the console, by the port its answer comes to.
     pending_reads: BTreeMap<PortName, (ReceiveRight, PendingRead)>,
     pub zombies: Vec<Zombie>,
@@ -115,7 +118,9 @@ impl Personality {
             reply,
             scratch: m,
             exit_status: None,
-            uses: PortUses::default(),
+            uses: Uses::default(),
+            pipes: BTreeMap::new(),
+            next_pipe: 1,
             pending_reads: BTreeMap::new(),
             zombies: Vec::new(),
             waits: Vec::new(),
@@ -179,7 +184,7 @@ impl Personality {
             // Descriptors 0, 1 and 2: the terminal (the personality's own use never ends).
             let mut fds = FdTable::default();
             let terminal = Object::Terminal(self.terminal.name());
-            if self.uses.count(self.terminal.name()) == 0 {
+            if self.uses.count(&terminal) == 0 {
                 self.uses.add(&terminal);
             }
             for _ in 0..3 {
@@ -293,9 +298,8 @@ impl Personality {
         for fd in closing {
             if let Some(p) = self.processes.get_mut(&port)
                 && let Ok(Some(gone)) = p.fds.close(fd, &mut self.uses)
-                && gone != self.terminal.name()
             {
-                let _ = port_deallocate(gone);
+                self.released(gone);
             }
         }
         let _ = task_terminate(old);
@@ -407,13 +411,11 @@ impl Personality {
             }
             w.process != port
         });
-        if let Some(p) = self.processes.get_mut(&port) {
-            for d in p.fds.drain() {
-                if let Some(gone) = self.uses.remove(&d.object)
-                    && gone != self.terminal.name()
-                {
-                    let _ = port_deallocate(gone);
-                }
+        crate::pipes::forget_process(self, port);
+        let descriptors = self.processes.get_mut(&port).map(|p| p.fds.drain()).unwrap_or_default();
+        for d in descriptors {
+            if let Some(gone) = self.uses.remove(&d.object) {
+                self.released(gone);
             }
         }
         let Some(p) = self.processes.remove(&port) else { return };
@@ -447,6 +449,21 @@ impl Personality {
                 crate::syscalls::send_answer(crate::procs::reaped(zombie, w.status), w.reply_to, &mut m);
             }
             None => self.zombies.push(zombie),
+        }
+    }
+
+    /// The last descriptor of `object` (in any process) went: release its server port, or
+    /// close that end of its pipe.
+    pub fn released(&mut self, object: Object) {
+        match object {
+            Object::PipeRead(_) | Object::PipeWrite(_) => crate::pipes::end_closed(self, object),
+            other => {
+                if let Some(port) = other.port()
+                    && port != self.terminal.name()
+                {
+                    let _ = port_deallocate(port);
+                }
+            }
         }
     }
 

@@ -115,3 +115,32 @@ fn our_shell_forks_execs_and_waits() {
     assert!(log.contains("process 1 (sh) exited with status 5"), "{log}");
     m.expect_exit(HALTED_STATUS);
 }
+
+#[test]
+fn a_pipeline_between_two_programs() {
+    let config = BootConfig::custom(
+        "",
+        &[
+            ("bootstrap", "bootstrap"),
+            ("block", "block"),
+            ("fs-server", "fs-server"),
+            ("console", "console"),
+            ("personality-unix", "personality-unix /bin/sh -c '/bin/hello 1 | /bin/hello read'"),
+        ],
+    );
+    let mut m = Machine::boot(&config);
+    let log = m
+        .wait_for_log("mach-kernel: no tasks left", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let console = m.console().replace('\r', "");
+    assert!(
+        console.contains("you typed 38 bytes: [hello from a Linux program on Machina]"),
+        "the second program read the first one's line through the pipe:\n{console}\n{log}"
+    );
+    assert!(
+        !console.contains("argv: [\"/bin/hello\", \"1\"]"),
+        "the first one's output went into the pipe:\n{console}"
+    );
+    assert!(log.contains("process 1 (sh) exited with status 0"), "{log}");
+    m.expect_exit(HALTED_STATUS);
+}
