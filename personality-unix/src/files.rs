@@ -66,6 +66,11 @@ pub fn dispatch(
         nr::DUP3 => dup2(unix, port, a0, a1, a2 & open::CLOEXEC != 0),
         nr::FCNTL => fcntl(unix, port, a0, a1, a2),
         nr::IOCTL => ioctl(unix, port, a0, a1, a2),
+        nr::CHDIR => match read_string(task, a0) {
+            Ok(path) => change_directory(unix, port, &path),
+            Err(e) => error(e),
+        },
+        nr::FCHDIR => error(ENOSYS),
         nr::GETCWD => {
             let cwd = unix.processes.get(&port).map(|p| p.cwd.clone()).unwrap_or_default();
             let mut bytes = cwd.into_bytes();
@@ -79,6 +84,27 @@ pub fn dispatch(
         _ => return None,
     };
     Some(answer)
+}
+
+/// chdir: the directory must exist (and be one); the working directory is kept as a plain
+/// absolute path, which fs-server resolves for relative paths.
+fn change_directory(unix: &mut Personality, port: PortName, path: &str) -> Answer {
+    let cwd = unix.processes.get(&port).map(|p| p.cwd.clone()).unwrap_or_default();
+    let target = linux::normalize(&cwd, path);
+    let request = proto::StatRequest { path: &target, follow: true, credentials: Credentials::ROOT };
+    let reply = unix.reply.name();
+    let fs = unix.fs.name();
+    match rpc::call_timeout::<proto::StatPath>(fs, &request, &[], reply, &mut unix.scratch, CALL_TIMEOUT_MS) {
+        Ok(Ok(stat)) if stat.mode & io::mode::TYPE_MASK == io::mode::DIRECTORY => {
+            if let Some(p) = unix.processes.get_mut(&port) {
+                p.cwd = target;
+            }
+            Answer::Value(0)
+        }
+        Ok(Ok(_)) => error(ENOTDIR),
+        Ok(Err(e)) => error(to_errno(e)),
+        Err(_) => error(linux::errno::EIO),
+    }
 }
 
 fn to_errno(e: Error) -> i64 {
@@ -574,6 +600,20 @@ fn ioctl(unix: &mut Personality, port: PortName, fd: u64, request: u64, out: u64
             let size: [u16; 4] = [24, 80, 0, 0];
             Answer::CopyOut { value: 0, to: out, bytes: size.as_bytes().to_vec() }
         }
+        ioctl::TIOCGPGRP => {
+            Answer::CopyOut { value: 0, to: out, bytes: (unix.foreground as u32).to_le_bytes().to_vec() }
+        }
+        ioctl::TIOCSPGRP => {
+            let mut group = [0u8; 4];
+            let task = unix.processes.get(&port).map(|p| p.task).unwrap_or(0);
+            if vm_read(task, out, &mut group).is_err() {
+                return error(EFAULT);
+            }
+            unix.foreground = u32::from_le_bytes(group) as u64;
+            Answer::Value(0)
+        }
+        // Terminal settings are not forwarded to the console yet: the shell keeps to lines.
+        ioctl::TCSETS | ioctl::TCSETSW | ioctl::TCSETSF => error(EINVAL),
         ioctl::TCGETS => {
             let t = interfaces::console::Termios::sane();
             let mut bytes = Vec::with_capacity(36);

@@ -38,11 +38,18 @@ pub mod nr {
     pub const UNAME: u64 = 63;
     pub const FCNTL: u64 = 72;
     pub const GETCWD: u64 = 79;
+    pub const CHDIR: u64 = 80;
+    pub const FCHDIR: u64 = 81;
     pub const GETUID: u64 = 102;
     pub const GETGID: u64 = 104;
     pub const GETEUID: u64 = 107;
     pub const GETEGID: u64 = 108;
+    pub const SETPGID: u64 = 109;
     pub const GETPPID: u64 = 110;
+    pub const GETPGRP: u64 = 111;
+    pub const SETSID: u64 = 112;
+    pub const GETPGID: u64 = 121;
+    pub const GETSID: u64 = 124;
     pub const SIGALTSTACK: u64 = 131;
     pub const ARCH_PRCTL: u64 = 158;
     pub const GETTID: u64 = 186;
@@ -99,6 +106,11 @@ pub mod mmap {
 pub mod ioctl {
     pub const TCGETS: u64 = 0x5401;
     pub const TIOCGWINSZ: u64 = 0x5413;
+    pub const TIOCGPGRP: u64 = 0x540f;
+    pub const TIOCSPGRP: u64 = 0x5410;
+    pub const TCSETS: u64 = 0x5402;
+    pub const TCSETSW: u64 = 0x5403;
+    pub const TCSETSF: u64 = 0x5404;
 }
 
 /// Auxiliary vector keys.
@@ -198,6 +210,31 @@ pub fn put_dirent64(
     true
 }
 
+/// `path` made absolute from `cwd`, with "." and ".." taken out (lexically: the caller has
+/// checked that the result is a directory where it matters).
+pub fn normalize(cwd: &str, path: &str) -> alloc::string::String {
+    let mut parts: alloc::vec::Vec<&str> = alloc::vec::Vec::new();
+    let start = if path.starts_with('/') { "" } else { cwd };
+    for part in start.split('/').chain(path.split('/')) {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    let mut out = alloc::string::String::new();
+    for p in &parts {
+        out.push('/');
+        out.push_str(p);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,5 +265,17 @@ mod tests {
         assert!(put_dirent64(&mut out, 64, 11, 40, 8, b"motd"));
         assert_eq!(out.len(), 48);
         assert!(!put_dirent64(&mut out, 64, 12, 80, 8, b"a-longer-name"), "over the limit");
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    #[test]
+    fn paths_are_made_absolute_and_plain() {
+        assert_eq!(super::normalize("/", "etc"), "/etc");
+        assert_eq!(super::normalize("/etc", ".."), "/");
+        assert_eq!(super::normalize("/a/b", "../c/./d/"), "/a/c/d");
+        assert_eq!(super::normalize("/a", "/x/../.."), "/");
+        assert_eq!(super::normalize("/", ""), "/");
     }
 }

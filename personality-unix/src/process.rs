@@ -38,6 +38,9 @@ pub struct Process {
     pub fds: FdTable,
     /// The working directory (absolute, as fs-server takes paths).
     pub cwd: String,
+    /// Process group and session.
+    pub pgid: u64,
+    pub sid: u64,
 }
 
 /// An ended process its parent has not waited for: its wait status.
@@ -88,6 +91,8 @@ pub struct Personality {
     pending_reads: BTreeMap<PortName, (ReceiveRight, PendingRead)>,
     pub zombies: Vec<Zombie>,
     pub waits: Vec<PendingWait>,
+    /// The terminal's foreground process group (TIOCSPGRP), kept for ^C to come.
+    pub foreground: u64,
 }
 
 impl Personality {
@@ -124,6 +129,7 @@ impl Personality {
             pending_reads: BTreeMap::new(),
             zombies: Vec::new(),
             waits: Vec::new(),
+            foreground: 1,
         })
     }
 
@@ -196,8 +202,9 @@ impl Personality {
             }
             let pid = self.new_pid();
             let name = String::from(path.rsplit('/').next().unwrap_or(path));
+            let cwd = String::from("/");
             let process =
-                Process { pid, parent: 0, task, name, brk_start: brk, brk, fds, cwd: String::from("/") };
+                Process { pid, parent: 0, task, name, brk_start: brk, brk, fds, cwd, pgid: pid, sid: pid };
             self.processes.insert(port, process);
             start_thread(task, entry, rsp)?;
             Ok(pid)
@@ -234,8 +241,15 @@ impl Personality {
     /// a copy of the parent's descriptors, working directory and break. Returns its pid.
     pub fn adopt_copy(&mut self, parent_port: PortName, child: PortName, parent_pid: u64) -> Option<u64> {
         let parent = self.processes.get(&parent_port)?;
-        let (fds, cwd, name, brk_start, brk) =
-            (parent.fds.clone(), parent.cwd.clone(), parent.name.clone(), parent.brk_start, parent.brk);
+        let (fds, cwd, name, brk_start, brk, pgid, sid) = (
+            parent.fds.clone(),
+            parent.cwd.clone(),
+            parent.name.clone(),
+            parent.brk_start,
+            parent.brk,
+            parent.pgid,
+            parent.sid,
+        );
         let port = port_allocate().ok()?;
         if port_move_member(port, self.set).is_err() || self.attach(child, port).is_err() {
             let _ = port_destroy(port);
@@ -247,10 +261,9 @@ impl Personality {
         }
         let pid = self.new_pid();
         let _ = task_set_name(child, &name);
-        self.processes.insert(
-            port,
-            Process { pid, parent: parent_pid, task: child, name, brk_start, brk, fds: copy, cwd },
-        );
+        let process =
+            Process { pid, parent: parent_pid, task: child, name, brk_start, brk, fds: copy, cwd, pgid, sid };
+        self.processes.insert(port, process);
         Some(pid)
     }
 

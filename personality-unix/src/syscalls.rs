@@ -108,6 +108,35 @@ fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest) -> An
         nr::SET_TID_ADDRESS | nr::GETPID | nr::GETTID => Answer::Value(pid as i64),
         nr::GETPPID => Answer::Value(unix.processes.get(&port).map_or(0, |p| p.parent) as i64),
         nr::GETUID | nr::GETEUID | nr::GETGID | nr::GETEGID => Answer::Value(0),
+        nr::GETPGRP => Answer::Value(unix.processes.get(&port).map_or(0, |p| p.pgid) as i64),
+        nr::GETPGID | nr::GETSID => {
+            let target = if a0 == 0 { pid } else { a0 };
+            match unix.processes.values().find(|p| p.pid == target) {
+                Some(p) => Answer::Value(if call.number == nr::GETSID { p.sid } else { p.pgid } as i64),
+                None => error(ESRCH),
+            }
+        }
+        nr::SETPGID => {
+            // A process may move itself or a child into a group of its session.
+            let target = if a0 == 0 { pid } else { a0 };
+            let group = if a1 == 0 { target } else { a1 };
+            match unix.processes.values_mut().find(|p| p.pid == target && (p.pid == pid || p.parent == pid)) {
+                Some(p) => {
+                    p.pgid = group;
+                    Answer::Value(0)
+                }
+                None => error(ESRCH),
+            }
+        }
+        nr::SETSID => match unix.processes.get_mut(&port) {
+            Some(p) if p.pgid != p.pid => {
+                p.sid = p.pid;
+                p.pgid = p.pid;
+                Answer::Value(p.pid as i64)
+            }
+            Some(_) => error(EPERM),
+            None => Answer::None,
+        },
         nr::BRK => brk(unix, port, a0),
         nr::MMAP => map(task, a0, a1, a2, a3),
         nr::MUNMAP => {

@@ -10,6 +10,9 @@ fn default_boot_shows_banner_and_first_user_output() {
     m.expect_log("Machina mach-kernel");
     let log = m.expect_log("bootstrap: hello from user mode (args \"bootstrap\")");
     assert!(log.contains("started task 1 (bootstrap) from /boot/bootstrap"), "{log}");
+    // `make run` ends at our shell's prompt; `exit` shuts the system down in order.
+    m.expect_console("/ $ ");
+    m.type_text(b"exit\r");
     m.expect_exit(HALTED_STATUS);
     // The kernel log goes to debugcon only: nothing of it may appear on COM1.
     let console = m.console();

@@ -144,3 +144,29 @@ fn a_pipeline_between_two_programs() {
     assert!(log.contains("process 1 (sh) exited with status 0"), "{log}");
     m.expect_exit(HALTED_STATUS);
 }
+
+#[test]
+fn make_run_ends_at_our_shell_prompt() {
+    // What `make run` boots: the repository's limine.conf.
+    let mut m = Machine::boot(&BootConfig::default_boot());
+    m.expect_console("/ $ ");
+    for (typed, shown) in [
+        (&b"/bin/hello from the prompt\r"[..], "argv: [\"/bin/hello\", \"from\", \"the\", \"prompt\"]"),
+        (b"cd /etc\r", "/etc $ "),
+        (b"pwd\r", "pwd\r\n/etc\r\n/etc $ "),
+        (b"/bin/hello files > /dev/null && /bin/hello ok\r", "argv: [\"/bin/hello\", \"ok\"]"),
+        (b"/bin/hello 1 | /bin/hello read\r", "you typed 38 bytes: [hello from a Linux program on Machina]"),
+        (b"nosuchcommand\r", "sh: nosuchcommand: command not found"),
+    ] {
+        m.type_text(typed);
+        // The console turns each newline into CR LF (ONLCR).
+        m.wait_for_console(shown, Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));
+    }
+    m.type_text(b"exit 3\r");
+    let log = m
+        .wait_for_log("mach-kernel: no tasks left", Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(log.contains("process 1 (sh) exited with status 3"), "{log}");
+    system_tests::assert_frames_balanced(&log);
+    m.expect_exit(HALTED_STATUS);
+}
