@@ -48,7 +48,8 @@ build: setup
 	@cp $(addprefix $(PROFILE_DIR)/,$(SERVERS)) $(VOLUME)/boot/
 	@cp $(PROFILE_DIR)/direct-loader build/direct-loader
 	$(CARGO) build --release --target x86_64-unknown-linux-musl $(addprefix -p ,$(USERLAND))
-	@scripts/stage-rootfs.sh rootfs $(STAGE) $(addprefix target/x86_64-unknown-linux-musl/release/,$(USERLAND))
+	@scripts/fetch-busybox.sh build/busybox
+	@scripts/stage-rootfs.sh rootfs $(STAGE) build/busybox/bin/busybox $(addprefix target/x86_64-unknown-linux-musl/release/,$(USERLAND))
 	@scripts/make-disk.sh $(STAGE) build/rootfs.img 1024 64M
 	@scripts/make-disk.sh $(STAGE) build/rootfs-4k.img 4096 64M
 	@scripts/make-disk.sh rootfs build/small.img 1024 4M

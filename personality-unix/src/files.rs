@@ -71,6 +71,57 @@ pub fn dispatch(
             Err(e) => error(e),
         },
         nr::FCHDIR => error(ENOSYS),
+        nr::MKDIR => names(unix, port, task, Name::MakeDirectory(a1), linux::AT_FDCWD, a0, 0, 0),
+        nr::MKDIRAT => names(unix, port, task, Name::MakeDirectory(a2), a0, a1, 0, 0),
+        nr::RMDIR => names(unix, port, task, Name::RemoveDirectory, linux::AT_FDCWD, a0, 0, 0),
+        nr::UNLINK => names(unix, port, task, Name::Unlink, linux::AT_FDCWD, a0, 0, 0),
+        nr::UNLINKAT if a2 & linux::AT_REMOVEDIR != 0 => {
+            names(unix, port, task, Name::RemoveDirectory, a0, a1, 0, 0)
+        }
+        nr::UNLINKAT => names(unix, port, task, Name::Unlink, a0, a1, 0, 0),
+        nr::RENAME => names(unix, port, task, Name::Rename, linux::AT_FDCWD, a0, linux::AT_FDCWD, a1),
+        nr::RENAMEAT => names(unix, port, task, Name::Rename, a0, a1, a2, a3),
+        nr::RENAMEAT2 if call.args[4] == 0 => names(unix, port, task, Name::Rename, a0, a1, a2, a3),
+        nr::RENAMEAT2 => error(EINVAL),
+        nr::LINK => names(unix, port, task, Name::Link, linux::AT_FDCWD, a0, linux::AT_FDCWD, a1),
+        nr::LINKAT => names(unix, port, task, Name::Link, a0, a1, a2, a3),
+        nr::SYMLINK => names(unix, port, task, Name::Symlink(a0), linux::AT_FDCWD, a1, 0, 0),
+        nr::SYMLINKAT => names(unix, port, task, Name::Symlink(a0), a1, a2, 0, 0),
+        nr::READLINK => names(unix, port, task, Name::ReadLink(a1, a2), linux::AT_FDCWD, a0, 0, 0),
+        nr::READLINKAT => names(unix, port, task, Name::ReadLink(a2, a3), a0, a1, 0, 0),
+        nr::CHMOD => names(unix, port, task, Name::Chmod(a1), linux::AT_FDCWD, a0, 0, 0),
+        nr::FCHMODAT => names(unix, port, task, Name::Chmod(a2), a0, a1, 0, 0),
+        nr::ACCESS => names(unix, port, task, Name::Access(a1), linux::AT_FDCWD, a0, 0, 0),
+        nr::FACCESSAT => names(unix, port, task, Name::Access(a2), a0, a1, 0, 0),
+        nr::FTRUNCATE => match descriptor(unix, port, a0).map(|d| d.object) {
+            Ok(Object::File(file)) => {
+                let reply = unix.reply.name();
+                match rpc::call_timeout::<io::Truncate>(
+                    file,
+                    &a1,
+                    &[],
+                    reply,
+                    &mut unix.scratch,
+                    CALL_TIMEOUT_MS,
+                ) {
+                    Ok(Ok(())) => Answer::Value(0),
+                    Ok(Err(e)) => error(to_errno(e)),
+                    Err(_) => error(linux::errno::EIO),
+                }
+            }
+            Ok(_) => error(EINVAL),
+            Err(e) => error(e),
+        },
+        nr::FSYNC | nr::SYNC => {
+            let reply = unix.reply.name();
+            let fs = unix.fs.name();
+            match rpc::call_timeout::<proto::SyncAll>(fs, &(), &[], reply, &mut unix.scratch, CALL_TIMEOUT_MS)
+            {
+                Ok(Ok(())) => Answer::Value(0),
+                Ok(Err(e)) => error(to_errno(e)),
+                Err(_) => error(linux::errno::EIO),
+            }
+        }
         nr::GETCWD => {
             let cwd = unix.processes.get(&port).map(|p| p.cwd.clone()).unwrap_or_default();
             let mut bytes = cwd.into_bytes();
@@ -105,6 +156,145 @@ fn change_directory(unix: &mut Personality, port: PortName, path: &str) -> Answe
         Ok(Err(e)) => error(to_errno(e)),
         Err(_) => error(linux::errno::EIO),
     }
+}
+
+/// The calls that make, remove or change a name.
+enum Name {
+    /// mkdir with this mode.
+    MakeDirectory(u64),
+    RemoveDirectory,
+    Unlink,
+    /// rename from the first path to the second (each with its directory descriptor).
+    Rename,
+    Link,
+    /// symlink: the target string's address; the path is where the link goes.
+    Symlink(u64),
+    /// readlink into (buffer, size).
+    ReadLink(u64, u64),
+    /// chmod to this mode.
+    Chmod(u64),
+    /// access with this mask.
+    Access(u64),
+}
+
+/// Serve a name call: `path` relative to `dirfd`, and for rename and link a second path
+/// relative to `dirfd2`.
+#[allow(clippy::too_many_arguments)]
+fn names(
+    unix: &mut Personality,
+    port: PortName,
+    task: PortName,
+    call: Name,
+    dirfd: u64,
+    path: u64,
+    dirfd2: u64,
+    path2: u64,
+) -> Answer {
+    let path = match read_string(task, path) {
+        Ok(p) => p,
+        Err(e) => return error(e),
+    };
+    let (base, path) = match base_for(unix, port, dirfd, &path) {
+        Ok(b) => b,
+        Err(e) => return error(e),
+    };
+    let credentials = Credentials::ROOT;
+    let reply = unix.reply.name();
+    let m = &mut unix.scratch;
+    macro_rules! call {
+        ($op:ty, $request:expr, $rights:expr) => {
+            match rpc::call_timeout::<$op>(base, &$request, $rights, reply, m, CALL_TIMEOUT_MS) {
+                Ok(Ok(_)) => Answer::Value(0),
+                Ok(Err(e)) => error(to_errno(e)),
+                Err(_) => error(linux::errno::EIO),
+            }
+        };
+    }
+    match call {
+        Name::MakeDirectory(mode) => {
+            call!(
+                proto::MakeDirectory,
+                proto::MakeRequest { path: &path, mode: (mode & 0o7777) as u32, credentials },
+                &[]
+            )
+        }
+        Name::RemoveDirectory => {
+            call!(proto::RemoveDirectory, proto::PathRequest { path: &path, credentials }, &[])
+        }
+        Name::Unlink => call!(proto::Unlink, proto::PathRequest { path: &path, credentials }, &[]),
+        Name::Rename | Name::Link => {
+            let to = match read_string(task, path2) {
+                Ok(p) => p,
+                Err(e) => return error(e),
+            };
+            // Both paths from the root (absolute), so one directory port serves both.
+            let from = absolute_of(unix, port, dirfd, &path);
+            let to = absolute_of(unix, port, dirfd2, &to);
+            let (Some(from), Some(to)) = (from, to) else { return error(ENOSYS) };
+            let base = unix.fs.name();
+            let request = proto::TwoPathRequest { from: &from, to: &to, credentials };
+            let m = &mut unix.scratch;
+            let answer = if matches!(call, Name::Rename) {
+                rpc::call_timeout::<proto::Rename>(base, &request, &[], reply, m, CALL_TIMEOUT_MS)
+            } else {
+                rpc::call_timeout::<proto::Link>(base, &request, &[], reply, m, CALL_TIMEOUT_MS)
+            };
+            match answer {
+                Ok(Ok(())) => Answer::Value(0),
+                Ok(Err(e)) => error(to_errno(e)),
+                Err(_) => error(linux::errno::EIO),
+            }
+        }
+        Name::Symlink(target) => {
+            let target = match read_string(task, target) {
+                Ok(t) => t,
+                Err(e) => return error(e),
+            };
+            call!(proto::Symlink, proto::SymlinkRequest { target: &target, path: &path, credentials }, &[])
+        }
+        Name::ReadLink(buffer, size) => {
+            match rpc::call_timeout::<proto::ReadLink>(
+                base,
+                &proto::PathRequest { path: &path, credentials },
+                &[],
+                reply,
+                m,
+                CALL_TIMEOUT_MS,
+            ) {
+                Ok(Ok(target)) => {
+                    let n = target.len().min(size as usize);
+                    Answer::CopyOut { value: n as i64, to: buffer, bytes: target[..n].to_vec() }
+                }
+                Ok(Err(e)) => error(to_errno(e)),
+                Err(_) => error(linux::errno::EIO),
+            }
+        }
+        Name::Chmod(mode) => {
+            let attributes = proto::Attributes { mode: Some((mode & 0o7777) as u32), ..Default::default() };
+            call!(
+                proto::SetAttributes,
+                proto::SetAttributesRequest { path: &path, follow: true, attributes, credentials },
+                &[]
+            )
+        }
+        Name::Access(mask) => {
+            call!(
+                proto::Access,
+                proto::AccessRequest { path: &path, mask: (mask & 7) as u8, credentials },
+                &[]
+            )
+        }
+    }
+}
+
+/// An *at path as an absolute one, when its directory is the working directory or the path
+/// is absolute (a directory descriptor's own path is not known: None).
+fn absolute_of(unix: &Personality, port: PortName, dirfd: u64, path: &str) -> Option<String> {
+    if path.starts_with('/') || dirfd == linux::AT_FDCWD {
+        let cwd = unix.processes.get(&port).map(|p| p.cwd.clone()).unwrap_or_else(|| String::from("/"));
+        return Some(linux::normalize(&cwd, path));
+    }
+    None
 }
 
 fn to_errno(e: Error) -> i64 {

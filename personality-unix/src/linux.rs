@@ -14,6 +14,7 @@ pub mod nr {
     pub const LSTAT: u64 = 6;
     pub const POLL: u64 = 7;
     pub const LSEEK: u64 = 8;
+    pub const ACCESS: u64 = 21;
     pub const MMAP: u64 = 9;
     pub const MPROTECT: u64 = 10;
     pub const MUNMAP: u64 = 11;
@@ -37,13 +38,24 @@ pub mod nr {
     pub const WAIT4: u64 = 61;
     pub const UNAME: u64 = 63;
     pub const FCNTL: u64 = 72;
+    pub const FSYNC: u64 = 74;
+    pub const FTRUNCATE: u64 = 77;
     pub const GETCWD: u64 = 79;
     pub const CHDIR: u64 = 80;
     pub const FCHDIR: u64 = 81;
+    pub const RENAME: u64 = 82;
+    pub const MKDIR: u64 = 83;
+    pub const RMDIR: u64 = 84;
+    pub const LINK: u64 = 86;
+    pub const UNLINK: u64 = 87;
+    pub const SYMLINK: u64 = 88;
+    pub const READLINK: u64 = 89;
+    pub const CHMOD: u64 = 90;
     pub const GETUID: u64 = 102;
     pub const GETGID: u64 = 104;
     pub const GETEUID: u64 = 107;
     pub const GETEGID: u64 = 108;
+    pub const SYNC: u64 = 162;
     pub const SETPGID: u64 = 109;
     pub const GETPPID: u64 = 110;
     pub const GETPGRP: u64 = 111;
@@ -53,14 +65,24 @@ pub mod nr {
     pub const SIGALTSTACK: u64 = 131;
     pub const ARCH_PRCTL: u64 = 158;
     pub const GETTID: u64 = 186;
+    pub const TIME: u64 = 201;
     pub const GETDENTS64: u64 = 217;
     pub const SET_TID_ADDRESS: u64 = 218;
     pub const CLOCK_GETTIME: u64 = 228;
     pub const EXIT_GROUP: u64 = 231;
     pub const OPENAT: u64 = 257;
+    pub const MKDIRAT: u64 = 258;
     pub const NEWFSTATAT: u64 = 262;
+    pub const UNLINKAT: u64 = 263;
+    pub const RENAMEAT: u64 = 264;
+    pub const LINKAT: u64 = 265;
+    pub const SYMLINKAT: u64 = 266;
+    pub const READLINKAT: u64 = 267;
+    pub const FCHMODAT: u64 = 268;
+    pub const FACCESSAT: u64 = 269;
     pub const DUP3: u64 = 292;
     pub const PIPE2: u64 = 293;
+    pub const RENAMEAT2: u64 = 316;
     pub const GETRANDOM: u64 = 318;
     pub const STATX: u64 = 332;
 }
@@ -155,6 +177,7 @@ pub const SIGCHLD: u64 = 17;
 pub const AT_FDCWD: u64 = (-100i64) as u64;
 pub const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
 pub const AT_EMPTY_PATH: u64 = 0x1000;
+pub const AT_REMOVEDIR: u64 = 0x200;
 
 /// fcntl commands.
 pub mod fcntl {

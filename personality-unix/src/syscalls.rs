@@ -164,6 +164,14 @@ fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest) -> An
         nr::RT_SIGACTION | nr::RT_SIGPROCMASK | nr::SIGALTSTACK => Answer::Value(0),
         // Nothing to report on 0, 1 and 2 (std's start-up check that they are open).
         nr::POLL => Answer::Value(0),
+        nr::TIME => {
+            let seconds = libmach::realtime_ns() / 1_000_000_000;
+            if a0 == 0 {
+                Answer::Value(seconds as i64)
+            } else {
+                Answer::CopyOut { value: seconds as i64, to: a0, bytes: seconds.to_le_bytes().to_vec() }
+            }
+        }
         nr::CLOCK_GETTIME => {
             let ns = if a0 == 0 { libmach::realtime_ns() } else { libmach::uptime_ns() };
             let ts = [ns / 1_000_000_000, ns % 1_000_000_000];

@@ -35,6 +35,17 @@ fn a_rust_std_program_runs_on_the_unix_personality() {
     m.expect_exit(HALTED_STATUS);
 }
 
+/// Wait until the shell has printed its `n`-th prompt (`DIR $ `), then type `line` and Enter:
+/// typing only at a prompt keeps the console's echo of the line apart from the output before.
+fn at_prompt(m: &mut Machine, n: usize, line: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while m.console().matches(" $ ").count() < n {
+        assert!(std::time::Instant::now() < deadline, "no prompt {n}:\n{}\n{}", m.console(), m.log());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    m.type_text(format!("{line}\r").as_bytes());
+}
+
 /// Boot the servers and the personality running `hello` with `args`.
 fn boot_hello(args: &str) -> Machine {
     let config = BootConfig::custom(
@@ -149,24 +160,59 @@ fn a_pipeline_between_two_programs() {
 fn make_run_ends_at_our_shell_prompt() {
     // What `make run` boots: the repository's limine.conf.
     let mut m = Machine::boot(&BootConfig::default_boot());
-    m.expect_console("/ $ ");
-    for (typed, shown) in [
-        (&b"/bin/hello from the prompt\r"[..], "argv: [\"/bin/hello\", \"from\", \"the\", \"prompt\"]"),
-        (b"cd /etc\r", "/etc $ "),
-        (b"pwd\r", "pwd\r\n/etc\r\n/etc $ "),
-        (b"/bin/hello files > /dev/null && /bin/hello ok\r", "argv: [\"/bin/hello\", \"ok\"]"),
-        (b"/bin/hello 1 | /bin/hello read\r", "you typed 38 bytes: [hello from a Linux program on Machina]"),
-        (b"nosuchcommand\r", "sh: nosuchcommand: command not found"),
-    ] {
-        m.type_text(typed);
+    let lines = [
+        ("/bin/hello from the prompt", "argv: [\"/bin/hello\", \"from\", \"the\", \"prompt\"]"),
+        ("cd /etc", "/etc $ "),
+        ("pwd", "pwd\r\n/etc\r\n/etc $ "),
+        ("/bin/hello files > /dev/null && /bin/hello ok", "argv: [\"/bin/hello\", \"ok\"]"),
+        ("/bin/hello 1 | /bin/hello read", "you typed 38 bytes: [hello from a Linux program on Machina]"),
+        ("nosuchcommand", "sh: nosuchcommand: command not found"),
+    ];
+    for (n, (typed, shown)) in lines.iter().enumerate() {
+        at_prompt(&mut m, n + 1, typed);
         // The console turns each newline into CR LF (ONLCR).
         m.wait_for_console(shown, Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));
     }
-    m.type_text(b"exit 3\r");
+    at_prompt(&mut m, lines.len() + 1, "exit 3");
     let log = m
         .wait_for_log("mach-kernel: no tasks left", Duration::from_secs(30))
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(log.contains("process 1 (sh) exited with status 3"), "{log}");
     system_tests::assert_frames_balanced(&log);
+    m.expect_exit(HALTED_STATUS);
+}
+
+#[test]
+fn debian_busybox_runs_unmodified_from_our_shell() {
+    let motd = std::fs::read(system_tests::repo_root().join("rootfs/etc/motd")).expect("rootfs/etc/motd");
+    let host_md5 =
+        std::process::Command::new("md5sum").arg(system_tests::repo_root().join("rootfs/etc/motd")).output();
+    let host_md5 = String::from_utf8_lossy(&host_md5.expect("md5sum on the host").stdout)
+        .split(' ')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let mut m = Machine::boot(&BootConfig::default_boot());
+    let upper = String::from_utf8_lossy(&motd).trim_end().to_uppercase();
+    let lines = [
+        ("echo one two three | wc -w", "\r\n3\r\n".to_string()),
+        ("cat /etc/motd | tr a-z A-Z", upper),
+        ("md5sum /etc/motd", format!("{host_md5}  /etc/motd")),
+        ("seq 1 5 | tail -2", "\r\n4\r\n5\r\n".to_string()),
+        ("busybox sh -c 'echo $((6*7))'", "\r\n42\r\n".to_string()),
+        ("mkdir /t && echo hi > /t/f && mv /t/f /t/g && ls /t && cat /t/g", "\r\ng\r\nhi\r\n".to_string()),
+        ("ln -s g /t/l && readlink /t/l && rm /t/l /t/g && rmdir /t && ls /", "\r\ng\r\nbin".to_string()),
+        ("uname -s", "\r\nLinux\r\n".to_string()),
+    ];
+    for (n, (typed, shown)) in lines.iter().enumerate() {
+        at_prompt(&mut m, n + 1, typed);
+        m.wait_for_console(shown, Duration::from_secs(30)).unwrap_or_else(|e| panic!("{typed}: {e}"));
+    }
+    at_prompt(&mut m, lines.len() + 1, "exit");
+    let log = m
+        .wait_for_log("mach-kernel: no tasks left", Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    system_tests::assert_frames_balanced(&log);
+    // e2fsck finds the disk clean after the shell made, renamed and removed files.
     m.expect_exit(HALTED_STATUS);
 }
