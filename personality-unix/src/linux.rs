@@ -29,6 +29,7 @@ pub mod nr {
     pub const MADVISE: u64 = 28;
     pub const DUP: u64 = 32;
     pub const DUP2: u64 = 33;
+    pub const NANOSLEEP: u64 = 35;
     pub const GETPID: u64 = 39;
     pub const CLONE: u64 = 56;
     pub const FORK: u64 = 57;
@@ -36,6 +37,7 @@ pub mod nr {
     pub const EXECVE: u64 = 59;
     pub const EXIT: u64 = 60;
     pub const WAIT4: u64 = 61;
+    pub const KILL: u64 = 62;
     pub const UNAME: u64 = 63;
     pub const FCNTL: u64 = 72;
     pub const FSYNC: u64 = 74;
@@ -65,11 +67,14 @@ pub mod nr {
     pub const SIGALTSTACK: u64 = 131;
     pub const ARCH_PRCTL: u64 = 158;
     pub const GETTID: u64 = 186;
+    pub const TKILL: u64 = 200;
     pub const TIME: u64 = 201;
     pub const GETDENTS64: u64 = 217;
     pub const SET_TID_ADDRESS: u64 = 218;
     pub const CLOCK_GETTIME: u64 = 228;
     pub const EXIT_GROUP: u64 = 231;
+    pub const TGKILL: u64 = 234;
+    pub const CLOCK_NANOSLEEP: u64 = 230;
     pub const OPENAT: u64 = 257;
     pub const MKDIRAT: u64 = 258;
     pub const NEWFSTATAT: u64 = 262;
@@ -166,6 +171,27 @@ pub mod open {
     pub const DIRECTORY: u64 = 0o200000;
     pub const NOFOLLOW: u64 = 0o400000;
     pub const CLOEXEC: u64 = 0o2000000;
+}
+
+/// Signal numbers.
+pub mod signal {
+    pub const SIGHUP: u64 = 1;
+    pub const SIGINT: u64 = 2;
+    pub const SIGQUIT: u64 = 3;
+    pub const SIGKILL: u64 = 9;
+    pub const SIGPIPE: u64 = 13;
+    pub const SIGTERM: u64 = 15;
+    pub const SIGCHLD: u64 = 17;
+    pub const SIGCONT: u64 = 18;
+    pub const SIGSTOP: u64 = 19;
+    pub const SIGTSTP: u64 = 20;
+    pub const SIGTTIN: u64 = 21;
+    pub const SIGTTOU: u64 = 22;
+    pub const SIGURG: u64 = 23;
+    pub const SIGWINCH: u64 = 28;
+    /// sigaction handler values.
+    pub const SIG_DFL: u64 = 0;
+    pub const SIG_IGN: u64 = 1;
 }
 
 /// wait4 options.

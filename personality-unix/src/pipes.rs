@@ -85,7 +85,16 @@ pub fn read(unix: &mut Personality, id: u32, count: usize, waiter: Waiter) -> An
 
 pub fn write(unix: &mut Personality, id: u32, bytes: Vec<u8>, waiter: Waiter) -> Answer {
     let Some(pipe) = unix.pipes.get_mut(&id) else { return error(EBADF) };
-    let answer = answer_of(pipe.write(bytes, waiter), 0);
+    let outcome = pipe.write(bytes, waiter);
+    if outcome == Outcome::Broken {
+        // No reader: SIGPIPE (which ends the writer unless it ignores it), then EPIPE.
+        unix.signal(waiter.process, personality_unix::linux::signal::SIGPIPE);
+        if !unix.processes.contains_key(&waiter.process) {
+            let _ = port_deallocate(waiter.reply_to);
+            return Answer::None;
+        }
+    }
+    let answer = answer_of(outcome, 0);
     settle(unix, id);
     answer
 }

@@ -41,6 +41,17 @@ pub struct Process {
     /// Process group and session.
     pub pgid: u64,
     pub sid: u64,
+    /// Signals set to be ignored (bit N: signal N), and signals with a handler (kept, not yet
+    /// delivered: such a signal is not acted on).
+    pub ignored: u64,
+    pub handled: u64,
+}
+
+/// A nanosleep in progress: answered when the clock passes `deadline` (ns since boot).
+pub struct PendingSleep {
+    pub process: PortName,
+    pub reply_to: PortName,
+    pub deadline: u64,
 }
 
 /// An ended process its parent has not waited for: its wait status.
@@ -91,8 +102,11 @@ pub struct Personality {
     pending_reads: BTreeMap<PortName, (ReceiveRight, PendingRead)>,
     pub zombies: Vec<Zombie>,
     pub waits: Vec<PendingWait>,
-    /// The terminal's foreground process group (TIOCSPGRP), kept for ^C to come.
+    /// The terminal's foreground process group (TIOCSPGRP): ^C signals it.
     pub foreground: u64,
+    pub sleeps: Vec<PendingSleep>,
+    /// The console's events (^C, ^\\, ^Z) for our terminal come here.
+    events: ReceiveRight,
 }
 
 impl Personality {
@@ -112,6 +126,20 @@ impl Personality {
         let set = port_allocate_set().map_err(|_| "no ports")?;
         let ended = ReceiveRight::allocate().map_err(|_| "no ports")?;
         port_move_member(ended.name(), set).map_err(|_| "no ports")?;
+        // The terminal's owner: ^C, ^\\ and ^Z come to us as events.
+        let events = ReceiveRight::allocate().map_err(|_| "no ports")?;
+        port_move_member(events.name(), set).map_err(|_| "no ports")?;
+        let registered = rpc::call_timeout::<console::SetEventPort>(
+            terminal.name(),
+            &(),
+            &[(events.name(), disposition::MAKE_SEND)],
+            reply.name(),
+            &mut m,
+            10_000,
+        );
+        if !matches!(registered, Ok(Ok(()))) {
+            println!("the console took no event port: ^C will not reach programs");
+        }
         Ok(Personality {
             fs,
             terminal,
@@ -130,6 +158,8 @@ impl Personality {
             zombies: Vec::new(),
             waits: Vec::new(),
             foreground: 1,
+            sleeps: Vec::new(),
+            events,
         })
     }
 
@@ -203,8 +233,20 @@ impl Personality {
             let pid = self.new_pid();
             let name = String::from(path.rsplit('/').next().unwrap_or(path));
             let cwd = String::from("/");
-            let process =
-                Process { pid, parent: 0, task, name, brk_start: brk, brk, fds, cwd, pgid: pid, sid: pid };
+            let process = Process {
+                pid,
+                parent: 0,
+                task,
+                name,
+                brk_start: brk,
+                brk,
+                fds,
+                cwd,
+                pgid: pid,
+                sid: pid,
+                ignored: 0,
+                handled: 0,
+            };
             self.processes.insert(port, process);
             start_thread(task, entry, rsp)?;
             Ok(pid)
@@ -250,6 +292,7 @@ impl Personality {
             parent.pgid,
             parent.sid,
         );
+        let (ignored, handled) = (parent.ignored, parent.handled);
         let port = port_allocate().ok()?;
         if port_move_member(port, self.set).is_err() || self.attach(child, port).is_err() {
             let _ = port_destroy(port);
@@ -261,8 +304,20 @@ impl Personality {
         }
         let pid = self.new_pid();
         let _ = task_set_name(child, &name);
-        let process =
-            Process { pid, parent: parent_pid, task: child, name, brk_start, brk, fds: copy, cwd, pgid, sid };
+        let process = Process {
+            pid,
+            parent: parent_pid,
+            task: child,
+            name,
+            brk_start,
+            brk,
+            fds: copy,
+            cwd,
+            pgid,
+            sid,
+            ignored,
+            handled,
+        };
         self.processes.insert(port, process);
         Some(pid)
     }
@@ -306,6 +361,8 @@ impl Personality {
         process.name = String::from(path.rsplit('/').next().unwrap_or(path));
         process.brk_start = brk;
         process.brk = brk;
+        // Handlers do not survive exec; ignored signals stay ignored.
+        process.handled = 0;
         let closing: Vec<u64> =
             process.fds.iter_numbered().filter(|(_, d)| d.close_on_exec).map(|(fd, _)| fd).collect();
         for fd in closing {
@@ -332,11 +389,23 @@ impl Personality {
                 self.end_all();
                 return status;
             }
-            if request.receive(self.set).is_err() {
-                sleep_ms(10);
+            self.wake_sleepers(&mut answer);
+            let received = match self.next_deadline() {
+                Some(deadline) => {
+                    let now = libmach::uptime_ns();
+                    let ms = deadline.saturating_sub(now).div_ceil(1_000_000).max(1);
+                    request.receive_timeout(self.set, ms)
+                }
+                None => request.receive(self.set),
+            };
+            if received.is_err() {
                 continue;
             }
             let local = request.header.local;
+            if local == self.events.name() {
+                self.terminal_event(&request);
+                continue;
+            }
             if let Some((answer_port, read)) = self.pending_reads.remove(&local) {
                 self.read_answered(&request, read, &mut answer);
                 drop(answer_port);
@@ -373,6 +442,57 @@ impl Personality {
         for port in gone {
             // Ended by the kernel: a fault (reported on the kernel log), as SIGSEGV.
             self.exited(port, 11);
+        }
+    }
+
+    fn next_deadline(&self) -> Option<u64> {
+        self.sleeps.iter().map(|s| s.deadline).min()
+    }
+
+    /// Answer the sleeps whose time has come.
+    fn wake_sleepers(&mut self, answer: &mut Message) {
+        let now = libmach::uptime_ns();
+        let mut i = 0;
+        while i < self.sleeps.len() {
+            if self.sleeps[i].deadline <= now {
+                let done = self.sleeps.swap_remove(i);
+                crate::syscalls::send_answer(crate::syscalls::Answer::Value(0), done.reply_to, answer);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// ^C, ^\\ or ^Z typed at the terminal: a signal for its foreground process group.
+    fn terminal_event(&mut self, message: &LargestMessage) {
+        let event = rpc::Incoming::new(message).decode::<console::Notify>();
+        let signal = match event {
+            Ok(console::Event::Interrupt) => linux::signal::SIGINT,
+            Ok(console::Event::Quit) => linux::signal::SIGQUIT,
+            Ok(console::Event::Suspend) => linux::signal::SIGTSTP,
+            _ => return,
+        };
+        let group = self.foreground;
+        let members: Vec<PortName> =
+            self.processes.iter().filter(|(_, p)| p.pgid == group).map(|(&port, _)| port).collect();
+        for port in members {
+            self.signal(port, signal);
+        }
+    }
+
+    /// Signal `signal` for process `port`, with its default action: terminate (most), or
+    /// nothing (those whose default is to be ignored, to stop or continue: stopping is not
+    /// done yet). An ignored signal does nothing; one with a handler is not delivered yet.
+    pub fn signal(&mut self, port: PortName, signal: u64) {
+        use linux::signal::*;
+        let Some(p) = self.processes.get(&port) else { return };
+        let bit = 1u64 << (signal & 63);
+        if signal != SIGKILL && (p.ignored | p.handled) & bit != 0 {
+            return;
+        }
+        match signal {
+            SIGCHLD | SIGCONT | SIGURG | SIGWINCH | SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU => {}
+            _ => self.exited(port, signal),
         }
     }
 
@@ -423,6 +543,12 @@ impl Personality {
                 let _ = port_deallocate(w.reply_to);
             }
             w.process != port
+        });
+        self.sleeps.retain(|z| {
+            if z.process == port {
+                let _ = port_deallocate(z.reply_to);
+            }
+            z.process != port
         });
         crate::pipes::forget_process(self, port);
         let descriptors = self.processes.get_mut(&port).map(|p| p.fds.drain()).unwrap_or_default();

@@ -51,7 +51,7 @@ pub fn serve(
         Some(answer) => answer,
         None => match crate::procs::dispatch(unix, port, call, reply_to) {
             Some(answer) => answer,
-            None => dispatch(unix, port, call),
+            None => dispatch(unix, port, call, reply_to),
         },
     };
     send_answer(answer, reply_to, m);
@@ -91,7 +91,7 @@ pub fn send_answer(answer: Answer, reply_to: PortName, m: &mut Message) {
     let _ = m.send_timeout(1000);
 }
 
-fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest) -> Answer {
+fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest, reply_to: PortName) -> Answer {
     let Some(process) = unix.processes.get(&port) else { return Answer::None };
     let (task, pid) = (process.task, process.pid);
     let [a0, a1, a2, a3, _a4, _a5] = call.args;
@@ -161,7 +161,14 @@ fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest) -> An
         }
         nr::MADVISE => Answer::Value(0),
         // No signals yet: handlers and masks are accepted and kept nowhere.
-        nr::RT_SIGACTION | nr::RT_SIGPROCMASK | nr::SIGALTSTACK => Answer::Value(0),
+        nr::RT_SIGACTION => sigaction(unix, port, task, a0, a1, a2),
+        nr::RT_SIGPROCMASK | nr::SIGALTSTACK => Answer::Value(0),
+        nr::KILL => kill(unix, pid, a0 as i64, a1),
+        // One thread per process: a thread's id is its process's.
+        nr::TKILL => kill(unix, pid, a0 as i64, a1),
+        nr::TGKILL => kill(unix, pid, a0 as i64, a2),
+        nr::NANOSLEEP => sleep(unix, port, task, a0, false, reply_to, 0),
+        nr::CLOCK_NANOSLEEP => sleep(unix, port, task, a2, a1 & 1 != 0, reply_to, a0),
         // Nothing to report on 0, 1 and 2 (std's start-up check that they are open).
         nr::POLL => Answer::Value(0),
         nr::TIME => {
@@ -257,4 +264,108 @@ fn brk(unix: &mut Personality, port: PortName, wanted: u64) -> Answer {
     }
     p.brk = wanted;
     Answer::Value(wanted as i64)
+}
+
+/// rt_sigaction: only the disposition is kept (default, ignore, or a handler, which is not
+/// delivered yet); the old one is answered as default or ignore.
+fn sigaction(
+    unix: &mut Personality,
+    port: PortName,
+    task: PortName,
+    signal: u64,
+    act: u64,
+    old: u64,
+) -> Answer {
+    use personality_unix::linux::signal::{SIG_DFL, SIG_IGN, SIGKILL, SIGSTOP};
+    if signal == 0 || signal > 64 {
+        return error(EINVAL);
+    }
+    let Some(p) = unix.processes.get_mut(&port) else { return Answer::None };
+    let bit = 1u64 << (signal & 63);
+    let before = if p.ignored & bit != 0 { SIG_IGN } else { SIG_DFL };
+    if act != 0 {
+        if signal == SIGKILL || signal == SIGSTOP {
+            return error(EINVAL);
+        }
+        let mut handler = [0u8; 8];
+        if libmach::task::vm_read(task, act, &mut handler).is_err() {
+            return error(EFAULT);
+        }
+        p.ignored &= !bit;
+        p.handled &= !bit;
+        match u64::from_le_bytes(handler) {
+            SIG_DFL => {}
+            SIG_IGN => p.ignored |= bit,
+            _ => p.handled |= bit,
+        }
+    }
+    if old != 0 {
+        let mut bytes = vec![0u8; 32];
+        bytes[..8].copy_from_slice(&before.to_le_bytes());
+        return Answer::CopyOut { value: 0, to: old, bytes };
+    }
+    Answer::Value(0)
+}
+
+/// kill: a process (pid > 0), the caller's group (0), a group (< -1), or every process but the
+/// first (-1). Signal 0 only checks that there is one.
+fn kill(unix: &mut Personality, caller: u64, pid: i64, signal: u64) -> Answer {
+    if signal > 64 {
+        return error(EINVAL);
+    }
+    let caller_group = unix.processes.values().find(|p| p.pid == caller).map_or(0, |p| p.pgid);
+    let targets: Vec<PortName> = unix
+        .processes
+        .iter()
+        .filter(|(_, p)| match pid {
+            0 => p.pgid == caller_group,
+            -1 => p.pid != 1,
+            n if n < -1 => p.pgid == n.unsigned_abs(),
+            n => p.pid == n as u64,
+        })
+        .map(|(&port, _)| port)
+        .collect();
+    if targets.is_empty() {
+        return error(ESRCH);
+    }
+    if signal != 0 {
+        for port in targets {
+            unix.signal(port, signal);
+        }
+    }
+    // The caller may have signalled itself to death: then there is nothing to answer.
+    if unix.processes.values().any(|p| p.pid == caller) { Answer::Value(0) } else { Answer::None }
+}
+
+/// nanosleep / clock_nanosleep: the call is answered when its time has come (the loop
+/// receives with a timeout until the nearest one).
+#[allow(clippy::too_many_arguments)]
+fn sleep(
+    unix: &mut Personality,
+    port: PortName,
+    task: PortName,
+    request: u64,
+    absolute: bool,
+    reply_to: PortName,
+    clock: u64,
+) -> Answer {
+    let mut ts = [0u8; 16];
+    if libmach::task::vm_read(task, request, &mut ts).is_err() {
+        return error(EFAULT);
+    }
+    let seconds = u64::from_le_bytes(ts[..8].try_into().unwrap_or([0; 8]));
+    let nanos = u64::from_le_bytes(ts[8..].try_into().unwrap_or([0; 8]));
+    if nanos >= 1_000_000_000 || seconds > (1 << 40) {
+        return error(EINVAL);
+    }
+    let length = seconds * 1_000_000_000 + nanos;
+    let now = libmach::uptime_ns();
+    let deadline = if absolute {
+        let base = if clock == 0 { libmach::realtime_ns() } else { now };
+        now + length.saturating_sub(base)
+    } else {
+        now + length
+    };
+    unix.sleeps.push(crate::process::PendingSleep { process: port, reply_to, deadline });
+    Answer::Later
 }

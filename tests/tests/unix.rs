@@ -216,3 +216,27 @@ fn debian_busybox_runs_unmodified_from_our_shell() {
     // e2fsck finds the disk clean after the shell made, renamed and removed files.
     m.expect_exit(HALTED_STATUS);
 }
+
+#[test]
+fn ctrl_c_ends_the_foreground_job_never_the_shell_and_sigpipe_ends_yes() {
+    let mut m = Machine::boot(&BootConfig::default_boot());
+    at_prompt(&mut m, 1, "sleep 100");
+    // ^C while sleep runs: the console sends an Interrupt event, the personality signals the
+    // terminal's foreground group (sleep's, which the shell set), and the shell goes on.
+    std::thread::sleep(Duration::from_millis(500));
+    m.type_text(b"\x03");
+    at_prompt(&mut m, 2, "echo status $?");
+    m.wait_for_console("status 130", Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));
+    at_prompt(&mut m, 3, "yes | head -2; echo done");
+    m.wait_for_console("y\r\ny\r\ndone", Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));
+    at_prompt(&mut m, 4, "sleep 0.2 && echo slept");
+    m.wait_for_console("\r\nslept\r\n", Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));
+    at_prompt(&mut m, 5, "exit");
+    let log = m
+        .wait_for_log("mach-kernel: no tasks left", Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(log.contains("(sleep) ended by signal 2"), "{log}");
+    assert!(log.contains("(yes) ended by signal 13"), "{log}");
+    system_tests::assert_frames_balanced(&log);
+    m.expect_exit(HALTED_STATUS);
+}
