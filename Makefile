@@ -8,6 +8,7 @@
 #   make boot-time      measure QEMU launch -> kernel banner -> first user output
 #   make bench          guest instruction counts for IPC and scheduling (-icount)
 #   make fuzz           random calls to every trap: SEED=n CALLS=100000 FUZZ_OPTIONS=a,b
+#   make reset-disk     rebuild build/rootfs.img from rootfs/ (what make run wrote is lost)
 #   make clean
 #
 # Variables: BOOT=direct|limine  KLOG=file|term (the kernel log: build/kernel.log, or the terminal)  QEMU_MEMORY=512M  LIMINE_DIR=...
@@ -18,7 +19,7 @@ PROFILE_DIR := target/x86_64-unknown-none/release
 VOLUME := build/volume
 SERVERS := block console fs-server personality-unix
 # Linux programs (Rust std, static musl) that go in /bin on the disk.
-USERLAND := hello sh
+USERLAND := hello sh poweroff
 STAGE := build/rootfs-stage
 SYSTEM_CRATES := -p mach-kernel -p bootstrap -p kernel-tests -p server-tests $(addprefix -p ,$(SERVERS))
 KERNEL_CRATES := -p direct-loader $(SYSTEM_CRATES)
@@ -28,7 +29,7 @@ export BOOT ?= direct
 export KLOG ?= file
 export QEMU_MEMORY ?= 512M
 
-.PHONY: all setup build run test lint unit-test system-test iso debug boot-time bench fuzz clean
+.PHONY: all setup build run reset-disk test lint unit-test system-test iso debug boot-time bench fuzz clean
 
 all: build
 
@@ -56,6 +57,12 @@ build: setup
 
 run: build
 	@scripts/run-qemu.sh
+
+# make run boots build/rootfs.img itself, so what the system writes stays for the next run;
+# this starts again from rootfs/ (and the programs).
+reset-disk:
+	rm -f build/rootfs.img
+	$(MAKE) build
 
 debug: build
 	@scripts/run-qemu.sh --debug

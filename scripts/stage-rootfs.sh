@@ -15,6 +15,7 @@ for program in "$@"; do
     name=$(basename "$program")
     ours+=("$name")
     target="$stage/bin/$name"
+    [ -L "$target" ] && rm -f "$target" # an applet's link where our program now goes
     if [ ! -f "$target" ] || [ "$program" -nt "$target" ]; then
         strip --strip-debug -o "$target" "$program"
     fi

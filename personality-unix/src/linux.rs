@@ -58,6 +58,7 @@ pub mod nr {
     pub const GETEUID: u64 = 107;
     pub const GETEGID: u64 = 108;
     pub const SYNC: u64 = 162;
+    pub const REBOOT: u64 = 169;
     pub const SETPGID: u64 = 109;
     pub const GETPPID: u64 = 110;
     pub const GETPGRP: u64 = 111;
@@ -178,7 +179,9 @@ pub mod signal {
     pub const SIGHUP: u64 = 1;
     pub const SIGINT: u64 = 2;
     pub const SIGQUIT: u64 = 3;
+    pub const SIGUSR1: u64 = 10;
     pub const SIGKILL: u64 = 9;
+    pub const SIGUSR2: u64 = 12;
     pub const SIGPIPE: u64 = 13;
     pub const SIGTERM: u64 = 15;
     pub const SIGCHLD: u64 = 17;

@@ -486,6 +486,12 @@ impl Personality {
     pub fn signal(&mut self, port: PortName, signal: u64) {
         use linux::signal::*;
         let Some(p) = self.processes.get(&port) else { return };
+        // busybox's halt, poweroff and reboot ask init (process 1) with SIGUSR1, SIGUSR2 and
+        // SIGTERM: the first process here is our shell, so the personality answers for it.
+        if p.pid == 1 && matches!(signal, SIGUSR1 | SIGUSR2 | SIGTERM) && p.parent == 0 {
+            self.power_off();
+            return;
+        }
         let bit = 1u64 << (signal & 63);
         if signal != SIGKILL && (p.ignored | p.handled) & bit != 0 {
             return;
@@ -494,6 +500,13 @@ impl Personality {
             SIGCHLD | SIGCONT | SIGURG | SIGWINCH | SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU => {}
             _ => self.exited(port, signal),
         }
+    }
+
+    /// poweroff: every process ends and the personality with them; bootstrap then syncs the
+    /// file system and halts (busybox's `poweroff`, `halt` and `reboot` all power off here).
+    pub fn power_off(&mut self) {
+        println!("power off asked: ending every process");
+        self.exit_status = Some(0);
     }
 
     /// Wait for the console's answer to a terminal read on `answer_port`.

@@ -40,7 +40,8 @@ pub struct BootConfig {
     pub omit: Vec<String>,
     /// Extra QEMU arguments (for example `-icount shift=0` for benchmarks).
     pub qemu_args: Vec<String>,
-    /// The disk image in build/ the machine gets a copy of (`rootfs.img` unless set).
+    /// The disk image the machine gets a copy of: a file in build/ (`rootfs.img` unless set)
+    /// or an absolute path (another machine's disk, kept).
     pub disk: String,
 }
 

@@ -240,3 +240,24 @@ fn ctrl_c_ends_the_foreground_job_never_the_shell_and_sigpipe_ends_yes() {
     system_tests::assert_frames_balanced(&log);
     m.expect_exit(HALTED_STATUS);
 }
+
+#[test]
+fn poweroff_syncs_and_what_was_written_survives_a_reboot() {
+    let mut m = Machine::boot(&BootConfig::default_boot());
+    at_prompt(&mut m, 1, "echo written before the reboot > /kept; poweroff");
+    m.wait_for_console("Machina: halting", Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));
+    m.expect_exit(HALTED_STATUS);
+    let disk = m.disk().to_path_buf();
+    let saved = std::env::temp_dir().join(format!("machina-reboot-{}.img", std::process::id()));
+    std::fs::copy(&disk, &saved).expect("keeping the disk");
+    drop(m);
+    // The same disk again: the file is there.
+    let mut config = BootConfig::default_boot();
+    config.disk = saved.to_string_lossy().into_owned();
+    let mut m = Machine::boot(&config);
+    at_prompt(&mut m, 1, "cat /kept; poweroff");
+    m.wait_for_console("\r\nwritten before the reboot\r\n", Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    m.expect_exit(HALTED_STATUS);
+    let _ = std::fs::remove_file(saved);
+}
