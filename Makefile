@@ -19,7 +19,7 @@ PROFILE_DIR := target/x86_64-unknown-none/release
 VOLUME := build/volume
 SERVERS := block console fs-server personality-unix
 # Linux programs (Rust std, static musl) that go in /bin on the disk.
-USERLAND := hello sh poweroff
+USERLAND := hello sh poweroff bench
 STAGE := build/rootfs-stage
 SYSTEM_CRATES := -p mach-kernel -p bootstrap -p kernel-tests -p server-tests $(addprefix -p ,$(SERVERS))
 KERNEL_CRATES := -p direct-loader $(SYSTEM_CRATES)

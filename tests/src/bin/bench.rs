@@ -51,6 +51,31 @@ fn main() {
     for line in run(&config, "case bench-fs:", "4 KiB fs.read", "server-tests: ") {
         println!("  {line}");
     }
+    let mut config = BootConfig::custom(
+        "",
+        &[
+            ("bootstrap", "bootstrap"),
+            ("block", "block"),
+            ("fs-server", "fs-server"),
+            ("console", "console"),
+            ("personality-unix", "personality-unix /bin/bench"),
+        ],
+    );
+    config.qemu_args = icount("");
+    println!(
+        "guest instructions (QEMU -icount shift=0), Linux system calls through personality-unix (/bin/bench):"
+    );
+    let mut m = Machine::boot(&config);
+    m.wait_for_log("mach-kernel: no tasks left", Duration::from_secs(600)).unwrap_or_else(|e| panic!("{e}"));
+    let console = m.console().replace('\r', "");
+    for line in console.lines().filter(|l| l.starts_with("bench-unix:")) {
+        println!("  {}", line.trim_start_matches("bench-unix: "));
+    }
+    if console.lines().filter(|l| l.starts_with("bench-unix:")).count() < 5 {
+        eprintln!("bench failed:\n{console}\n{}", m.log());
+        std::process::exit(1);
+    }
+    drop(m);
     let config = BootConfig::servers("bench-fs", "rootfs.img");
     println!("wall clock under TCG (no icount), server-tests bench-fs:");
     for line in run(&config, "case bench-fs:", "bench-fs: sequential", "server-tests: ") {
