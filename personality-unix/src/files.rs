@@ -290,7 +290,7 @@ fn names(
 /// An *at path as an absolute one, when its directory is the working directory or the path
 /// is absolute (a directory descriptor's own path is not known: None).
 fn absolute_of(unix: &Personality, port: PortName, dirfd: u64, path: &str) -> Option<String> {
-    if path.starts_with('/') || dirfd == linux::AT_FDCWD {
+    if path.starts_with('/') || is_cwd(dirfd) {
         let cwd = unix.processes.get(&port).map(|p| p.cwd.clone()).unwrap_or_else(|| String::from("/"));
         return Some(linux::normalize(&cwd, path));
     }
@@ -301,8 +301,14 @@ fn to_errno(e: Error) -> i64 {
     e.errno() as i64
 }
 
+/// Linux takes a descriptor (and a *at call's directory) as a 32-bit int: the register's
+/// upper half is not part of it (glibc leaves it zero under AT_FDCWD's -100).
+fn is_cwd(dirfd: u64) -> bool {
+    dirfd as u32 == linux::AT_FDCWD as u32
+}
+
 fn descriptor(unix: &Personality, port: PortName, fd: u64) -> Result<Descriptor, i64> {
-    unix.processes.get(&port).and_then(|p| p.fds.get(fd)).copied().ok_or(EBADF)
+    unix.processes.get(&port).and_then(|p| p.fds.get(fd as u32 as u64)).copied().ok_or(EBADF)
 }
 
 /// A NUL-terminated string of at most 4 KiB at `address` in `task`.
@@ -330,7 +336,7 @@ fn base_for(unix: &Personality, port: PortName, dirfd: u64, path: &str) -> Resul
     if path.starts_with('/') {
         return Ok((unix.fs.name(), String::from(path)));
     }
-    if dirfd == linux::AT_FDCWD {
+    if is_cwd(dirfd) {
         let cwd = unix.processes.get(&port).map(|p| p.cwd.clone()).unwrap_or_else(|| String::from("/"));
         let mut full = cwd;
         if !full.ends_with('/') {
@@ -431,7 +437,7 @@ fn install(unix: &mut Personality, port: PortName, d: Descriptor) -> Answer {
 
 fn close(unix: &mut Personality, port: PortName, fd: u64) -> Answer {
     let Some(p) = unix.processes.get_mut(&port) else { return Answer::None };
-    match p.fds.close(fd, &mut unix.uses) {
+    match p.fds.close(fd as u32 as u64, &mut unix.uses) {
         Ok(gone) => {
             if let Some(gone) = gone {
                 unix.released(gone);
@@ -670,7 +676,7 @@ fn seek(unix: &mut Personality, port: PortName, fd: u64, offset: u64, whence: u6
     let target = match d.object {
         Object::File(p) => p,
         Object::Directory(_) if offset == 0 && whence == io::Whence::Start => {
-            if let Some(d) = unix.processes.get_mut(&port).and_then(|p| p.fds.get_mut(fd)) {
+            if let Some(d) = unix.processes.get_mut(&port).and_then(|p| p.fds.get_mut(fd as u32 as u64)) {
                 d.cookie = 0;
             }
             return Answer::Value(0);
@@ -720,7 +726,7 @@ fn getdents(unix: &mut Personality, port: PortName, fd: u64, out: u64, count: u6
     if bytes.is_empty() && !entries.is_empty() {
         return error(EINVAL); // the buffer cannot hold one entry
     }
-    if let Some(d) = unix.processes.get_mut(&port).and_then(|p| p.fds.get_mut(fd)) {
+    if let Some(d) = unix.processes.get_mut(&port).and_then(|p| p.fds.get_mut(fd as u32 as u64)) {
         d.cookie = cookie;
     }
     Answer::CopyOut { value: bytes.len() as i64, to: out, bytes }
@@ -747,7 +753,7 @@ fn dup2(unix: &mut Personality, port: PortName, fd: u64, to: u64, close_on_exec:
         return Answer::Value(to as i64);
     }
     let Some(p) = unix.processes.get_mut(&port) else { return Answer::None };
-    match p.fds.place(to, Descriptor { close_on_exec, ..d }, &mut unix.uses) {
+    match p.fds.place(to as u32 as u64, Descriptor { close_on_exec, ..d }, &mut unix.uses) {
         Ok(gone) => {
             if let Some(gone) = gone {
                 unix.released(gone);
@@ -768,7 +774,7 @@ fn fcntl(unix: &mut Personality, port: PortName, fd: u64, command: u64, argument
         fcntl::F_DUPFD_CLOEXEC => dup(unix, port, fd, argument, true),
         fcntl::F_GETFD => Answer::Value(if d.close_on_exec { fcntl::FD_CLOEXEC as i64 } else { 0 }),
         fcntl::F_SETFD => {
-            if let Some(d) = unix.processes.get_mut(&port).and_then(|p| p.fds.get_mut(fd)) {
+            if let Some(d) = unix.processes.get_mut(&port).and_then(|p| p.fds.get_mut(fd as u32 as u64)) {
                 d.close_on_exec = argument & fcntl::FD_CLOEXEC != 0;
             }
             Answer::Value(0)

@@ -16,6 +16,12 @@ use libmach::task::{task_create_copy, task_resume, task_suspend, task_terminate,
 use mach_abi::forward::SyscallRequest;
 use personality_unix::linux::{self, errno::*, nr};
 
+const CLONE_PARENT_SETTID: u64 = 0x0010_0000;
+const CLONE_CHILD_CLEARTID: u64 = 0x0020_0000;
+const CLONE_CHILD_SETTID: u64 = 0x0100_0000;
+/// The clone flags a fork may carry (with the exit signal in the low byte).
+const FORK_FLAGS: u64 = CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | CLONE_CHILD_SETTID | 0xff;
+
 /// Serve `call` if it is one of the process calls; None otherwise.
 pub fn dispatch(
     unix: &mut Personality,
@@ -26,8 +32,29 @@ pub fn dispatch(
     let [a0, a1, a2, a3, _, _] = call.args;
     let answer = match call.number {
         nr::FORK | nr::VFORK => fork(unix, port, call),
-        // clone as fork: only the plain form (SIGCHLD, no shared memory, no new stack).
-        nr::CLONE if a0 == linux::SIGCHLD && a1 == 0 => fork(unix, port, call),
+        // clone as fork: no shared memory, no new stack, SIGCHLD at the end; glibc's fork
+        // also asks for the child's id to be written (CLONE_CHILD_SETTID, to the child's
+        // memory at a3; CLONE_PARENT_SETTID, to the parent's at a2). CLONE_CHILD_CLEARTID
+        // matters to threads only: accepted.
+        nr::CLONE if a0 & !FORK_FLAGS == 0 && a0 & 0xff == linux::SIGCHLD && a1 == 0 => {
+            let answer = fork(unix, port, call);
+            if let Answer::Value(pid) = answer
+                && pid > 0
+            {
+                let id = (pid as u32).to_le_bytes();
+                if a0 & CLONE_PARENT_SETTID != 0
+                    && let Some(parent) = unix.processes.get(&port)
+                {
+                    let _ = libmach::task::vm_write(parent.task, a2, &id);
+                }
+                if a0 & CLONE_CHILD_SETTID != 0
+                    && let Some(child) = unix.processes.values().find(|p| p.pid == pid as u64)
+                {
+                    let _ = libmach::task::vm_write(child.task, a3, &id);
+                }
+            }
+            answer
+        }
         nr::CLONE => error(ENOSYS),
         nr::EXECVE => execve(unix, port, a0, a1, a2),
         nr::WAIT4 => wait4(unix, port, a0 as i64, a1, a2, reply_to),
