@@ -16,11 +16,18 @@ use libmach::task::{task_create_copy, task_resume, task_suspend, task_terminate,
 use mach_abi::forward::SyscallRequest;
 use personality_unix::linux::{self, errno::*, nr};
 
+/// CLONE_VM with CLONE_VFORK is how musl's posix_spawn starts its child (on a stack of its
+/// own, until it execs): served as a fork onto that stack. The copy is invisible to the
+/// parent, as posix_spawn needs (the child reports only through a close-on-exec pipe); the
+/// parent is not held until the exec (posix_spawn waits on that pipe anyway).
+const CLONE_VM: u64 = 0x100;
+const CLONE_VFORK: u64 = 0x4000;
 const CLONE_PARENT_SETTID: u64 = 0x0010_0000;
 const CLONE_CHILD_CLEARTID: u64 = 0x0020_0000;
 const CLONE_CHILD_SETTID: u64 = 0x0100_0000;
 /// The clone flags a fork may carry (with the exit signal in the low byte).
-const FORK_FLAGS: u64 = CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | CLONE_CHILD_SETTID | 0xff;
+const FORK_FLAGS: u64 =
+    CLONE_VM | CLONE_VFORK | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | CLONE_CHILD_SETTID | 0xff;
 
 /// Serve `call` if it is one of the process calls; None otherwise.
 pub fn dispatch(
@@ -31,13 +38,15 @@ pub fn dispatch(
 ) -> Option<Answer> {
     let [a0, a1, a2, a3, _, _] = call.args;
     let answer = match call.number {
-        nr::FORK | nr::VFORK => fork(unix, port, call),
+        nr::FORK | nr::VFORK => fork(unix, port, call, None),
         // clone as fork: no shared memory, no new stack, SIGCHLD at the end; glibc's fork
         // also asks for the child's id to be written (CLONE_CHILD_SETTID, to the child's
         // memory at a3; CLONE_PARENT_SETTID, to the parent's at a2). CLONE_CHILD_CLEARTID
         // matters to threads only: accepted.
-        nr::CLONE if a0 & !FORK_FLAGS == 0 && a0 & 0xff == linux::SIGCHLD && a1 == 0 => {
-            let answer = fork(unix, port, call);
+        nr::CLONE
+            if a0 & !FORK_FLAGS == 0 && a0 & 0xff == linux::SIGCHLD && (a1 == 0 || a0 & CLONE_VM != 0) =>
+        {
+            let answer = fork(unix, port, call, (a1 != 0).then_some(a1));
             if let Answer::Value(pid) = answer
                 && pid > 0
             {
@@ -68,7 +77,9 @@ pub fn dispatch(
     Some(answer)
 }
 
-fn fork(unix: &mut Personality, port: PortName, call: &SyscallRequest) -> Answer {
+/// A copy of the calling process; its first thread continues from the call with rax = 0, on
+/// `stack` when one is given (clone's new stack).
+fn fork(unix: &mut Personality, port: PortName, call: &SyscallRequest, stack: Option<u64>) -> Answer {
     let Some(parent) = unix.processes.get(&port) else { return Answer::None };
     let (parent_task, parent_pid) = (parent.task, parent.pid);
     let Ok(child) = task_create_copy(parent_task) else { return error(ENOMEM) };
@@ -76,6 +87,9 @@ fn fork(unix: &mut Personality, port: PortName, call: &SyscallRequest) -> Answer
     // given every register of the parent's thread, then let go.
     let mut registers = call.registers;
     registers.rax = 0;
+    if let Some(stack) = stack {
+        registers.rsp = stack;
+    }
     let started = (|| {
         task_suspend(child).ok()?;
         let thread =

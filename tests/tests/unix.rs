@@ -261,3 +261,22 @@ fn poweroff_syncs_and_what_was_written_survives_a_reboot() {
     m.expect_exit(HALTED_STATUS);
     let _ = std::fs::remove_file(saved);
 }
+
+#[test]
+fn many_processes_a_mebibyte_through_a_pipe_and_a_big_file() {
+    let mut m = boot_hello("stress");
+    let log = m
+        .wait_for_log("mach-kernel: no tasks left", Duration::from_secs(300))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let console = m.console().replace('\r', "");
+    for line in [
+        "stress: 200 fork + exec + wait, 0 wrong statuses",
+        "stress: 1 MiB through a pipe: 1048576 bytes, checksum right",
+        "stress: 20 MiB file: 20971520 bytes, checksum right",
+    ] {
+        assert!(console.lines().any(|l| l == line), "console lacks {line:?}:\n{console}\n--- log ---\n{log}");
+    }
+    // Every process's memory, page tables and ports came back.
+    system_tests::assert_frames_balanced(&log);
+    m.expect_exit(HALTED_STATUS);
+}

@@ -2,7 +2,8 @@
 //! Machina runs through personality-unix. With no mode it prints a greeting, its arguments
 //! and `PATH`, touches the heap, and exits with the status its first argument names. With
 //! `files` it reads, writes and lists files through std::fs; with `read` it reads a line
-//! from its terminal. The system tests (tests/tests/unix.rs) check each line it prints.
+//! from its terminal; with `stress` it runs 200 fork + exec + wait, sends 1 MiB through a
+//! pipe and writes and reads back 20 MiB, each with a checksum. The system tests (tests/tests/unix.rs) check each line it prints.
 use std::io::{BufRead, Write};
 
 fn main() {
@@ -10,6 +11,18 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("files") => files(),
         Some("read") => read_line(),
+        Some("stress") => stress(),
+        Some("quiet") => std::process::exit(args.get(2).and_then(|a| a.parse().ok()).unwrap_or(0)),
+        Some("gen") => {
+            let mut out = std::io::stdout().lock();
+            let mut block = vec![0u8; 4096];
+            for k in 0..256u64 {
+                pattern(&mut block, k * 4096);
+                if out.write_all(&block).is_err() {
+                    break;
+                }
+            }
+        }
         _ => greet(&args),
     }
 }
@@ -57,4 +70,74 @@ fn read_line() {
         Ok(n) => println!("you typed {n} bytes: [{}]", line.trim_end()),
         Err(e) => println!("read error: {e}"),
     }
+}
+
+/// FNV-1a over `data`, from `hash`.
+fn checksum(hash: u64, data: &[u8]) -> u64 {
+    data.iter().fold(hash, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+}
+
+/// A deterministic byte pattern: byte `i` of the stream.
+fn pattern(block: &mut [u8], start: u64) {
+    for (i, b) in block.iter_mut().enumerate() {
+        let n = start + i as u64;
+        *b = (n ^ (n >> 8) ^ (n >> 16)).wrapping_mul(31) as u8;
+    }
+}
+
+fn stress() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    // 200 fork + exec + wait of a program that exits with the status it is given.
+    let mut wrong = 0;
+    for i in 0..200u32 {
+        let status = Command::new("/bin/hello").arg("quiet").arg((i % 7).to_string()).status();
+        if status.ok().and_then(|s| s.code()) != Some((i % 7) as i32) {
+            wrong += 1;
+        }
+    }
+    println!("stress: 200 fork + exec + wait, {wrong} wrong statuses");
+    // 1 MiB through a pipe between two processes: a child writes it, this one reads it.
+    let mut expected = 0xcbf2_9ce4_8422_2325u64;
+    let mut block = vec![0u8; 4096];
+    for k in 0..256u64 {
+        pattern(&mut block, k * 4096);
+        expected = checksum(expected, &block);
+    }
+    match Command::new("/bin/hello").arg("gen").stdout(Stdio::piped()).spawn() {
+        Ok(mut child) => {
+            let mut received = Vec::new();
+            let _ = child.stdout.take().expect("piped stdout").read_to_end(&mut received);
+            let _ = child.wait();
+            let got = checksum(0xcbf2_9ce4_8422_2325, &received);
+            let verdict = if got == expected { "right" } else { "WRONG" };
+            println!("stress: 1 MiB through a pipe: {} bytes, checksum {verdict}", received.len());
+        }
+        Err(e) => println!("stress: spawn: {e}"),
+    }
+    // 20 MiB written to a file and read back.
+    let mut sum = 0xcbf2_9ce4_8422_2325u64;
+    let mut block = vec![0u8; 64 * 1024];
+    match std::fs::File::create("/stress.dat") {
+        Ok(mut f) => {
+            for k in 0..320u64 {
+                let at = k * block.len() as u64;
+                pattern(&mut block, at);
+                sum = checksum(sum, &block);
+                if f.write_all(&block).is_err() {
+                    println!("stress: write failed");
+                    return;
+                }
+            }
+        }
+        Err(e) => return println!("stress: create: {e}"),
+    }
+    let data = std::fs::read("/stress.dat").unwrap_or_default();
+    let back = checksum(0xcbf2_9ce4_8422_2325, &data);
+    println!(
+        "stress: 20 MiB file: {} bytes, checksum {}",
+        data.len(),
+        if back == sum { "right" } else { "WRONG" }
+    );
+    let _ = std::fs::remove_file("/stress.dat");
 }
