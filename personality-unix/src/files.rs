@@ -43,6 +43,14 @@ pub fn dispatch(
     let answer = match call.number {
         nr::READ => read(unix, port, task, a0, a1, a2, None, reply_to),
         nr::PREAD64 => read(unix, port, task, a0, a1, a2, Some(a3), reply_to),
+        // readv reads into its first buffer that has room: a short read, as POSIX allows.
+        nr::READV => match read_iovecs(task, a1, a2) {
+            Ok(iov) => match iov.iter().find(|&&(_, len)| len > 0) {
+                Some(&(address, len)) => read(unix, port, task, a0, address, len, None, reply_to),
+                None => Answer::Value(0),
+            },
+            Err(e) => error(e),
+        },
         nr::WRITE => write(unix, port, task, a0, &[(a1, a2)], reply_to),
         nr::WRITEV => match read_iovecs(task, a1, a2) {
             Ok(iov) => write(unix, port, task, a0, &iov, reply_to),

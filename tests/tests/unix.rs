@@ -280,3 +280,16 @@ fn many_processes_a_mebibyte_through_a_pipe_and_a_big_file() {
     system_tests::assert_frames_balanced(&log);
     m.expect_exit(HALTED_STATUS);
 }
+
+#[test]
+fn bad_pointers_to_30_calls_answer_efault_and_the_system_lives_on() {
+    let mut m = boot_hello("efault");
+    let log = m
+        .wait_for_log("mach-kernel: no tasks left", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let console = m.console().replace('\r', "");
+    assert!(console.contains("efault: 30 calls, not EFAULT: []"), "{console}\n--- log ---\n{log}");
+    assert!(log.contains("process 1 (hello) exited with status 0"), "{log}");
+    system_tests::assert_frames_balanced(&log);
+    m.expect_exit(HALTED_STATUS);
+}

@@ -3,7 +3,8 @@
 //! and `PATH`, touches the heap, and exits with the status its first argument names. With
 //! `files` it reads, writes and lists files through std::fs; with `read` it reads a line
 //! from its terminal; with `stress` it runs 200 fork + exec + wait, sends 1 MiB through a
-//! pipe and writes and reads back 20 MiB, each with a checksum. The system tests (tests/tests/unix.rs) check each line it prints.
+//! pipe and writes and reads back 20 MiB, each with a checksum; with `efault` it passes a bad
+//! pointer to 30 system calls and prints those that did not answer EFAULT. The system tests (tests/tests/unix.rs) check each line it prints.
 use std::io::{BufRead, Write};
 
 fn main() {
@@ -12,6 +13,7 @@ fn main() {
         Some("files") => files(),
         Some("read") => read_line(),
         Some("stress") => stress(),
+        Some("efault") => efault(),
         Some("quiet") => std::process::exit(args.get(2).and_then(|a| a.parse().ok()).unwrap_or(0)),
         Some("gen") => {
             let mut out = std::io::stdout().lock();
@@ -140,4 +142,63 @@ fn stress() {
         if back == sum { "right" } else { "WRONG" }
     );
     let _ = std::fs::remove_file("/stress.dat");
+}
+
+/// 30 system calls with a pointer into no mapped memory: each must answer EFAULT, and the
+/// process (and the system) live on.
+fn efault() {
+    let bad = 0xdead_0000u64 as libc::c_long;
+    let dir = std::ffi::CString::new("/").unwrap_or_default();
+    let file = std::ffi::CString::new("/etc/motd").unwrap_or_default();
+    // SAFETY: every call gets a bad pointer on purpose; the kernel and the personality check
+    // them, so nothing is written to this process's memory.
+    let (dirfd, filefd) = unsafe {
+        (
+            libc::open(dir.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY),
+            libc::open(file.as_ptr(), libc::O_RDONLY),
+        )
+    };
+    let (d, f) = (dirfd as libc::c_long, filefd as libc::c_long);
+    let calls: [(&str, libc::c_long, [libc::c_long; 4]); 30] = [
+        ("write", libc::SYS_write, [1, bad, 10, 0]),
+        ("writev", libc::SYS_writev, [1, bad, 1, 0]),
+        ("read", libc::SYS_read, [f, bad, 10, 0]),
+        ("pread64", libc::SYS_pread64, [f, bad, 10, 0]),
+        ("readv", libc::SYS_readv, [f, bad, 1, 0]),
+        ("open", libc::SYS_open, [bad, 0, 0, 0]),
+        ("openat", libc::SYS_openat, [-100, bad, 0, 0]),
+        ("stat", libc::SYS_stat, [bad, bad, 0, 0]),
+        ("lstat", libc::SYS_lstat, [bad, bad, 0, 0]),
+        ("fstat", libc::SYS_fstat, [f, bad, 0, 0]),
+        ("newfstatat", libc::SYS_newfstatat, [-100, bad, bad, 0]),
+        ("getdents64", libc::SYS_getdents64, [d, bad, 4096, 0]),
+        ("getcwd", libc::SYS_getcwd, [bad, 100, 0, 0]),
+        ("chdir", libc::SYS_chdir, [bad, 0, 0, 0]),
+        ("mkdir", libc::SYS_mkdir, [bad, 0o755, 0, 0]),
+        ("rmdir", libc::SYS_rmdir, [bad, 0, 0, 0]),
+        ("unlink", libc::SYS_unlink, [bad, 0, 0, 0]),
+        ("rename", libc::SYS_rename, [bad, bad, 0, 0]),
+        ("link", libc::SYS_link, [bad, bad, 0, 0]),
+        ("symlink", libc::SYS_symlink, [bad, bad, 0, 0]),
+        ("readlink", libc::SYS_readlink, [bad, bad, 10, 0]),
+        ("chmod", libc::SYS_chmod, [bad, 0o644, 0, 0]),
+        ("access", libc::SYS_access, [bad, 0, 0, 0]),
+        ("execve", libc::SYS_execve, [bad, 0, 0, 0]),
+        ("pipe2", libc::SYS_pipe2, [bad, 0, 0, 0]),
+        ("uname", libc::SYS_uname, [bad, 0, 0, 0]),
+        ("clock_gettime", libc::SYS_clock_gettime, [0, bad, 0, 0]),
+        ("getrandom", libc::SYS_getrandom, [bad, 8, 0, 0]),
+        ("nanosleep", libc::SYS_nanosleep, [bad, 0, 0, 0]),
+        ("rt_sigaction", libc::SYS_rt_sigaction, [2, bad, 0, 8]),
+    ];
+    let mut wrong = Vec::new();
+    for (name, number, [a, b, c, e]) in calls {
+        // SAFETY: as above.
+        let r = unsafe { libc::syscall(number, a, b, c, e) };
+        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        if r != -1 || errno != libc::EFAULT {
+            wrong.push(format!("{name}: {r} errno {errno}"));
+        }
+    }
+    println!("efault: {} calls, not EFAULT: {wrong:?}", calls.len());
 }
