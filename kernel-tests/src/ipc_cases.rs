@@ -34,20 +34,24 @@ extern "C" fn echo_server(port: u64) -> ! {
     thread_exit()
 }
 
-/// Answer each request with its data reversed and id + 1; return after QUIT.
+/// Turn the request in `m` into its echo (data reversed, id + 1, to its reply right);
+/// returns the request's id.
+fn make_echo(m: &mut Message) -> u32 {
+    let id = m.header.id;
+    let mut data = [0u8; 8192];
+    let n = m.data().len();
+    data[..n].copy_from_slice(m.data());
+    data[..n].reverse();
+    let reply = m.header.remote;
+    m.start(reply, disposition::MOVE_SEND_ONCE, id + 1).set_data(&data[..n]);
+    id
+}
+
+/// Answer each request with its echo; return after QUIT.
 pub(crate) fn echo_server_loop(port: PortName) {
     let mut m = Message::new();
-    loop {
-        if m.receive(port).is_err() {
-            return;
-        }
-        let id = m.header.id;
-        let mut data = [0u8; 8192];
-        let n = m.data().len();
-        data[..n].copy_from_slice(m.data());
-        data[..n].reverse();
-        let reply = m.header.remote;
-        m.start(reply, disposition::MOVE_SEND_ONCE, id + 1).set_data(&data[..n]);
+    while m.receive(port).is_ok() {
+        let id = make_echo(&mut m);
         let _ = m.send();
         if id == QUIT {
             return;
@@ -62,14 +66,7 @@ extern "C" fn set_echo_server(set: u64) -> ! {
     let mut m = Message::new();
     let mut received = m.receive(set).is_ok();
     while received {
-        let id = m.header.id;
-        let mut data = [0u8; 8192];
-        let n = m.data().len();
-        data[..n].copy_from_slice(m.data());
-        data[..n].reverse();
-        let reply = m.header.remote;
-        m.start(reply, disposition::MOVE_SEND_ONCE, id + 1).set_data(&data[..n]);
-        if id == QUIT {
+        if make_echo(&mut m) == QUIT {
             let _ = m.send();
             break;
         }

@@ -32,6 +32,12 @@ pub fn uptime_ns() -> u64 {
     trap_call(trap::CLOCK_READ, [mach_abi::clock::MONOTONIC, 0, 0, 0, 0, 0]).unwrap_or(0)
 }
 
+/// The time-stamp counter (under QEMU's `-icount shift=0`: guest instructions).
+pub fn rdtsc() -> u64 {
+    // SAFETY: rdtsc only reads the time-stamp counter.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
 /// Nanoseconds since 1970 (the CMOS clock at boot plus the time since).
 pub fn realtime_ns() -> u64 {
     trap_call(trap::CLOCK_READ, [mach_abi::clock::REALTIME, 0, 0, 0, 0, 0]).unwrap_or(0)

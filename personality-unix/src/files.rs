@@ -103,32 +103,13 @@ pub fn dispatch(
         nr::FACCESSAT => names(unix, port, task, Name::Access(a2), a0, a1, 0, 0),
         nr::FTRUNCATE => match descriptor(unix, port, a0).map(|d| d.object) {
             Ok(Object::File(file)) => {
-                let reply = unix.reply.name();
-                match rpc::call_timeout::<io::Truncate>(
-                    file,
-                    &a1,
-                    &[],
-                    reply,
-                    &mut unix.scratch,
-                    CALL_TIMEOUT_MS,
-                ) {
-                    Ok(Ok(())) => Answer::Value(0),
-                    Ok(Err(e)) => error(to_errno(e)),
-                    Err(_) => error(linux::errno::EIO),
-                }
+                done(ask::<io::Truncate, _>(file, &a1, unix.reply.name(), &mut unix.scratch))
             }
             Ok(_) => error(EINVAL),
             Err(e) => error(e),
         },
         nr::FSYNC | nr::SYNC => {
-            let reply = unix.reply.name();
-            let fs = unix.fs.name();
-            match rpc::call_timeout::<proto::SyncAll>(fs, &(), &[], reply, &mut unix.scratch, CALL_TIMEOUT_MS)
-            {
-                Ok(Ok(())) => Answer::Value(0),
-                Ok(Err(e)) => error(to_errno(e)),
-                Err(_) => error(linux::errno::EIO),
-            }
+            done(ask::<proto::SyncAll, _>(unix.fs.name(), &(), unix.reply.name(), &mut unix.scratch))
         }
         nr::GETCWD => {
             let cwd = unix.processes.get(&port).map(|p| p.cwd.clone()).unwrap_or_default();
@@ -151,18 +132,15 @@ fn change_directory(unix: &mut Personality, port: PortName, path: &str) -> Answe
     let cwd = unix.processes.get(&port).map(|p| p.cwd.clone()).unwrap_or_default();
     let target = linux::normalize(&cwd, path);
     let request = proto::StatRequest { path: &target, follow: true, credentials: Credentials::ROOT };
-    let reply = unix.reply.name();
-    let fs = unix.fs.name();
-    match rpc::call_timeout::<proto::StatPath>(fs, &request, &[], reply, &mut unix.scratch, CALL_TIMEOUT_MS) {
-        Ok(Ok(stat)) if stat.mode & io::mode::TYPE_MASK == io::mode::DIRECTORY => {
+    match ask::<proto::StatPath, _>(unix.fs.name(), &request, unix.reply.name(), &mut unix.scratch) {
+        Ok(stat) if stat.mode & io::mode::TYPE_MASK == io::mode::DIRECTORY => {
             if let Some(p) = unix.processes.get_mut(&port) {
                 p.cwd = target;
             }
             Answer::Value(0)
         }
-        Ok(Ok(_)) => error(ENOTDIR),
-        Ok(Err(e)) => error(to_errno(e)),
-        Err(_) => error(linux::errno::EIO),
+        Ok(_) => error(ENOTDIR),
+        Err(e) => error(e),
     }
 }
 
@@ -210,26 +188,21 @@ fn names(
     let reply = unix.reply.name();
     let m = &mut unix.scratch;
     macro_rules! call {
-        ($op:ty, $request:expr, $rights:expr) => {
-            match rpc::call_timeout::<$op>(base, &$request, $rights, reply, m, CALL_TIMEOUT_MS) {
-                Ok(Ok(_)) => Answer::Value(0),
-                Ok(Err(e)) => error(to_errno(e)),
-                Err(_) => error(linux::errno::EIO),
-            }
+        ($op:ty, $request:expr) => {
+            done(ask::<$op, _>(base, &$request, reply, m))
         };
     }
     match call {
         Name::MakeDirectory(mode) => {
             call!(
                 proto::MakeDirectory,
-                proto::MakeRequest { path: &path, mode: (mode & 0o7777) as u32, credentials },
-                &[]
+                proto::MakeRequest { path: &path, mode: (mode & 0o7777) as u32, credentials }
             )
         }
         Name::RemoveDirectory => {
-            call!(proto::RemoveDirectory, proto::PathRequest { path: &path, credentials }, &[])
+            call!(proto::RemoveDirectory, proto::PathRequest { path: &path, credentials })
         }
-        Name::Unlink => call!(proto::Unlink, proto::PathRequest { path: &path, credentials }, &[]),
+        Name::Unlink => call!(proto::Unlink, proto::PathRequest { path: &path, credentials }),
         Name::Rename | Name::Link => {
             let to = match read_string(task, path2) {
                 Ok(p) => p,
@@ -242,55 +215,38 @@ fn names(
             let base = unix.fs.name();
             let request = proto::TwoPathRequest { from: &from, to: &to, credentials };
             let m = &mut unix.scratch;
-            let answer = if matches!(call, Name::Rename) {
-                rpc::call_timeout::<proto::Rename>(base, &request, &[], reply, m, CALL_TIMEOUT_MS)
+            done(if matches!(call, Name::Rename) {
+                ask::<proto::Rename, _>(base, &request, reply, m)
             } else {
-                rpc::call_timeout::<proto::Link>(base, &request, &[], reply, m, CALL_TIMEOUT_MS)
-            };
-            match answer {
-                Ok(Ok(())) => Answer::Value(0),
-                Ok(Err(e)) => error(to_errno(e)),
-                Err(_) => error(linux::errno::EIO),
-            }
+                ask::<proto::Link, _>(base, &request, reply, m)
+            })
         }
         Name::Symlink(target) => {
             let target = match read_string(task, target) {
                 Ok(t) => t,
                 Err(e) => return error(e),
             };
-            call!(proto::Symlink, proto::SymlinkRequest { target: &target, path: &path, credentials }, &[])
+            call!(proto::Symlink, proto::SymlinkRequest { target: &target, path: &path, credentials })
         }
         Name::ReadLink(buffer, size) => {
-            match rpc::call_timeout::<proto::ReadLink>(
-                base,
-                &proto::PathRequest { path: &path, credentials },
-                &[],
-                reply,
-                m,
-                CALL_TIMEOUT_MS,
-            ) {
-                Ok(Ok(target)) => {
+            match ask::<proto::ReadLink, _>(base, &proto::PathRequest { path: &path, credentials }, reply, m)
+            {
+                Ok(target) => {
                     let n = target.len().min(size as usize);
                     Answer::CopyOut { value: n as i64, to: buffer, bytes: target[..n].to_vec() }
                 }
-                Ok(Err(e)) => error(to_errno(e)),
-                Err(_) => error(linux::errno::EIO),
+                Err(e) => error(e),
             }
         }
         Name::Chmod(mode) => {
             let attributes = proto::Attributes { mode: Some((mode & 0o7777) as u32), ..Default::default() };
             call!(
                 proto::SetAttributes,
-                proto::SetAttributesRequest { path: &path, follow: true, attributes, credentials },
-                &[]
+                proto::SetAttributesRequest { path: &path, follow: true, attributes, credentials }
             )
         }
         Name::Access(mask) => {
-            call!(
-                proto::Access,
-                proto::AccessRequest { path: &path, mask: (mask & 7) as u8, credentials },
-                &[]
-            )
+            call!(proto::Access, proto::AccessRequest { path: &path, mask: (mask & 7) as u8, credentials })
         }
     }
 }
@@ -303,6 +259,31 @@ fn absolute_of(unix: &Personality, port: PortName, dirfd: u64, path: &str) -> Op
         return Some(linux::normalize(&cwd, path));
     }
     None
+}
+
+/// One request of operation `R` to `to` (waiting at most `CALL_TIMEOUT_MS`): its answer's
+/// value, or the errno for the caller (the server's error, or EIO when it did not answer).
+fn ask<'m, R, T>(
+    to: PortName,
+    request: &R::Request<'_>,
+    reply: PortName,
+    m: &'m mut Message,
+) -> Result<T, i64>
+where
+    R: rpc::Rpc<Reply<'m> = Result<T, Error>>,
+{
+    match rpc::call_timeout::<R>(to, request, &[], reply, m, CALL_TIMEOUT_MS) {
+        Ok(answer) => answer.map_err(to_errno),
+        Err(_) => Err(linux::errno::EIO),
+    }
+}
+
+/// An answer of no value from `result`.
+fn done(result: Result<(), i64>) -> Answer {
+    match result {
+        Ok(()) => Answer::Value(0),
+        Err(e) => error(e),
+    }
 }
 
 fn to_errno(e: Error) -> i64 {
@@ -410,13 +391,9 @@ fn openat(
         mode: (mode & 0o7777) as u32,
         credentials: Credentials::ROOT,
     };
-    let reply = unix.reply.name();
-    let answer =
-        rpc::call_timeout::<proto::Open>(base, &request, &[], reply, &mut unix.scratch, CALL_TIMEOUT_MS);
-    let stat = match answer {
-        Ok(Ok(stat)) => stat,
-        Ok(Err(e)) => return error(to_errno(e)),
-        Err(_) => return error(linux::errno::EIO),
+    let stat = match ask::<proto::Open, _>(base, &request, unix.reply.name(), &mut unix.scratch) {
+        Ok(stat) => stat,
+        Err(e) => return error(e),
     };
     let object_port = match unix.scratch.port(0) {
         Some(d) if d.disposition == received::SEND => d.name,
@@ -486,20 +463,9 @@ fn read(
         ),
         Object::File(file) => {
             let request = io::ReadRequest { count, at, nonblocking: false };
-            let reply = unix.reply.name();
-            match rpc::call_timeout::<io::Read>(
-                file,
-                &request,
-                &[],
-                reply,
-                &mut unix.scratch,
-                CALL_TIMEOUT_MS,
-            ) {
-                Ok(Ok(data)) => {
-                    Answer::CopyOut { value: data.len() as i64, to: address, bytes: data.to_vec() }
-                }
-                Ok(Err(e)) => error(to_errno(e)),
-                Err(_) => error(linux::errno::EIO),
+            match ask::<io::Read, _>(file, &request, unix.reply.name(), &mut unix.scratch) {
+                Ok(data) => Answer::CopyOut { value: data.len() as i64, to: address, bytes: data.to_vec() },
+                Err(e) => error(e),
             }
         }
         Object::Terminal(terminal) => {
@@ -581,33 +547,21 @@ fn write(
             crate::pipes::Waiter { process: port, reply_to, address: 0 },
         );
     };
-    let mut done = 0i64;
+    let mut written = 0i64;
     for chunk in data.chunks(io::MAX_TRANSFER as usize) {
         let request = io::WriteRequest { data: Bytes(chunk), at: None };
-        let reply = unix.reply.name();
-        match rpc::call_timeout::<io::Write>(target, &request, &[], reply, &mut unix.scratch, CALL_TIMEOUT_MS)
-        {
-            Ok(Ok(n)) => {
-                done += n as i64;
+        match ask::<io::Write, _>(target, &request, unix.reply.name(), &mut unix.scratch) {
+            Ok(n) => {
+                written += n as i64;
                 if (n as usize) < chunk.len() {
                     break;
                 }
             }
-            Ok(Err(e)) if done == 0 => return error(to_errno(e)),
-            Err(_) if done == 0 => return error(linux::errno::EIO),
-            _ => break,
+            Err(e) if written == 0 => return error(e),
+            Err(_) => break,
         }
     }
-    Answer::Value(done)
-}
-
-fn stat_of(unix: &mut Personality, object_port: PortName) -> Result<io::Stat, i64> {
-    let reply = unix.reply.name();
-    match rpc::call_timeout::<io::GetStat>(object_port, &(), &[], reply, &mut unix.scratch, CALL_TIMEOUT_MS) {
-        Ok(Ok(s)) => Ok(s),
-        Ok(Err(e)) => Err(to_errno(e)),
-        Err(_) => Err(linux::errno::EIO),
-    }
+    Answer::Value(written)
 }
 
 fn fstat(unix: &mut Personality, port: PortName, fd: u64, out: u64) -> Answer {
@@ -616,7 +570,7 @@ fn fstat(unix: &mut Personality, port: PortName, fd: u64, out: u64) -> Answer {
         Err(e) => return error(e),
     };
     let stat = match d.object.port() {
-        Some(p) => match stat_of(unix, p) {
+        Some(p) => match ask::<io::GetStat, _>(p, &(), unix.reply.name(), &mut unix.scratch) {
             Ok(s) => s,
             Err(e) => return error(e),
         },
@@ -661,12 +615,9 @@ fn stat_path(
         follow: flags & linux::AT_SYMLINK_NOFOLLOW == 0,
         credentials: Credentials::ROOT,
     };
-    let reply = unix.reply.name();
-    match rpc::call_timeout::<proto::StatPath>(base, &request, &[], reply, &mut unix.scratch, CALL_TIMEOUT_MS)
-    {
-        Ok(Ok(stat)) => Answer::CopyOut { value: 0, to: out, bytes: linux::stat_bytes(&stat).to_vec() },
-        Ok(Err(e)) => error(to_errno(e)),
-        Err(_) => error(linux::errno::EIO),
+    match ask::<proto::StatPath, _>(base, &request, unix.reply.name(), &mut unix.scratch) {
+        Ok(stat) => Answer::CopyOut { value: 0, to: out, bytes: linux::stat_bytes(&stat).to_vec() },
+        Err(e) => error(e),
     }
 }
 
@@ -693,11 +644,9 @@ fn seek(unix: &mut Personality, port: PortName, fd: u64, offset: u64, whence: u6
         _ => return error(ESPIPE),
     };
     let request = io::SeekRequest { offset: offset as i64, whence };
-    let reply = unix.reply.name();
-    match rpc::call_timeout::<io::Seek>(target, &request, &[], reply, &mut unix.scratch, CALL_TIMEOUT_MS) {
-        Ok(Ok(at)) => Answer::Value(at as i64),
-        Ok(Err(e)) => error(to_errno(e)),
-        Err(_) => error(linux::errno::EIO),
+    match ask::<io::Seek, _>(target, &request, unix.reply.name(), &mut unix.scratch) {
+        Ok(at) => Answer::Value(at as i64),
+        Err(e) => error(e),
     }
 }
 
@@ -710,18 +659,9 @@ fn getdents(unix: &mut Personality, port: PortName, fd: u64, out: u64, count: u6
     let limit = (count as usize).min(io::MAX_TRANSFER as usize);
     let request =
         proto::ReadDirRequest { cookie: d.cookie, max_bytes: (limit as u32).min(io::MAX_TRANSFER) / 2 };
-    let reply = unix.reply.name();
-    let entries = match rpc::call_timeout::<proto::ReadDir>(
-        dir,
-        &request,
-        &[],
-        reply,
-        &mut unix.scratch,
-        CALL_TIMEOUT_MS,
-    ) {
-        Ok(Ok(data)) => data.to_vec(),
-        Ok(Err(e)) => return error(to_errno(e)),
-        Err(_) => return error(linux::errno::EIO),
+    let entries = match ask::<proto::ReadDir, _>(dir, &request, unix.reply.name(), &mut unix.scratch) {
+        Ok(data) => data.to_vec(),
+        Err(e) => return error(e),
     };
     let mut bytes = Vec::new();
     let mut cookie = d.cookie;

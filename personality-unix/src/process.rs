@@ -628,22 +628,25 @@ impl Personality {
     }
 }
 
-/// 16 bytes for AT_RANDOM: the time-stamp counter stirred (no entropy source yet).
+/// 16 bytes for AT_RANDOM.
 fn random_bytes() -> [u8; 16] {
-    let mut x = rdtsc() ^ libmach::realtime_ns() ^ 0x9e37_79b9_7f4a_7c15;
-    core::array::from_fn(|_| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x as u8
-    })
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&random(16));
+    bytes
 }
 
-pub fn rdtsc() -> u64 {
-    let (lo, hi): (u32, u32);
-    // SAFETY: rdtsc reads the time-stamp counter; it touches no memory.
-    unsafe { core::arch::asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack)) };
-    ((hi as u64) << 32) | lo as u64
+/// `len` bytes stirred from the time-stamp counter and the clock (no entropy source yet):
+/// for AT_RANDOM and getrandom.
+pub fn random(len: usize) -> Vec<u8> {
+    let mut x = libmach::rdtsc() ^ libmach::realtime_ns() ^ 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
 }
 
 /// An `io.read` answer's value: the bytes, or the error.

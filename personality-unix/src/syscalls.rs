@@ -6,7 +6,7 @@
 //! `vm_write` or the reply's copy-out, which the kernel checks (a bad one is -EFAULT); sizes
 //! are bounded before anything is allocated.
 
-use crate::process::{Personality, rdtsc};
+use crate::process::Personality;
 use alloc::vec;
 use alloc::vec::Vec;
 use libmach::ipc::{Message, PortName, disposition};
@@ -195,16 +195,7 @@ fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest, reply
         }
         nr::GETRANDOM => {
             let len = a1.min(256) as usize;
-            let mut x = rdtsc() | 1;
-            let bytes = (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
-            Answer::CopyOut { value: len as i64, to: a0, bytes }
+            Answer::CopyOut { value: len as i64, to: a0, bytes: crate::process::random(len) }
         }
         nr::UNAME => {
             let mut uts = vec![0u8; 6 * 65];

@@ -374,15 +374,15 @@ pub fn bench() -> Outcome {
     let size = mib << 20;
 
     // Sequential write of 20 MiB in 4 KiB requests, then sync (every block reaches the disk).
-    let (t0, wall) = (rdtsc(), libmach::uptime_ns());
+    let (t0, wall) = (libmach::rdtsc(), libmach::uptime_ns());
     write_pattern(&mut c, file.name(), 0, size, 5)?;
     c.sync(r).map_err(|e| format!("sync: {e:?}"))?;
-    let (write_instructions, write_ms) = (rdtsc() - t0, (libmach::uptime_ns() - wall) / 1_000_000);
+    let (write_instructions, write_ms) = (libmach::rdtsc() - t0, (libmach::uptime_ns() - wall) / 1_000_000);
 
     // Sequential read of the same 20 MiB: five times the cache, so nearly all of it misses.
-    let (t0, wall) = (rdtsc(), libmach::uptime_ns());
+    let (t0, wall) = (libmach::rdtsc(), libmach::uptime_ns());
     read_checksum(&mut c, file.name(), 0, size)?;
-    let (read_instructions, read_ms) = (rdtsc() - t0, (libmach::uptime_ns() - wall) / 1_000_000);
+    let (read_instructions, read_ms) = (libmach::rdtsc() - t0, (libmach::uptime_ns() - wall) / 1_000_000);
 
     // One 4 KiB fs.read RPC served from the cache: the same block again and again (the RPC
     // alone: the answer is decoded in the message buffer, not copied out).
@@ -397,28 +397,28 @@ pub fn bench() -> Outcome {
     };
     cached_rpc(&mut m)?;
     let rounds = 200;
-    let t0 = rdtsc();
+    let t0 = libmach::rdtsc();
     for _ in 0..rounds {
         cached_rpc(&mut m)?;
     }
-    let cached = (rdtsc() - t0) / rounds;
+    let cached = (libmach::rdtsc() - t0) / rounds;
     // The same RPC's fixed part: a 1-byte read, and a readiness question (no file system).
     let small = interfaces::io::ReadRequest { count: 1, at: Some(0), nonblocking: false };
-    let t0 = rdtsc();
+    let t0 = libmach::rdtsc();
     for _ in 0..rounds {
         rpc::call::<interfaces::io::Read>(file.name(), &small, &[], reply.name(), &mut m)
             .map_err(|e| format!("small read: {e:?}"))?
             .map_err(|e| format!("small read: {e:?}"))?;
     }
-    let one_byte = (rdtsc() - t0) / rounds;
+    let one_byte = (libmach::rdtsc() - t0) / rounds;
     let question = interfaces::io::ReadinessRequest { interest: 1, wait: false };
-    let t0 = rdtsc();
+    let t0 = libmach::rdtsc();
     for _ in 0..rounds {
         rpc::call::<interfaces::io::Readiness>(file.name(), &question, &[], reply.name(), &mut m)
             .map_err(|e| format!("readiness: {e:?}"))?
             .map_err(|e| format!("readiness: {e:?}"))?;
     }
-    let readiness = (rdtsc() - t0) / rounds;
+    let readiness = (libmach::rdtsc() - t0) / rounds;
     println!(
         "bench-fs: fs RPC with no file-system work (io.readiness): {readiness} instructions; 1-byte cached fs.read: {one_byte}"
     );
@@ -432,11 +432,11 @@ pub fn bench() -> Outcome {
     let mut block = vec![0u8; 4096];
     let misses = 32;
     let before = c.statistics(r).map_err(|e| format!("statfs: {e:?}"))?;
-    let t0 = rdtsc();
+    let t0 = libmach::rdtsc();
     for i in 0..misses {
         c.read_into(file.name(), i * (256 << 10), &mut block).map_err(|e| format!("read: {e:?}"))?;
     }
-    let missed = (rdtsc() - t0) / misses;
+    let missed = (libmach::rdtsc() - t0) / misses;
     let after = c.statistics(r).map_err(|e| format!("statfs: {e:?}"))?;
     println!("bench-fs: cached 4 KiB fs.read RPC: {cached} instructions");
     println!(
@@ -452,13 +452,6 @@ pub fn bench() -> Outcome {
         read_instructions / mib
     );
     Ok(())
-}
-
-fn rdtsc() -> u64 {
-    let (lo, hi): (u32, u32);
-    // SAFETY: rdtsc reads the time-stamp counter; it touches no memory.
-    unsafe { core::arch::asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack)) };
-    ((hi as u64) << 32) | lo as u64
 }
 
 /// What a hostile client sends: unknown ids, garbage, the largest message there is, rights

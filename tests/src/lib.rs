@@ -64,20 +64,31 @@ impl BootConfig {
     }
 
     /// The servers as limine.conf starts them (bootstrap, block, fs-server, console), then
-    /// server-tests running `cases`, on a copy of `disk` (a file in build/).
-    pub fn servers(cases: &str, disk: &str) -> Self {
-        let mut config = Self::custom(
+    /// the module `program` with command line `cmdline`.
+    pub fn servers_and(program: &str, cmdline: &str) -> Self {
+        Self::custom(
             "",
             &[
                 ("bootstrap", "bootstrap"),
                 ("block", "block"),
                 ("fs-server", "fs-server"),
                 ("console", "console"),
-                ("server-tests", &format!("server-tests {cases}")),
+                (program, cmdline),
             ],
-        );
+        )
+    }
+
+    /// The servers, then server-tests running `cases`, on a copy of `disk` (a file in build/).
+    pub fn servers(cases: &str, disk: &str) -> Self {
+        let mut config = Self::servers_and("server-tests", &format!("server-tests {cases}"));
         config.disk = disk.into();
         config
+    }
+
+    /// The servers, then the Unix personality running `command` (a program and its
+    /// arguments, `'quoted'` where one holds blanks).
+    pub fn unix(command: &str) -> Self {
+        Self::servers_and("personality-unix", &format!("personality-unix {command}"))
     }
 
     /// The kernel-tests program as the first task, running `cases`.

@@ -7,16 +7,7 @@ use system_tests::{BootConfig, HALTED_STATUS, Machine};
 
 #[test]
 fn a_rust_std_program_runs_on_the_unix_personality() {
-    let config = BootConfig::custom(
-        "",
-        &[
-            ("bootstrap", "bootstrap"),
-            ("block", "block"),
-            ("fs-server", "fs-server"),
-            ("console", "console"),
-            ("personality-unix", "personality-unix /bin/hello 7 two"),
-        ],
-    );
+    let config = BootConfig::unix("/bin/hello 7 two");
     let mut m = Machine::boot(&config);
     let log = m
         .wait_for_log("mach-kernel: no tasks left", Duration::from_secs(60))
@@ -48,16 +39,7 @@ fn at_prompt(m: &mut Machine, n: usize, line: &str) {
 
 /// Boot the servers and the personality running `hello` with `args`.
 fn boot_hello(args: &str) -> Machine {
-    let config = BootConfig::custom(
-        "",
-        &[
-            ("bootstrap", "bootstrap"),
-            ("block", "block"),
-            ("fs-server", "fs-server"),
-            ("console", "console"),
-            ("personality-unix", &format!("personality-unix /bin/hello {args}")),
-        ],
-    );
+    let config = BootConfig::unix(&format!("/bin/hello {args}"));
     Machine::boot(&config)
 }
 
@@ -99,19 +81,7 @@ fn a_terminal_read_waits_for_the_typed_line() {
 
 #[test]
 fn our_shell_forks_execs_and_waits() {
-    let config = BootConfig::custom(
-        "",
-        &[
-            ("bootstrap", "bootstrap"),
-            ("block", "block"),
-            ("fs-server", "fs-server"),
-            ("console", "console"),
-            (
-                "personality-unix",
-                "personality-unix /bin/sh -c '/bin/hello 3; /bin/hello status $? $$ && /bin/hello 5'",
-            ),
-        ],
-    );
+    let config = BootConfig::unix("/bin/sh -c '/bin/hello 3; /bin/hello status $? $$ && /bin/hello 5'");
     let mut m = Machine::boot(&config);
     let log = m
         .wait_for_log("mach-kernel: no tasks left", Duration::from_secs(60))
@@ -129,16 +99,7 @@ fn our_shell_forks_execs_and_waits() {
 
 #[test]
 fn a_pipeline_between_two_programs() {
-    let config = BootConfig::custom(
-        "",
-        &[
-            ("bootstrap", "bootstrap"),
-            ("block", "block"),
-            ("fs-server", "fs-server"),
-            ("console", "console"),
-            ("personality-unix", "personality-unix /bin/sh -c '/bin/hello 1 | /bin/hello read'"),
-        ],
-    );
+    let config = BootConfig::unix("/bin/sh -c '/bin/hello 1 | /bin/hello read'");
     let mut m = Machine::boot(&config);
     let log = m
         .wait_for_log("mach-kernel: no tasks left", Duration::from_secs(60))

@@ -63,5 +63,5 @@ fn start() -> Result<serve::Server, &'static str> {
         let send = port.make_send().map_err(|_| "make_send")?;
         name_service::register(name, send.name()).map_err(|_| "bootstrap refused the name")?;
     }
-    Ok(serve::Server::new(disk, me, device, control, set))
+    Ok(serve::Server::new(disk, device, control, set))
 }

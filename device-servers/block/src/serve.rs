@@ -19,25 +19,19 @@ use interfaces::blk::{
 };
 use interfaces::{Bytes, Error};
 use libmach::ipc::{
-    Message, MessageBuffer, PORT_DEAD, PortName, ReceiveRight, disposition, port_deallocate, port_destroy,
-    received,
+    LargestMessage, Message, PORT_DEAD, PortName, ReceiveRight, disposition, port_deallocate, received,
 };
 use libmach::rpc::{self, REPLY_BIT, Rpc};
-use libmach::task::vm_deallocate;
-use mach_abi::ipc::{MAX_INLINE_DATA, MAX_OOL_DESCRIPTORS, MAX_PORT_DESCRIPTORS};
 use serde::Serialize;
 
 /// Room for the largest message the kernel delivers, so a receive never fails `TooLarge`
 /// (which would leave a hostile message at the head of the queue for ever).
-const RECEIVE_ROOM: usize = MAX_PORT_DESCRIPTORS * 8 + MAX_OOL_DESCRIPTORS * 16 + MAX_INLINE_DATA;
-type Request = MessageBuffer<RECEIVE_ROOM>;
+type Request = LargestMessage;
 
-const PAGE: u64 = 4096;
 const MAX_SECTORS: u32 = (MAX_TRANSFER / SECTOR_SIZE) as u32;
 
 pub struct Server {
     disk: Disk,
-    task: PortName,
     device: ReceiveRight,
     control: ReceiveRight,
     set: PortName,
@@ -52,14 +46,8 @@ struct ReplyTo {
 }
 
 impl Server {
-    pub fn new(
-        disk: Disk,
-        task: PortName,
-        device: ReceiveRight,
-        control: ReceiveRight,
-        set: PortName,
-    ) -> Server {
-        Server { disk, task, device, control, set, stats: DriverStatistics::default() }
+    pub fn new(disk: Disk, device: ReceiveRight, control: ReceiveRight, set: PortName) -> Server {
+        Server { disk, device, control, set, stats: DriverStatistics::default() }
     }
 
     /// Serve for ever (the task ends on a stuck device, or by Crash).
@@ -92,7 +80,6 @@ impl Server {
             received::SEND => Some(ReplyTo { name: m.header.remote, how: disposition::MOVE_SEND }),
             _ => None,
         };
-        release_ports(m);
         let on_device = m.header.local == self.device.name();
         let on_control = m.header.local == self.control.name();
         let id = m.header.id;
@@ -126,7 +113,9 @@ impl Server {
                 send_reply(answer, reply_to, id & !REPLY_BIT, &result, None)
             }
         };
-        release_ool(self.task, m);
+        // Whatever the request carried (no request of the protocol keeps a right), its
+        // out-of-line data included, once it was used.
+        m.release_carried();
         if !handled && let Some(r) = reply_to {
             // The reply could not be sent: the right is still ours.
             let _ = port_deallocate(r.name);
@@ -186,7 +175,7 @@ impl Server {
                 let Some(region) = region else { return Err(Error::InvalidArgument) };
                 // SAFETY: the kernel mapped `region.size` (>= len) bytes of the message's
                 // out-of-line copy at `region.address` in this task; it stays mapped until
-                // `release_ool` after this request.
+                // `release_carried` after this request.
                 let source = unsafe { core::slice::from_raw_parts(region.address as *const u8, len) };
                 copy_words(self.disk.buffer_mut(len), source);
             }
@@ -231,32 +220,6 @@ fn send_reply<T: Serialize>(
         // Refused (the client's port died, ...): the right is still ours, or already
         // destroyed; the caller gives it back either way.
         Err(_) => false,
-    }
-}
-
-/// Give back every right a request carried (none of the protocol's requests carries any).
-fn release_ports(m: &Request) {
-    for i in 0..m.header.port_count as usize {
-        let Some(d) = m.port(i) else { continue };
-        if d.name == 0 || d.name == PORT_DEAD {
-            continue;
-        }
-        let _ = match d.disposition {
-            received::RECEIVE => port_destroy(d.name),
-            _ => port_deallocate(d.name),
-        };
-    }
-}
-
-/// Unmap every out-of-line region a request carried.
-fn release_ool(task: PortName, m: &Request) {
-    for i in 0..m.header.ool_count as usize {
-        if let Some(r) = m.ool(i)
-            && r.address != 0
-            && r.size != 0
-        {
-            let _ = vm_deallocate(task, r.address, (r.size as u64).next_multiple_of(PAGE));
-        }
     }
 }
 

@@ -37,9 +37,9 @@ use libmach::ipc::*;
 use libmach::rpc::{self, REPLY_BIT, Rpc, RpcError};
 use mach_abi::{IRQ_MESSAGE, notify};
 
-/// Room for any message the kernel delivers (64 port and 16 out-of-line descriptors, 16 KiB
-/// of data), so no request can be too large to take off its queue.
-pub type Request = MessageBuffer<{ 64 * 8 + 16 * 16 + 16 * 1024 }>;
+/// Room for any message the kernel delivers, so no request can be too large to take off its
+/// queue.
+pub type Request = LargestMessage;
 
 /// How long an event may wait for room in the owner's queue before it is dropped.
 pub const EVENT_TIMEOUT_MS: u64 = 10;
@@ -107,15 +107,6 @@ fn release(name: PortName, kind: u8) {
         let _ = port_destroy(name);
     } else {
         let _ = port_deallocate(name);
-    }
-}
-
-/// Release every right a request carried in its body.
-fn release_carried(request: &Request) {
-    for i in 0..request.header.port_count as usize {
-        if let Some(d) = request.port(i) {
-            release(d.name, d.disposition);
-        }
     }
 }
 
@@ -227,7 +218,7 @@ impl Server {
         };
         let local = header.local;
         if local == self.ports.irq || local == self.ports.notify {
-            release_carried(request);
+            request.release_carried();
             release(reply, received::SEND_ONCE);
             if local == self.ports.irq && header.id == IRQ_MESSAGE {
                 self.interrupt();
@@ -236,7 +227,7 @@ impl Server {
                 self.close(name);
             }
         } else if local == self.ports.service {
-            release_carried(request);
+            request.release_carried();
             if header.id == con::OpenTerminal::ID {
                 self.open_terminal(reply);
             } else {
@@ -245,7 +236,7 @@ impl Server {
         } else if self.terminals.contains(&local) {
             self.serve_terminal(local, request, reply);
         } else {
-            release_carried(request);
+            request.release_carried();
             send_error(&mut self.answer, reply, header.id, Error::NotSupported);
         }
     }
@@ -328,7 +319,7 @@ impl Server {
         if id == con::SetEventPort::ID {
             return self.set_event_port(request, reply);
         }
-        release_carried(request);
+        request.release_carried();
         match id {
             io::Read::ID => match decode::<io::Read>(request) {
                 Some(r) => self.read(terminal, reply, r),

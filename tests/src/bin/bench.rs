@@ -51,16 +51,7 @@ fn main() {
     for line in run(&config, "case bench-fs:", "4 KiB fs.read", "server-tests: ") {
         println!("  {line}");
     }
-    let mut config = BootConfig::custom(
-        "",
-        &[
-            ("bootstrap", "bootstrap"),
-            ("block", "block"),
-            ("fs-server", "fs-server"),
-            ("console", "console"),
-            ("personality-unix", "personality-unix /bin/bench"),
-        ],
-    );
+    let mut config = BootConfig::unix("/bin/bench");
     config.qemu_args = icount("");
     println!(
         "guest instructions (QEMU -icount shift=0), Linux system calls through personality-unix (/bin/bench):"
