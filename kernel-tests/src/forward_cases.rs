@@ -297,5 +297,44 @@ pub fn suspend_and_state() -> Result<(), &'static str> {
         "not a thread port",
     )?;
     port_deallocate(thread).map_err(|_| "release the thread port")?;
+    thread_ids_and_terminate()
+}
+
+/// `thread_id` tells two threads of a task apart (as forwarded calls do); `thread_terminate`
+/// ends one of them while the other counts on, and the task goes with its last thread.
+fn thread_ids_and_terminate() -> Result<(), &'static str> {
+    use libmach::task::{thread_id, thread_terminate};
+    let code = [0x48, 0xff, 0x04, 0x25, 0x00, 0x10, 0x40, 0x00, 0xeb, 0xf6]; // inc [DATA_AT]; jmp
+    let task = task_create().map_err(|_| "task_create")?;
+    vm_allocate(task, CODE_AT, 4096, protection::WRITE).map_err(|_| "vm_allocate")?;
+    vm_write(task, CODE_AT, &code).map_err(|_| "vm_write")?;
+    vm_protect(task, CODE_AT, 4096, protection::EXECUTE).map_err(|_| "vm_protect")?;
+    vm_allocate(task, DATA_AT, 4096, protection::WRITE).map_err(|_| "data")?;
+    let stack = vm_allocate(task, 0, 16384, protection::WRITE).map_err(|_| "stack")?;
+    let counter = || -> Result<u64, &'static str> {
+        let mut bytes = [0u8; 8];
+        vm_read(task, DATA_AT, &mut bytes).map_err(|_| "read the counter of the two threads")?;
+        Ok(u64::from_le_bytes(bytes))
+    };
+    let first = thread_create_at(task, CODE_AT, stack + 8192 - 8, 0, 0).map_err(|_| "first thread")? as PortName;
+    let second =
+        thread_create_at(task, CODE_AT, stack + 16384 - 8, 0, 0).map_err(|_| "second thread")? as PortName;
+    let (a, b) = (thread_id(first).map_err(|_| "thread_id")?, thread_id(second).map_err(|_| "thread_id")?);
+    check(a != b && a != 0 && b != 0, "two threads, two ids")?;
+    check(thread_terminate(task) == Err(libmach::KernelError::InvalidRight), "a task port is no thread")?;
+    sleep_ms(20);
+    check(counter()? > 0, "two threads count")?;
+    thread_terminate(first).map_err(|_| "thread_terminate")?;
+    sleep_ms(20);
+    let before = counter()?;
+    sleep_ms(30);
+    check(counter()? > before, "the other thread counts on")?;
+    thread_terminate(second).map_err(|_| "thread_terminate second")?;
+    sleep_ms(20);
+    check(counter().is_err(), "a task whose last thread ended is gone")?;
+    let _ = port_deallocate(first);
+    let _ = port_deallocate(second);
+    let _ = task_terminate(task);
+    let _ = port_deallocate(task);
     Ok(())
 }

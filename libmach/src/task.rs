@@ -109,3 +109,11 @@ pub fn vm_map(
 ) -> Result<u64, KernelError> {
     call(trap::VM_MAP, [task as u64, address, size, source as u64, source_address, protection])
 }
+/// End a thread (another task's, or the caller itself).
+pub fn thread_terminate(thread: PortName) -> Result<(), KernelError> {
+    call(trap::THREAD_TERMINATE, [thread as u64, 0, 0, 0, 0, 0]).map(|_| ())
+}
+/// The id forwarded system calls carry in `SyscallRequest::thread` for this thread.
+pub fn thread_id(thread: PortName) -> Result<u64, KernelError> {
+    call(trap::THREAD_ID, [thread as u64, 0, 0, 0, 0, 0])
+}

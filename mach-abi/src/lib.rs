@@ -136,6 +136,12 @@ pub mod trap {
     /// resolution) or since 1970 (`clock::REALTIME`: the CMOS clock at boot plus the time
     /// since).
     pub const CLOCK_READ: i64 = -45;
+    /// `thread_terminate(thread)`: end the thread (any thread whose port the caller holds;
+    /// its own too). A forwarded call it waits in is abandoned: the reply right dies.
+    pub const THREAD_TERMINATE: i64 = -46;
+    /// `thread_id(thread) -> id`: the number forwarded requests carry in `thread` for it
+    /// (how a personality tells a new thread's calls from the others').
+    pub const THREAD_ID: i64 = -47;
 }
 
 /// The clocks `clock_read` reads.

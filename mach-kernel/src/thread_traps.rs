@@ -59,6 +59,14 @@ pub fn thread_self(w: &mut World) -> Result<u64, KernelError> {
     give_thread_port(w, thread)
 }
 
+/// `thread_terminate(thread)`: mark the thread dead (it is reaped like any ended thread: a
+/// forwarded call it waited in loses its reply right). True when it is the caller, which
+/// must then schedule away and never return.
+pub fn thread_terminate(w: &mut World, thread: ThreadId) -> bool {
+    world::kill_thread(w, thread);
+    w.current_thread() == thread
+}
+
 /// `thread_get_state(thread, out: *mut Registers)`: the thread's user registers as they
 /// are while it is stopped in the kernel (for the caller itself: as at this trap).
 pub fn thread_get_state(

@@ -199,6 +199,17 @@ fn mach_trap(number: i64, args: [u64; 6]) -> Result<u64, KernelError> {
         trap::THREAD_EXIT => sched::exit_current_thread(),
         trap::SLEEP => thread_traps::sleep(a.rdi),
         trap::CLOCK_READ => crate::clock::clock_read(a.rdi),
+        trap::THREAD_TERMINATE => {
+            let own = world::with(|w| {
+                let thread = w.thread_arg(a.rdi)?;
+                Ok::<bool, KernelError>(thread_traps::thread_terminate(w, thread))
+            })?;
+            if own {
+                sched::schedule();
+                unreachable!("a terminated thread was scheduled");
+            }
+            Ok(0)
+        }
         trap::MACH_MSG => msg::mach_msg(a.rdi, a.rsi, a.rdx, a.r10, a.r8),
         trap::TASK_TERMINATE => task_traps::task_terminate(world::with(|w| w.task_arg(a.rdi))?),
         trap::TASK_SUSPEND => {
@@ -291,6 +302,7 @@ fn locked_trap(w: &mut World, number: i64, a: &TrapArgs) -> Result<u64, KernelEr
             thread_traps::thread_create(w, task, a.rsi, a.rdx, a.r10, a.r8)
         }
         trap::THREAD_SELF => thread_traps::thread_self(w),
+        trap::THREAD_ID => w.thread_arg(a.rdi),
         trap::THREAD_GET_STATE => {
             let thread = w.thread_arg(a.rdi)?;
             thread_traps::thread_get_state(w, thread, UserPtr::new(a.rsi))
