@@ -7,6 +7,7 @@ extern crate alloc;
 pub mod fdtable;
 pub mod linux;
 pub mod pipe;
+pub mod signal;
 pub mod stack;
 
 /// The words of a command line: split at blanks, except inside single quotes (which go).

@@ -21,6 +21,15 @@ pub mod nr {
     pub const BRK: u64 = 12;
     pub const RT_SIGACTION: u64 = 13;
     pub const RT_SIGPROCMASK: u64 = 14;
+    pub const RT_SIGRETURN: u64 = 15;
+    pub const PWRITE64: u64 = 18;
+    pub const PAUSE: u64 = 34;
+    pub const SENDFILE: u64 = 40;
+    pub const RT_SIGPENDING: u64 = 127;
+    pub const RT_SIGSUSPEND: u64 = 130;
+    pub const FUTEX: u64 = 202;
+    pub const WAITID: u64 = 247;
+    pub const SET_ROBUST_LIST: u64 = 273;
     pub const IOCTL: u64 = 16;
     pub const PREAD64: u64 = 17;
     pub const READV: u64 = 19;
@@ -116,6 +125,10 @@ pub mod errno {
     pub const EPIPE: i64 = 32;
     pub const EIO: i64 = 5;
     pub const ERANGE: i64 = 34;
+    pub const EINTR: i64 = 4;
+    pub const EAGAIN: i64 = 11;
+    pub const EACCES: i64 = 13;
+    pub const ETIMEDOUT: i64 = 110;
 }
 
 /// arch_prctl codes.
@@ -179,6 +192,16 @@ pub mod signal {
     pub const SIGHUP: u64 = 1;
     pub const SIGINT: u64 = 2;
     pub const SIGQUIT: u64 = 3;
+    pub const SIGILL: u64 = 4;
+    pub const SIGTRAP: u64 = 5;
+    pub const SIGABRT: u64 = 6;
+    pub const SIGBUS: u64 = 7;
+    pub const SIGFPE: u64 = 8;
+    pub const SIGSEGV: u64 = 11;
+    pub const SIGALRM: u64 = 14;
+    pub const SIGXCPU: u64 = 24;
+    pub const SIGXFSZ: u64 = 25;
+    pub const SIGSYS: u64 = 31;
     pub const SIGUSR1: u64 = 10;
     pub const SIGKILL: u64 = 9;
     pub const SIGUSR2: u64 = 12;
@@ -199,6 +222,7 @@ pub mod signal {
 
 /// wait4 options.
 pub const WNOHANG: u64 = 1;
+pub const WUNTRACED: u64 = 2;
 /// clone's exit signal for a plain fork: SIGCHLD.
 pub const SIGCHLD: u64 = 17;
 

@@ -27,7 +27,11 @@ mod process;
 #[cfg(target_os = "none")]
 mod procs;
 #[cfg(target_os = "none")]
+mod signals;
+#[cfg(target_os = "none")]
 mod syscalls;
+#[cfg(target_os = "none")]
+mod threads;
 
 #[cfg(not(target_os = "none"))]
 fn main() {

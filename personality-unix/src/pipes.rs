@@ -6,9 +6,9 @@
 //! or with its process (whose reply rights are released).
 
 use crate::process::Personality;
-use crate::syscalls::{Answer, error, send_answer};
+use crate::syscalls::{Answer, error};
 use alloc::vec::Vec;
-use libmach::ipc::{Message, PortName, port_deallocate};
+use libmach::ipc::PortName;
 use personality_unix::fdtable::{Descriptor, Object};
 use personality_unix::linux::{errno::*, open};
 use personality_unix::pipe::{Outcome, Pipe};
@@ -70,9 +70,8 @@ pub fn settle(unix: &mut Personality, id: u32) {
     if answered.is_empty() {
         return;
     }
-    let mut m = alloc::boxed::Box::new(Message::new());
     for (waiter, outcome) in answered {
-        send_answer(answer_of(outcome, waiter.address), waiter.reply_to, &mut m);
+        unix.answer_held(waiter.reply_to, answer_of(outcome, waiter.address));
     }
 }
 
@@ -88,9 +87,10 @@ pub fn write(unix: &mut Personality, id: u32, bytes: Vec<u8>, waiter: Waiter) ->
     let outcome = pipe.write(bytes, waiter);
     if outcome == Outcome::Broken {
         // No reader: SIGPIPE (which ends the writer unless it ignores it), then EPIPE.
-        unix.signal(waiter.process, personality_unix::linux::signal::SIGPIPE);
+        let signal = personality_unix::linux::signal::SIGPIPE;
+        let info = personality_unix::signal::SignalInfo { signal, code: 0x80, pid: 0, status: 0 };
+        unix.signal(waiter.process, signal, info);
         if !unix.processes.contains_key(&waiter.process) {
-            let _ = port_deallocate(waiter.reply_to);
             return Answer::None;
         }
     }
@@ -116,14 +116,5 @@ pub fn end_closed(unix: &mut Personality, end: Object) {
         && pipe.writers == 0
     {
         unix.pipes.remove(&id);
-    }
-}
-
-/// Process `port` ended: its waiters leave every pipe, their reply rights released.
-pub fn forget_process(unix: &mut Personality, port: PortName) {
-    for pipe in unix.pipes.values_mut() {
-        for waiter in pipe.forget(|w| w.process == port) {
-            let _ = port_deallocate(waiter.reply_to);
-        }
     }
 }

@@ -4,7 +4,7 @@
 //! It must never let one process reach another's state: a request is looked up by the port
 //! it arrived on, and each process has its own port.
 
-use crate::syscalls;
+use crate::syscalls::{self, Answer};
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -15,10 +15,11 @@ use libmach::ipc::*;
 use libmach::rpc;
 use libmach::task::*;
 use libmach::{loader, println};
-use mach_abi::forward::{SYSCALL_MESSAGE, SyscallRequest};
+use mach_abi::forward::{Registers, SYSCALL_MESSAGE, SyscallRequest};
 use mach_abi::zerocopy::FromBytes;
 use mach_abi::{TASK_ENDED_MESSAGE, protection, special_port};
 use personality_unix::fdtable::{Descriptor, FdTable, Object, Uses};
+use personality_unix::signal::{SignalInfo, Signals};
 use personality_unix::{linux, stack};
 
 /// Where a process's stack ends, and its size.
@@ -41,15 +42,67 @@ pub struct Process {
     /// Process group and session.
     pub pgid: u64,
     pub sid: u64,
-    /// Signals set to be ignored (bit N: signal N), and signals with a handler (kept, not yet
-    /// delivered: such a signal is not acted on).
-    pub ignored: u64,
-    pub handled: u64,
+    /// Actions, mask, pending signals (signal.rs).
+    pub signals: Signals,
+    /// Who sent each pending signal (for the handler's siginfo).
+    pub signal_info: BTreeMap<u64, SignalInfo>,
+    /// Its threads; the first is the one exec or fork made.
+    pub threads: Vec<Thread>,
+    /// Stopped by this signal (its task is suspended).
+    pub stopped: Option<u64>,
+    /// A stop its parent has not been told of by wait4(WUNTRACED) yet.
+    pub stop_report: Option<u64>,
+}
+
+/// A thread of a process: the id its forwarded calls carry, its thread id (the first
+/// thread's is the pid), its thread port, and where to clear its id when it ends
+/// (set_tid_address, CLONE_CHILD_CLEARTID).
+#[derive(Clone, Copy)]
+pub struct Thread {
+    pub id: u64,
+    pub tid: u64,
+    pub port: PortName,
+    pub clear_tid: u64,
+}
+
+impl Process {
+    fn new(pid: u64, parent: u64, task: PortName, name: String, fds: FdTable, cwd: String) -> Process {
+        Process {
+            pid,
+            parent,
+            task,
+            name,
+            brk_start: 0,
+            brk: 0,
+            fds,
+            cwd,
+            pgid: pid,
+            sid: pid,
+            signals: Signals::default(),
+            signal_info: BTreeMap::new(),
+            threads: Vec::new(),
+            stopped: None,
+            stop_report: None,
+        }
+    }
+
+    /// The thread a call came from (by the id the kernel put in the request).
+    pub fn thread(&self, id: u64) -> Option<&Thread> {
+        self.threads.iter().find(|t| t.id == id)
+    }
+}
+
+/// A system call being served, or held to be answered later: whose, its number and the registers at the call (to come back to after a signal handler, or to
+/// restart it).
+#[derive(Clone, Copy)]
+pub struct Caller {
+    pub process: PortName,
+    pub number: u64,
+    pub registers: Registers,
 }
 
 /// A nanosleep in progress: answered when the clock passes `deadline` (ns since boot).
 pub struct PendingSleep {
-    pub process: PortName,
     pub reply_to: PortName,
     pub deadline: u64,
 }
@@ -58,16 +111,17 @@ pub struct PendingSleep {
 pub struct Zombie {
     pub pid: u64,
     pub parent: u64,
+    pub pgid: u64,
     pub status: u64,
 }
 
-/// A wait4 that found no ended child yet: who waits, for which pid (-1: any), where the
-/// status goes, and the reply right that answers it.
+/// A wait4 or waitid that found no child to report yet: who waits (its process and pid),
+/// for which children, how to answer, and the reply right that answers it.
 pub struct PendingWait {
-    pub process: PortName,
     pub pid: u64,
-    pub filter: i64,
-    pub status: u64,
+    pub filter: crate::procs::WaitFilter,
+    pub form: crate::procs::WaitForm,
+    pub options: u64,
     pub reply_to: PortName,
 }
 
@@ -107,6 +161,12 @@ pub struct Personality {
     pub sleeps: Vec<PendingSleep>,
     /// The console's events (^C, ^\\, ^Z) for our terminal come here.
     events: ReceiveRight,
+    /// Calls answered later, by their reply right.
+    pub held: BTreeMap<PortName, Caller>,
+    /// futex waits.
+    pub futexes: Vec<crate::threads::FutexWait>,
+    /// The message answers are built in.
+    answer: alloc::boxed::Box<Message>,
 }
 
 impl Personality {
@@ -160,6 +220,9 @@ impl Personality {
             foreground: 1,
             sleeps: Vec::new(),
             events,
+            held: BTreeMap::new(),
+            futexes: Vec::new(),
+            answer: alloc::boxed::Box::new(Message::new()),
         })
     }
 
@@ -232,23 +295,10 @@ impl Personality {
             }
             let pid = self.new_pid();
             let name = String::from(path.rsplit('/').next().unwrap_or(path));
-            let cwd = String::from("/");
-            let process = Process {
-                pid,
-                parent: 0,
-                task,
-                name,
-                brk_start: brk,
-                brk,
-                fds,
-                cwd,
-                pgid: pid,
-                sid: pid,
-                ignored: 0,
-                handled: 0,
-            };
+            let mut process = Process::new(pid, 0, task, name, fds, String::from("/"));
+            (process.brk_start, process.brk) = (brk, brk);
+            process.threads.push(start_thread(task, entry, rsp, pid)?);
             self.processes.insert(port, process);
-            start_thread(task, entry, rsp)?;
             Ok(pid)
         })();
         match started {
@@ -264,7 +314,7 @@ impl Personality {
         }
     }
 
-    fn new_pid(&mut self) -> u64 {
+    pub fn new_pid(&mut self) -> u64 {
         let pid = self.next_pid;
         self.next_pid += 1;
         pid
@@ -281,43 +331,33 @@ impl Personality {
 
     /// A forked copy of process `parent_port` in `child` (a task copy): its own syscall port,
     /// a copy of the parent's descriptors, working directory and break. Returns its pid.
-    pub fn adopt_copy(&mut self, parent_port: PortName, child: PortName, parent_pid: u64) -> Option<u64> {
+    pub fn adopt_copy(
+        &mut self,
+        parent_port: PortName,
+        child: PortName,
+        parent_pid: u64,
+        pid: u64,
+        thread: Thread,
+    ) -> Option<u64> {
         let parent = self.processes.get(&parent_port)?;
-        let (fds, cwd, name, brk_start, brk, pgid, sid) = (
-            parent.fds.clone(),
-            parent.cwd.clone(),
-            parent.name.clone(),
-            parent.brk_start,
-            parent.brk,
-            parent.pgid,
-            parent.sid,
-        );
-        let (ignored, handled) = (parent.ignored, parent.handled);
+        let mut process =
+            Process::new(pid, parent_pid, child, parent.name.clone(), parent.fds.clone(), parent.cwd.clone());
+        (process.brk_start, process.brk) = (parent.brk_start, parent.brk);
+        (process.pgid, process.sid) = (parent.pgid, parent.sid);
+        // The child inherits actions and mask; nothing is pending in it.
+        process.signals = parent.signals.clone();
+        process.signals.pending = 0;
+        process.signals.suspended_mask = None;
+        process.threads.push(thread);
         let port = port_allocate().ok()?;
         if port_move_member(port, self.set).is_err() || self.attach(child, port).is_err() {
             let _ = port_destroy(port);
             return None;
         }
-        let copy = fds;
-        for d in copy.iter() {
+        for d in process.fds.iter() {
             self.uses.add(&d.object);
         }
-        let pid = self.new_pid();
-        let _ = task_set_name(child, &name);
-        let process = Process {
-            pid,
-            parent: parent_pid,
-            task: child,
-            name,
-            brk_start,
-            brk,
-            fds: copy,
-            cwd,
-            pgid,
-            sid,
-            ignored,
-            handled,
-        };
+        let _ = task_set_name(child, &process.name);
         self.processes.insert(port, process);
         Some(pid)
     }
@@ -362,7 +402,9 @@ impl Personality {
         process.brk_start = brk;
         process.brk = brk;
         // Handlers do not survive exec; ignored signals stay ignored.
-        process.handled = 0;
+        process.signals.reset_for_exec();
+        let pid = process.pid;
+        let old_threads = core::mem::take(&mut process.threads);
         let closing: Vec<u64> =
             process.fds.iter_numbered().filter(|(_, d)| d.close_on_exec).map(|(fd, _)| fd).collect();
         for fd in closing {
@@ -372,10 +414,20 @@ impl Personality {
                 self.released(gone);
             }
         }
+        // The other threads' calls die with the old task.
+        self.forget_calls(port);
         let _ = task_terminate(old);
         let _ = port_deallocate(old);
-        if start_thread(task, entry, rsp).is_err() {
-            self.exited(port, 127 << 8);
+        for t in old_threads {
+            let _ = port_deallocate(t.port);
+        }
+        match start_thread(task, entry, rsp, pid) {
+            Ok(thread) => {
+                if let Some(p) = self.processes.get_mut(&port) {
+                    p.threads.push(thread);
+                }
+            }
+            Err(_) => self.exited(port, 127 << 8),
         }
         Ok(())
     }
@@ -383,13 +435,12 @@ impl Personality {
     /// Serve system calls until the first process has ended; its exit status is ours.
     pub fn serve(&mut self) -> u64 {
         let mut request = alloc::boxed::Box::new(LargestMessage::new());
-        let mut answer = alloc::boxed::Box::new(Message::new());
         loop {
             if let Some(status) = self.exit_status {
                 self.end_all();
                 return status;
             }
-            self.wake_sleepers(&mut answer);
+            self.wake_sleepers();
             let received = match self.next_deadline() {
                 Some(deadline) => {
                     let now = libmach::uptime_ns();
@@ -407,7 +458,7 @@ impl Personality {
                 continue;
             }
             if let Some((answer_port, read)) = self.pending_reads.remove(&local) {
-                self.read_answered(&request, read, &mut answer);
+                self.read_answered(&request, read);
                 drop(answer_port);
                 continue;
             }
@@ -427,7 +478,74 @@ impl Personality {
                 continue;
             };
             let reply_to = request.header.remote;
-            syscalls::serve(self, local, &call, reply_to, &mut answer);
+            let caller = Caller { process: local, number: call.number, registers: call.registers };
+            let answer = syscalls::serve(self, local, &call, reply_to);
+            self.finish(caller, reply_to, answer);
+        }
+    }
+
+    /// The end of serving a call: answer it now, keep its reply right to answer later, or
+    /// (the process or thread is gone) release the right.
+    pub fn finish(&mut self, caller: Caller, reply_to: PortName, answer: Answer) {
+        match answer {
+            Answer::Later => {
+                self.held.insert(reply_to, caller);
+            }
+            Answer::None => {
+                let _ = port_deallocate(reply_to);
+            }
+            answer => self.reply(caller, reply_to, answer),
+        }
+    }
+
+    /// Answer a call that was held (a wait that ended).
+    pub fn answer_held(&mut self, reply_to: PortName, answer: Answer) {
+        match self.held.remove(&reply_to) {
+            Some(caller) => self.finish(caller, reply_to, answer),
+            None => syscalls::send_answer(answer, reply_to, &mut self.answer),
+        }
+    }
+
+    /// Send `answer` to `caller`: with a signal handler to run first when one is due (the
+    /// call's result goes into the frame it returns to).
+    pub fn reply(&mut self, caller: Caller, reply_to: PortName, answer: Answer) {
+        match crate::signals::deliver(self, &caller, answer) {
+            Ok(answer) => syscalls::send_answer(answer, reply_to, &mut self.answer),
+            Err(signal) => {
+                // No frame could be written (no restorer, a bad stack): as Linux, the
+                // process dies of SIGSEGV.
+                let _ = port_deallocate(reply_to);
+                println!("cannot deliver signal {signal}: a bad signal stack or no restorer");
+                self.exited(caller.process, linux::signal::SIGSEGV);
+            }
+        }
+    }
+
+    /// Take the held call `reply_to` off whatever it waits on (a terminal read, a pipe, a
+    /// child, a sleep, a futex): it is to be answered now, or never.
+    pub fn cancel_wait(&mut self, reply_to: PortName) {
+        self.pending_reads.retain(|_, (_, r)| r.reply_to != reply_to);
+        self.waits.retain(|w| w.reply_to != reply_to);
+        self.sleeps.retain(|z| z.reply_to != reply_to);
+        self.futexes.retain(|f| f.reply_to != reply_to);
+        for pipe in self.pipes.values_mut() {
+            let _ = pipe.forget(|w| w.reply_to == reply_to);
+        }
+    }
+
+    /// Drop every held call of process `port` (it ended, or exec replaced its threads).
+    pub fn forget_calls(&mut self, port: PortName) {
+        let calls: Vec<PortName> =
+            self.held.iter().filter(|(_, c)| c.process == port).map(|(&r, _)| r).collect();
+        self.forget_held(&calls);
+    }
+
+    /// Drop the held calls `calls`: off their waits, their reply rights released.
+    pub fn forget_held(&mut self, calls: &[PortName]) {
+        for &reply_to in calls {
+            self.cancel_wait(reply_to);
+            self.held.remove(&reply_to);
+            let _ = port_deallocate(reply_to);
         }
     }
 
@@ -446,20 +564,28 @@ impl Personality {
     }
 
     fn next_deadline(&self) -> Option<u64> {
-        self.sleeps.iter().map(|s| s.deadline).min()
+        let sleeps = self.sleeps.iter().map(|s| s.deadline);
+        sleeps.chain(self.futexes.iter().filter_map(|f| f.deadline)).min()
     }
 
-    /// Answer the sleeps whose time has come.
-    fn wake_sleepers(&mut self, answer: &mut Message) {
+    /// Answer the sleeps and futex waits whose time has come.
+    fn wake_sleepers(&mut self) {
         let now = libmach::uptime_ns();
-        let mut i = 0;
-        while i < self.sleeps.len() {
-            if self.sleeps[i].deadline <= now {
-                let done = self.sleeps.swap_remove(i);
-                crate::syscalls::send_answer(crate::syscalls::Answer::Value(0), done.reply_to, answer);
-            } else {
-                i += 1;
-            }
+        let done: Vec<PortName> =
+            self.sleeps.iter().filter(|z| z.deadline <= now).map(|z| z.reply_to).collect();
+        self.sleeps.retain(|z| z.deadline > now);
+        for reply_to in done {
+            self.answer_held(reply_to, Answer::Value(0));
+        }
+        let timed_out: Vec<PortName> = self
+            .futexes
+            .iter()
+            .filter(|f| f.deadline.is_some_and(|d| d <= now))
+            .map(|f| f.reply_to)
+            .collect();
+        self.futexes.retain(|f| f.deadline.is_none_or(|d| d > now));
+        for reply_to in timed_out {
+            self.answer_held(reply_to, Answer::Value(-linux::errno::ETIMEDOUT));
         }
     }
 
@@ -476,29 +602,7 @@ impl Personality {
         let members: Vec<PortName> =
             self.processes.iter().filter(|(_, p)| p.pgid == group).map(|(&port, _)| port).collect();
         for port in members {
-            self.signal(port, signal);
-        }
-    }
-
-    /// Signal `signal` for process `port`, with its default action: terminate (most), or
-    /// nothing (those whose default is to be ignored, to stop or continue: stopping is not
-    /// done yet). An ignored signal does nothing; one with a handler is not delivered yet.
-    pub fn signal(&mut self, port: PortName, signal: u64) {
-        use linux::signal::*;
-        let Some(p) = self.processes.get(&port) else { return };
-        // busybox's halt, poweroff and reboot ask init (process 1) with SIGUSR1, SIGUSR2 and
-        // SIGTERM: the first process here is our shell, so the personality answers for it.
-        if p.pid == 1 && matches!(signal, SIGUSR1 | SIGUSR2 | SIGTERM) && p.parent == 0 {
-            self.power_off();
-            return;
-        }
-        let bit = 1u64 << (signal & 63);
-        if signal != SIGKILL && (p.ignored | p.handled) & bit != 0 {
-            return;
-        }
-        match signal {
-            SIGCHLD | SIGCONT | SIGURG | SIGWINCH | SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU => {}
-            _ => self.exited(port, signal),
+            self.signal(port, signal, SignalInfo { signal, code: 0x80, pid: 0, status: 0 });
         }
     }
 
@@ -519,10 +623,9 @@ impl Personality {
     }
 
     /// The console answered a terminal read: answer the system call that waited for it.
-    fn read_answered(&mut self, message: &LargestMessage, read: PendingRead, answer: &mut Message) {
-        use crate::syscalls::{Answer, send_answer};
+    fn read_answered(&mut self, message: &LargestMessage, read: PendingRead) {
         if !self.processes.contains_key(&read.process) {
-            let _ = port_deallocate(read.reply_to);
+            self.forget_held(&[read.reply_to]);
             return;
         }
         let incoming = rpc::Incoming::new(message);
@@ -536,34 +639,14 @@ impl Personality {
             Some(Err(e)) => Answer::Value(-(e.errno() as i64)),
             None => Answer::Value(-linux::errno::EIO),
         };
-        send_answer(result, read.reply_to, answer);
+        self.answer_held(read.reply_to, result);
     }
 
     /// Process `port` ended with wait status `status` (exit code << 8, or a signal number):
     /// its task and descriptors go, and it waits as a zombie for its parent (which is
     /// answered at once if it waits already). The first process's end ends the personality.
     pub fn exited(&mut self, port: PortName, status: u64) {
-        let waiting: Vec<PortName> =
-            self.pending_reads.iter().filter(|(_, (_, r))| r.process == port).map(|(&p, _)| p).collect();
-        for answer_port in waiting {
-            if let Some((right, read)) = self.pending_reads.remove(&answer_port) {
-                let _ = port_deallocate(read.reply_to);
-                drop(right);
-            }
-        }
-        self.waits.retain(|w| {
-            if w.process == port {
-                let _ = port_deallocate(w.reply_to);
-            }
-            w.process != port
-        });
-        self.sleeps.retain(|z| {
-            if z.process == port {
-                let _ = port_deallocate(z.reply_to);
-            }
-            z.process != port
-        });
-        crate::pipes::forget_process(self, port);
+        self.forget_calls(port);
         let descriptors = self.processes.get_mut(&port).map(|p| p.fds.drain()).unwrap_or_default();
         for d in descriptors {
             if let Some(gone) = self.uses.remove(&d.object) {
@@ -573,6 +656,9 @@ impl Personality {
         let Some(p) = self.processes.remove(&port) else { return };
         let _ = task_terminate(p.task);
         let _ = port_deallocate(p.task);
+        for t in &p.threads {
+            let _ = port_deallocate(t.port);
+        }
         let _ = port_destroy(port);
         let (code, signal) = (status >> 8 & 0xff, status & 0x7f);
         if signal != 0 {
@@ -589,19 +675,8 @@ impl Personality {
             self.exit_status = Some(if signal != 0 { 128 + signal } else { code });
             return;
         }
-        let zombie = Zombie { pid: p.pid, parent: p.parent, status };
-        let waiter = self
-            .waits
-            .iter()
-            .position(|w| w.pid == zombie.parent && (w.filter == -1 || w.filter == zombie.pid as i64));
-        match waiter {
-            Some(at) => {
-                let w = self.waits.remove(at);
-                let mut m = alloc::boxed::Box::new(Message::new());
-                crate::syscalls::send_answer(crate::procs::reaped(zombie, w.status), w.reply_to, &mut m);
-            }
-            None => self.zombies.push(zombie),
-        }
+        let zombie = Zombie { pid: p.pid, parent: p.parent, pgid: p.pgid, status };
+        crate::procs::child_ended(self, zombie);
     }
 
     /// The last descriptor of `object` (in any process) went: release its server port, or
@@ -693,9 +768,9 @@ fn prepare(
     Ok((loaded.entry, initial.stack_pointer, loaded.end))
 }
 
-/// The task's first thread, at `entry` with stack pointer `rsp`.
-fn start_thread(task: PortName, entry: u64, rsp: u64) -> Result<(), &'static str> {
-    let thread = thread_create_at(task, entry, rsp, 0, 0).map_err(|_| "thread_create")?;
-    let _ = port_deallocate(thread as PortName);
-    Ok(())
+/// The task's first thread, at `entry` with stack pointer `rsp`; its thread id is `tid`.
+fn start_thread(task: PortName, entry: u64, rsp: u64, tid: u64) -> Result<Thread, &'static str> {
+    let port = thread_create_at(task, entry, rsp, 0, 0).map_err(|_| "thread_create")? as PortName;
+    let id = thread_id(port).map_err(|_| "thread_id")?;
+    Ok(Thread { id, tid, port, clear_tid: 0 })
 }

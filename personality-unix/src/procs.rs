@@ -7,12 +7,14 @@
 //! It must never let a process act on one that is not its child, and never lose a zombie's
 //! status or a waiting parent's reply right.
 
-use crate::process::{PendingWait, Personality, Zombie};
+use crate::process::{PendingWait, Personality, Thread, Zombie};
 use crate::syscalls::{Answer, error};
 use alloc::string::String;
 use alloc::vec::Vec;
 use libmach::ipc::{PortName, port_deallocate};
-use libmach::task::{task_create_copy, task_resume, task_suspend, task_terminate, thread_set_state, vm_read};
+use libmach::task::{
+    task_create_copy, task_resume, task_suspend, task_terminate, thread_id, thread_set_state, vm_read,
+};
 use mach_abi::forward::SyscallRequest;
 use personality_unix::linux::{self, errno::*, nr};
 
@@ -66,7 +68,22 @@ pub fn dispatch(
         }
         nr::CLONE => error(ENOSYS),
         nr::EXECVE => execve(unix, port, a0, a1, a2),
-        nr::WAIT4 => wait4(unix, port, a0 as i64, a1, a2, reply_to),
+        nr::WAIT4 => {
+            let Some(filter) = filter_of(unix, port, a0 as i32 as i64) else { return Some(error(ECHILD)) };
+            wait(unix, port, filter, WaitForm::Wait4 { status: a1 }, a2, reply_to)
+        }
+        nr::WAITID => {
+            let filter = match a0 {
+                P_ALL => WaitFilter::Any,
+                P_PID => WaitFilter::Pid(a1),
+                P_PGID => WaitFilter::Group(a1),
+                _ => return Some(error(EINVAL)),
+            };
+            if a3 & (WEXITED | linux::WUNTRACED) == 0 {
+                return Some(error(EINVAL));
+            }
+            wait(unix, port, filter, WaitForm::Waitid { info: a2 }, a3, reply_to)
+        }
         nr::EXIT | nr::EXIT_GROUP => {
             unix.exited(port, (a0 & 0xff) << 8);
             Answer::None
@@ -94,11 +111,26 @@ fn fork(unix: &mut Personality, port: PortName, call: &SyscallRequest, stack: Op
         task_suspend(child).ok()?;
         let thread =
             libmach::ipc::thread_create_at(child, registers.rip, registers.rsp, 0, 0).ok()? as PortName;
-        let set = thread_set_state(thread, &registers);
-        let _ = port_deallocate(thread);
-        set.ok()
+        match thread_set_state(thread, &registers).and_then(|()| thread_id(thread)) {
+            Ok(id) => Some((thread, id)),
+            Err(_) => {
+                let _ = port_deallocate(thread);
+                None
+            }
+        }
     })();
-    let pid = started.and_then(|()| unix.adopt_copy(port, child, parent_pid));
+    let pid = started.and_then(|(thread, id)| {
+        let pid = unix.new_pid();
+        // The calling thread is the one that goes on in the child, its clear-tid address too.
+        let clear_tid =
+            unix.processes.get(&port).and_then(|p| p.thread(call.thread)).map_or(0, |t| t.clear_tid);
+        let adopted =
+            unix.adopt_copy(port, child, parent_pid, pid, Thread { id, tid: pid, port: thread, clear_tid });
+        if adopted.is_none() {
+            let _ = port_deallocate(thread);
+        }
+        adopted
+    });
     match pid {
         Some(pid) => {
             let _ = task_resume(child);
@@ -154,36 +186,193 @@ fn execve(unix: &mut Personality, port: PortName, path: u64, argv: u64, envp: u6
     }
 }
 
-fn wait4(
+/// Which children a wait is for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum WaitFilter {
+    Any,
+    Pid(u64),
+    Group(u64),
+}
+
+impl WaitFilter {
+    fn matches(self, pid: u64, pgid: u64) -> bool {
+        match self {
+            WaitFilter::Any => true,
+            WaitFilter::Pid(p) => p == pid,
+            WaitFilter::Group(g) => g == pgid,
+        }
+    }
+}
+
+/// How a wait answers: wait4's status word, or waitid's siginfo; with the options asked.
+#[derive(Clone, Copy, Debug)]
+pub enum WaitForm {
+    Wait4 { status: u64 },
+    Waitid { info: u64 },
+}
+
+/// waitid's id types and its "exited" option.
+const P_ALL: u64 = 0;
+const P_PID: u64 = 1;
+const P_PGID: u64 = 2;
+const WEXITED: u64 = 4;
+/// si_code values for SIGCHLD.
+const CLD_EXITED: i32 = 1;
+const CLD_KILLED: i32 = 2;
+const CLD_STOPPED: i32 = 5;
+
+/// wait4's pid as a filter: -1 any, 0 the caller's group, < -1 that group, else that child.
+fn filter_of(unix: &Personality, port: PortName, pid: i64) -> Option<WaitFilter> {
+    Some(match pid {
+        -1 => WaitFilter::Any,
+        0 => WaitFilter::Group(unix.processes.get(&port)?.pgid),
+        n if n < -1 => WaitFilter::Group(n.unsigned_abs()),
+        n => WaitFilter::Pid(n as u64),
+    })
+}
+
+/// wait4 / waitid: an ended child (or, with WUNTRACED, a stopped one not reported yet) is
+/// answered at once; otherwise the call waits (unless WNOHANG) until one is.
+fn wait(
     unix: &mut Personality,
     port: PortName,
-    pid: i64,
-    status: u64,
+    filter: WaitFilter,
+    form: WaitForm,
     options: u64,
     reply_to: PortName,
 ) -> Answer {
     let Some(me) = unix.processes.get(&port).map(|p| p.pid) else { return Answer::None };
-    let wanted = |z: &Zombie| z.parent == me && (pid == -1 || pid == z.pid as i64);
-    if let Some(at) = unix.zombies.iter().position(wanted) {
+    let exited_wanted = !matches!(form, WaitForm::Waitid { .. }) || options & WEXITED != 0;
+    if exited_wanted
+        && let Some(at) = unix.zombies.iter().position(|z| z.parent == me && filter.matches(z.pid, z.pgid))
+    {
         let z = unix.zombies.remove(at);
-        return reaped(z, status);
+        return reaped(&z, form);
     }
-    let has_children = unix.processes.values().any(|p| p.parent == me && (pid == -1 || pid == p.pid as i64));
+    if options & linux::WUNTRACED != 0
+        && let Some(child) = unix
+            .processes
+            .values_mut()
+            .find(|c| c.parent == me && c.stop_report.is_some() && filter.matches(c.pid, c.pgid))
+    {
+        let signal = child.stop_report.take().unwrap_or(0);
+        return stopped_answer(child.pid, signal, form);
+    }
+    let has_children = unix.processes.values().any(|p| p.parent == me && filter.matches(p.pid, p.pgid));
     if !has_children {
         return error(ECHILD);
     }
     if options & linux::WNOHANG != 0 {
-        return Answer::Value(0);
+        return match form {
+            WaitForm::Wait4 { .. } => Answer::Value(0),
+            WaitForm::Waitid { info } => Answer::CopyOut { value: 0, to: info, bytes: alloc::vec![0; 128] },
+        };
     }
-    unix.waits.push(PendingWait { process: port, pid: me, filter: pid, status, reply_to });
+    unix.waits.push(PendingWait { pid: me, filter, form, options, reply_to });
     Answer::Later
 }
 
-/// The answer to a wait that found `z`.
-pub fn reaped(z: Zombie, status: u64) -> Answer {
-    if status == 0 {
-        Answer::Value(z.pid as i64)
+/// siginfo for waitid: SIGCHLD, how the child changed, its pid and status.
+fn child_info(pid: u64, code: i32, status: i32) -> alloc::vec::Vec<u8> {
+    let info = personality_unix::signal::SignalInfo { signal: linux::SIGCHLD, code, pid, status };
+    info.to_bytes().to_vec()
+}
+
+/// The answer to a wait that found ended child `z`.
+pub fn reaped(z: &Zombie, form: WaitForm) -> Answer {
+    match form {
+        WaitForm::Wait4 { status: 0 } => Answer::Value(z.pid as i64),
+        WaitForm::Wait4 { status } => Answer::CopyOut {
+            value: z.pid as i64,
+            to: status,
+            bytes: (z.status as u32).to_le_bytes().to_vec(),
+        },
+        WaitForm::Waitid { info } => {
+            let (code, status) = if z.status & 0x7f != 0 {
+                (CLD_KILLED, (z.status & 0x7f) as i32)
+            } else {
+                (CLD_EXITED, (z.status >> 8 & 0xff) as i32)
+            };
+            Answer::CopyOut { value: 0, to: info, bytes: child_info(z.pid, code, status) }
+        }
+    }
+}
+
+fn stopped_answer(pid: u64, signal: u64, form: WaitForm) -> Answer {
+    match form {
+        WaitForm::Wait4 { status: 0 } => Answer::Value(pid as i64),
+        WaitForm::Wait4 { status } => {
+            let word = ((signal as u32) << 8) | 0x7f;
+            Answer::CopyOut { value: pid as i64, to: status, bytes: word.to_le_bytes().to_vec() }
+        }
+        WaitForm::Waitid { info } => {
+            Answer::CopyOut { value: 0, to: info, bytes: child_info(pid, CLD_STOPPED, signal as i32) }
+        }
+    }
+}
+
+/// A child ended: a parent waiting for it is answered, else it stays a zombie (none is
+/// kept when the parent ignores SIGCHLD); the parent gets SIGCHLD.
+pub fn child_ended(unix: &mut Personality, zombie: Zombie) {
+    let parent = unix
+        .processes
+        .iter()
+        .find(|(_, p)| p.pid == zombie.parent)
+        .map(|(&port, p)| (port, p.signals.action(linux::SIGCHLD)));
+    let waiter = unix.waits.iter().position(|w| {
+        w.pid == zombie.parent
+            && w.filter.matches(zombie.pid, zombie.pgid)
+            && (!matches!(w.form, WaitForm::Waitid { .. }) || w.options & WEXITED != 0)
+    });
+    let (code, status) = if zombie.status & 0x7f != 0 {
+        (CLD_KILLED, (zombie.status & 0x7f) as i32)
     } else {
-        Answer::CopyOut { value: z.pid as i64, to: status, bytes: (z.status as u32).to_le_bytes().to_vec() }
+        (CLD_EXITED, (zombie.status >> 8 & 0xff) as i32)
+    };
+    let pid = zombie.pid;
+    match waiter {
+        Some(at) => {
+            let w = unix.waits.remove(at);
+            unix.answer_held(w.reply_to, reaped(&zombie, w.form));
+        }
+        None if parent.is_some_and(|(_, a)| a.handler == linux::signal::SIG_IGN) => {}
+        None => unix.zombies.push(zombie),
+    }
+    if let Some((port, _)) = parent {
+        let info = personality_unix::signal::SignalInfo { signal: linux::SIGCHLD, code, pid, status };
+        unix.signal(port, linux::SIGCHLD, info);
+    }
+}
+
+/// A child stopped: a parent waiting with WUNTRACED is answered; the parent gets SIGCHLD
+/// unless it asked not to (SA_NOCLDSTOP).
+pub fn child_stopped(unix: &mut Personality, port: PortName, signal: u64) {
+    let Some(child) = unix.processes.get(&port) else { return };
+    let (pid, pgid, parent_pid) = (child.pid, child.pgid, child.parent);
+    let waiter = unix.waits.iter().position(|w| {
+        w.pid == parent_pid && w.options & linux::WUNTRACED != 0 && w.filter.matches(pid, pgid)
+    });
+    if let Some(at) = waiter {
+        let w = unix.waits.remove(at);
+        if let Some(c) = unix.processes.get_mut(&port) {
+            c.stop_report = None;
+        }
+        unix.answer_held(w.reply_to, stopped_answer(pid, signal, w.form));
+    }
+    let parent = unix
+        .processes
+        .iter()
+        .find(|(_, p)| p.pid == parent_pid)
+        .map(|(&port, p)| (port, p.signals.action(linux::SIGCHLD)));
+    if let Some((parent, action)) = parent
+        && action.flags & personality_unix::signal::flags::SA_NOCLDSTOP == 0
+    {
+        let info = personality_unix::signal::SignalInfo {
+            signal: linux::SIGCHLD,
+            code: CLD_STOPPED,
+            pid,
+            status: signal as i32,
+        };
+        unix.signal(parent, linux::SIGCHLD, info);
     }
 }

@@ -29,7 +29,12 @@ pub enum Answer {
         bytes: Vec<u8>,
     },
     SetFsBase(u64),
-    /// The process is gone: nothing to answer.
+    /// Replace every register (rt_sigreturn, a signal handler's start); rax is theirs.
+    SetRegisters(Registers),
+    /// A call that waited was interrupted by a signal with a handler: -EINTR, or started
+    /// again after the handler (SA_RESTART; signals.rs decides).
+    Interrupted,
+    /// The process (or the calling thread) is gone: nothing to answer.
     None,
     /// Answered later (a read that waits): the reply right was kept.
     Later,
@@ -39,22 +44,22 @@ pub fn error(e: i64) -> Answer {
     Answer::Value(-e)
 }
 
-/// Serve `call` from the process whose syscall port is `port`; answer through `reply_to`.
-pub fn serve(
-    unix: &mut Personality,
-    port: PortName,
-    call: &SyscallRequest,
-    reply_to: PortName,
-    m: &mut Message,
-) {
-    let answer = match crate::files::dispatch(unix, port, call, reply_to) {
-        Some(answer) => answer,
-        None => match crate::procs::dispatch(unix, port, call, reply_to) {
-            Some(answer) => answer,
-            None => dispatch(unix, port, call, reply_to),
-        },
-    };
-    send_answer(answer, reply_to, m);
+/// Serve `call` from the process whose syscall port is `port` (`reply_to` answers it, for
+/// the calls that wait): what to answer.
+pub fn serve(unix: &mut Personality, port: PortName, call: &SyscallRequest, reply_to: PortName) -> Answer {
+    if let Some(answer) = crate::files::dispatch(unix, port, call, reply_to) {
+        return answer;
+    }
+    if let Some(answer) = crate::threads::dispatch(unix, port, call, reply_to) {
+        return answer;
+    }
+    if let Some(answer) = crate::signals::dispatch(unix, port, call) {
+        return answer;
+    }
+    if let Some(answer) = crate::procs::dispatch(unix, port, call, reply_to) {
+        return answer;
+    }
+    dispatch(unix, port, call, reply_to)
 }
 
 /// Answer a system call through its reply right.
@@ -64,6 +69,12 @@ pub fn send_answer(answer: Answer, reply_to: PortName, m: &mut Message) {
     match &answer {
         Answer::None | Answer::Later => return,
         Answer::Value(v) => reply.result = *v,
+        Answer::Interrupted => reply.result = -EINTR,
+        Answer::SetRegisters(r) => {
+            reply.flags = reply_flags::SET_REGISTERS;
+            reply.registers = *r;
+            reply.result = r.rax as i64;
+        }
         Answer::CopyOut { value, to, bytes } => {
             reply.result = *value;
             reply.flags = reply_flags::COPY_OUT;
@@ -105,7 +116,7 @@ fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest, reply
             }
             _ => error(EINVAL),
         },
-        nr::SET_TID_ADDRESS | nr::GETPID | nr::GETTID => Answer::Value(pid as i64),
+        nr::GETPID => Answer::Value(pid as i64),
         nr::GETPPID => Answer::Value(unix.processes.get(&port).map_or(0, |p| p.parent) as i64),
         nr::GETUID | nr::GETEUID | nr::GETGID | nr::GETEGID => Answer::Value(0),
         nr::GETPGRP => Answer::Value(unix.processes.get(&port).map_or(0, |p| p.pgid) as i64),
@@ -160,10 +171,6 @@ fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest, reply
             }
         }
         nr::MADVISE => Answer::Value(0),
-        // No signals yet: handlers and masks are accepted and kept nowhere.
-        nr::RT_SIGACTION => sigaction(unix, port, task, a0, a1, a2),
-        nr::RT_SIGPROCMASK | nr::SIGALTSTACK => Answer::Value(0),
-        nr::KILL => kill(unix, pid, a0 as i64, a1),
         // reboot(2) with its magic numbers: power off, whatever the command.
         nr::REBOOT
             if a0 == 0xfee1_dead
@@ -173,11 +180,8 @@ fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest, reply
             Answer::Value(0)
         }
         nr::REBOOT => error(EINVAL),
-        // One thread per process: a thread's id is its process's.
-        nr::TKILL => kill(unix, pid, a0 as i64, a1),
-        nr::TGKILL => kill(unix, pid, a0 as i64, a2),
-        nr::NANOSLEEP => sleep(unix, port, task, a0, false, reply_to, 0),
-        nr::CLOCK_NANOSLEEP => sleep(unix, port, task, a2, a1 & 1 != 0, reply_to, a0),
+        nr::NANOSLEEP => sleep(unix, task, a0, false, reply_to, 0),
+        nr::CLOCK_NANOSLEEP => sleep(unix, task, a2, a1 & 1 != 0, reply_to, a0),
         // Nothing to report on 0, 1 and 2 (std's start-up check that they are open).
         nr::POLL => Answer::Value(0),
         nr::TIME => {
@@ -266,83 +270,11 @@ fn brk(unix: &mut Personality, port: PortName, wanted: u64) -> Answer {
     Answer::Value(wanted as i64)
 }
 
-/// rt_sigaction: only the disposition is kept (default, ignore, or a handler, which is not
-/// delivered yet); the old one is answered as default or ignore.
-fn sigaction(
-    unix: &mut Personality,
-    port: PortName,
-    task: PortName,
-    signal: u64,
-    act: u64,
-    old: u64,
-) -> Answer {
-    use personality_unix::linux::signal::{SIG_DFL, SIG_IGN, SIGKILL, SIGSTOP};
-    if signal == 0 || signal > 64 {
-        return error(EINVAL);
-    }
-    let Some(p) = unix.processes.get_mut(&port) else { return Answer::None };
-    let bit = 1u64 << (signal & 63);
-    let before = if p.ignored & bit != 0 { SIG_IGN } else { SIG_DFL };
-    if act != 0 {
-        if signal == SIGKILL || signal == SIGSTOP {
-            return error(EINVAL);
-        }
-        let mut handler = [0u8; 8];
-        if libmach::task::vm_read(task, act, &mut handler).is_err() {
-            return error(EFAULT);
-        }
-        p.ignored &= !bit;
-        p.handled &= !bit;
-        match u64::from_le_bytes(handler) {
-            SIG_DFL => {}
-            SIG_IGN => p.ignored |= bit,
-            _ => p.handled |= bit,
-        }
-    }
-    if old != 0 {
-        let mut bytes = vec![0u8; 32];
-        bytes[..8].copy_from_slice(&before.to_le_bytes());
-        return Answer::CopyOut { value: 0, to: old, bytes };
-    }
-    Answer::Value(0)
-}
-
-/// kill: a process (pid > 0), the caller's group (0), a group (< -1), or every process but the
-/// first (-1). Signal 0 only checks that there is one.
-fn kill(unix: &mut Personality, caller: u64, pid: i64, signal: u64) -> Answer {
-    if signal > 64 {
-        return error(EINVAL);
-    }
-    let caller_group = unix.processes.values().find(|p| p.pid == caller).map_or(0, |p| p.pgid);
-    let targets: Vec<PortName> = unix
-        .processes
-        .iter()
-        .filter(|(_, p)| match pid {
-            0 => p.pgid == caller_group,
-            -1 => p.pid != 1,
-            n if n < -1 => p.pgid == n.unsigned_abs(),
-            n => p.pid == n as u64,
-        })
-        .map(|(&port, _)| port)
-        .collect();
-    if targets.is_empty() {
-        return error(ESRCH);
-    }
-    if signal != 0 {
-        for port in targets {
-            unix.signal(port, signal);
-        }
-    }
-    // The caller may have signalled itself to death: then there is nothing to answer.
-    if unix.processes.values().any(|p| p.pid == caller) { Answer::Value(0) } else { Answer::None }
-}
-
 /// nanosleep / clock_nanosleep: the call is answered when its time has come (the loop
 /// receives with a timeout until the nearest one).
 #[allow(clippy::too_many_arguments)]
 fn sleep(
     unix: &mut Personality,
-    port: PortName,
     task: PortName,
     request: u64,
     absolute: bool,
@@ -366,6 +298,6 @@ fn sleep(
     } else {
         now + length
     };
-    unix.sleeps.push(crate::process::PendingSleep { process: port, reply_to, deadline });
+    unix.sleeps.push(crate::process::PendingSleep { reply_to, deadline });
     Answer::Later
 }
