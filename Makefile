@@ -51,6 +51,7 @@ build: setup
 	$(CARGO) build --release --target x86_64-unknown-linux-musl $(addprefix -p ,$(USERLAND))
 	@scripts/fetch-busybox.sh build/busybox
 	@scripts/stage-rootfs.sh rootfs $(STAGE) build/busybox/bin/busybox $(addprefix target/x86_64-unknown-linux-musl/release/,$(USERLAND))
+	@mkdir -p $(STAGE)/tests/busybox && cp -a tests/busybox-scripts/*.sh $(STAGE)/tests/busybox/
 	@scripts/make-disk.sh $(STAGE) build/rootfs.img 1024 64M
 	@scripts/make-disk.sh $(STAGE) build/rootfs-4k.img 4096 64M
 	@scripts/make-disk.sh rootfs build/small.img 1024 4M

@@ -316,7 +316,8 @@ fn thread_ids_and_terminate() -> Result<(), &'static str> {
         vm_read(task, DATA_AT, &mut bytes).map_err(|_| "read the counter of the two threads")?;
         Ok(u64::from_le_bytes(bytes))
     };
-    let first = thread_create_at(task, CODE_AT, stack + 8192 - 8, 0, 0).map_err(|_| "first thread")? as PortName;
+    let first =
+        thread_create_at(task, CODE_AT, stack + 8192 - 8, 0, 0).map_err(|_| "first thread")? as PortName;
     let second =
         thread_create_at(task, CODE_AT, stack + 16384 - 8, 0, 0).map_err(|_| "second thread")? as PortName;
     let (a, b) = (thread_id(first).map_err(|_| "thread_id")?, thread_id(second).map_err(|_| "thread_id")?);

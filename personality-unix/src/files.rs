@@ -16,7 +16,7 @@ use crate::syscalls::{Answer, error};
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
-use interfaces::fs::{self as proto, Credentials};
+use interfaces::fs as proto;
 use interfaces::{Bytes, Error, io};
 use libmach::ipc::{Message, PortName, ReceiveRight, SendRight, disposition, received};
 use libmach::rpc;
@@ -131,7 +131,8 @@ pub fn dispatch(
 fn change_directory(unix: &mut Personality, port: PortName, path: &str) -> Answer {
     let cwd = unix.processes.get(&port).map(|p| p.cwd.clone()).unwrap_or_default();
     let target = linux::normalize(&cwd, path);
-    let request = proto::StatRequest { path: &target, follow: true, credentials: Credentials::ROOT };
+    let credentials = unix.credentials(port);
+    let request = proto::StatRequest { path: &target, follow: true, credentials };
     match ask::<proto::StatPath, _>(unix.fs.name(), &request, unix.reply.name(), &mut unix.scratch) {
         Ok(stat) if stat.mode & io::mode::TYPE_MASK == io::mode::DIRECTORY => {
             if let Some(p) = unix.processes.get_mut(&port) {
@@ -184,7 +185,8 @@ fn names(
         Ok(b) => b,
         Err(e) => return error(e),
     };
-    let credentials = Credentials::ROOT;
+    let credentials = unix.credentials(port);
+    let umask = unix.processes.get(&port).map_or(0o022, |p| p.umask);
     let reply = unix.reply.name();
     let m = &mut unix.scratch;
     macro_rules! call {
@@ -196,7 +198,7 @@ fn names(
         Name::MakeDirectory(mode) => {
             call!(
                 proto::MakeDirectory,
-                proto::MakeRequest { path: &path, mode: (mode & 0o7777) as u32, credentials }
+                proto::MakeRequest { path: &path, mode: (mode & 0o7777) as u32 & !umask, credentials }
             )
         }
         Name::RemoveDirectory => {
@@ -263,7 +265,7 @@ fn absolute_of(unix: &Personality, port: PortName, dirfd: u64, path: &str) -> Op
 
 /// One request of operation `R` to `to` (waiting at most `CALL_TIMEOUT_MS`): its answer's
 /// value, or the errno for the caller (the server's error, or EIO when it did not answer).
-fn ask<'m, R, T>(
+pub fn ask<'m, R, T>(
     to: PortName,
     request: &R::Request<'_>,
     reply: PortName,
@@ -296,7 +298,7 @@ fn is_cwd(dirfd: u64) -> bool {
     dirfd as u32 == linux::AT_FDCWD as u32
 }
 
-fn descriptor(unix: &Personality, port: PortName, fd: u64) -> Result<Descriptor, i64> {
+pub fn descriptor(unix: &Personality, port: PortName, fd: u64) -> Result<Descriptor, i64> {
     unix.processes.get(&port).and_then(|p| p.fds.get(fd as u32 as u64)).copied().ok_or(EBADF)
 }
 
@@ -385,11 +387,12 @@ fn openat(
             wanted |= flag;
         }
     }
+    let umask = unix.processes.get(&port).map_or(0o022, |p| p.umask);
     let request = proto::OpenRequest {
         path: &path,
         flags: wanted,
-        mode: (mode & 0o7777) as u32,
-        credentials: Credentials::ROOT,
+        mode: (mode & 0o7777) as u32 & !umask,
+        credentials: unix.credentials(port),
     };
     let stat = match ask::<proto::Open, _>(base, &request, unix.reply.name(), &mut unix.scratch) {
         Ok(stat) => stat,
@@ -613,7 +616,7 @@ fn stat_path(
     let request = proto::StatRequest {
         path: &path,
         follow: flags & linux::AT_SYMLINK_NOFOLLOW == 0,
-        credentials: Credentials::ROOT,
+        credentials: unix.credentials(port),
     };
     match ask::<proto::StatPath, _>(base, &request, unix.reply.name(), &mut unix.scratch) {
         Ok(stat) => Answer::CopyOut { value: 0, to: out, bytes: linux::stat_bytes(&stat).to_vec() },

@@ -5,6 +5,7 @@
 extern crate alloc;
 
 pub mod fdtable;
+pub mod ids;
 pub mod linux;
 pub mod pipe;
 pub mod signal;

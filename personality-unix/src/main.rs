@@ -23,6 +23,8 @@ mod files;
 #[cfg(target_os = "none")]
 mod pipes;
 #[cfg(target_os = "none")]
+mod poll;
+#[cfg(target_os = "none")]
 mod process;
 #[cfg(target_os = "none")]
 mod procs;

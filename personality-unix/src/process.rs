@@ -19,6 +19,7 @@ use mach_abi::forward::{Registers, SYSCALL_MESSAGE, SyscallRequest};
 use mach_abi::zerocopy::FromBytes;
 use mach_abi::{TASK_ENDED_MESSAGE, protection, special_port};
 use personality_unix::fdtable::{Descriptor, FdTable, Object, Uses};
+use personality_unix::ids::Ids;
 use personality_unix::signal::{SignalInfo, Signals};
 use personality_unix::{linux, stack};
 
@@ -52,6 +53,16 @@ pub struct Process {
     pub stopped: Option<u64>,
     /// A stop its parent has not been told of by wait4(WUNTRACED) yet.
     pub stop_report: Option<u64>,
+    /// User and group ids (real, effective, saved); files are checked against the
+    /// effective ones.
+    pub ids: Ids,
+    /// The file mode creation mask.
+    pub umask: u32,
+}
+
+/// What fs-server checks a process's file requests against: its effective ids.
+pub fn credentials(ids: &Ids) -> Credentials {
+    Credentials { uid: ids.euid, gid: ids.egid }
 }
 
 /// A thread of a process: the id its forwarded calls carry, its thread id (the first
@@ -83,6 +94,8 @@ impl Process {
             threads: Vec::new(),
             stopped: None,
             stop_report: None,
+            ids: Ids::default(),
+            umask: 0o022,
         }
     }
 
@@ -165,6 +178,8 @@ pub struct Personality {
     pub held: BTreeMap<PortName, Caller>,
     /// futex waits.
     pub futexes: Vec<crate::threads::FutexWait>,
+    /// polls and selects that wait.
+    pub polls: Vec<crate::poll::PendingPoll>,
     /// The message answers are built in.
     answer: alloc::boxed::Box<Message>,
 }
@@ -222,6 +237,7 @@ impl Personality {
             events,
             held: BTreeMap::new(),
             futexes: Vec::new(),
+            polls: Vec::new(),
             answer: alloc::boxed::Box::new(Message::new()),
         })
     }
@@ -344,6 +360,7 @@ impl Personality {
             Process::new(pid, parent_pid, child, parent.name.clone(), parent.fds.clone(), parent.cwd.clone());
         (process.brk_start, process.brk) = (parent.brk_start, parent.brk);
         (process.pgid, process.sid) = (parent.pgid, parent.sid);
+        (process.ids, process.umask) = (parent.ids, parent.umask);
         // The child inherits actions and mask; nothing is pending in it.
         process.signals = parent.signals.clone();
         process.signals.pending = 0;
@@ -360,6 +377,18 @@ impl Personality {
         let _ = task_set_name(child, &process.name);
         self.processes.insert(port, process);
         Some(pid)
+    }
+
+    /// The port set every port the personality serves is in.
+    pub fn port_set(&self) -> PortName {
+        self.set
+    }
+
+    /// The credentials process `port`'s file requests carry.
+    pub fn credentials(&self, port: PortName) -> Credentials {
+        self.processes
+            .get(&port)
+            .map_or(Credentials { uid: u32::MAX, gid: u32::MAX }, |p| credentials(&p.ids))
     }
 
     /// `path` made absolute from process `port`'s working directory.
@@ -462,6 +491,11 @@ impl Personality {
                 drop(answer_port);
                 continue;
             }
+            if self.polls.iter().any(|p| p.watches.iter().any(|w| w.name() == local)) {
+                request.release_carried();
+                self.recheck_polls(Some(local));
+                continue;
+            }
             if local == self.ended.name() {
                 if request.header.id == TASK_ENDED_MESSAGE {
                     self.task_ended();
@@ -481,6 +515,10 @@ impl Personality {
             let caller = Caller { process: local, number: call.number, registers: call.registers };
             let answer = syscalls::serve(self, local, &call, reply_to);
             self.finish(caller, reply_to, answer);
+            // A call may have changed a pipe a poll waits on.
+            if !self.polls.is_empty() {
+                self.recheck_polls(None);
+            }
         }
     }
 
@@ -528,6 +566,7 @@ impl Personality {
         self.waits.retain(|w| w.reply_to != reply_to);
         self.sleeps.retain(|z| z.reply_to != reply_to);
         self.futexes.retain(|f| f.reply_to != reply_to);
+        self.polls.retain(|p| p.reply_to != reply_to);
         for pipe in self.pipes.values_mut() {
             let _ = pipe.forget(|w| w.reply_to == reply_to);
         }
@@ -565,7 +604,8 @@ impl Personality {
 
     fn next_deadline(&self) -> Option<u64> {
         let sleeps = self.sleeps.iter().map(|s| s.deadline);
-        sleeps.chain(self.futexes.iter().filter_map(|f| f.deadline)).min()
+        let polls = self.polls.iter().filter_map(|p| p.deadline);
+        sleeps.chain(self.futexes.iter().filter_map(|f| f.deadline)).chain(polls).min()
     }
 
     /// Answer the sleeps and futex waits whose time has come.
@@ -586,6 +626,9 @@ impl Personality {
         self.futexes.retain(|f| f.deadline.is_none_or(|d| d > now));
         for reply_to in timed_out {
             self.answer_held(reply_to, Answer::Value(-linux::errno::ETIMEDOUT));
+        }
+        if self.polls.iter().any(|p| p.deadline.is_some_and(|d| d <= now)) {
+            self.recheck_polls(None);
         }
     }
 

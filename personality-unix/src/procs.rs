@@ -330,6 +330,10 @@ pub fn child_ended(unix: &mut Personality, zombie: Zombie) {
         (CLD_EXITED, (zombie.status >> 8 & 0xff) as i32)
     };
     let pid = zombie.pid;
+    // SIGCHLD is posted first, so a handler runs as the wait returns (as on Linux), not
+    // instead of it.
+    let info = personality_unix::signal::SignalInfo { signal: linux::SIGCHLD, code, pid, status };
+    let posted = parent.map(|(port, _)| (port, unix.post(port, linux::SIGCHLD, info)));
     match waiter {
         Some(at) => {
             let w = unix.waits.remove(at);
@@ -338,9 +342,8 @@ pub fn child_ended(unix: &mut Personality, zombie: Zombie) {
         None if parent.is_some_and(|(_, a)| a.handler == linux::signal::SIG_IGN) => {}
         None => unix.zombies.push(zombie),
     }
-    if let Some((port, _)) = parent {
-        let info = personality_unix::signal::SignalInfo { signal: linux::SIGCHLD, code, pid, status };
-        unix.signal(port, linux::SIGCHLD, info);
+    if let Some((port, posted)) = posted {
+        unix.act(port, linux::SIGCHLD, posted);
     }
 }
 

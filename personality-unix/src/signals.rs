@@ -126,19 +126,33 @@ impl Personality {
 
     /// Post `signal` to process `port` and act on it.
     pub fn signal(&mut self, port: PortName, signal: u64, info: SignalInfo) {
-        let Some(p) = self.processes.get_mut(&port) else { return };
+        let posted = self.post(port, signal, info);
+        self.act(port, signal, posted);
+    }
+
+    /// Post `signal` to process `port`: what it asks for (`act` does it).
+    pub fn post(&mut self, port: PortName, signal: u64, info: SignalInfo) -> Posted {
+        let Some(p) = self.processes.get_mut(&port) else { return Posted::Nothing };
         // busybox's halt, poweroff and reboot ask init (process 1) with SIGUSR1, SIGUSR2 and
-        // SIGTERM: the first process here is our shell, so the personality answers for it.
-        if p.pid == 1 && p.parent == 0 && matches!(signal, SIGUSR1 | SIGUSR2 | SIGTERM) {
+        // SIGTERM: the first process here is our shell, so the personality answers for it
+        // (unless the first process handles or ignores that signal itself).
+        if p.pid == 1
+            && p.parent == 0
+            && matches!(signal, SIGUSR1 | SIGUSR2 | SIGTERM)
+            && p.signals.action(signal).handler == SIG_DFL
+        {
             self.power_off();
-            return;
+            return Posted::Nothing;
         }
         let posted = p.signals.post(signal);
-        if matches!(posted, Posted::Deliver | Posted::Blocked)
-            || (posted == Posted::Continue && p.signals.pending & personality_unix::signal::bit(SIGCONT) != 0)
-        {
+        if p.signals.pending & personality_unix::signal::bit(signal) != 0 {
             p.signal_info.insert(signal, info);
         }
+        posted
+    }
+
+    /// Do what posting `signal` asked for.
+    pub fn act(&mut self, port: PortName, signal: u64, posted: Posted) {
         match posted {
             Posted::Nothing | Posted::Blocked => {}
             Posted::Terminate => self.exited(port, signal),

@@ -50,6 +50,9 @@ pub fn serve(unix: &mut Personality, port: PortName, call: &SyscallRequest, repl
     if let Some(answer) = crate::files::dispatch(unix, port, call, reply_to) {
         return answer;
     }
+    if let Some(answer) = crate::poll::dispatch(unix, port, call, reply_to) {
+        return answer;
+    }
     if let Some(answer) = crate::threads::dispatch(unix, port, call, reply_to) {
         return answer;
     }
@@ -118,7 +121,65 @@ fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest, reply
         },
         nr::GETPID => Answer::Value(pid as i64),
         nr::GETPPID => Answer::Value(unix.processes.get(&port).map_or(0, |p| p.parent) as i64),
-        nr::GETUID | nr::GETEUID | nr::GETGID | nr::GETEGID => Answer::Value(0),
+        nr::GETUID
+        | nr::GETEUID
+        | nr::GETGID
+        | nr::GETEGID
+        | nr::SETUID
+        | nr::SETGID
+        | nr::SETREUID
+        | nr::SETREGID
+        | nr::SETRESUID
+        | nr::SETRESGID
+        | nr::GETRESUID
+        | nr::GETRESGID
+        | nr::GETGROUPS
+        | nr::SETGROUPS => ids(unix, port, call.number, [a0, a1, a2]),
+        nr::UMASK => match unix.processes.get_mut(&port) {
+            Some(p) => Answer::Value(core::mem::replace(&mut p.umask, (a0 & 0o777) as u32) as i64),
+            None => Answer::None,
+        },
+        nr::SCHED_YIELD => Answer::Value(0),
+        // One CPU is what a process may run on (a mask of 8 bytes, CPU 0).
+        nr::SCHED_GETAFFINITY if a1 >= 8 => {
+            Answer::CopyOut { value: 8, to: a2, bytes: 1u64.to_le_bytes().to_vec() }
+        }
+        nr::SCHED_GETAFFINITY => error(EINVAL),
+        // Limits: none is enforced; each is reported as unlimited, except 1,024 descriptors
+        // and an 8 MiB stack, what programs size their tables and threads by.
+        nr::GETRLIMIT => Answer::CopyOut { value: 0, to: a1, bytes: limit(a0) },
+        nr::PRLIMIT64 if a0 != 0 && a0 != pid => error(ESRCH),
+        nr::PRLIMIT64 if a3 != 0 => Answer::CopyOut { value: 0, to: a3, bytes: limit(a1) },
+        nr::PRLIMIT64 | nr::SETRLIMIT => Answer::Value(0),
+        // prctl: PR_SET_NAME names the task; PR_GET_NAME answers it; the rest are refused.
+        nr::PRCTL => match a0 {
+            15 => match crate::files::read_string(task, a1) {
+                Ok(name) => {
+                    let _ = libmach::task::task_set_name(task, &name);
+                    Answer::Value(0)
+                }
+                Err(e) => error(e),
+            },
+            16 => {
+                let mut name = vec![0u8; 16];
+                let own = unix.processes.get(&port).map(|p| p.name.as_bytes().to_vec()).unwrap_or_default();
+                let n = own.len().min(15);
+                name[..n].copy_from_slice(&own[..n]);
+                Answer::CopyOut { value: 0, to: a1, bytes: name }
+            }
+            _ => error(EINVAL),
+        },
+        nr::GETTIMEOFDAY if a0 == 0 => Answer::Value(0),
+        nr::GETTIMEOFDAY => {
+            let ns = libmach::realtime_ns();
+            let tv = [ns / 1_000_000_000, ns % 1_000_000_000 / 1000];
+            Answer::CopyOut { value: 0, to: a0, bytes: tv.as_bytes().to_vec() }
+        }
+        // No accounting of CPU time yet: a zeroed struct rusage (144 bytes).
+        nr::GETRUSAGE => Answer::CopyOut { value: 0, to: a1, bytes: vec![0; 144] },
+        nr::SYSINFO => Answer::CopyOut { value: 0, to: a0, bytes: sysinfo() },
+        // Restartable sequences are a glibc optimization; without them it falls back.
+        nr::RSEQ => error(ENOSYS),
         nr::GETPGRP => Answer::Value(unix.processes.get(&port).map_or(0, |p| p.pgid) as i64),
         nr::GETPGID | nr::GETSID => {
             let target = if a0 == 0 { pid } else { a0 };
@@ -182,8 +243,6 @@ fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest, reply
         nr::REBOOT => error(EINVAL),
         nr::NANOSLEEP => sleep(unix, task, a0, false, reply_to, 0),
         nr::CLOCK_NANOSLEEP => sleep(unix, task, a2, a1 & 1 != 0, reply_to, a0),
-        // Nothing to report on 0, 1 and 2 (std's start-up check that they are open).
-        nr::POLL => Answer::Value(0),
         nr::TIME => {
             let seconds = libmach::realtime_ns() / 1_000_000_000;
             if a0 == 0 {
@@ -218,6 +277,69 @@ fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest, reply
             }
             error(ENOSYS)
         }
+    }
+}
+
+/// `struct rlimit` (current, maximum) for resource `resource`.
+fn limit(resource: u64) -> Vec<u8> {
+    const RLIMIT_STACK: u64 = 3;
+    const RLIMIT_NOFILE: u64 = 7;
+    let value = match resource {
+        RLIMIT_STACK => 8 << 20,
+        RLIMIT_NOFILE => 1024,
+        _ => u64::MAX,
+    };
+    [value, value].as_bytes().to_vec()
+}
+
+/// `struct sysinfo`: uptime, loads (0), memory (unknown here: 0), and 1 process at least.
+fn sysinfo() -> Vec<u8> {
+    let mut info = vec![0u8; 112];
+    let uptime = libmach::uptime_ns() / 1_000_000_000;
+    info[0..8].copy_from_slice(&uptime.to_le_bytes());
+    info[80..82].copy_from_slice(&1u16.to_le_bytes()); // procs
+    info[104..108].copy_from_slice(&1u32.to_le_bytes()); // mem_unit
+    info
+}
+
+/// The id calls: get and set the real, effective and saved user and group ids.
+fn ids(unix: &mut Personality, port: PortName, number: u64, args: [u64; 3]) -> Answer {
+    let Some(p) = unix.processes.get_mut(&port) else { return Answer::None };
+    let [a, b, c] = args.map(|x| x as u32);
+    let ids = &mut p.ids;
+    let done = |r: Result<(), personality_unix::ids::NotPermitted>| match r {
+        Ok(()) => Answer::Value(0),
+        Err(_) => error(EPERM),
+    };
+    match number {
+        nr::GETUID => Answer::Value(ids.uid as i64),
+        nr::GETEUID => Answer::Value(ids.euid as i64),
+        nr::GETGID => Answer::Value(ids.gid as i64),
+        nr::GETEGID => Answer::Value(ids.egid as i64),
+        nr::SETUID => done(ids.setuid(a)),
+        nr::SETGID => done(ids.setgid(a)),
+        nr::SETREUID => done(ids.setreuid(a, b)),
+        nr::SETREGID => done(ids.setregid(a, b)),
+        nr::SETRESUID => done(ids.setresuid(a, b, c)),
+        nr::SETRESGID => done(ids.setresgid(a, b, c)),
+        nr::GETRESUID | nr::GETRESGID => {
+            let values = if number == nr::GETRESUID {
+                [ids.uid, ids.euid, ids.suid]
+            } else {
+                [ids.gid, ids.egid, ids.sgid]
+            };
+            let task = p.task;
+            for (at, value) in [args[0], args[1]].iter().zip(values) {
+                if libmach::task::vm_write(task, *at, &value.to_le_bytes()).is_err() {
+                    return error(EFAULT);
+                }
+            }
+            Answer::CopyOut { value: 0, to: args[2], bytes: values[2].to_le_bytes().to_vec() }
+        }
+        // No supplementary groups.
+        nr::GETGROUPS => Answer::Value(0),
+        nr::SETGROUPS if ids.euid == 0 => Answer::Value(0),
+        _ => error(EPERM),
     }
 }
 

@@ -254,3 +254,121 @@ fn bad_pointers_to_30_calls_answer_efault_and_the_system_lives_on() {
     system_tests::assert_frames_balanced(&log);
     m.expect_exit(HALTED_STATUS);
 }
+
+#[test]
+fn eight_threads_meet_on_a_mutex_and_signal_handlers_run() {
+    let mut m = boot_hello("threads");
+    m.wait_for_log("mach-kernel: no tasks left", Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
+    let console = m.console().replace('\r', "");
+    for line in ["threads: 8 joined, counter 8000", "threads: 8 distinct thread ids, none the pid: true"] {
+        assert!(console.lines().any(|l| l == line), "console lacks {line:?}:\n{console}\n{}", m.log());
+    }
+    system_tests::assert_frames_balanced(&m.log());
+    m.expect_exit(HALTED_STATUS);
+
+    let mut m = boot_hello("signals");
+    m.wait_for_log("mach-kernel: no tasks left", Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
+    let console = m.console().replace('\r', "");
+    for line in [
+        "raise: handled 1 time(s), signal 10",
+        "blocked: 1 while blocked, 2 after unblocking",
+        "interrupted read: -1, EINTR true",
+        "restarted read: 1 byte 'x', handler ran 1",
+        "sigchld: handler ran 1, child exit status 3",
+        "pause: -1 after 1 handler(s)",
+        "stop: stopped true, then ended by signal 15",
+        "altstack: handler ran on it true",
+    ] {
+        assert!(console.lines().any(|l| l == line), "console lacks {line:?}:\n{console}\n{}", m.log());
+    }
+    system_tests::assert_frames_balanced(&m.log());
+    m.expect_exit(HALTED_STATUS);
+}
+
+#[test]
+fn busybox_sh_runs_pipelines_functions_and_traps() {
+    let mut m = Machine::boot(&BootConfig::default_boot());
+    let lines = [
+        ("busybox sh -c 'echo a | cat; for i in 1 2 3; do echo $i; done | wc -l'", "\r\na\r\n3\r\n"),
+        ("busybox sh -c 'trap \"echo trapped\" USR1; kill -USR1 $$; echo after'", "\r\ntrapped\r\nafter\r\n"),
+        ("busybox sh -c 'f() { echo f$1; }; f 1; x=$(echo sub); echo $x $((3+4))'", "\r\nf1\r\nsub 7\r\n"),
+        ("busybox sh -c 'sleep 5 & kill $!; wait $!; echo waited $?'", "\r\nwaited 143\r\n"),
+    ];
+    for (n, (typed, shown)) in lines.iter().enumerate() {
+        at_prompt(&mut m, n + 1, typed);
+        m.wait_for_console(shown, Duration::from_secs(30)).unwrap_or_else(|e| panic!("{typed}: {e}"));
+    }
+    at_prompt(&mut m, lines.len() + 1, "exit");
+    let log = m
+        .wait_for_log("mach-kernel: no tasks left", Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    system_tests::assert_frames_balanced(&log);
+    m.expect_exit(HALTED_STATUS);
+}
+
+/// The scripts of tests/busybox-scripts, run by Debian's busybox here (the staged disk has
+/// them in /tests/busybox) and on the host (the same binary from the same .deb, its applets
+/// first on PATH), give the same output, byte for byte.
+#[test]
+fn busybox_scripts_give_the_same_output_here_and_on_the_host() {
+    let root = system_tests::repo_root();
+    let busybox = root.join("build/busybox/bin/busybox");
+    let mut scripts: Vec<String> = std::fs::read_dir(root.join("tests/busybox-scripts"))
+        .expect("tests/busybox-scripts")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|name| name.strip_suffix(".sh").map(String::from))
+        .collect();
+    scripts.sort();
+    assert!(scripts.len() >= 3, "scripts: {scripts:?}");
+
+    // On the host: a directory of applet links first on PATH, a working directory each.
+    let host = std::env::temp_dir().join(format!("machina-busybox-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&host);
+    std::fs::create_dir_all(host.join("bin")).expect("host bin");
+    let list = std::process::Command::new(&busybox).arg("--list").output().expect("busybox --list");
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        let _ = std::os::unix::fs::symlink(&busybox, host.join("bin").join(applet));
+    }
+    let mut expected = Vec::new();
+    for name in &scripts {
+        let work = host.join("w").join(name);
+        std::fs::create_dir_all(&work).expect("host work dir");
+        let script = root.join(format!("tests/busybox-scripts/{name}.sh"));
+        let out = host.join("w").join(format!("{name}.out"));
+        let status = std::process::Command::new(&busybox)
+            .args(["sh", "-c", &format!("busybox sh {} > {} 2>&1", script.display(), out.display())])
+            .current_dir(&work)
+            .env_clear()
+            .env("PATH", host.join("bin"))
+            .env("HOME", "/")
+            .status()
+            .expect("host busybox");
+        assert!(status.success(), "{name} on the host: {status}");
+        expected.push(std::fs::read_to_string(&out).expect("host output"));
+    }
+    let _ = std::fs::remove_dir_all(&host);
+
+    // In Machina, from our shell; the outputs are read back from its disk.
+    let mut m = Machine::boot(&BootConfig::default_boot());
+    for (n, name) in scripts.iter().enumerate() {
+        let line = format!(
+            "mkdir -p /w/{name} && cd /w/{name} && busybox sh /tests/busybox/{name}.sh > /w/{name}.out 2>&1; cd /"
+        );
+        at_prompt(&mut m, n + 1, &line);
+    }
+    at_prompt(&mut m, scripts.len() + 1, "exit");
+    let log = m
+        .wait_for_log("mach-kernel: no tasks left", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    system_tests::assert_frames_balanced(&log);
+    m.expect_exit(HALTED_STATUS);
+    for (name, expected) in scripts.iter().zip(&expected) {
+        let got = std::process::Command::new("debugfs")
+            .args(["-R", &format!("cat /w/{name}.out")])
+            .arg(m.disk())
+            .output()
+            .expect("debugfs");
+        let got = String::from_utf8_lossy(&got.stdout);
+        assert_eq!(&got, expected, "{name}.sh: Machina's output (left) differs from the host's (right)");
+    }
+}

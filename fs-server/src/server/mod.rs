@@ -540,6 +540,10 @@ impl FileServer {
 
     fn make(&mut self, dir: Ino, r: &proto::MakeRequest, directory: bool) -> Result<(), Error> {
         let cred = &r.credentials;
+        // The root (a path of slashes only) exists already: mkdir -p asks for it first.
+        if !r.path.is_empty() && r.path.trim_end_matches('/').is_empty() {
+            return Err(Error::Exists);
+        }
         let (parent, name) = path::walk_parent(&mut self.fs, dir, r.path, cred)?;
         if name == "." || name == ".." {
             return Err(Error::Exists);

@@ -4,8 +4,11 @@
 //! `files` it reads, writes and lists files through std::fs; with `read` it reads a line
 //! from its terminal; with `stress` it runs 200 fork + exec + wait, sends 1 MiB through a
 //! pipe and writes and reads back 20 MiB, each with a checksum; with `efault` it passes a bad
-//! pointer to 30 system calls and prints those that did not answer EFAULT. The system tests (tests/tests/unix.rs) check each line it prints.
+//! pointer to 30 system calls and prints those that did not answer EFAULT; `threads` and
+//! `signals` are in signals.rs. The system tests (tests/tests/unix.rs) check each line it prints.
 use std::io::{BufRead, Write};
+
+mod signals;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -14,6 +17,8 @@ fn main() {
         Some("read") => read_line(),
         Some("stress") => stress(),
         Some("efault") => efault(),
+        Some("threads") => signals::threads(),
+        Some("signals") => signals::signals(),
         Some("quiet") => std::process::exit(args.get(2).and_then(|a| a.parse().ok()).unwrap_or(0)),
         Some("gen") => {
             let mut out = std::io::stdout().lock();

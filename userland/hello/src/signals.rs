@@ -1,0 +1,216 @@
+//! hello's `threads` and `signals` modes: 8 std threads that meet on a Mutex and a Condvar
+//! (clone with CLONE_THREAD, futex wait and wake, pthread_join through the cleared thread
+//! id); and signal handlers run through the personality's signal frames: raise, blocking and
+//! unblocking, a read interrupted with EINTR and one restarted (SA_RESTART), SIGCHLD, pause,
+//! a stopped and continued child seen by waitpid(WUNTRACED), and a handler on an alternate
+//! stack. Each check prints one line; the system test reads them.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+/// 8 threads each add 1 to a shared counter 1,000 times under a Mutex, then all wait at a
+/// Condvar until the last one arrives; the main thread joins them.
+pub fn threads() {
+    let shared = Arc::new((Mutex::new((0u64, 0usize)), Condvar::new()));
+    let tids = Arc::new(Mutex::new(Vec::new()));
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            let (shared, tids) = (Arc::clone(&shared), Arc::clone(&tids));
+            std::thread::spawn(move || {
+                // SAFETY: gettid has no arguments.
+                let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+                tids.lock().map(|mut t| t.push(tid)).ok();
+                let (lock, arrived) = &*shared;
+                for _ in 0..1000 {
+                    if let Ok(mut state) = lock.lock() {
+                        state.0 += 1;
+                    }
+                    std::thread::yield_now();
+                }
+                let Ok(mut state) = lock.lock() else { return };
+                state.1 += 1;
+                arrived.notify_all();
+                while state.1 < 8 {
+                    state = match arrived.wait(state) {
+                        Ok(s) => s,
+                        Err(_) => return,
+                    };
+                }
+            })
+        })
+        .collect();
+    let joined = workers.into_iter().map(|w| w.join()).filter(|r| r.is_ok()).count();
+    let total = shared.0.lock().map(|s| s.0).unwrap_or(0);
+    let mut tids = tids.lock().map(|t| t.clone()).unwrap_or_default();
+    tids.sort();
+    tids.dedup();
+    // SAFETY: getpid has no arguments.
+    let pid = unsafe { libc::getpid() } as i64;
+    println!("threads: {joined} joined, counter {total}");
+    println!("threads: {} distinct thread ids, none the pid: {}", tids.len(), !tids.contains(&pid));
+}
+
+static HANDLED: AtomicU64 = AtomicU64::new(0);
+static LAST_SIGNAL: AtomicU64 = AtomicU64::new(0);
+static ON_ALT_STACK: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn count(signal: libc::c_int) {
+    HANDLED.fetch_add(1, Ordering::SeqCst);
+    LAST_SIGNAL.store(signal as u64, Ordering::SeqCst);
+}
+
+extern "C" fn where_am_i(_: libc::c_int) {
+    let local = 0u8;
+    ON_ALT_STACK.store(&local as *const u8 as u64, Ordering::SeqCst);
+}
+
+/// Install `handler` for `signal` with `flags` (SA_RESTART or not).
+fn install(signal: libc::c_int, handler: extern "C" fn(libc::c_int), flags: libc::c_int) {
+    // SAFETY: a zeroed sigaction is valid; the handler is an extern "C" fn.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler as usize;
+        action.sa_flags = flags;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(signal, &action, std::ptr::null_mut());
+    }
+}
+
+fn mask(how: libc::c_int, signal: libc::c_int) {
+    // SAFETY: a sigset built with sigemptyset/sigaddset.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signal);
+        libc::sigprocmask(how, &set, std::ptr::null_mut());
+    }
+}
+
+/// A child that sleeps `ms` then sends `signal` to its parent, then (if `write` is given)
+/// writes it to that descriptor.
+fn signal_parent_after(ms: u64, signal: libc::c_int, write: Option<libc::c_int>) -> libc::pid_t {
+    // SAFETY: fork in a single-threaded program; the child only sleeps, signals, writes and exits.
+    unsafe {
+        let parent = libc::getpid();
+        let child = libc::fork();
+        if child == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            libc::kill(parent, signal);
+            if let Some(fd) = write {
+                libc::write(fd, b"x".as_ptr().cast(), 1);
+            }
+            libc::_exit(0);
+        }
+        child
+    }
+}
+
+pub fn signals() {
+    // 1. raise runs the handler before raise returns.
+    install(libc::SIGUSR1, count, libc::SA_RESTART);
+    // SAFETY: raising a signal this process handles.
+    unsafe { libc::raise(libc::SIGUSR1) };
+    println!(
+        "raise: handled {} time(s), signal {}",
+        HANDLED.load(Ordering::SeqCst),
+        LAST_SIGNAL.load(Ordering::SeqCst)
+    );
+
+    // 2. Blocked, it waits; unblocked, it runs.
+    mask(libc::SIG_BLOCK, libc::SIGUSR1);
+    // SAFETY: as above.
+    unsafe { libc::raise(libc::SIGUSR1) };
+    let while_blocked = HANDLED.load(Ordering::SeqCst);
+    mask(libc::SIG_UNBLOCK, libc::SIGUSR1);
+    println!("blocked: {} while blocked, {} after unblocking", while_blocked, HANDLED.load(Ordering::SeqCst));
+
+    // 3. A read of an empty pipe, interrupted by a handler without SA_RESTART: EINTR.
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for two descriptors.
+    unsafe { libc::pipe(fds.as_mut_ptr()) };
+    install(libc::SIGUSR2, count, 0);
+    let child = signal_parent_after(100, libc::SIGUSR2, None);
+    let mut byte = [0u8; 1];
+    // SAFETY: byte is a valid buffer of 1 byte.
+    let n = unsafe { libc::read(fds[0], byte.as_mut_ptr().cast(), 1) };
+    let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    println!("interrupted read: {n}, EINTR {}", errno == libc::EINTR);
+    // SAFETY: waiting for our child.
+    unsafe { libc::waitpid(child, std::ptr::null_mut(), 0) };
+
+    // 4. The same with SA_RESTART: the read starts again and gets the byte written after.
+    install(libc::SIGUSR2, count, libc::SA_RESTART);
+    let before = HANDLED.load(Ordering::SeqCst);
+    let child = signal_parent_after(100, libc::SIGUSR2, Some(fds[1]));
+    // SAFETY: as above.
+    let n = unsafe { libc::read(fds[0], byte.as_mut_ptr().cast(), 1) };
+    println!(
+        "restarted read: {n} byte {:?}, handler ran {}",
+        byte[0] as char,
+        HANDLED.load(Ordering::SeqCst) - before
+    );
+    // SAFETY: as above.
+    unsafe { libc::waitpid(child, std::ptr::null_mut(), 0) };
+
+    // 5. SIGCHLD comes when a child ends; pause waits for a signal.
+    install(libc::SIGCHLD, count, libc::SA_RESTART);
+    let before = HANDLED.load(Ordering::SeqCst);
+    // SAFETY: the child exits at once.
+    let child = unsafe { libc::fork() };
+    if child == 0 {
+        // SAFETY: leaving the child.
+        unsafe { libc::_exit(3) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our child with a valid status pointer.
+    unsafe { libc::waitpid(child, &mut status, 0) };
+    println!(
+        "sigchld: handler ran {}, child exit status {}",
+        HANDLED.load(Ordering::SeqCst) - before,
+        libc::WEXITSTATUS(status)
+    );
+    install(libc::SIGUSR1, count, 0);
+    let before = HANDLED.load(Ordering::SeqCst);
+    let child = signal_parent_after(50, libc::SIGUSR1, None);
+    // SAFETY: pause returns after a handler.
+    let r = unsafe { libc::pause() };
+    println!("pause: {r} after {} handler(s)", HANDLED.load(Ordering::SeqCst) - before);
+    // SAFETY: as above.
+    unsafe { libc::waitpid(child, std::ptr::null_mut(), 0) };
+
+    // 6. Stop and continue a child; waitpid(WUNTRACED) sees the stop; SIGTERM ends it.
+    // SAFETY: the child sleeps in a loop until killed.
+    let child = unsafe { libc::fork() };
+    if child == 0 {
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    // SAFETY: signalling and waiting for our own child.
+    unsafe {
+        libc::kill(child, libc::SIGSTOP);
+        let mut status = 0;
+        libc::waitpid(child, &mut status, libc::WUNTRACED);
+        let stopped = libc::WIFSTOPPED(status) && libc::WSTOPSIG(status) == libc::SIGSTOP;
+        libc::kill(child, libc::SIGCONT);
+        libc::kill(child, libc::SIGTERM);
+        libc::waitpid(child, &mut status, 0);
+        println!(
+            "stop: stopped {stopped}, then ended by signal {}",
+            if libc::WIFSIGNALED(status) { libc::WTERMSIG(status) } else { 0 }
+        );
+    }
+
+    // 7. A handler on the alternate stack.
+    let mut alt = vec![0u8; 64 * 1024];
+    let base = alt.as_mut_ptr() as u64;
+    // SAFETY: the stack lives until the end of this function; the handler only stores.
+    unsafe {
+        let stack = libc::stack_t { ss_sp: alt.as_mut_ptr().cast(), ss_flags: 0, ss_size: alt.len() };
+        libc::sigaltstack(&stack, std::ptr::null_mut());
+        install(libc::SIGUSR2, where_am_i, libc::SA_ONSTACK);
+        libc::raise(libc::SIGUSR2);
+    }
+    let at = ON_ALT_STACK.load(Ordering::SeqCst);
+    println!("altstack: handler ran on it {}", (base..base + alt.len() as u64).contains(&at));
+}
