@@ -29,13 +29,13 @@
 //!
 //! # What it calls
 //!
-//! - Every Mach trap (-1 ..= -45) with arguments from pools: the names it holds (its ports,
+//! - Every Mach trap (-1 ..= -47) with arguments from pools: the names it holds (its ports,
 //!   port sets, send and send-once rights, the host port, its task and thread ports, children's
 //!   task and thread ports, names it received), stale names (destroyed ones), forged names (0,
 //!   `0xffffffff`, random, generation flipped, above 32 bits); pointers into its scratch region,
 //!   straddling the scratch region's end into an unmapped page, null, unmapped, the kernel's
 //!   image and direct map, non-canonical; sizes 0, 1, 4096, unaligned, 1 GiB + 1 page, 2^40,
-//!   `u64::MAX`, random. Unknown negative numbers (-46, -100, `i64::MIN`, ...).
+//!   `u64::MAX`, random. Unknown negative numbers (-48, -100, `i64::MIN`, ...).
 //! - `mach_msg` with built messages: any destination and reply names and dispositions (also
 //!   no disposition at all), port counts up to 255, out-of-line descriptors with bad addresses,
 //!   sizes and flags, data sizes up to `u32::MAX`, buffers straddling the end of the scratch
@@ -507,8 +507,8 @@ struct Fuzz {
     iteration: u64,
     traps: u64,
     unexpected: u64,
-    ok: [u32; 47],
-    failed: [u32; 47],
+    ok: [u32; 49],
+    failed: [u32; 49],
     children_started: u64,
     forwarded: u64,
     received: u64,
@@ -537,16 +537,16 @@ struct Fuzz {
 const RECENT: usize = 64;
 
 /// The last Mach trap's number (they run from -1 down to it).
-const LAST_TRAP: i64 = trap::CLOCK_READ;
+const LAST_TRAP: i64 = trap::THREAD_ID;
 
-/// Statistics slot of a trap number: 1..=45 the traps, 0 foreign calls, 46 unknown traps.
+/// Statistics slot of a trap number: 1..=47 the traps, 0 foreign calls, 48 unknown traps.
 fn slot(nr: i64) -> usize {
     if nr >= 0 {
         0
     } else if nr >= LAST_TRAP {
         (-nr) as usize
     } else {
-        46
+        48
     }
 }
 
@@ -1391,6 +1391,24 @@ impl Fuzz {
                 if r > 0 && task == self.self_task && address == 0 {
                     self.add_region(r as u64, size);
                 }
+            }
+            trap::THREAD_ID => {
+                let thread = self.thread_name();
+                self.call(nr, [thread, 0, 0, 0, 0, 0], Expect::Any);
+            }
+            // Only the children's threads (or names that are no thread): the harness's own
+            // threads must live.
+            trap::THREAD_TERMINATE => {
+                let thread = match self.rng.below(10) {
+                    0..=5 => self.child_threads.items[self.rng.below(RING as u64) as usize],
+                    6..=7 => self.live_child().unwrap_or(self.host),
+                    _ => self.bad_name(),
+                };
+                let ours = thread == self.self_thread
+                    || thread == self.server_thread
+                    || self.own_threads.items.contains(&thread);
+                let thread = if ours { self.bad_name() } else { thread };
+                self.call(nr, [thread, 0, 0, 0, 0, 0], Expect::Any);
             }
             trap::CLOCK_READ => {
                 let clock = if self.rng.chance(80) { self.rng.below(3) } else { self.rng.next() };
@@ -2496,8 +2514,8 @@ pub fn run(params: &str) -> Result<(), &'static str> {
         iteration: 0,
         traps: 0,
         unexpected: 0,
-        ok: [0; 47],
-        failed: [0; 47],
+        ok: [0; 49],
+        failed: [0; 49],
         children_started: 0,
         forwarded: 0,
         received: 0,
@@ -2541,15 +2559,15 @@ pub fn run(params: &str) -> Result<(), &'static str> {
     f.progress();
     println!("fuzz: children named c1 ..= c{}", f.children_started);
     // The per-trap summary, 12 to a line: number: successes/calls.
-    for first in (0..47).step_by(12) {
+    for first in (0..49).step_by(12) {
         use core::fmt::Write as _;
         let mut line = libmach::DebugLine::new();
         let _ = write!(line, "fuzz: per trap (ok/all):");
-        for s in first..(first + 12).min(47) {
+        for s in first..(first + 12).min(49) {
             let all = f.ok[s] + f.failed[s];
             match s {
                 0 => write!(line, " foreign:{}/{all}", f.ok[s]),
-                46 => write!(line, " unknown:{}/{all}", f.ok[s]),
+                48 => write!(line, " unknown:{}/{all}", f.ok[s]),
                 _ => write!(line, " -{s}:{}/{all}", f.ok[s]),
             }
             .ok();
