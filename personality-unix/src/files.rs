@@ -17,7 +17,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use interfaces::fs as proto;
-use interfaces::{Bytes, Error, io};
+use interfaces::{Bytes, Error, console, io};
 use libmach::ipc::{Message, PortName, ReceiveRight, SendRight, disposition, received};
 use libmach::rpc;
 use libmach::task::vm_read;
@@ -741,35 +741,68 @@ fn ioctl(unix: &mut Personality, port: PortName, fd: u64, request: u64, out: u64
         Ok(d) => d,
         Err(e) => return error(e),
     };
-    let Object::Terminal(_) = d.object else { return error(ENOTTY) };
+    let Object::Terminal(terminal) = d.object else {
+        return match (d.object, request) {
+            // FIONREAD on a pipe: the bytes buffered.
+            (Object::PipeRead(id), ioctl::FIONREAD) => {
+                let n = unix.pipes.get(&id).map_or(0, |p| p.len()) as u32;
+                Answer::CopyOut { value: 0, to: out, bytes: n.to_le_bytes().to_vec() }
+            }
+            _ => error(ENOTTY),
+        };
+    };
+    let task = unix.processes.get(&port).map(|p| p.task).unwrap_or(0);
+    let (reply, m) = (unix.reply.name(), &mut unix.scratch);
     match request {
-        ioctl::TIOCGWINSZ => {
-            let size: [u16; 4] = [24, 80, 0, 0];
-            Answer::CopyOut { value: 0, to: out, bytes: size.as_bytes().to_vec() }
+        ioctl::TIOCGWINSZ => match ask::<console::GetWindowSize, _>(terminal, &(), reply, m) {
+            Ok(size) => {
+                let words: [u16; 4] = [size.rows, size.columns, 0, 0];
+                Answer::CopyOut { value: 0, to: out, bytes: words.as_bytes().to_vec() }
+            }
+            Err(e) => error(e),
+        },
+        ioctl::TIOCSWINSZ => {
+            let mut words = [0u8; 4];
+            if vm_read(task, out, &mut words).is_err() {
+                return error(EFAULT);
+            }
+            let size = console::WindowSize {
+                rows: u16::from_le_bytes([words[0], words[1]]),
+                columns: u16::from_le_bytes([words[2], words[3]]),
+            };
+            done(ask::<console::SetWindowSize, _>(terminal, &size, reply, m))
+        }
+        ioctl::FIONREAD => match ask::<console::Pending, _>(terminal, &(), reply, m) {
+            Ok(n) => Answer::CopyOut { value: 0, to: out, bytes: n.to_le_bytes().to_vec() },
+            Err(e) => error(e),
+        },
+        ioctl::TCGETS => match ask::<console::GetTermios, _>(terminal, &(), reply, m) {
+            Ok(t) => Answer::CopyOut { value: 0, to: out, bytes: linux::termios::to_bytes(&t) },
+            Err(e) => error(e),
+        },
+        ioctl::TCSETS | ioctl::TCSETSW | ioctl::TCSETSF => {
+            let mut bytes = [0u8; linux::termios::SIZE];
+            if vm_read(task, out, &mut bytes).is_err() {
+                return error(EFAULT);
+            }
+            let when = match request {
+                ioctl::TCSETS => console::When::Now,
+                ioctl::TCSETSW => console::When::Drain,
+                _ => console::When::Flush,
+            };
+            let request = console::SetTermiosRequest { termios: linux::termios::from_bytes(&bytes), when };
+            done(ask::<console::SetTermios, _>(terminal, &request, reply, m))
         }
         ioctl::TIOCGPGRP => {
             Answer::CopyOut { value: 0, to: out, bytes: (unix.foreground as u32).to_le_bytes().to_vec() }
         }
         ioctl::TIOCSPGRP => {
             let mut group = [0u8; 4];
-            let task = unix.processes.get(&port).map(|p| p.task).unwrap_or(0);
             if vm_read(task, out, &mut group).is_err() {
                 return error(EFAULT);
             }
             unix.foreground = u32::from_le_bytes(group) as u64;
             Answer::Value(0)
-        }
-        // Terminal settings are not forwarded to the console yet: the shell keeps to lines.
-        ioctl::TCSETS | ioctl::TCSETSW | ioctl::TCSETSF => error(EINVAL),
-        ioctl::TCGETS => {
-            let t = interfaces::console::Termios::sane();
-            let mut bytes = Vec::with_capacity(36);
-            for word in [t.iflag, t.oflag, t.cflag, t.lflag] {
-                bytes.extend_from_slice(&word.to_le_bytes());
-            }
-            bytes.push(t.line);
-            bytes.extend_from_slice(&t.cc);
-            Answer::CopyOut { value: 0, to: out, bytes }
         }
         _ => error(EINVAL),
     }

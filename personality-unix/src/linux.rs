@@ -178,6 +178,47 @@ pub mod ioctl {
     pub const TCSETS: u64 = 0x5402;
     pub const TCSETSW: u64 = 0x5403;
     pub const TCSETSF: u64 = 0x5404;
+    pub const TIOCSWINSZ: u64 = 0x5414;
+    pub const FIONREAD: u64 = 0x541b;
+}
+
+/// The kernel's `struct termios` (36 bytes: four flag words, the line discipline, 19
+/// control characters) to and from the console protocol's settings.
+pub mod termios {
+    use interfaces::console::{NCCS, Termios};
+
+    pub const SIZE: usize = 16 + 1 + NCCS;
+
+    pub fn to_bytes(t: &Termios) -> alloc::vec::Vec<u8> {
+        let mut bytes = alloc::vec::Vec::with_capacity(SIZE);
+        for word in [t.iflag, t.oflag, t.cflag, t.lflag] {
+            bytes.extend_from_slice(&word.to_le_bytes());
+        }
+        bytes.push(t.line);
+        bytes.extend_from_slice(&t.cc);
+        bytes
+    }
+
+    pub fn from_bytes(bytes: &[u8; SIZE]) -> Termios {
+        let word = |i: usize| {
+            u32::from_le_bytes([bytes[i * 4], bytes[i * 4 + 1], bytes[i * 4 + 2], bytes[i * 4 + 3]])
+        };
+        let mut cc = [0u8; NCCS];
+        cc.copy_from_slice(&bytes[17..SIZE]);
+        Termios { iflag: word(0), oflag: word(1), cflag: word(2), lflag: word(3), line: bytes[16], cc }
+    }
+
+    #[cfg(test)]
+    #[test]
+    fn termios_bytes_round_trip_in_linux_layout() {
+        let mut t = Termios::sane();
+        t.lflag &= !interfaces::console::lflag::ICANON;
+        let bytes = to_bytes(&t);
+        assert_eq!(bytes.len(), 36);
+        assert_eq!(&bytes[12..16], &t.lflag.to_le_bytes());
+        let array: [u8; SIZE] = bytes.try_into().unwrap();
+        assert_eq!(from_bytes(&array), t);
+    }
 }
 
 /// Auxiliary vector keys.

@@ -37,6 +37,15 @@ fn at_prompt(m: &mut Machine, n: usize, line: &str) {
     m.type_text(format!("{line}\r").as_bytes());
 }
 
+/// Wait until `text` has appeared `n` times on the console.
+fn wait_for_count(m: &mut Machine, text: &str, n: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while m.console().matches(text).count() < n {
+        assert!(std::time::Instant::now() < deadline, "{text:?} not {n} times:\n{}", m.console());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Boot the servers and the personality running `hello` with `args`.
 fn boot_hello(args: &str) -> Machine {
     let config = BootConfig::unix(&format!("/bin/hello {args}"));
@@ -371,4 +380,26 @@ fn busybox_scripts_give_the_same_output_here_and_on_the_host() {
         let got = String::from_utf8_lossy(&got.stdout);
         assert_eq!(&got, expected, "{name}.sh: Machina's output (left) differs from the host's (right)");
     }
+}
+
+/// Our shell edits lines in raw mode (TCSETS reaches the console): left, backspace, ^U and
+/// ^W, and history with up and down.
+#[test]
+fn our_shell_edits_lines_and_recalls_history_in_raw_mode() {
+    let mut m = Machine::boot(&BootConfig::default_boot());
+    // "echo ad", left, "c": "echo acd".
+    at_prompt(&mut m, 1, "echo ad\x1b[Dc");
+    wait_for_count(&mut m, "\r\nacd\r\n", 1);
+    // ^U drops "junk words"; ^W drops "two"; two DELs drop "ee" of "three", then "ee" again.
+    at_prompt(&mut m, 2, "junk words\x15echo one two\x17three\x7f\x7fee");
+    wait_for_count(&mut m, "\r\none three\r\n", 1);
+    // Up twice recalls "echo acd"; down once goes back to the newer "echo one three".
+    at_prompt(&mut m, 3, "\x1b[A\x1b[A\x1b[B");
+    wait_for_count(&mut m, "\r\none three\r\n", 2);
+    // Up four times stops at the oldest line.
+    at_prompt(&mut m, 4, "\x1b[A\x1b[A\x1b[A\x1b[A");
+    wait_for_count(&mut m, "\r\nacd\r\n", 2);
+    at_prompt(&mut m, 5, "exit");
+    m.wait_for_log("mach-kernel: no tasks left", Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));
+    m.expect_exit(HALTED_STATUS);
 }
