@@ -8,6 +8,7 @@ pub mod fdtable;
 pub mod ids;
 pub mod linux;
 pub mod pipe;
+pub mod script;
 pub mod signal;
 pub mod stack;
 

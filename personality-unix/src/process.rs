@@ -21,7 +21,7 @@ use mach_abi::{TASK_ENDED_MESSAGE, protection, special_port};
 use personality_unix::fdtable::{Descriptor, FdTable, Object, Uses};
 use personality_unix::ids::Ids;
 use personality_unix::signal::{SignalInfo, Signals};
-use personality_unix::{linux, stack};
+use personality_unix::{linux, script, stack};
 
 /// Where a process's stack ends, and its size.
 const STACK_TOP: u64 = mach_abi::layout::USER_STACK_TOP;
@@ -242,8 +242,9 @@ impl Personality {
         })
     }
 
-    /// The whole file at `path` (absolute), read through the file system.
-    fn read_file(&mut self, path: &str) -> Result<Vec<u8>, &'static str> {
+    /// The whole file at `path` (absolute), read through the file system, and its stat; an
+    /// error is an errno.
+    fn read_file(&mut self, path: &str) -> Result<(Vec<u8>, io::Stat), i64> {
         let request =
             interfaces::fs::OpenRequest { path, flags: open::READ, mode: 0, credentials: Credentials::ROOT };
         let fs = self.fs.name();
@@ -255,11 +256,11 @@ impl Personality {
             &mut self.scratch,
             10_000,
         )
-        .map_err(|_| "the file system does not answer")?
-        .map_err(|_| "no such file")?;
+        .map_err(|_| linux::errno::EIO)?
+        .map_err(|e| e.errno() as i64)?;
         let file = match self.scratch.port(0) {
             Some(d) if d.disposition == received::SEND => SendRight::from_name(d.name),
-            _ => return Err("no such file"),
+            _ => return Err(linux::errno::EIO),
         };
         let mut data = Vec::with_capacity(stat.size as usize);
         loop {
@@ -273,10 +274,10 @@ impl Personality {
                 &mut self.scratch,
                 10_000,
             )
-            .map_err(|_| "the file system does not answer")?
-            .map_err(|_| "a read failed")?;
+            .map_err(|_| linux::errno::EIO)?
+            .map_err(|e| e.errno() as i64)?;
             if chunk.is_empty() {
-                return Ok(data);
+                return Ok((data, stat));
             }
             data.extend_from_slice(&chunk);
         }
@@ -284,7 +285,7 @@ impl Personality {
 
     /// Start `path` with `argv` as a new process (the first one: no parent).
     pub fn spawn(&mut self, path: &str, argv: &[&str]) -> Result<u64, &'static str> {
-        let image = self.read_file(path)?;
+        let (image, _) = self.read_file(path).map_err(|_| "cannot read it")?;
         let task = task_create().map_err(|_| "task_create")?;
         let argv: Vec<String> = argv.iter().map(|a| String::from(*a)).collect();
         let envp: Vec<String> =
@@ -408,7 +409,27 @@ impl Personality {
     /// process's syscall port (so its pid), descriptors (but close-on-exec ones) and working
     /// directory. On an error the process goes on unchanged.
     pub fn exec(&mut self, port: PortName, path: &str, argv: &[String], envp: &[String]) -> Result<(), i64> {
-        let image = self.read_file(path).map_err(|_| linux::errno::ENOENT)?;
+        let ids = self.processes.get(&port).map(|p| p.ids).ok_or(linux::errno::ESRCH)?;
+        let mut load = |path: &str| -> Result<Vec<u8>, i64> {
+            let (image, stat) = self.read_file(path)?;
+            if !script::may_execute(stat.mode, stat.uid, stat.gid, ids.euid, ids.egid) {
+                return Err(linux::errno::EACCES);
+            }
+            Ok(image)
+        };
+        let mut image = load(path)?;
+        // A `#!` script runs its interpreter (one level: the interpreter must be a program).
+        let script_args;
+        let (path, argv) = match script::interpreter(&image) {
+            None => (path, argv),
+            Some(Err(())) => return Err(linux::errno::ENOEXEC),
+            Some(Ok((interpreter, argument))) => {
+                image = load(&interpreter)?;
+                script_args = script::script_argv(&interpreter, argument.as_deref(), path, argv);
+                let interpreter_path: &str = script_args.first().map_or("", |s| s.as_str());
+                (interpreter_path, script_args.as_slice())
+            }
+        };
         if image.get(..4) != Some(b"\x7fELF") {
             return Err(linux::errno::ENOEXEC);
         }

@@ -302,6 +302,12 @@ fn busybox_sh_runs_pipelines_functions_and_traps() {
         ("busybox sh -c 'trap \"echo trapped\" USR1; kill -USR1 $$; echo after'", "\r\ntrapped\r\nafter\r\n"),
         ("busybox sh -c 'f() { echo f$1; }; f 1; x=$(echo sub); echo $x $((3+4))'", "\r\nf1\r\nsub 7\r\n"),
         ("busybox sh -c 'sleep 5 & kill $!; wait $!; echo waited $?'", "\r\nwaited 143\r\n"),
+        // A `#!` script, run through its interpreter with its arguments; then not executable.
+        (
+            "printf '#!/bin/ash -e\\necho script $0 $1\\n' > /s.sh; chmod +x /s.sh; /s.sh one",
+            "\r\nscript /s.sh one\r\n",
+        ),
+        ("chmod -x /s.sh; busybox sh -c '/s.sh; echo status $?'; rm /s.sh", "\r\nstatus 126\r\n"),
     ];
     for (n, (typed, shown)) in lines.iter().enumerate() {
         at_prompt(&mut m, n + 1, typed);
