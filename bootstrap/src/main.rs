@@ -27,7 +27,7 @@ mod policy;
 use alloc::string::String;
 use alloc::vec::Vec;
 use libmach::ipc::*;
-use libmach::name_service::{LookUp, NameError, Register};
+use libmach::name_service::{List, LookUp, NameError, Register, Service};
 use libmach::rpc::{self, Incoming, Rpc};
 use libmach::task::*;
 use libmach::{loader, println};
@@ -269,6 +269,23 @@ impl Bootstrap {
                     }
                     Err(e) => rpc::reply::<LookUp>(answer, reply_to, &Err(e), &[]),
                 };
+            }
+            List::ID => {
+                request.release_carried();
+                let services: Vec<Service> = self
+                    .names
+                    .iter()
+                    .map(|(name, owner)| {
+                        let child = self.children.get(owner);
+                        Service {
+                            name,
+                            program: child.map_or("?", |c| c.program.as_str()),
+                            task: child.and_then(|c| libmach::task::task_id(c.task).ok()).unwrap_or(0),
+                            restarts: child.map_or(0, |c| c.restarts),
+                        }
+                    })
+                    .collect();
+                let _ = rpc::reply::<List>(answer, reply_to, &Ok(services), &[]);
             }
             _ => {
                 request.release_carried();

@@ -43,6 +43,11 @@ impl Names {
         Ok(())
     }
 
+    /// Every name with the child that registered it.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, usize)> {
+        self.entries.iter().map(|e| (e.name.as_str(), e.owner))
+    }
+
     /// Forget every name `owner` registered, releasing the rights.
     pub fn forget_owner(&mut self, owner: usize) {
         self.entries.retain(|e| {

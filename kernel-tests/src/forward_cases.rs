@@ -322,6 +322,9 @@ fn thread_ids_and_terminate() -> Result<(), &'static str> {
         thread_create_at(task, CODE_AT, stack + 16384 - 8, 0, 0).map_err(|_| "second thread")? as PortName;
     let (a, b) = (thread_id(first).map_err(|_| "thread_id")?, thread_id(second).map_err(|_| "thread_id")?);
     check(a != b && a != 0 && b != 0, "two threads, two ids")?;
+    let (own, other) =
+        (libmach::task::task_id(task_self().map_err(|_| "self")?), libmach::task::task_id(task));
+    check(matches!((own, other), (Ok(x), Ok(y)) if x != y), "two tasks, two ids")?;
     check(thread_terminate(task) == Err(libmach::KernelError::InvalidRight), "a task port is no thread")?;
     sleep_ms(20);
     check(counter()? > 0, "two threads count")?;

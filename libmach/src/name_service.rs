@@ -37,6 +37,30 @@ crate::rpc!(
     LookUp = 2, Name<'a> => Result<(), NameError>
 );
 
+/// One registered name, as `List` reports it: who provides it and in which task.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Service<'a> {
+    pub name: &'a str,
+    /// The program (boot module) that registered it.
+    pub program: &'a str,
+    /// Its task's id (`task_id`), as the kernel log shows it.
+    pub task: u64,
+    /// How many times bootstrap restarted that program.
+    pub restarts: u32,
+}
+
+crate::rpc!(
+    /// Every registered name with its provider (no rights travel: anyone may ask).
+    List = 3, () => Result<alloc::vec::Vec<Service<'a>>, NameError>
+);
+
+/// The registered names, their programs and tasks.
+pub fn list(buffer: &mut Message) -> Result<alloc::vec::Vec<Service<'_>>, Error> {
+    let service = service()?;
+    let reply = ReceiveRight::allocate().map_err(|e| Error::Rpc(RpcError::Kernel(e)))?;
+    rpc::call::<List>(service.name(), &(), &[], reply.name(), buffer)?.map_err(Error::Name)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Error {
     Rpc(RpcError),

@@ -117,3 +117,7 @@ pub fn thread_terminate(thread: PortName) -> Result<(), KernelError> {
 pub fn thread_id(thread: PortName) -> Result<u64, KernelError> {
     call(trap::THREAD_ID, [thread as u64, 0, 0, 0, 0, 0])
 }
+/// The id the kernel log and trace records use for a task.
+pub fn task_id(task: PortName) -> Result<u64, KernelError> {
+    call(trap::TASK_ID, [task as u64, 0, 0, 0, 0, 0])
+}

@@ -142,6 +142,9 @@ pub mod trap {
     /// `thread_id(thread) -> id`: the number forwarded requests carry in `thread` for it
     /// (how a personality tells a new thread's calls from the others').
     pub const THREAD_ID: i64 = -47;
+    /// `task_id(task) -> id`: the number the kernel log, trace records and forwarded
+    /// requests (`SyscallRequest::task`) use for the task.
+    pub const TASK_ID: i64 = -48;
 }
 
 /// The clocks `clock_read` reads.

@@ -12,6 +12,18 @@ pub mod script;
 pub mod signal;
 pub mod stack;
 
+/// Machina's own calls for the tools that show the system (`ps`, `servers`): numbers far
+/// above Linux's, answered by the personality with text, one record a line, fields split
+/// by tabs. `info(what, buffer, size)` copies at most `size` bytes and answers the full length.
+pub mod machina {
+    pub const INFO: u64 = 0x4d41;
+    /// pid, parent, group, state (R running, S waiting in a call, T stopped, Z ended), task
+    /// id, threads, personality, name.
+    pub const PROCESSES: u64 = 1;
+    /// name, program, task id, restarts: bootstrap's registered names.
+    pub const SERVERS: u64 = 2;
+}
+
 /// The words of a command line: split at blanks, except inside single quotes (which go).
 pub fn words(line: &str) -> alloc::vec::Vec<alloc::string::String> {
     let mut words = alloc::vec::Vec::new();

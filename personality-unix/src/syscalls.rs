@@ -180,6 +180,20 @@ fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest, reply
         nr::SYSINFO => Answer::CopyOut { value: 0, to: a0, bytes: sysinfo() },
         // Restartable sequences are a glibc optimization; without them it falls back.
         nr::RSEQ => error(ENOSYS),
+        personality_unix::machina::INFO => {
+            let text = match a0 {
+                personality_unix::machina::PROCESSES => processes_text(unix),
+                personality_unix::machina::SERVERS => match servers_text() {
+                    Ok(text) => text,
+                    Err(e) => return error(e),
+                },
+                _ => return error(EINVAL),
+            };
+            let total = text.len() as i64;
+            let mut bytes = text.into_bytes();
+            bytes.truncate(a2 as usize);
+            Answer::CopyOut { value: total, to: a1, bytes }
+        }
         nr::GETPGRP => Answer::Value(unix.processes.get(&port).map_or(0, |p| p.pgid) as i64),
         nr::GETPGID | nr::GETSID => {
             let target = if a0 == 0 { pid } else { a0 };
@@ -278,6 +292,49 @@ fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest, reply
             error(ENOSYS)
         }
     }
+}
+
+/// The process table as `ps` shows it (see `personality_unix::machina`).
+fn processes_text(unix: &Personality) -> alloc::string::String {
+    use core::fmt::Write;
+    let mut out = alloc::string::String::new();
+    for p in unix.processes.values() {
+        let waiting =
+            unix.held.values().any(|c| unix.processes.get(&c.process).is_some_and(|q| q.pid == p.pid));
+        let state = if p.stopped.is_some() {
+            'T'
+        } else if waiting {
+            'S'
+        } else {
+            'R'
+        };
+        let task = libmach::task::task_id(p.task).unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\t{state}\t{task}\t{}\tunix\t{}",
+            p.pid,
+            p.parent,
+            p.pgid,
+            p.threads.len(),
+            p.name
+        );
+    }
+    for z in &unix.zombies {
+        let _ = writeln!(out, "{}\t{}\t{}\tZ\t-\t0\tunix\t<ended>", z.pid, z.parent, z.pgid);
+    }
+    out
+}
+
+/// bootstrap's registered names, their programs and tasks.
+fn servers_text() -> Result<alloc::string::String, i64> {
+    use core::fmt::Write;
+    let mut m = alloc::boxed::Box::new(Message::new());
+    let services = libmach::name_service::list(&mut m).map_err(|_| EIO)?;
+    let mut out = alloc::string::String::new();
+    for s in services {
+        let _ = writeln!(out, "{}\t{}\t{}\t{}", s.name, s.program, s.task, s.restarts);
+    }
+    Ok(out)
 }
 
 /// `struct rlimit` (current, maximum) for resource `resource`.

@@ -409,3 +409,37 @@ fn our_shell_edits_lines_and_recalls_history_in_raw_mode() {
     m.wait_for_log("mach-kernel: no tasks left", Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));
     m.expect_exit(HALTED_STATUS);
 }
+
+/// `ps` shows each process with its Machina task; `servers` lists bootstrap's names.
+#[test]
+fn ps_shows_processes_with_tasks_and_servers_lists_the_servers() {
+    let mut m = Machine::boot(&BootConfig::default_boot());
+    at_prompt(&mut m, 1, "sleep 3 &");
+    at_prompt(&mut m, 2, "ps");
+    m.wait_for_console(" unix        ps\r\n", Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));
+    let console = m.console().replace('\r', "");
+    let row = |name: &str| {
+        console
+            .lines()
+            .find(|l| l.ends_with(&format!(" unix        {name}")))
+            .unwrap_or_else(|| panic!("no {name} row:\n{console}"))
+            .split_whitespace()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let (sh, sleep) = (row("sh"), row("sleep"));
+    assert_eq!((sh[0].as_str(), sh[3].as_str()), ("1", "S"), "sh waits in a call: {sh:?}");
+    assert_eq!(sleep[1], "1", "sleep's parent is the shell: {sleep:?}");
+    assert!(sleep[4].parse::<u64>().is_ok_and(|t| t > 0), "a task id: {sleep:?}");
+    at_prompt(&mut m, 3, "servers");
+    for line in ["fs           fs-server", "blk          block", "console      console"] {
+        m.wait_for_console(line, Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));
+    }
+    at_prompt(&mut m, 4, "exit");
+    let log = m
+        .wait_for_log("mach-kernel: no tasks left", Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The task ps named is the one the kernel reports for sleep.
+    assert!(log.contains(&format!("task {} (sleep) ended", sleep[4])), "{sleep:?}\n{log}");
+    m.expect_exit(HALTED_STATUS);
+}
