@@ -443,3 +443,19 @@ fn ps_shows_processes_with_tasks_and_servers_lists_the_servers() {
     assert!(log.contains(&format!("task {} (sleep) ended", sleep[4])), "{sleep:?}\n{log}");
     m.expect_exit(HALTED_STATUS);
 }
+
+/// 20 processes blocked in reads never hold the personality up: the others' calls go on.
+#[test]
+fn twenty_processes_blocked_in_reads_while_others_work() {
+    let mut m = boot_hello("blocked");
+    m.wait_for_log("mach-kernel: no tasks left", Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
+    let console = m.console().replace('\r', "");
+    for line in [
+        "blocked: 20 readers waiting, 20 programs run and a file written true and read true meanwhile, 0 ended early",
+        "blocked: 20 of 20 readers got their byte",
+    ] {
+        assert!(console.lines().any(|l| l == line), "console lacks {line:?}:\n{console}\n{}", m.log());
+    }
+    system_tests::assert_frames_balanced(&m.log());
+    m.expect_exit(HALTED_STATUS);
+}

@@ -19,6 +19,7 @@ fn main() {
         Some("efault") => efault(),
         Some("threads") => signals::threads(),
         Some("signals") => signals::signals(),
+        Some("blocked") => signals::blocked_readers(),
         Some("quiet") => std::process::exit(args.get(2).and_then(|a| a.parse().ok()).unwrap_or(0)),
         Some("gen") => {
             let mut out = std::io::stdout().lock();

@@ -214,3 +214,61 @@ pub fn signals() {
     let at = ON_ALT_STACK.load(Ordering::SeqCst);
     println!("altstack: handler ran on it {}", (base..base + alt.len() as u64).contains(&at));
 }
+
+/// 20 children each block in a read of an empty pipe of its own; while they wait, this
+/// process forks, execs and waits 20 programs and writes and reads back a file (which
+/// needs the personality: were it held up by the readers, this would never finish). Then
+/// one byte to each pipe releases the readers, which exit with the byte they read.
+pub fn blocked_readers() {
+    let mut writers = Vec::new();
+    let mut children = Vec::new();
+    for i in 0..20u8 {
+        let mut fds = [0; 2];
+        // SAFETY: fds has room for two descriptors; the child only reads, then exits.
+        unsafe {
+            libc::pipe(fds.as_mut_ptr());
+            let child = libc::fork();
+            if child == 0 {
+                libc::close(fds[1]);
+                let mut byte = [0u8; 1];
+                let n = libc::read(fds[0], byte.as_mut_ptr().cast(), 1);
+                libc::_exit(if n == 1 { byte[0] as i32 } else { 255 });
+            }
+            libc::close(fds[0]);
+            writers.push((fds[1], i + 1));
+            children.push((child, i + 1));
+        }
+    }
+    let mut work = 0;
+    for i in 0..20 {
+        let status = std::process::Command::new("/bin/hello").args(["quiet", &(i % 5).to_string()]).status();
+        if status.ok().and_then(|s| s.code()) == Some(i % 5) {
+            work += 1;
+        }
+    }
+    let written = std::fs::write("/blocked.txt", b"while 20 wait").is_ok();
+    let read_back = std::fs::read("/blocked.txt").is_ok_and(|b| b == b"while 20 wait");
+    let _ = std::fs::remove_file("/blocked.txt");
+    // SAFETY: waitpid with WNOHANG on our children: none may have ended yet.
+    let ended_early = children
+        .iter()
+        .filter(|&&(c, _)| unsafe { libc::waitpid(c, std::ptr::null_mut(), libc::WNOHANG) } != 0)
+        .count();
+    println!(
+        "blocked: 20 readers waiting, {work} programs run and a file written {written} and read {read_back} meanwhile, {ended_early} ended early"
+    );
+    for &(fd, byte) in &writers {
+        // SAFETY: writing one byte from a live buffer to our pipe.
+        unsafe { libc::write(fd, [byte].as_ptr().cast(), 1) };
+    }
+    let mut right = 0;
+    for &(child, byte) in &children {
+        let mut status = 0;
+        // SAFETY: waiting for our child with a valid status pointer.
+        unsafe { libc::waitpid(child, &mut status, 0) };
+        if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == byte as i32 {
+            right += 1;
+        }
+    }
+    println!("blocked: {right} of 20 readers got their byte");
+}
