@@ -155,6 +155,7 @@ pub mod errno {
     pub const EAGAIN: i64 = 11;
     pub const EACCES: i64 = 13;
     pub const ETIMEDOUT: i64 = 110;
+    pub const ENODEV: i64 = 19;
 }
 
 /// arch_prctl codes.
@@ -165,6 +166,7 @@ pub const ARCH_GET_FS: u64 = 0x1003;
 pub mod mmap {
     pub const PROT_WRITE: u64 = 2;
     pub const PROT_EXEC: u64 = 4;
+    pub const MAP_SHARED: u64 = 0x01;
     pub const MAP_FIXED: u64 = 0x10;
     pub const MAP_ANONYMOUS: u64 = 0x20;
 }

@@ -11,7 +11,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use libmach::ipc::{Message, PortName, disposition};
 use libmach::println;
-use libmach::task::{vm_allocate, vm_deallocate, vm_protect};
+use libmach::task::{vm_allocate, vm_deallocate, vm_protect, vm_write};
 use mach_abi::forward::{Registers, SyscallReply, SyscallRequest, reply_flags};
 use mach_abi::protection;
 use mach_abi::zerocopy::IntoBytes;
@@ -108,7 +108,7 @@ pub fn send_answer(answer: Answer, reply_to: PortName, m: &mut Message) {
 fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest, reply_to: PortName) -> Answer {
     let Some(process) = unix.processes.get(&port) else { return Answer::None };
     let (task, pid) = (process.task, process.pid);
-    let [a0, a1, a2, a3, _a4, _a5] = call.args;
+    let [a0, a1, a2, a3, a4, a5] = call.args;
     match call.number {
         nr::ARCH_PRCTL => match a0 {
             ARCH_SET_FS if a1 < mach_abi::layout::USER_END => Answer::SetFsBase(a1),
@@ -224,7 +224,7 @@ fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest, reply
             None => Answer::None,
         },
         nr::BRK => brk(unix, port, a0),
-        nr::MMAP => map(task, a0, a1, a2, a3),
+        nr::MMAP => map(unix, port, task, a0, a1, a2, a3, [a4, a5]),
         nr::MUNMAP => {
             let size = a1.next_multiple_of(PAGE);
             if !a0.is_multiple_of(PAGE) || size == 0 {
@@ -405,31 +405,79 @@ fn protection_of(prot: u64) -> u64 {
         | (if prot & mmap::PROT_EXEC != 0 { protection::EXECUTE } else { 0 })
 }
 
-/// mmap: anonymous private memory only, for now.
-fn map(task: PortName, address: u64, len: u64, prot: u64, flags: u64) -> Answer {
-    if flags & mmap::MAP_ANONYMOUS == 0 {
-        return error(ENOSYS);
-    }
+/// mmap: anonymous memory, or a private mapping of a file (a copy of its bytes from the
+/// offset, zeros past its end: the process's writes stay its own). A shared mapping of a
+/// file answers ENODEV (fs-server pages cannot be mapped yet); shared anonymous memory is
+/// private to the process after a fork.
+#[allow(clippy::too_many_arguments)]
+fn map(
+    unix: &mut Personality,
+    port: PortName,
+    task: PortName,
+    address: u64,
+    len: u64,
+    prot: u64,
+    flags: u64,
+    [fd, offset]: [u64; 2],
+) -> Answer {
     let size = len.next_multiple_of(PAGE);
-    if size == 0 || !address.is_multiple_of(PAGE) {
+    if size == 0
+        || !address.is_multiple_of(PAGE)
+        || !offset.is_multiple_of(PAGE)
+        || size > mach_abi::VM_MAX_SIZE
+    {
         return error(EINVAL);
     }
+    let file = if flags & mmap::MAP_ANONYMOUS == 0 {
+        match crate::files::descriptor(unix, port, fd) {
+            Ok(d) => match d.object {
+                personality_unix::fdtable::Object::File(file) if flags & mmap::MAP_SHARED == 0 => Some(file),
+                personality_unix::fdtable::Object::File(_) => return error(ENODEV),
+                _ => return error(EACCES),
+            },
+            Err(e) => return error(e),
+        }
+    } else {
+        None
+    };
     let at = if flags & mmap::MAP_FIXED != 0 {
         let _ = vm_deallocate(task, address, size);
         address
     } else {
         0
     };
-    match vm_allocate(task, at, size, protection::WRITE) {
-        Ok(address) => {
-            let wanted = protection_of(prot);
-            if wanted != protection::WRITE {
-                let _ = vm_protect(task, address, size, wanted);
+    let address = match vm_allocate(task, at, size, protection::WRITE) {
+        Ok(address) => address,
+        Err(_) => return error(ENOMEM),
+    };
+    if let Some(file) = file {
+        let mut done = 0u64;
+        while done < size {
+            let count = (size - done).min(interfaces::io::MAX_TRANSFER as u64) as u32;
+            let request = interfaces::io::ReadRequest { count, at: Some(offset + done), nonblocking: false };
+            let chunk = match crate::files::ask::<interfaces::io::Read, _>(
+                file,
+                &request,
+                unix.reply.name(),
+                &mut unix.scratch,
+            ) {
+                Ok(chunk) => chunk.to_vec(),
+                Err(e) => {
+                    let _ = vm_deallocate(task, address, size);
+                    return error(e);
+                }
+            };
+            if chunk.is_empty() || vm_write(task, address + done, &chunk).is_err() {
+                break;
             }
-            Answer::Value(address as i64)
+            done += chunk.len() as u64;
         }
-        Err(_) => error(ENOMEM),
     }
+    let wanted = protection_of(prot);
+    if wanted != protection::WRITE {
+        let _ = vm_protect(task, address, size, wanted);
+    }
+    Answer::Value(address as i64)
 }
 
 /// brk: the break moves within [start, ...); pages are mapped as it grows.

@@ -66,6 +66,7 @@ fn std_fs_reads_writes_and_lists_files_through_fs_server() {
         "read back: Ok(\"written by hello\\n\")",
         "missing: Err(NotFound)",
         "/dev/null: Ok(())",
+        "mmap: private mapping holds the file true, file unchanged by a write true",
     ] {
         assert!(console.lines().any(|l| l == line), "console lacks {line:?}:\n{console}\n--- log ---\n{log}");
     }

@@ -67,6 +67,7 @@ fn files() {
     println!("ls /: {}", names.join(" "));
     println!("missing: {:?}", std::fs::read("/no/such/file").map_err(|e| e.kind()));
     println!("/dev/null: {:?}", std::fs::write("/dev/null", b"gone"));
+    mapped_file();
 }
 
 /// A line from the terminal.
@@ -207,4 +208,32 @@ fn efault() {
         }
     }
     println!("efault: {} calls, not EFAULT: {wrong:?}", calls.len());
+}
+
+/// A private mapping of /etc/motd holds its bytes; writing to it leaves the file as it was.
+fn mapped_file() {
+    use std::os::fd::AsRawFd;
+    let Ok(file) = std::fs::File::open("/etc/motd") else { return println!("mmap: no /etc/motd") };
+    let text = std::fs::read("/etc/motd").unwrap_or_default();
+    // SAFETY: a fresh private mapping of an open file; it is read and written only within
+    // its length, then unmapped.
+    unsafe {
+        let at = libc::mmap(
+            std::ptr::null_mut(),
+            8192,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE,
+            file.as_raw_fd(),
+            0,
+        );
+        if at == libc::MAP_FAILED {
+            return println!("mmap: {}", std::io::Error::last_os_error());
+        }
+        let mapped = std::slice::from_raw_parts_mut(at.cast::<u8>(), 8192);
+        let same = mapped[..text.len()] == text[..] && mapped[text.len()..].iter().all(|&b| b == 0);
+        mapped[0] = b'X';
+        let unchanged = std::fs::read("/etc/motd").is_ok_and(|now| now == text);
+        libc::munmap(at, 8192);
+        println!("mmap: private mapping holds the file {same}, file unchanged by a write {unchanged}");
+    }
 }
