@@ -51,9 +51,11 @@ pub fn dispatch(
             },
             Err(e) => error(e),
         },
-        nr::WRITE => write(unix, port, task, a0, &[(a1, a2)], reply_to),
+        nr::WRITE => write(unix, port, task, a0, &[(a1, a2)], None, reply_to),
+        nr::PWRITE64 => write(unix, port, task, a0, &[(a1, a2)], Some(a3), reply_to),
+        nr::SENDFILE => sendfile(unix, port, task, a0, a1, a2, a3, reply_to),
         nr::WRITEV => match read_iovecs(task, a1, a2) {
-            Ok(iov) => write(unix, port, task, a0, &iov, reply_to),
+            Ok(iov) => write(unix, port, task, a0, &iov, None, reply_to),
             Err(e) => error(e),
         },
         nr::OPEN => openat(unix, port, task, linux::AT_FDCWD, a0, a1, a2),
@@ -66,7 +68,37 @@ pub fn dispatch(
         nr::LSTAT => stat_path(unix, port, task, linux::AT_FDCWD, a0, a1, linux::AT_SYMLINK_NOFOLLOW),
         nr::NEWFSTATAT => stat_path(unix, port, task, a0, a1, a2, a3),
         // Rust's std asks statx first and falls back to the calls above.
-        nr::STATX => error(ENOSYS),
+        nr::STATX => match stat_of(unix, port, task, a0, a1, a2) {
+            Ok(stat) => {
+                Answer::CopyOut { value: 0, to: call.args[4], bytes: linux::statx_bytes(&stat).to_vec() }
+            }
+            Err(e) => error(e),
+        },
+        nr::FCHMOD => set_attributes_fd(
+            unix,
+            port,
+            a0,
+            proto::Attributes { mode: Some((a1 & 0o7777) as u32), ..Default::default() },
+        ),
+        nr::FCHOWN => set_attributes_fd(unix, port, a0, owner(a1, a2)),
+        nr::CHOWN => {
+            names(unix, port, task, Name::SetAttributes(owner(a1, a2), true), linux::AT_FDCWD, a0, 0, 0)
+        }
+        nr::LCHOWN => {
+            names(unix, port, task, Name::SetAttributes(owner(a1, a2), false), linux::AT_FDCWD, a0, 0, 0)
+        }
+        nr::FCHOWNAT => {
+            let follow = call.args[4] & linux::AT_SYMLINK_NOFOLLOW == 0;
+            names(unix, port, task, Name::SetAttributes(owner(a2, a3), follow), a0, a1, 0, 0)
+        }
+        nr::UTIMENSAT => match times(task, a2) {
+            Ok(attributes) if a1 == 0 => set_attributes_fd(unix, port, a0, attributes),
+            Ok(attributes) => {
+                let follow = a3 & linux::AT_SYMLINK_NOFOLLOW == 0;
+                names(unix, port, task, Name::SetAttributes(attributes, follow), a0, a1, 0, 0)
+            }
+            Err(e) => error(e),
+        },
         nr::LSEEK => seek(unix, port, a0, a1, a2),
         nr::GETDENTS64 => getdents(unix, port, a0, a1, a2),
         nr::DUP => dup(unix, port, a0, 0, false),
@@ -160,6 +192,8 @@ enum Name {
     ReadLink(u64, u64),
     /// chmod to this mode.
     Chmod(u64),
+    /// chown, utimes: these attributes, following a last symbolic link or not.
+    SetAttributes(proto::Attributes, bool),
     /// access with this mask.
     Access(u64),
 }
@@ -245,6 +279,12 @@ fn names(
             call!(
                 proto::SetAttributes,
                 proto::SetAttributesRequest { path: &path, follow: true, attributes, credentials }
+            )
+        }
+        Name::SetAttributes(attributes, follow) => {
+            call!(
+                proto::SetAttributes,
+                proto::SetAttributesRequest { path: &path, follow, attributes, credentials }
             )
         }
         Name::Access(mask) => {
@@ -491,6 +531,69 @@ fn read(
     }
 }
 
+/// sendfile: up to `count` bytes (64 KiB at a time) from file `from`, at `*offset` when an
+/// offset is given (which is then moved on), or at its own offset, to `to`.
+#[allow(clippy::too_many_arguments)]
+fn sendfile(
+    unix: &mut Personality,
+    port: PortName,
+    task: PortName,
+    to: u64,
+    from: u64,
+    offset: u64,
+    count: u64,
+    reply_to: PortName,
+) -> Answer {
+    let source = match descriptor(unix, port, from) {
+        Ok(Descriptor { object: Object::File(p), .. }) => p,
+        Ok(_) => return error(EINVAL),
+        Err(e) => return error(e),
+    };
+    let at = if offset == 0 {
+        None
+    } else {
+        let mut word = [0u8; 8];
+        if vm_read(task, offset, &mut word).is_err() {
+            return error(EFAULT);
+        }
+        Some(u64::from_le_bytes(word))
+    };
+    let count = count.min(MAX_WRITE as u64).min(io::MAX_TRANSFER as u64) as u32;
+    let request = io::ReadRequest { count, at, nonblocking: false };
+    let data = match ask::<io::Read, _>(source, &request, unix.reply.name(), &mut unix.scratch) {
+        Ok(data) => data.to_vec(),
+        Err(e) => return error(e),
+    };
+    if data.is_empty() {
+        return Answer::Value(0);
+    }
+    let target = match descriptor(unix, port, to) {
+        Ok(d) => d.object,
+        Err(e) => return error(e),
+    };
+    let answer = match target {
+        Object::PipeWrite(id) => crate::pipes::write(
+            unix,
+            id,
+            data.clone(),
+            crate::pipes::Waiter { process: port, reply_to, address: 0 },
+        ),
+        Object::File(p) | Object::Terminal(p) => write_bytes(unix, p, &data, None),
+        Object::Null => Answer::Value(data.len() as i64),
+        _ => error(EBADF),
+    };
+    // With an offset of its own, the source's offset stays; the given one moves on by what
+    // was read (a pipe that waits takes it all once it is answered).
+    if let (Some(at), Answer::Value(n) | Answer::CopyOut { value: n, .. }) = (at, &answer)
+        && *n > 0
+    {
+        let _ = libmach::task::vm_write(task, offset, &(at + *n as u64).to_le_bytes());
+    } else if let (Some(at), Answer::Later) = (at, &answer) {
+        let _ = libmach::task::vm_write(task, offset, &(at + data.len() as u64).to_le_bytes());
+    }
+    answer
+}
+
 /// The (address, length) pairs of an iovec array in the process.
 fn read_iovecs(task: PortName, at: u64, count: u64) -> Result<Vec<(u64, u64)>, i64> {
     if count > 1024 {
@@ -516,6 +619,7 @@ fn write(
     task: PortName,
     fd: u64,
     pieces: &[(u64, u64)],
+    at: Option<u64>,
     reply_to: PortName,
 ) -> Answer {
     let d = match descriptor(unix, port, fd) {
@@ -543,6 +647,9 @@ fn write(
     }
     let Some(target) = target else {
         let Object::PipeWrite(id) = d.object else { return error(EBADF) };
+        if at.is_some() {
+            return error(ESPIPE);
+        }
         return crate::pipes::write(
             unix,
             id,
@@ -550,9 +657,14 @@ fn write(
             crate::pipes::Waiter { process: port, reply_to, address: 0 },
         );
     };
+    write_bytes(unix, target, &data, at)
+}
+
+/// Write `data` to a file or terminal port (at `at`, or where the file's offset is).
+fn write_bytes(unix: &mut Personality, target: PortName, data: &[u8], at: Option<u64>) -> Answer {
     let mut written = 0i64;
     for chunk in data.chunks(io::MAX_TRANSFER as usize) {
-        let request = io::WriteRequest { data: Bytes(chunk), at: None };
+        let request = io::WriteRequest { data: Bytes(chunk), at: at.map(|a| a + written as u64) };
         match ask::<io::Write, _>(target, &request, unix.reply.name(), &mut unix.scratch) {
             Ok(n) => {
                 written += n as i64;
@@ -568,15 +680,17 @@ fn write(
 }
 
 fn fstat(unix: &mut Personality, port: PortName, fd: u64, out: u64) -> Answer {
-    let d = match descriptor(unix, port, fd) {
-        Ok(d) => d,
-        Err(e) => return error(e),
-    };
-    let stat = match d.object.port() {
-        Some(p) => match ask::<io::GetStat, _>(p, &(), unix.reply.name(), &mut unix.scratch) {
-            Ok(s) => s,
-            Err(e) => return error(e),
-        },
+    match stat_fd(unix, port, fd) {
+        Ok(stat) => Answer::CopyOut { value: 0, to: out, bytes: linux::stat_bytes(&stat).to_vec() },
+        Err(e) => error(e),
+    }
+}
+
+/// The stat of what descriptor `fd` names.
+fn stat_fd(unix: &mut Personality, port: PortName, fd: u64) -> Result<io::Stat, i64> {
+    let d = descriptor(unix, port, fd)?;
+    Ok(match d.object.port() {
+        Some(p) => ask::<io::GetStat, _>(p, &(), unix.reply.name(), &mut unix.scratch)?,
         None if matches!(d.object, Object::PipeRead(_) | Object::PipeWrite(_)) => {
             io::Stat { mode: io::mode::FIFO | 0o600, nlink: 1, dev: 3, blksize: 4096, ..io::Stat::default() }
         }
@@ -588,8 +702,7 @@ fn fstat(unix: &mut Personality, port: PortName, fd: u64, out: u64) -> Answer {
             dev: 5,
             ..io::Stat::default()
         },
-    };
-    Answer::CopyOut { value: 0, to: out, bytes: linux::stat_bytes(&stat).to_vec() }
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -602,26 +715,87 @@ fn stat_path(
     out: u64,
     flags: u64,
 ) -> Answer {
-    let path = match read_string(task, path) {
-        Ok(p) => p,
-        Err(e) => return error(e),
-    };
-    if path.is_empty() {
-        return if flags & linux::AT_EMPTY_PATH != 0 { fstat(unix, port, dirfd, out) } else { error(ENOENT) };
+    match stat_of(unix, port, task, dirfd, path, flags) {
+        Ok(stat) => Answer::CopyOut { value: 0, to: out, bytes: linux::stat_bytes(&stat).to_vec() },
+        Err(e) => error(e),
     }
-    let (base, path) = match base_for(unix, port, dirfd, &path) {
-        Ok(b) => b,
-        Err(e) => return error(e),
-    };
+}
+
+/// The stat of `path` relative to `dirfd` (AT_EMPTY_PATH: of `dirfd` itself).
+fn stat_of(
+    unix: &mut Personality,
+    port: PortName,
+    task: PortName,
+    dirfd: u64,
+    path: u64,
+    flags: u64,
+) -> Result<io::Stat, i64> {
+    let path = read_string(task, path)?;
+    if path.is_empty() {
+        return if flags & linux::AT_EMPTY_PATH != 0 { stat_fd(unix, port, dirfd) } else { Err(ENOENT) };
+    }
+    let (base, path) = base_for(unix, port, dirfd, &path)?;
     let request = proto::StatRequest {
         path: &path,
         follow: flags & linux::AT_SYMLINK_NOFOLLOW == 0,
         credentials: unix.credentials(port),
     };
-    match ask::<proto::StatPath, _>(base, &request, unix.reply.name(), &mut unix.scratch) {
-        Ok(stat) => Answer::CopyOut { value: 0, to: out, bytes: linux::stat_bytes(&stat).to_vec() },
-        Err(e) => error(e),
+    ask::<proto::StatPath, _>(base, &request, unix.reply.name(), &mut unix.scratch)
+}
+
+/// chown's ids as attributes (-1: unchanged).
+fn owner(uid: u64, gid: u64) -> proto::Attributes {
+    let id = |v: u64| (v as u32 != u32::MAX).then_some(v as u32);
+    proto::Attributes { uid: id(uid), gid: id(gid), ..Default::default() }
+}
+
+/// utimensat's two timespecs (NULL: both now; UTIME_NOW, UTIME_OMIT) as attributes, in the
+/// whole seconds the file system keeps.
+fn times(task: PortName, at: u64) -> Result<proto::Attributes, i64> {
+    const UTIME_NOW: u64 = (1 << 30) - 1;
+    const UTIME_OMIT: u64 = (1 << 30) - 2;
+    let now = libmach::realtime_ns() / 1_000_000_000;
+    if at == 0 {
+        return Ok(proto::Attributes { atime: Some(now), mtime: Some(now), ..Default::default() });
     }
+    let mut raw = [0u8; 32];
+    vm_read(task, at, &mut raw).map_err(|_| EFAULT)?;
+    let word = |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+    let one = |seconds: u64, nanos: u64| match nanos {
+        UTIME_NOW => Ok(Some(now)),
+        UTIME_OMIT => Ok(None),
+        n if n >= 1_000_000_000 => Err(EINVAL),
+        _ => Ok(Some(seconds)),
+    };
+    Ok(proto::Attributes {
+        atime: one(word(0), word(1))?,
+        mtime: one(word(2), word(3))?,
+        ..Default::default()
+    })
+}
+
+/// Set attributes of the object descriptor `fd` names (fchmod, fchown, futimens).
+fn set_attributes_fd(
+    unix: &mut Personality,
+    port: PortName,
+    fd: u64,
+    attributes: proto::Attributes,
+) -> Answer {
+    let d = match descriptor(unix, port, fd) {
+        Ok(d) => d,
+        Err(e) => return error(e),
+    };
+    let Some(object) = d.object.port().filter(|_| matches!(d.object, Object::File(_) | Object::Directory(_)))
+    else {
+        return error(EPERM);
+    };
+    let request = proto::SetAttributesRequest {
+        path: "",
+        follow: true,
+        attributes,
+        credentials: unix.credentials(port),
+    };
+    done(ask::<proto::SetAttributes, _>(object, &request, unix.reply.name(), &mut unix.scratch))
 }
 
 fn seek(unix: &mut Personality, port: PortName, fd: u64, offset: u64, whence: u64) -> Answer {

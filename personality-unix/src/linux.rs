@@ -23,6 +23,12 @@ pub mod nr {
     pub const RT_SIGPROCMASK: u64 = 14;
     pub const RT_SIGRETURN: u64 = 15;
     pub const PWRITE64: u64 = 18;
+    pub const FCHMOD: u64 = 91;
+    pub const CHOWN: u64 = 92;
+    pub const FCHOWN: u64 = 93;
+    pub const LCHOWN: u64 = 94;
+    pub const FCHOWNAT: u64 = 260;
+    pub const UTIMENSAT: u64 = 280;
     pub const PAUSE: u64 = 34;
     pub const SENDFILE: u64 = 40;
     pub const RT_SIGPENDING: u64 = 127;
@@ -329,6 +335,33 @@ pub fn stat_bytes(s: &interfaces::io::Stat) -> [u8; 144] {
     put(72, &s.atime.to_le_bytes());
     put(88, &s.mtime.to_le_bytes());
     put(104, &s.ctime.to_le_bytes());
+    out
+}
+
+/// `struct statx` (256 bytes) from a stat, with the basic fields (STATX_BASIC_STATS) set;
+/// a device number is split Linux's way (major: bits 8-19, minor: the low 8 and 20-31).
+pub fn statx_bytes(s: &interfaces::io::Stat) -> [u8; 256] {
+    const STATX_BASIC_STATS: u32 = 0x7ff;
+    let mut out = [0u8; 256];
+    let mut put = |at: usize, bytes: &[u8]| out[at..at + bytes.len()].copy_from_slice(bytes);
+    let major = |d: u64| ((d >> 8) & 0xfff) as u32;
+    let minor = |d: u64| ((d & 0xff) | ((d >> 12) & 0xfff00)) as u32;
+    put(0, &STATX_BASIC_STATS.to_le_bytes());
+    put(4, &s.blksize.to_le_bytes());
+    put(16, &s.nlink.to_le_bytes());
+    put(20, &s.uid.to_le_bytes());
+    put(24, &s.gid.to_le_bytes());
+    put(28, &(s.mode as u16).to_le_bytes());
+    put(32, &s.ino.to_le_bytes());
+    put(40, &s.size.to_le_bytes());
+    put(48, &s.blocks.to_le_bytes());
+    put(64, &s.atime.to_le_bytes());
+    put(96, &s.ctime.to_le_bytes());
+    put(112, &s.mtime.to_le_bytes());
+    put(128, &major(s.rdev).to_le_bytes());
+    put(132, &minor(s.rdev).to_le_bytes());
+    put(136, &major(s.dev).to_le_bytes());
+    put(140, &minor(s.dev).to_le_bytes());
     out
 }
 

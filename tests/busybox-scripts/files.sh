@@ -1,4 +1,4 @@
-# File applets: mkdir, ls, find, ln, readlink, stat, cp, mv, rm, tar, md5sum, dd, date.
+# File applets: mkdir, ls, find, ln, readlink, stat, chmod, touch, cp, mv, rm, tar, md5sum, dd, date.
 mkdir -p tree/a/b tree/c
 echo one > tree/a/one.txt
 echo two > tree/a/b/two.txt
@@ -10,6 +10,7 @@ ln -s a/one.txt tree/link; readlink tree/link; cat tree/link
 ln tree/c/five tree/c/hard; stat -c '%n %s %h %F' tree/c/five tree/c/hard; stat -c '%n %h %F' tree/a
 stat -c '%n %F' tree/link
 chmod 640 tree/c/five; stat -c '%a' tree/c/five
+touch -d '2001-02-03 04:05:06' tree/c/five; stat -c '%Y %y' tree/c/five
 cp tree/a/one.txt copy.txt; mv copy.txt moved.txt; cat moved.txt; ls copy.txt 2>/dev/null || echo "copy gone"
 tar cf t.tar tree; tar tf t.tar | sort
 mkdir out; cd out; tar xf ../t.tar; cd ..; find out -type f | sort; cat out/tree/a/b/two.txt
