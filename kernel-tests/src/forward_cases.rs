@@ -328,6 +328,20 @@ fn thread_ids_and_terminate() -> Result<(), &'static str> {
     check(thread_terminate(task) == Err(libmach::KernelError::InvalidRight), "a task port is no thread")?;
     sleep_ms(20);
     check(counter()? > 0, "two threads count")?;
+    // The x87/SSE registers: MXCSR starts at the default; a new rounding mode is kept; an
+    // MXCSR with reserved bits is refused (loading it would fault the kernel).
+    use libmach::task::{thread_get_fpu_state, thread_set_fpu_state};
+    let mut fpu = thread_get_fpu_state(first).map_err(|_| "thread_get_fpu_state")?;
+    check(fpu[24..28] == 0x1f80u32.to_le_bytes(), "MXCSR starts at 0x1f80")?;
+    fpu[24..28].copy_from_slice(&0x7f80u32.to_le_bytes());
+    thread_set_fpu_state(first, &fpu).map_err(|_| "thread_set_fpu_state")?;
+    let back = thread_get_fpu_state(first).map_err(|_| "thread_get_fpu_state again")?;
+    check(back[24..28] == 0x7f80u32.to_le_bytes(), "the new MXCSR kept")?;
+    fpu[24..28].copy_from_slice(&0xffff_0000u32.to_le_bytes());
+    check(
+        thread_set_fpu_state(first, &fpu) == Err(libmach::KernelError::InvalidArgument),
+        "reserved MXCSR bits refused",
+    )?;
     thread_terminate(first).map_err(|_| "thread_terminate")?;
     sleep_ms(20);
     let before = counter()?;

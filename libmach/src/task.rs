@@ -121,3 +121,13 @@ pub fn thread_id(thread: PortName) -> Result<u64, KernelError> {
 pub fn task_id(task: PortName) -> Result<u64, KernelError> {
     call(trap::TASK_ID, [task as u64, 0, 0, 0, 0, 0])
 }
+/// A thread's x87/SSE registers (FXSAVE layout, 512 bytes).
+pub fn thread_get_fpu_state(thread: PortName) -> Result<[u8; 512], KernelError> {
+    let mut state = [0u8; 512];
+    call(trap::THREAD_GET_FPU_STATE, [thread as u64, state.as_mut_ptr() as u64, 0, 0, 0, 0])?;
+    Ok(state)
+}
+/// Replace a thread's x87/SSE registers (MXCSR must be valid for the CPU).
+pub fn thread_set_fpu_state(thread: PortName, state: &[u8; 512]) -> Result<(), KernelError> {
+    call(trap::THREAD_SET_FPU_STATE, [thread as u64, state.as_ptr() as u64, 0, 0, 0, 0]).map(|_| ())
+}

@@ -145,6 +145,12 @@ pub mod trap {
     /// `task_id(task) -> id`: the number the kernel log, trace records and forwarded
     /// requests (`SyscallRequest::task`) use for the task.
     pub const TASK_ID: i64 = -48;
+    /// `thread_get_fpu_state(thread, out: *mut [u8; 512])`: the thread's x87/SSE registers in
+    /// the FXSAVE layout (for fork and signal frames).
+    pub const THREAD_GET_FPU_STATE: i64 = -49;
+    /// `thread_set_fpu_state(thread, state: *const [u8; 512])`: replace them; MXCSR must have
+    /// no bit outside the CPU's MXCSR mask.
+    pub const THREAD_SET_FPU_STATE: i64 = -50;
 }
 
 /// The clocks `clock_read` reads.

@@ -67,6 +67,43 @@ pub fn thread_terminate(w: &mut World, thread: ThreadId) -> bool {
     w.current_thread() == thread
 }
 
+/// `thread_get_fpu_state(thread, out)`: the thread's x87/SSE registers (FXSAVE layout). For
+/// the caller, as they are now.
+pub fn thread_get_fpu_state(
+    w: &mut World,
+    thread: ThreadId,
+    out: UserPtr<[u8; 512]>,
+) -> Result<u64, KernelError> {
+    let current = w.current_thread() == thread;
+    let t = w.threads.get_mut(thread).ok_or(KernelError::InvalidArgument)?;
+    let fpu = t.fpu.as_deref_mut().ok_or(KernelError::InvalidArgument)?;
+    if current {
+        fpu.save();
+    }
+    out.write(fpu.bytes())?;
+    Ok(0)
+}
+
+/// `thread_set_fpu_state(thread, state)`: replace them (refused, InvalidArgument, when MXCSR
+/// has a bit the CPU does not support: loading it would fault). For the caller, at once.
+pub fn thread_set_fpu_state(
+    w: &mut World,
+    thread: ThreadId,
+    input: UserPtr<[u8; 512]>,
+) -> Result<u64, KernelError> {
+    let bytes = input.read()?;
+    let current = w.current_thread() == thread;
+    let t = w.threads.get_mut(thread).ok_or(KernelError::InvalidArgument)?;
+    let fpu = t.fpu.as_deref_mut().ok_or(KernelError::InvalidArgument)?;
+    if !fpu.set_checked(&bytes) {
+        return Err(KernelError::InvalidArgument);
+    }
+    if current {
+        fpu.load();
+    }
+    Ok(0)
+}
+
 /// `thread_get_state(thread, out: *mut Registers)`: the thread's user registers as they
 /// are while it is stopped in the kernel (for the caller itself: as at this trap).
 pub fn thread_get_state(

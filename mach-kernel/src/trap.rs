@@ -304,6 +304,14 @@ fn locked_trap(w: &mut World, number: i64, a: &TrapArgs) -> Result<u64, KernelEr
         trap::THREAD_SELF => thread_traps::thread_self(w),
         trap::THREAD_ID => w.thread_arg(a.rdi),
         trap::TASK_ID => w.task_arg(a.rdi),
+        trap::THREAD_GET_FPU_STATE => {
+            let thread = w.thread_arg(a.rdi)?;
+            thread_traps::thread_get_fpu_state(w, thread, UserPtr::new(a.rsi))
+        }
+        trap::THREAD_SET_FPU_STATE => {
+            let thread = w.thread_arg(a.rdi)?;
+            thread_traps::thread_set_fpu_state(w, thread, UserPtr::new(a.rsi))
+        }
         trap::THREAD_GET_STATE => {
             let thread = w.thread_arg(a.rdi)?;
             thread_traps::thread_get_state(w, thread, UserPtr::new(a.rsi))

@@ -380,6 +380,11 @@ impl Personality {
         Some(pid)
     }
 
+    /// The thread port of the thread whose kernel id is `id` in process `port`.
+    pub fn caller_thread_port(&self, port: PortName, id: u64) -> Option<PortName> {
+        self.processes.get(&port)?.thread(id).map(|t| t.port)
+    }
+
     /// The port set every port the personality serves is in.
     pub fn port_set(&self) -> PortName {
         self.set

@@ -13,7 +13,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use libmach::ipc::{PortName, port_deallocate};
 use libmach::task::{
-    task_create_copy, task_resume, task_suspend, task_terminate, thread_id, thread_set_state, vm_read,
+    task_create_copy, task_resume, task_suspend, task_terminate, thread_get_fpu_state, thread_id,
+    thread_set_fpu_state, thread_set_state, vm_read,
 };
 use mach_abi::forward::SyscallRequest;
 use personality_unix::linux::{self, errno::*, nr};
@@ -111,6 +112,12 @@ fn fork(unix: &mut Personality, port: PortName, call: &SyscallRequest, stack: Op
         task_suspend(child).ok()?;
         let thread =
             libmach::ipc::thread_create_at(child, registers.rip, registers.rsp, 0, 0).ok()? as PortName;
+        // The x87/SSE registers go with the other registers (Linux copies them on fork).
+        if let Some(fpu) =
+            unix.caller_thread_port(port, call.thread).and_then(|t| thread_get_fpu_state(t).ok())
+        {
+            let _ = thread_set_fpu_state(thread, &fpu);
+        }
         match thread_set_state(thread, &registers).and_then(|()| thread_id(thread)) {
             Ok(id) => Some((thread, id)),
             Err(_) => {

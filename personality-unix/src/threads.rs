@@ -13,7 +13,8 @@ use crate::process::{Personality, Thread};
 use crate::syscalls::{Answer, error};
 use libmach::ipc::{PortName, port_deallocate, thread_create_at};
 use libmach::task::{
-    task_resume, task_suspend, thread_id, thread_set_state, thread_terminate, vm_read, vm_write,
+    task_resume, task_suspend, thread_get_fpu_state, thread_id, thread_set_fpu_state, thread_set_state,
+    thread_terminate, vm_read, vm_write,
 };
 use mach_abi::forward::SyscallRequest;
 use personality_unix::linux::{errno::*, nr};
@@ -94,6 +95,11 @@ fn clone_thread(unix: &mut Personality, port: PortName, call: &SyscallRequest) -
     }
     let made = (|| {
         let thread = thread_create_at(task, registers.rip, stack, 0, 0).ok()? as PortName;
+        if let Some(fpu) =
+            unix.caller_thread_port(port, call.thread).and_then(|t| thread_get_fpu_state(t).ok())
+        {
+            let _ = thread_set_fpu_state(thread, &fpu);
+        }
         if thread_set_state(thread, &registers).is_err() {
             let _ = thread_terminate(thread);
             let _ = port_deallocate(thread);

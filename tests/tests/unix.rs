@@ -270,7 +270,11 @@ fn eight_threads_meet_on_a_mutex_and_signal_handlers_run() {
     let mut m = boot_hello("threads");
     m.wait_for_log("mach-kernel: no tasks left", Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
     let console = m.console().replace('\r', "");
-    for line in ["threads: 8 joined, counter 8000", "threads: 8 distinct thread ids, none the pid: true"] {
+    for line in [
+        "threads: 8 joined, counter 8000",
+        "threads: 8 distinct thread ids, none the pid: true",
+        "fpu: fork keeps the rounding mode true, a new thread too true",
+    ] {
         assert!(console.lines().any(|l| l == line), "console lacks {line:?}:\n{console}\n{}", m.log());
     }
     system_tests::assert_frames_balanced(&m.log());

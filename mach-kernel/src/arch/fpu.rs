@@ -24,6 +24,28 @@ impl FpuState {
         Box::new(FpuState(area))
     }
 
+    /// The 512 bytes.
+    pub fn bytes(&self) -> &[u8; 512] {
+        &self.0
+    }
+
+    /// Replace the state with `bytes` from a user, if loading them cannot fault: MXCSR (at
+    /// 24) may have no bit outside the MXCSR mask the CPU reports (0xffbf when it reports 0).
+    pub fn set_checked(&mut self, bytes: &[u8; 512]) -> bool {
+        let word = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        let mask = match word(28) {
+            0 => 0xffbf,
+            m => m & supported_mxcsr_mask(),
+        };
+        if word(24) & !mask != 0 {
+            return false;
+        }
+        self.0 = *bytes;
+        // The mask field is the CPU's, not the caller's.
+        self.0[28..32].copy_from_slice(&supported_mxcsr_mask().to_le_bytes());
+        true
+    }
+
     /// Save the CPU's current state here.
     #[inline(always)]
     pub fn save(&mut self) {
@@ -39,6 +61,14 @@ impl FpuState {
         // bits clear), so FXRSTOR does not fault.
         unsafe { asm!("fxrstor64 [{}]", in(reg) self.0.as_ptr(), options(nostack, preserves_flags)) };
     }
+}
+
+/// The MXCSR bits this CPU supports (what FXSAVE reports; 0xffbf when it reports 0).
+pub fn supported_mxcsr_mask() -> u32 {
+    let mut probe = FpuState([0u8; 512]);
+    probe.save();
+    let mask = u32::from_le_bytes([probe.0[28], probe.0[29], probe.0[30], probe.0[31]]);
+    if mask == 0 { 0xffbf } else { mask }
 }
 
 /// Let user mode use x87 and SSE: CR0.EM off, CR0.MP and CR0.NE on, CR0.TS off; CR4.OSFXSR

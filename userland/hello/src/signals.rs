@@ -48,6 +48,43 @@ pub fn threads() {
     let pid = unsafe { libc::getpid() } as i64;
     println!("threads: {joined} joined, counter {total}");
     println!("threads: {} distinct thread ids, none the pid: {}", tids.len(), !tids.contains(&pid));
+    fpu_state_is_inherited();
+}
+
+fn mxcsr() -> u32 {
+    let mut value = 0u32;
+    // SAFETY: stmxcsr writes 4 bytes to a local.
+    unsafe { core::arch::asm!("stmxcsr [{}]", in(reg) &mut value, options(nostack)) };
+    value
+}
+
+fn set_mxcsr(value: u32) {
+    // SAFETY: ldmxcsr of a valid MXCSR (default bits with a rounding mode).
+    unsafe { core::arch::asm!("ldmxcsr [{}]", in(reg) &value, options(nostack)) };
+}
+
+/// A forked child and a new thread start with this thread's x87/SSE registers: here the
+/// SSE rounding mode (round toward zero), which decides what 1.0 / 3.0 rounds to.
+fn fpu_state_is_inherited() {
+    let before = mxcsr();
+    set_mxcsr((before & !0x6000) | 0x6000);
+    let wanted = mxcsr();
+    // SAFETY: the child only reads MXCSR and exits.
+    let child = unsafe { libc::fork() };
+    if child == 0 {
+        // SAFETY: leaving the child.
+        unsafe { libc::_exit(if mxcsr() == wanted { 0 } else { 1 }) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our child with a valid status pointer.
+    unsafe { libc::waitpid(child, &mut status, 0) };
+    let in_thread = std::thread::spawn(mxcsr).join().ok();
+    set_mxcsr(before);
+    println!(
+        "fpu: fork keeps the rounding mode {}, a new thread too {}",
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        in_thread == Some(wanted)
+    );
 }
 
 static HANDLED: AtomicU64 = AtomicU64::new(0);
