@@ -105,11 +105,14 @@ impl Process {
     }
 }
 
-/// A system call being served, or held to be answered later: whose, its number and the registers at the call (to come back to after a signal handler, or to
+/// A system call being served, or held to be answered later: whose, from which thread,
+/// its number and the registers at the call (to come back to after a signal handler, or to
 /// restart it).
 #[derive(Clone, Copy)]
 pub struct Caller {
     pub process: PortName,
+    /// The calling thread's kernel id (`SyscallRequest::thread`).
+    pub thread: u64,
     pub number: u64,
     pub registers: Registers,
 }
@@ -538,7 +541,12 @@ impl Personality {
                 continue;
             };
             let reply_to = request.header.remote;
-            let caller = Caller { process: local, number: call.number, registers: call.registers };
+            let caller = Caller {
+                process: local,
+                thread: call.thread,
+                number: call.number,
+                registers: call.registers,
+            };
             let answer = syscalls::serve(self, local, &call, reply_to);
             self.finish(caller, reply_to, answer);
             // A call may have changed a pipe a poll waits on.

@@ -337,16 +337,22 @@ pub struct Frame {
     pub handler: Registers,
 }
 
+/// Where the saved x87/SSE state (FXSAVE, 512 bytes) goes: above the frame, 64-byte aligned,
+/// `uc_mcontext.fpstate` pointing at it, as Linux lays it out.
+const FPU_SIZE: u64 = 512;
+
 /// Build the frame for `signal` with `action`, interrupting `context` (the registers to
-/// come back to, rax included), with `restore_mask` to be restored at rt_sigreturn. On the
-/// alternate stack when asked for and set, else below the red zone of the current stack;
-/// aligned as a call leaves it (rsp + 8 a multiple of 16). None: no restorer was given
-/// (x86-64 needs SA_RESTORER), so the handler cannot return.
+/// come back to, rax included) and `fpu` (its x87/SSE state, when known), with
+/// `restore_mask` to be restored at rt_sigreturn. On the alternate stack when asked for and
+/// set, else below the red zone of the current stack; aligned as a call leaves it (rsp + 8
+/// a multiple of 16). None: no restorer was given (x86-64 needs SA_RESTORER), so the
+/// handler cannot return.
 pub fn build_frame(
     signal: u64,
     action: &Action,
     info: SignalInfo,
     context: &Registers,
+    fpu: Option<&[u8; 512]>,
     restore_mask: u64,
     altstack: &AltStack,
 ) -> Option<Frame> {
@@ -357,8 +363,18 @@ pub fn build_frame(
         && !altstack.disabled
         && !(altstack.base..altstack.base + altstack.size).contains(&context.rsp);
     let top = if on_alt { altstack.base + altstack.size } else { context.rsp.checked_sub(128)? };
-    let address = (top.checked_sub(FRAME_SIZE as u64)? & !15).checked_sub(8)?;
-    let mut bytes = alloc::vec![0u8; FRAME_SIZE];
+    let fpstate = match fpu {
+        Some(_) => top.checked_sub(FPU_SIZE)? & !63,
+        None => top,
+    };
+    let address = (fpstate.checked_sub(FRAME_SIZE as u64)? & !15).checked_sub(8)?;
+    let length = if fpu.is_some() { (fpstate + FPU_SIZE - address) as usize } else { FRAME_SIZE };
+    let mut bytes = alloc::vec![0u8; length];
+    if let Some(state) = fpu {
+        let at = (fpstate - address) as usize;
+        bytes[at..at + 512].copy_from_slice(state);
+        bytes[MCONTEXT_AT + 184..MCONTEXT_AT + 192].copy_from_slice(&fpstate.to_le_bytes());
+    }
     bytes[0..8].copy_from_slice(&action.restorer.to_le_bytes());
     // uc_stack: the alternate stack as it was.
     let ss_flags: u32 = if altstack.disabled {
@@ -374,7 +390,7 @@ pub fn build_frame(
     for (i, word) in mcontext_words(context).iter().enumerate() {
         bytes[MCONTEXT_AT + i * 8..MCONTEXT_AT + i * 8 + 8].copy_from_slice(&word.to_le_bytes());
     }
-    // cs = 0x33 (user code), as Linux reports it; fpstate NULL: no FPU state is saved.
+    // cs = 0x33 (user code), as Linux reports it.
     bytes[MCONTEXT_AT + 144..MCONTEXT_AT + 146].copy_from_slice(&0x33u16.to_le_bytes());
     bytes[MCONTEXT_AT + 152 + 16..MCONTEXT_AT + 152 + 24].copy_from_slice(&restore_mask.to_le_bytes()); // oldmask
     bytes[SIGMASK_AT..SIGMASK_AT + 8].copy_from_slice(&restore_mask.to_le_bytes());
@@ -393,10 +409,18 @@ pub fn build_frame(
     Some(Frame { address, bytes, handler })
 }
 
+/// What rt_sigreturn restores: the registers, the mask, and where the x87/SSE state was
+/// saved (0: none).
+pub struct Saved {
+    pub registers: Registers,
+    pub mask: u64,
+    pub fpstate: u64,
+}
+
 /// rt_sigreturn: the registers and mask saved in the frame whose ucontext is `ucontext`
 /// (read from rsp at the call, where the restorer's `ret` left it). rip, rsp and the FS base
 /// are checked again by the kernel; `fs_base` is kept from the caller.
-pub fn read_frame(ucontext: &[u8], fs_base: u64) -> Option<(Registers, u64)> {
+pub fn read_frame(ucontext: &[u8], fs_base: u64) -> Option<Saved> {
     let m = ucontext.get(MCONTEXT_AT - UCONTEXT_AT..SIGMASK_AT - UCONTEXT_AT + 8)?;
     let word = |i: usize| -> u64 {
         let mut w = [0u8; 8];
@@ -425,7 +449,7 @@ pub fn read_frame(ucontext: &[u8], fs_base: u64) -> Option<(Registers, u64)> {
         fs_base,
     };
     let mask = word((SIGMASK_AT - MCONTEXT_AT) / 8) & !UNCATCHABLE;
-    Some((r, mask))
+    Some(Saved { registers: r, mask, fpstate: word(23) })
 }
 
 #[cfg(test)]
@@ -568,7 +592,7 @@ mod tests {
         };
         let info = SignalInfo { signal: SIGINT, code: 0, pid: 42, status: 0 };
         let a = handler(flags::SA_SIGINFO);
-        let f = build_frame(SIGINT, &a, info, &context, 0b100, &AltStack::default()).unwrap();
+        let f = build_frame(SIGINT, &a, info, &context, None, 0b100, &AltStack::default()).unwrap();
         // Below the 128-byte red zone, aligned as after a call.
         assert!(f.address + FRAME_SIZE as u64 <= context.rsp - 128);
         assert_eq!((f.address + 8) % 16, 0);
@@ -586,10 +610,21 @@ mod tests {
         assert_eq!(&f.bytes[SIGINFO_AT..SIGINFO_AT + 4], &2i32.to_le_bytes());
         assert_eq!(&f.bytes[SIGINFO_AT + 16..SIGINFO_AT + 20], &42i32.to_le_bytes());
         // rt_sigreturn reads back what was saved.
-        let (back, mask) = read_frame(&f.bytes[UCONTEXT_AT..], 0x1234).unwrap();
-        assert_eq!(back, context);
-        assert_eq!(mask, 0b100);
+        let back = read_frame(&f.bytes[UCONTEXT_AT..], 0x1234).unwrap();
+        assert_eq!(back.registers, context);
+        assert_eq!(back.mask, 0b100);
+        assert_eq!(back.fpstate, 0);
         assert!(read_frame(&f.bytes[UCONTEXT_AT..100], 0).is_none());
+        // With the x87/SSE state: above the frame, 64-byte aligned, fpstate pointing at it.
+        let mut fpu = [0u8; 512];
+        fpu[24..28].copy_from_slice(&0x7f80u32.to_le_bytes());
+        let f = build_frame(SIGINT, &a, info, &context, Some(&fpu), 0, &AltStack::default()).unwrap();
+        let back = read_frame(&f.bytes[UCONTEXT_AT..], 0).unwrap();
+        assert_eq!(back.fpstate % 64, 0);
+        assert!(back.fpstate >= f.address + FRAME_SIZE as u64 && back.fpstate + 512 <= context.rsp - 128);
+        let at = (back.fpstate - f.address) as usize;
+        assert_eq!(&f.bytes[at..at + 512], &fpu[..]);
+        assert_eq!(f.bytes.len() as u64, back.fpstate + 512 - f.address);
     }
 
     #[test]
@@ -597,14 +632,14 @@ mod tests {
         let context = Registers { rsp: 0x7fff_0000_1000, ..Registers::default() };
         let alt = AltStack { base: 0x50_0000, size: 0x2000, disabled: false };
         let a = handler(flags::SA_ONSTACK);
-        let f = build_frame(SIGSEGV, &a, SignalInfo::default(), &context, 0, &alt).unwrap();
+        let f = build_frame(SIGSEGV, &a, SignalInfo::default(), &context, None, 0, &alt).unwrap();
         assert!(f.address >= alt.base && f.address + FRAME_SIZE as u64 <= alt.base + alt.size);
         // Already on it: the frame goes below the current rsp.
         let inside = Registers { rsp: 0x50_1800, ..Registers::default() };
-        let f = build_frame(SIGSEGV, &a, SignalInfo::default(), &inside, 0, &alt).unwrap();
+        let f = build_frame(SIGSEGV, &a, SignalInfo::default(), &inside, None, 0, &alt).unwrap();
         assert!(f.address < 0x50_1800 - 128);
         // No restorer: no frame.
         let bare = Action { handler: 0x40_1000, ..Action::default() };
-        assert!(build_frame(SIGINT, &bare, SignalInfo::default(), &context, 0, &alt).is_none());
+        assert!(build_frame(SIGINT, &bare, SignalInfo::default(), &context, None, 0, &alt).is_none());
     }
 }

@@ -14,7 +14,9 @@
 use crate::process::{Caller, Personality};
 use crate::syscalls::{Answer, error};
 use libmach::ipc::PortName;
-use libmach::task::{task_resume, task_suspend, vm_read, vm_write};
+use libmach::task::{
+    task_resume, task_suspend, thread_get_fpu_state, thread_set_fpu_state, vm_read, vm_write,
+};
 use mach_abi::forward::SyscallRequest;
 use personality_unix::linux::{errno::*, nr, signal::*};
 use personality_unix::signal::{
@@ -110,7 +112,10 @@ pub fn deliver(unix: &mut Personality, caller: &Caller, answer: Answer) -> Resul
     }
     let (action, restore) = p.signals.begin_delivery(signal);
     let info = p.signal_info.remove(&signal).unwrap_or(SignalInfo { signal, ..SignalInfo::default() });
-    let frame = build_frame(signal, &action, info, &context, restore, &p.signals.altstack).ok_or(signal)?;
+    // The x87/SSE registers are saved in the frame too, and come back at rt_sigreturn.
+    let fpu = p.thread(caller.thread).and_then(|t| thread_get_fpu_state(t.port).ok());
+    let frame = build_frame(signal, &action, info, &context, fpu.as_ref(), restore, &p.signals.altstack)
+        .ok_or(signal)?;
     vm_write(p.task, frame.address, &frame.bytes).map_err(|_| signal)?;
     Ok(Answer::SetRegisters(frame.handler))
 }
@@ -273,11 +278,23 @@ fn sigreturn(unix: &mut Personality, port: PortName, call: &SyscallRequest) -> A
     let restored = vm_read(p.task, call.registers.rsp, &mut ucontext)
         .ok()
         .and_then(|()| read_frame(&ucontext, call.registers.fs_base));
-    let Some((registers, mask)) = restored else {
+    let Some(saved) = restored else {
         unix.exited(port, SIGSEGV);
         return Answer::None;
     };
-    p.signals.blocked = mask;
+    if saved.fpstate != 0 {
+        let mut fpu = [0u8; 512];
+        let thread = p.thread(call.thread).map(|t| t.port);
+        let restored_fpu = vm_read(p.task, saved.fpstate, &mut fpu)
+            .ok()
+            .and_then(|()| thread.and_then(|t| thread_set_fpu_state(t, &fpu).ok()));
+        if restored_fpu.is_none() {
+            unix.exited(port, SIGSEGV);
+            return Answer::None;
+        }
+    }
+    p.signals.blocked = saved.mask;
+    let registers = saved.registers;
     unix.mask_changed(port);
     if !unix.processes.contains_key(&port) {
         return Answer::None;

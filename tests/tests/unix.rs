@@ -292,6 +292,7 @@ fn eight_threads_meet_on_a_mutex_and_signal_handlers_run() {
         "pause: -1 after 1 handler(s)",
         "stop: stopped true, then ended by signal 15",
         "altstack: handler ran on it true",
+        "fpu in handlers: the handler saw another mode true, ours kept true",
     ] {
         assert!(console.lines().any(|l| l == line), "console lacks {line:?}:\n{console}\n{}", m.log());
     }

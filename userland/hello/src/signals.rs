@@ -250,6 +250,25 @@ pub fn signals() {
     }
     let at = ON_ALT_STACK.load(Ordering::SeqCst);
     println!("altstack: handler ran on it {}", (base..base + alt.len() as u64).contains(&at));
+
+    // 8. The x87/SSE registers are saved in the frame: a handler that changes the rounding
+    // mode leaves the interrupted code's as it was.
+    install(libc::SIGUSR1, change_rounding, libc::SA_RESTART);
+    let before = mxcsr();
+    // SAFETY: raising a signal this process handles.
+    unsafe { libc::raise(libc::SIGUSR1) };
+    println!(
+        "fpu in handlers: the handler saw another mode {}, ours kept {}",
+        HANDLER_MXCSR.load(Ordering::SeqCst) as u32 & 0x6000 == 0x6000,
+        mxcsr() == before
+    );
+}
+
+static HANDLER_MXCSR: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn change_rounding(_: libc::c_int) {
+    set_mxcsr(mxcsr() | 0x6000);
+    HANDLER_MXCSR.store(mxcsr() as u64, Ordering::SeqCst);
 }
 
 /// 20 children each block in a read of an empty pipe of its own; while they wait, this
