@@ -55,6 +55,9 @@ pub fn dispatch(
     call: &SyscallRequest,
     reply_to: PortName,
 ) -> Option<Answer> {
+    if !matches!(call.number, nr::POLL | nr::PPOLL | nr::SELECT | nr::PSELECT6) {
+        return None;
+    }
     let task = unix.processes.get(&port)?.task;
     let [a0, a1, a2, a3, a4, _] = call.args;
     let now = libmach::uptime_ns();

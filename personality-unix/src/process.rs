@@ -185,6 +185,11 @@ pub struct Personality {
     pub polls: Vec<crate::poll::PendingPoll>,
     /// The message answers are built in.
     answer: alloc::boxed::Box<Message>,
+    /// The answer to the call being served goes out with the next receive: its buffer,
+    /// whether it holds one, and which call is being served.
+    outgoing: alloc::boxed::Box<LargestMessage>,
+    outgoing_ready: bool,
+    serving: Option<PortName>,
 }
 
 impl Personality {
@@ -242,6 +247,9 @@ impl Personality {
             futexes: Vec::new(),
             polls: Vec::new(),
             answer: alloc::boxed::Box::new(Message::new()),
+            outgoing: alloc::boxed::Box::new(LargestMessage::new()),
+            outgoing_ready: false,
+            serving: None,
         })
     }
 
@@ -491,25 +499,45 @@ impl Personality {
     }
 
     /// Serve system calls until the first process has ended; its exit status is ours.
+    /// The answer to the call just served and the wait for the next message are one trap
+    /// (as fs-server does): the answer is built in `outgoing`, the next message arrives in
+    /// that buffer, and the two buffers change roles.
     pub fn serve(&mut self) -> u64 {
+        use mach_abi::ipc::options;
         let mut request = alloc::boxed::Box::new(LargestMessage::new());
         loop {
             if let Some(status) = self.exit_status {
+                if self.outgoing_ready {
+                    let _ = self.outgoing.send_timeout(1000);
+                }
                 self.end_all();
                 return status;
             }
             self.wake_sleepers();
-            let received = match self.next_deadline() {
+            let (timeout, ms) = match self.next_deadline() {
                 Some(deadline) => {
                     let now = libmach::uptime_ns();
-                    let ms = deadline.saturating_sub(now).div_ceil(1_000_000).max(1);
-                    request.receive_timeout(self.set, ms)
+                    (options::RECEIVE_TIMEOUT, deadline.saturating_sub(now).div_ceil(1_000_000).max(1))
                 }
-                None => request.receive(self.set),
+                None => (0, 0),
+            };
+            let received = if core::mem::take(&mut self.outgoing_ready) {
+                match self.outgoing.mach_msg(options::SEND | options::RECEIVE | timeout, self.set, ms) {
+                    Ok(()) => Ok(()),
+                    // Sent, and nothing came in time.
+                    Err(libmach::KernelError::TimedOut) => continue,
+                    // The answer could not go (its thread is gone), or the receive failed
+                    // after it went: receive alone. Nothing is released here: after a send
+                    // the names in the message are no longer ours to release.
+                    Err(_) => self.outgoing.mach_msg(options::RECEIVE | timeout, self.set, ms),
+                }
+            } else {
+                self.outgoing.mach_msg(options::RECEIVE | timeout, self.set, ms)
             };
             if received.is_err() {
                 continue;
             }
+            core::mem::swap(&mut request, &mut self.outgoing);
             let local = request.header.local;
             if local == self.events.name() {
                 self.terminal_event(&request);
@@ -548,7 +576,9 @@ impl Personality {
                 registers: call.registers,
             };
             let answer = syscalls::serve(self, local, &call, reply_to);
+            self.serving = Some(reply_to);
             self.finish(caller, reply_to, answer);
+            self.serving = None;
             // A call may have changed a pipe a poll waits on.
             if !self.polls.is_empty() {
                 self.recheck_polls(None);
@@ -582,6 +612,10 @@ impl Personality {
     /// call's result goes into the frame it returns to).
     pub fn reply(&mut self, caller: Caller, reply_to: PortName, answer: Answer) {
         match crate::signals::deliver(self, &caller, answer) {
+            // The call being served now: its answer goes with the next receive.
+            Ok(answer) if self.serving == Some(reply_to) => {
+                self.outgoing_ready = syscalls::build_answer(answer, reply_to, &mut self.outgoing);
+            }
             Ok(answer) => syscalls::send_answer(answer, reply_to, &mut self.answer),
             Err(signal) => {
                 // No frame could be written (no restorer, a bad stack): as Linux, the
@@ -644,6 +678,9 @@ impl Personality {
 
     /// Answer the sleeps and futex waits whose time has come.
     fn wake_sleepers(&mut self) {
+        if self.sleeps.is_empty() && self.futexes.is_empty() && self.polls.is_empty() {
+            return;
+        }
         let now = libmach::uptime_ns();
         let done: Vec<PortName> =
             self.sleeps.iter().filter(|z| z.deadline <= now).map(|z| z.reply_to).collect();

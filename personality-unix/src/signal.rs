@@ -254,8 +254,16 @@ impl Signals {
 
     /// The lowest pending, unblocked signal with a handler, if any.
     pub fn deliverable(&self) -> Option<u64> {
-        let ready = self.pending & !self.blocked;
-        (1..=64u64).find(|&s| ready & bit(s) != 0 && self.caught(s))
+        let mut ready = self.pending & !self.blocked;
+        // Lowest first, looking only at the pending bits (the common case is none).
+        while ready != 0 {
+            let signal = u64::from(ready.trailing_zeros()) + 1;
+            if self.caught(signal) {
+                return Some(signal);
+            }
+            ready &= ready - 1;
+        }
+        None
     }
 
     /// Start delivering `signal`: off the pending set, its handler's mask added (and the

@@ -31,6 +31,21 @@ const MIN_SIGNAL_STACK: u64 = 2048;
 
 /// Serve `call` if it is one of the signal calls; None otherwise.
 pub fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest) -> Option<Answer> {
+    if !matches!(
+        call.number,
+        nr::RT_SIGACTION
+            | nr::RT_SIGPROCMASK
+            | nr::RT_SIGRETURN
+            | nr::SIGALTSTACK
+            | nr::RT_SIGSUSPEND
+            | nr::PAUSE
+            | nr::RT_SIGPENDING
+            | nr::KILL
+            | nr::TKILL
+            | nr::TGKILL
+    ) {
+        return None;
+    }
     let [a0, a1, a2, a3, _, _] = call.args;
     let pid = unix.processes.get(&port)?.pid;
     let answer = match call.number {

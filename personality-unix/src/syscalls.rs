@@ -9,7 +9,7 @@
 use crate::process::Personality;
 use alloc::vec;
 use alloc::vec::Vec;
-use libmach::ipc::{Message, PortName, disposition};
+use libmach::ipc::{Message, MessageBuffer, PortName, disposition};
 use libmach::println;
 use libmach::task::{vm_allocate, vm_deallocate, vm_protect, vm_write};
 use mach_abi::forward::{Registers, SyscallReply, SyscallRequest, reply_flags};
@@ -66,11 +66,19 @@ pub fn serve(unix: &mut Personality, port: PortName, call: &SyscallRequest, repl
 }
 
 /// Answer a system call through its reply right.
-pub fn send_answer(answer: Answer, reply_to: PortName, m: &mut Message) {
+pub fn send_answer<const N: usize>(answer: Answer, reply_to: PortName, m: &mut MessageBuffer<N>) {
+    if build_answer(answer, reply_to, m) {
+        let _ = m.send_timeout(1000);
+    }
+}
+
+/// Put the answer to a system call into `m`, addressed to its reply right; false when there
+/// is nothing to send.
+pub fn build_answer<const N: usize>(answer: Answer, reply_to: PortName, m: &mut MessageBuffer<N>) -> bool {
     let mut reply = SyscallReply::default();
     let mut extra: &[u8] = &[];
     match &answer {
-        Answer::None | Answer::Later => return,
+        Answer::None | Answer::Later => return false,
         Answer::Value(v) => reply.result = *v,
         Answer::Interrupted => reply.result = -EINTR,
         Answer::SetRegisters(r) => {
@@ -102,7 +110,7 @@ pub fn send_answer(answer: Answer, reply_to: PortName, m: &mut Message) {
         out[head.len()..].copy_from_slice(extra);
         Ok(total)
     });
-    let _ = m.send_timeout(1000);
+    true
 }
 
 fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest, reply_to: PortName) -> Answer {
