@@ -22,13 +22,13 @@ fn table(text: &str) -> String {
     let mut rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
     rows.sort_by_key(|r| r.first().and_then(|p| p.parse::<u64>().ok()).unwrap_or(u64::MAX));
     let mut out = format!(
-        "{:>5} {:>5} {:>5} {} {:>6} {:>3} {:<11} {}\n",
+        "{:>5} {:>5} {:>5} {} {:>11} {:>3} {:<11} {}\n",
         "PID", "PPID", "PGID", "S", "TASK", "THR", "PERSONALITY", "COMMAND"
     );
     for r in rows {
         let f = |i: usize| r.get(i).copied().unwrap_or("?");
         out.push_str(&format!(
-            "{:>5} {:>5} {:>5} {} {:>6} {:>3} {:<11} {}\n",
+            "{:>5} {:>5} {:>5} {} {:>11} {:>3} {:<11} {}\n",
             f(0),
             f(1),
             f(2),
@@ -65,7 +65,7 @@ mod tests {
         let t = super::table("12\t1\t12\tR\t9\t1\tunix\tps\n1\t0\t1\tS\t6\t1\tunix\tsh\n3\t1\n");
         let lines: Vec<&str> = t.lines().collect();
         assert!(lines[0].starts_with("  PID  PPID"));
-        assert!(lines[1].starts_with("    1     0     1 S      6   1 unix        sh"), "{t}");
+        assert!(lines[1].starts_with("    1     0     1 S           6   1 unix        sh"), "{t}");
         assert!(lines[2].starts_with("    3     1     ? ?"), "{t}");
         assert!(lines[3].ends_with("ps"));
     }

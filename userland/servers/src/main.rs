@@ -23,10 +23,10 @@ fn main() {
     }
     buffer.truncate((n as usize).min(buffer.len()));
     let text = String::from_utf8_lossy(&buffer);
-    println!("{:<12} {:<16} {:>6} {:>8}", "NAME", "PROGRAM", "TASK", "RESTARTS");
+    println!("{:<12} {:<16} {:>11} {:>8}", "NAME", "PROGRAM", "TASK", "RESTARTS");
     for line in text.lines() {
         let f: Vec<&str> = line.split('\t').collect();
         let get = |i: usize| f.get(i).copied().unwrap_or("?");
-        println!("{:<12} {:<16} {:>6} {:>8}", get(0), get(1), get(2), get(3));
+        println!("{:<12} {:<16} {:>11} {:>8}", get(0), get(1), get(2), get(3));
     }
 }
