@@ -19,7 +19,7 @@
 pub const HOST: &str = "host";
 
 /// Names answered only to the programs whose `may_look_up` lists them.
-pub const PRIVATE: &[&str] = &[HOST, "blk", "blk.control", "fs"];
+pub const PRIVATE: &[&str] = &[HOST, "blk", "blk.control", "fs", "unix"];
 
 pub struct Program {
     /// The boot module's file name.
@@ -42,15 +42,23 @@ pub const PROGRAMS: &[Program] = &[
     Program { name: "console", provides: &["console"], may_look_up: &[HOST], server: true, restart: true },
     // fs-server alone reaches the disk. It is not restarted: its cache may hold writes.
     Program { name: "fs-server", provides: &["fs"], may_look_up: &["blk"], server: true, restart: false },
-    // The Unix personality: the file system for its processes (the console is public).
-    // Not a server yet: while it runs one program, the system shuts down when it ends.
-    Program { name: "personality-unix", provides: &[], may_look_up: &["fs"], server: false, restart: false },
+    // The Unix personality: the file system for its processes (the console is public); it
+    // offers pipes to other personalities ("unix"). Not a server: while it runs one
+    // program, the system shuts down when it ends.
+    Program {
+        name: "personality-unix",
+        provides: &["unix"],
+        may_look_up: &["fs"],
+        server: false,
+        restart: false,
+    },
     // The in-guest test client of the servers: the file system, the block server's protocol
-    // (its error answers), and the driver's fault injection for the restart test.
+    // (its error answers), the driver's fault injection for the restart test, and the Unix
+    // personality's pipes.
     Program {
         name: "server-tests",
         provides: &[],
-        may_look_up: &["fs", "blk", "blk.control"],
+        may_look_up: &["fs", "blk", "blk.control", "unix"],
         server: false,
         restart: false,
     },

@@ -2,7 +2,8 @@
 //!
 //! One module per protocol: [`io`] (spoken by every port that stands for an open file,
 //! directory, terminal or pipe end), [`fs`] (fs-server's directory ports), [`blk`] (the block
-//! server), [`console`] (the console server). Servers and clients import the same types, so
+//! server), [`console`] (the console server), [`unix`] (the Unix personality's service:
+//! pipes for others). Servers and clients import the same types, so
 //! they cannot disagree about ids, layouts or which rights travel.
 //!
 //! All protocols live in this one crate, not one per server crate, because three kinds of
@@ -18,6 +19,7 @@ pub mod blk;
 pub mod console;
 pub mod fs;
 pub mod io;
+pub mod unix;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -112,6 +114,8 @@ pub enum Error {
     Busy,
     /// EUCLEAN: the file system's data on disk is inconsistent.
     Corrupt,
+    /// EPIPE: a write to a pipe no one reads.
+    BrokenPipe,
 }
 
 impl Error {
@@ -143,6 +147,7 @@ impl Error {
             Error::NotEmpty => 39,
             Error::Loop => 40,
             Error::Corrupt => 117,
+            Error::BrokenPipe => 32,
         }
     }
 }
@@ -151,7 +156,7 @@ impl Error {
 /// "blk.read"; replies carry the request's id with `libmach::rpc::REPLY_BIT`).
 pub fn operation_name(id: u32) -> Option<&'static str> {
     let id = id & !libmach::rpc::REPLY_BIT;
-    [io::OPERATIONS, fs::OPERATIONS, blk::OPERATIONS, console::OPERATIONS]
+    [io::OPERATIONS, fs::OPERATIONS, blk::OPERATIONS, console::OPERATIONS, unix::OPERATIONS]
         .iter()
         .flat_map(|ops| ops.iter())
         .find(|(op, _)| *op == id)
@@ -166,7 +171,7 @@ mod tests {
     #[test]
     fn ids_are_unique_across_every_protocol() {
         let mut all: std::vec::Vec<u32> =
-            [io::OPERATIONS, fs::OPERATIONS, blk::OPERATIONS, console::OPERATIONS]
+            [io::OPERATIONS, fs::OPERATIONS, blk::OPERATIONS, console::OPERATIONS, unix::OPERATIONS]
                 .iter()
                 .flat_map(|ops| ops.iter().map(|(id, _)| *id))
                 .collect();

@@ -498,12 +498,9 @@ fn read(
         Object::Directory(_) => error(EISDIR),
         Object::PipeWrite(_) => error(EBADF),
         Object::PipeRead(_) if at.is_some() => error(ESPIPE),
-        Object::PipeRead(id) => crate::pipes::read(
-            unix,
-            id,
-            count as usize,
-            crate::pipes::Waiter { process: port, reply_to, address },
-        ),
+        Object::PipeRead(id) => {
+            crate::pipes::read(unix, id, count as usize, crate::pipes::Waiter::call(port, reply_to, address))
+        }
         Object::File(file) => {
             let request = io::ReadRequest { count, at, nonblocking: false };
             match ask::<io::Read, _>(file, &request, unix.reply.name(), &mut unix.scratch) {
@@ -572,12 +569,9 @@ fn sendfile(
         Err(e) => return error(e),
     };
     let answer = match target {
-        Object::PipeWrite(id) => crate::pipes::write(
-            unix,
-            id,
-            data.clone(),
-            crate::pipes::Waiter { process: port, reply_to, address: 0 },
-        ),
+        Object::PipeWrite(id) => {
+            crate::pipes::write(unix, id, data.clone(), crate::pipes::Waiter::call(port, reply_to, 0))
+        }
         Object::File(p) | Object::Terminal(p) => write_bytes(unix, p, &data, None),
         Object::Null => Answer::Value(data.len() as i64),
         _ => error(EBADF),
@@ -650,12 +644,7 @@ fn write(
         if at.is_some() {
             return error(ESPIPE);
         }
-        return crate::pipes::write(
-            unix,
-            id,
-            data,
-            crate::pipes::Waiter { process: port, reply_to, address: 0 },
-        );
+        return crate::pipes::write(unix, id, data, crate::pipes::Waiter::call(port, reply_to, 0));
     };
     write_bytes(unix, target, &data, at)
 }

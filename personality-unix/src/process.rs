@@ -190,6 +190,12 @@ pub struct Personality {
     outgoing: alloc::boxed::Box<LargestMessage>,
     outgoing_ready: bool,
     serving: Option<PortName>,
+    /// Pipe ends served as `io` ports, by port; their no-senders notices come to
+    /// `pipe_notices`.
+    pub pipe_ends: BTreeMap<PortName, crate::pipes::EndPort>,
+    pub pipe_notices: ReceiveRight,
+    /// The `unix` service port (bootstrap name "unix"): pipes for other personalities.
+    service: ReceiveRight,
 }
 
 impl Personality {
@@ -223,6 +229,18 @@ impl Personality {
         if !matches!(registered, Ok(Ok(()))) {
             println!("the console took no event port: ^C will not reach programs");
         }
+        let pipe_notices = ReceiveRight::allocate().map_err(|_| "no ports")?;
+        port_move_member(pipe_notices.name(), set).map_err(|_| "no ports")?;
+        // The `unix` service, for other personalities and servers (bootstrap's policy says
+        // who may look it up).
+        let service = ReceiveRight::allocate().map_err(|_| "no ports")?;
+        port_move_member(service.name(), set).map_err(|_| "no ports")?;
+        let offered = port_make_send(service.name())
+            .map_err(|_| "no ports")
+            .and_then(|send| libmach::name_service::register("unix", send).map_err(|_| "not registered"));
+        if let Err(why) = offered {
+            println!("the unix service is not offered ({why})");
+        }
         Ok(Personality {
             fs,
             terminal,
@@ -250,6 +268,9 @@ impl Personality {
             outgoing: alloc::boxed::Box::new(LargestMessage::new()),
             outgoing_ready: false,
             serving: None,
+            pipe_ends: BTreeMap::new(),
+            pipe_notices,
+            service,
         })
     }
 
@@ -553,6 +574,24 @@ impl Personality {
                 self.recheck_polls(Some(local));
                 continue;
             }
+            if local == self.service.name() {
+                self.serve_service(&request);
+                continue;
+            }
+            if local == self.pipe_notices.name() {
+                if request.header.id == mach_abi::notify::NO_SENDERS_MESSAGE
+                    && let Some(port) =
+                        request.data().get(..4).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes)
+                {
+                    crate::pipes::end_port_unused(self, port);
+                }
+                request.release_carried();
+                continue;
+            }
+            if self.pipe_ends.contains_key(&local) {
+                crate::pipes::serve_end(self, local, &request);
+                continue;
+            }
             if local == self.ended.name() {
                 if request.header.id == TASK_ENDED_MESSAGE {
                     self.task_ended();
@@ -582,6 +621,25 @@ impl Personality {
             // A call may have changed a pipe a poll waits on.
             if !self.polls.is_empty() {
                 self.recheck_polls(None);
+            }
+        }
+    }
+
+    /// A request on the `unix` service port.
+    fn serve_service(&mut self, request: &LargestMessage) {
+        let incoming = rpc::Incoming::new(request);
+        let reply_to = incoming.reply_to();
+        request.release_carried();
+        if reply_to == 0 {
+            return;
+        }
+        if incoming.id() == <interfaces::unix::MakePipe as rpc::Rpc>::ID {
+            crate::pipes::make_for_client(self, reply_to);
+        } else {
+            let mut m = Message::new();
+            let refused = Err::<(), _>(interfaces::Error::NotSupported);
+            if rpc::prepare_answer(&mut m, reply_to, incoming.id(), &refused).is_ok() {
+                let _ = m.send_timeout(1000);
             }
         }
     }

@@ -1,6 +1,6 @@
 //! server-tests: the in-guest test client of the servers, started by bootstrap after them
 //! with a command line naming the cases to run, in order. bootstrap's policy lets it look up
-//! "fs", "blk" and "blk.control" (not "host"):
+//! "fs", "blk", "blk.control" and "unix" (not "host"):
 //!
 //! - `policy`: what it may not reach (the host port, the block server) stays out of reach;
 //! - `hostile`: unknown ids, garbage, 16 KiB messages, unasked rights and memory, no reply
@@ -15,7 +15,8 @@
 //!   three times (the reader must see no error);
 //! - `console-two`: two clients write lines to the console at once (the host checks them);
 //! - `console-echo`: reads lines from the terminal and prints them back (the host types);
-//! - `bench-fs`: instruction counts of fs reads (under icount, `make bench`).
+//! - `bench-fs`: instruction counts of fs reads (under icount, `make bench`);
+//! - `unix-pipes`: the Unix personality's pipes as `io` ports (it must run beside).
 //!
 //! Each case prints `case NAME: ok` or `case NAME: FAILED: why` on the kernel log.
 #![no_std]
@@ -26,6 +27,7 @@ extern crate alloc;
 mod client;
 mod console_cases;
 mod fs_cases;
+mod unix_cases;
 
 use alloc::string::String;
 use libmach::println;
@@ -49,6 +51,7 @@ fn main(args: &str) -> u64 {
             "bench-fs" => fs_cases::bench(),
             "console-two" => console_cases::two_writers(),
             "console-echo" => console_cases::echo(),
+            "unix-pipes" => unix_cases::pipes(),
             other => Err(alloc::format!("unknown case {other}")),
         };
         match result {

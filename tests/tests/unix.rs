@@ -465,3 +465,27 @@ fn twenty_processes_blocked_in_reads_while_others_work() {
     system_tests::assert_frames_balanced(&m.log());
     m.expect_exit(HALTED_STATUS);
 }
+
+/// A pipe's ends as `io` ports, as another personality gets them: server-tests' `unix-pipes`
+/// case, beside the personality (running a program that waits for a line meanwhile).
+#[test]
+fn pipe_ends_are_io_ports_for_other_personalities() {
+    let config = BootConfig::custom(
+        "",
+        &[
+            ("bootstrap", "bootstrap"),
+            ("block", "block"),
+            ("fs-server", "fs-server"),
+            ("console", "console"),
+            ("personality-unix", "personality-unix /bin/hello read"),
+            ("server-tests", "server-tests unix-pipes"),
+        ],
+    );
+    let mut m = Machine::boot(&config);
+    let log = m.wait_for_log("case unix-pipes:", Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(log.contains("case unix-pipes: ok"), "{log}");
+    m.expect_console("type a line> ");
+    m.type_text(b"done\r");
+    m.wait_for_log("mach-kernel: no tasks left", Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
+    m.expect_exit(HALTED_STATUS);
+}
