@@ -26,6 +26,8 @@ pub enum Object {
     Null,
     /// /dev/zero: reads give zeros, writes vanish.
     Zero,
+    /// /dev/urandom and /dev/random: reads give random bytes, writes vanish.
+    Random,
     /// The read end of pipe N (served by the personality).
     PipeRead(u32),
     /// The write end of pipe N.
@@ -37,7 +39,7 @@ impl Object {
     pub fn port(&self) -> Option<u32> {
         match *self {
             Object::Terminal(p) | Object::File(p) | Object::Directory(p) => Some(p),
-            Object::Null | Object::Zero | Object::PipeRead(_) | Object::PipeWrite(_) => None,
+            Object::Null | Object::Zero | Object::Random | Object::PipeRead(_) | Object::PipeWrite(_) => None,
         }
     }
 }

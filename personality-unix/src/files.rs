@@ -400,6 +400,7 @@ fn openat(
     let special = match path.as_str() {
         "/dev/null" => Some(Object::Null),
         "/dev/zero" => Some(Object::Zero),
+        "/dev/urandom" | "/dev/random" => Some(Object::Random),
         "/dev/tty" | "/dev/console" => Some(Object::Terminal(unix.terminal.name())),
         _ => None,
     };
@@ -495,6 +496,14 @@ fn read(
     match d.object {
         Object::Null => Answer::Value(0),
         Object::Zero => Answer::CopyOut { value: count as i64, to: address, bytes: vec![0; count as usize] },
+        Object::Random => {
+            let count = count.min(4096);
+            Answer::CopyOut {
+                value: count as i64,
+                to: address,
+                bytes: crate::process::random(count as usize),
+            }
+        }
         Object::Directory(_) => error(EISDIR),
         Object::PipeWrite(_) => error(EBADF),
         Object::PipeRead(_) if at.is_some() => error(ESPIPE),
@@ -621,7 +630,9 @@ fn write(
         Err(e) => return error(e),
     };
     let target = match d.object {
-        Object::Null | Object::Zero => return Answer::Value(pieces.iter().map(|&(_, n)| n as i64).sum()),
+        Object::Null | Object::Zero | Object::Random => {
+            return Answer::Value(pieces.iter().map(|&(_, n)| n as i64).sum());
+        }
         Object::Directory(_) => return error(EISDIR),
         Object::PipeRead(_) => return error(EBADF),
         Object::File(p) | Object::Terminal(p) => Some(p),
@@ -683,11 +694,15 @@ fn stat_fd(unix: &mut Personality, port: PortName, fd: u64) -> Result<io::Stat, 
         None if matches!(d.object, Object::PipeRead(_) | Object::PipeWrite(_)) => {
             io::Stat { mode: io::mode::FIFO | 0o600, nlink: 1, dev: 3, blksize: 4096, ..io::Stat::default() }
         }
-        // /dev/null and /dev/zero: character devices 1:3 and 1:5.
+        // /dev/null, /dev/zero, /dev/urandom: character devices 1:3, 1:5 and 1:9.
         None => io::Stat {
             mode: io::mode::CHAR_DEVICE | 0o666,
             nlink: 1,
-            rdev: if d.object == Object::Null { 0x103 } else { 0x105 },
+            rdev: match d.object {
+                Object::Null => 0x103,
+                Object::Zero => 0x105,
+                _ => 0x109,
+            },
             dev: 5,
             ..io::Stat::default()
         },
@@ -806,7 +821,7 @@ fn seek(unix: &mut Personality, port: PortName, fd: u64, offset: u64, whence: u6
             }
             return Answer::Value(0);
         }
-        Object::Null | Object::Zero => return Answer::Value(0),
+        Object::Null | Object::Zero | Object::Random => return Answer::Value(0),
         _ => return error(ESPIPE),
     };
     let request = io::SeekRequest { offset: offset as i64, whence };

@@ -253,7 +253,10 @@ fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest, reply
                 Err(_) => error(ENOMEM),
             }
         }
+        // madvise's advice is a hint; none changes what a program sees here (MADV_DONTNEED
+        // on private anonymous memory would zero it on Linux: such pages are left as they are).
         nr::MADVISE => Answer::Value(0),
+        nr::MREMAP => remap(task, a0, a1, a2, a3),
         // reboot(2) with its magic numbers: power off, whatever the command.
         nr::REBOOT
             if a0 == 0xfee1_dead
@@ -486,6 +489,48 @@ fn map(
         let _ = vm_protect(task, address, size, wanted);
     }
     Answer::Value(address as i64)
+}
+
+/// mremap: shrink in place; grow in place when the pages after are free, else (with
+/// MREMAP_MAYMOVE) move: a new region, the old bytes copied through the personality, the old
+/// region freed.
+fn remap(task: PortName, old: u64, old_size: u64, new_size: u64, flags: u64) -> Answer {
+    const MREMAP_MAYMOVE: u64 = 1;
+    let (old_size, new_size) = (old_size.next_multiple_of(PAGE), new_size.next_multiple_of(PAGE));
+    if !old.is_multiple_of(PAGE)
+        || new_size == 0
+        || flags & !MREMAP_MAYMOVE != 0
+        || new_size > mach_abi::VM_MAX_SIZE
+    {
+        return error(EINVAL);
+    }
+    if new_size <= old_size {
+        if new_size < old_size {
+            let _ = vm_deallocate(task, old + new_size, old_size - new_size);
+        }
+        return Answer::Value(old as i64);
+    }
+    if vm_allocate(task, old + old_size, new_size - old_size, protection::WRITE).is_ok() {
+        return Answer::Value(old as i64);
+    }
+    if flags & MREMAP_MAYMOVE == 0 {
+        return error(ENOMEM);
+    }
+    let Ok(new) = vm_allocate(task, 0, new_size, protection::WRITE) else { return error(ENOMEM) };
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut done = 0;
+    while done < old_size {
+        let n = (old_size - done).min(chunk.len() as u64) as usize;
+        if libmach::task::vm_read(task, old + done, &mut chunk[..n]).is_err()
+            || vm_write(task, new + done, &chunk[..n]).is_err()
+        {
+            let _ = vm_deallocate(task, new, new_size);
+            return error(EFAULT);
+        }
+        done += n as u64;
+    }
+    let _ = vm_deallocate(task, old, old_size);
+    Answer::Value(new as i64)
 }
 
 /// brk: the break moves within [start, ...); pages are mapped as it grows.

@@ -68,6 +68,11 @@ fn files() {
     println!("missing: {:?}", std::fs::read("/no/such/file").map_err(|e| e.kind()));
     println!("/dev/null: {:?}", std::fs::write("/dev/null", b"gone"));
     mapped_file();
+    remapped();
+    let mut random = [0u8; 32];
+    let urandom =
+        std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut random));
+    println!("urandom: {:?}, not all zero {}", urandom.map(|_| 32), random.iter().any(|&b| b != 0));
 }
 
 /// A line from the terminal.
@@ -235,5 +240,49 @@ fn mapped_file() {
         let unchanged = std::fs::read("/etc/motd").is_ok_and(|now| now == text);
         libc::munmap(at, 8192);
         println!("mmap: private mapping holds the file {same}, file unchanged by a write {unchanged}");
+    }
+}
+
+/// mremap grows a mapping (moving it when it must) and keeps its bytes.
+fn remapped() {
+    // SAFETY: fresh anonymous mappings, used within their lengths, then unmapped.
+    unsafe {
+        let small = 64 * 1024;
+        let big = 1024 * 1024;
+        let at = libc::mmap(
+            std::ptr::null_mut(),
+            small,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if at == libc::MAP_FAILED {
+            return println!("mremap: no mapping");
+        }
+        let bytes = std::slice::from_raw_parts_mut(at.cast::<u8>(), small);
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = (i % 251) as u8;
+        }
+        // Something right after it, so growing in place cannot work: it must move.
+        let blocker = libc::mmap(
+            at.cast::<u8>().add(small).cast(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+            -1,
+            0,
+        );
+        let moved = libc::mremap(at, small, big, libc::MREMAP_MAYMOVE);
+        if moved == libc::MAP_FAILED {
+            return println!("mremap: {}", std::io::Error::last_os_error());
+        }
+        let grown = std::slice::from_raw_parts_mut(moved.cast::<u8>(), big);
+        let kept = grown[..small].iter().enumerate().all(|(i, &b)| b == (i % 251) as u8);
+        let zero = grown[small..].iter().all(|&b| b == 0);
+        grown[big - 1] = 7;
+        println!("mremap: moved {}, bytes kept {kept}, new pages zero {zero}", moved != at);
+        libc::munmap(moved, big);
+        libc::munmap(blocker, 4096);
     }
 }
