@@ -491,3 +491,40 @@ fn pipe_ends_are_io_ports_for_other_personalities() {
     m.wait_for_log("mach-kernel: no tasks left", Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
     m.expect_exit(HALTED_STATUS);
 }
+
+/// Every builtin of our shell: cd, pwd, export, unset, source, jobs, wait, ^Z then fg (the
+/// job stops and continues), exit with a status.
+#[test]
+fn every_builtin_of_our_shell() {
+    let mut m = Machine::boot(&BootConfig::default_boot());
+    let lines = [
+        ("cd /etc; pwd", "\r\n/etc\r\n"),
+        ("export GREETING=hi; busybox sh -c 'echo [$GREETING]'", "\r\n[hi]\r\n"),
+        ("unset GREETING; busybox sh -c 'echo [$GREETING]'", "\r\n[]\r\n"),
+        (
+            "echo 'echo sourced; X=from-source' > /src.sh; source /src.sh; echo $X; rm /src.sh",
+            "\r\nsourced\r\nfrom-source\r\n",
+        ),
+        ("sleep 1 & jobs", "Running  sleep 1\r\n"),
+        ("wait; echo waited $?", "\r\nwaited 0\r\n"),
+    ];
+    for (n, (typed, shown)) in lines.iter().enumerate() {
+        at_prompt(&mut m, n + 1, typed);
+        m.wait_for_console(shown, Duration::from_secs(30)).unwrap_or_else(|e| panic!("{typed}: {e}"));
+    }
+    // ^Z stops the foreground job (SIGTSTP from the console's Suspend event); fg continues it.
+    at_prompt(&mut m, lines.len() + 1, "sleep 2; echo after-sleep");
+    std::thread::sleep(Duration::from_millis(500));
+    m.type_text(b"\x1a");
+    m.wait_for_console("Stopped  sleep 2", Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));
+    at_prompt(&mut m, lines.len() + 2, "fg");
+    at_prompt(&mut m, lines.len() + 3, "exit 3");
+    let log = m
+        .wait_for_log("mach-kernel: no tasks left", Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Both sleeps ran to their end: the stopped one was continued, not ended.
+    assert_eq!(log.matches("(sleep) exited with status 0").count(), 2, "{log}");
+    assert!(log.contains("process 1 (sh) exited with status 3"), "{log}");
+    system_tests::assert_frames_balanced(&log);
+    m.expect_exit(HALTED_STATUS);
+}
