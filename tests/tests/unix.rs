@@ -528,3 +528,28 @@ fn every_builtin_of_our_shell() {
     system_tests::assert_frames_balanced(&log);
     m.expect_exit(HALTED_STATUS);
 }
+
+/// File permissions are checked against the caller's ids: a process that made itself user
+/// 1000 reads what everyone may read and is refused the rest.
+#[test]
+fn permissions_are_checked_against_the_callers_ids() {
+    let mut m = Machine::boot(&BootConfig::default_boot());
+    at_prompt(&mut m, 1, "hello user; ls -ln /home1000; rm -r /home1000");
+    m.wait_for_console("user: setuid 0 again", Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));
+    at_prompt(&mut m, 2, "exit");
+    m.wait_for_log("mach-kernel: no tasks left", Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));
+    let console = m.console().replace('\r', "");
+    for line in [
+        "user: setgid 0 setuid 0, ids (1000, 1000, 1000, 1000)",
+        "user: read /etc/motd ok",
+        "user: write /etc/motd PermissionDenied",
+        "user: create /u.txt PermissionDenied",
+        "user: create /home1000/u.txt ok",
+        "user: setuid 0 again -1 (PermissionDenied)",
+    ] {
+        assert!(console.lines().any(|l| l == line), "console lacks {line:?}:\n{console}");
+    }
+    // The file the user made is the user's.
+    assert!(console.lines().any(|l| l.contains(" 1000     1000 ") && l.ends_with(" u.txt")), "{console}");
+    m.expect_exit(HALTED_STATUS);
+}

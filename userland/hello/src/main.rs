@@ -20,6 +20,7 @@ fn main() {
         Some("threads") => signals::threads(),
         Some("signals") => signals::signals(),
         Some("blocked") => signals::blocked_readers(),
+        Some("user") => as_a_user(),
         Some("quiet") => std::process::exit(args.get(2).and_then(|a| a.parse().ok()).unwrap_or(0)),
         Some("gen") => {
             let mut out = std::io::stdout().lock();
@@ -285,4 +286,34 @@ fn remapped() {
         libc::munmap(moved, big);
         libc::munmap(blocker, 4096);
     }
+}
+
+/// Become user 1000 (group 1000) and meet the file permissions fs-server checks against
+/// those ids: reading a world-readable file works, writing a root-owned one or creating in
+/// a root-owned directory is EACCES, a directory the user owns takes new files, and root
+/// cannot be taken back.
+fn as_a_user() {
+    let _ = std::fs::create_dir("/home1000");
+    // SAFETY: plain calls with integer arguments; a NUL-terminated path for chown.
+    let (gid, uid) = unsafe {
+        libc::chown(c"/home1000".as_ptr(), 1000, 1000);
+        (libc::setgid(1000), libc::setuid(1000))
+    };
+    // SAFETY: as above.
+    let ids = unsafe { (libc::getuid(), libc::geteuid(), libc::getgid(), libc::getegid()) };
+    println!("user: setgid {gid} setuid {uid}, ids {ids:?}");
+    let kind = |r: std::io::Result<()>| match r {
+        Ok(()) => "ok".to_string(),
+        Err(e) => format!("{:?}", e.kind()),
+    };
+    println!("user: read /etc/motd {}", kind(std::fs::read("/etc/motd").map(|_| ())));
+    println!(
+        "user: write /etc/motd {}",
+        kind(std::fs::OpenOptions::new().append(true).open("/etc/motd").map(|_| ()))
+    );
+    println!("user: create /u.txt {}", kind(std::fs::write("/u.txt", b"no")));
+    println!("user: create /home1000/u.txt {}", kind(std::fs::write("/home1000/u.txt", b"yes")));
+    // SAFETY: an integer argument.
+    let back = unsafe { libc::setuid(0) };
+    println!("user: setuid 0 again {back} ({:?})", std::io::Error::last_os_error().kind());
 }
