@@ -67,7 +67,7 @@ pub fn dispatch(
             (fds, Form::Poll(a0), (timeout >= 0).then(|| now + timeout as u64 * 1_000_000))
         }),
         nr::PPOLL => {
-            read_pollfds(task, a0, a1).and_then(|fds| Ok((fds, Form::Poll(a0), timespec(task, a2, now)?)))
+            read_pollfds(task, a0, a1).and_then(|fds| Ok((fds, Form::Poll(a0), timespec(task, a2)?)))
         }
         nr::SELECT => read_fdsets(task, a0, a1, a2, a3).and_then(|(fds, form)| {
             // struct timeval: seconds and microseconds.
@@ -81,8 +81,9 @@ pub fn dispatch(
             };
             Ok((fds, form, deadline))
         }),
-        nr::PSELECT6 => read_fdsets(task, a0, a1, a2, a3)
-            .and_then(|(fds, form)| Ok((fds, form, timespec(task, a4, now)?))),
+        nr::PSELECT6 => {
+            read_fdsets(task, a0, a1, a2, a3).and_then(|(fds, form)| Ok((fds, form, timespec(task, a4)?)))
+        }
         _ => return None,
     };
     let (fds, form, deadline) = match asked {
@@ -112,17 +113,12 @@ fn word(bytes: &[u8], at: usize) -> u64 {
 }
 
 /// A `struct timespec` timeout (NULL: none) as a deadline.
-fn timespec(task: PortName, at: u64, now: u64) -> Result<Option<u64>, i64> {
+fn timespec(task: PortName, at: u64) -> Result<Option<u64>, i64> {
     if at == 0 {
         return Ok(None);
     }
-    let mut ts = [0u8; 16];
-    vm_read(task, at, &mut ts).map_err(|_| EFAULT)?;
-    let (s, ns) = (word(&ts, 0), word(&ts, 8));
-    if ns >= 1_000_000_000 {
-        return Err(EINVAL);
-    }
-    Ok(Some(now + s.min(1 << 32) * 1_000_000_000 + ns))
+    let length = crate::syscalls::read_timespec(task, at)?;
+    Ok(Some(crate::syscalls::deadline(length, None)))
 }
 
 fn read_pollfds(task: PortName, at: u64, count: u64) -> Result<Vec<(i32, i16)>, i64> {

@@ -550,6 +550,29 @@ fn brk(unix: &mut Personality, port: PortName, wanted: u64) -> Answer {
     Answer::Value(wanted as i64)
 }
 
+/// A `struct timespec` in the process, as nanoseconds (EFAULT; EINVAL when out of range).
+pub fn read_timespec(task: PortName, at: u64) -> Result<u64, i64> {
+    let mut ts = [0u8; 16];
+    libmach::task::vm_read(task, at, &mut ts).map_err(|_| EFAULT)?;
+    let seconds = u64::from_le_bytes(ts[..8].try_into().unwrap_or([0; 8]));
+    let nanos = u64::from_le_bytes(ts[8..].try_into().unwrap_or([0; 8]));
+    if nanos >= 1_000_000_000 || seconds > 1 << 40 {
+        return Err(EINVAL);
+    }
+    Ok(seconds * 1_000_000_000 + nanos)
+}
+
+/// When a wait of `length` ends, in nanoseconds since boot: `length` from now (`absolute`
+/// None), or `length` as a time on the real-time (`Some(true)`) or monotonic clock.
+pub fn deadline(length: u64, absolute: Option<bool>) -> u64 {
+    let now = libmach::uptime_ns();
+    match absolute {
+        None => now + length,
+        Some(true) => now + length.saturating_sub(libmach::realtime_ns()),
+        Some(false) => length,
+    }
+}
+
 /// nanosleep / clock_nanosleep: the call is answered when its time has come (the loop
 /// receives with a timeout until the nearest one).
 #[allow(clippy::too_many_arguments)]
@@ -561,23 +584,11 @@ fn sleep(
     reply_to: PortName,
     clock: u64,
 ) -> Answer {
-    let mut ts = [0u8; 16];
-    if libmach::task::vm_read(task, request, &mut ts).is_err() {
-        return error(EFAULT);
-    }
-    let seconds = u64::from_le_bytes(ts[..8].try_into().unwrap_or([0; 8]));
-    let nanos = u64::from_le_bytes(ts[8..].try_into().unwrap_or([0; 8]));
-    if nanos >= 1_000_000_000 || seconds > (1 << 40) {
-        return error(EINVAL);
-    }
-    let length = seconds * 1_000_000_000 + nanos;
-    let now = libmach::uptime_ns();
-    let deadline = if absolute {
-        let base = if clock == 0 { libmach::realtime_ns() } else { now };
-        now + length.saturating_sub(base)
-    } else {
-        now + length
+    let length = match read_timespec(task, request) {
+        Ok(length) => length,
+        Err(e) => return error(e),
     };
+    let deadline = deadline(length, absolute.then_some(clock == 0));
     unix.sleeps.push(crate::process::PendingSleep { reply_to, deadline });
     Answer::Later
 }

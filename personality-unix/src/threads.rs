@@ -205,24 +205,12 @@ fn futex(
             let deadline = if timeout == 0 {
                 None
             } else {
-                let mut ts = [0u8; 16];
-                if vm_read(task, timeout, &mut ts).is_err() {
-                    return error(EFAULT);
-                }
-                let seconds = u64::from_le_bytes(ts[..8].try_into().unwrap_or([0; 8]));
-                let nanos = u64::from_le_bytes(ts[8..].try_into().unwrap_or([0; 8]));
-                if nanos >= 1_000_000_000 || seconds > 1 << 40 {
-                    return error(EINVAL);
-                }
-                let length = seconds * 1_000_000_000 + nanos;
-                let now = libmach::uptime_ns();
-                Some(if command == FUTEX_WAIT {
-                    now + length
-                } else if op & FUTEX_CLOCK_REALTIME != 0 {
-                    now + length.saturating_sub(libmach::realtime_ns())
-                } else {
-                    length
-                })
+                let length = match crate::syscalls::read_timespec(task, timeout) {
+                    Ok(length) => length,
+                    Err(e) => return error(e),
+                };
+                let absolute = (command == FUTEX_WAIT_BITSET).then_some(op & FUTEX_CLOCK_REALTIME != 0);
+                Some(crate::syscalls::deadline(length, absolute))
             };
             if deadline.is_some_and(|d| d <= libmach::uptime_ns()) {
                 return error(ETIMEDOUT);

@@ -37,6 +37,27 @@ fn at_prompt(m: &mut Machine, n: usize, line: &str) {
     m.type_text(format!("{line}\r").as_bytes());
 }
 
+/// Type each line at the next prompt (from the first) and wait for what it shows (the
+/// console turns each newline into CR LF, ONLCR).
+fn type_lines(m: &mut Machine, lines: &[(&str, &str)]) {
+    for (n, (typed, shown)) in lines.iter().enumerate() {
+        at_prompt(m, n + 1, typed);
+        m.wait_for_console(shown, Duration::from_secs(30)).unwrap_or_else(|e| panic!("{typed}: {e}"));
+    }
+}
+
+/// Type each line at the next prompt and wait for what it shows; then `exit` the shell and
+/// wait for the halt (every frame given back). Returns the kernel log.
+fn type_lines_then_exit(m: &mut Machine, lines: &[(&str, &str)]) -> String {
+    type_lines(m, lines);
+    at_prompt(m, lines.len() + 1, "exit");
+    let log = m
+        .wait_for_log("mach-kernel: no tasks left", Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    system_tests::assert_frames_balanced(&log);
+    log
+}
+
 /// Wait until `text` has appeared `n` times on the console.
 fn wait_for_count(m: &mut Machine, text: &str, n: usize) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -141,11 +162,7 @@ fn make_run_ends_at_our_shell_prompt() {
         ("/bin/hello 1 | /bin/hello read", "you typed 38 bytes: [hello from a Linux program on Machina]"),
         ("nosuchcommand", "sh: nosuchcommand: command not found"),
     ];
-    for (n, (typed, shown)) in lines.iter().enumerate() {
-        at_prompt(&mut m, n + 1, typed);
-        // The console turns each newline into CR LF (ONLCR).
-        m.wait_for_console(shown, Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));
-    }
+    type_lines(&mut m, &lines);
     at_prompt(&mut m, lines.len() + 1, "exit 3");
     let log = m
         .wait_for_log("mach-kernel: no tasks left", Duration::from_secs(30))
@@ -177,15 +194,8 @@ fn debian_busybox_runs_unmodified_from_our_shell() {
         ("ln -s g /t/l && readlink /t/l && rm /t/l /t/g && rmdir /t && ls /", "\r\ng\r\nbin".to_string()),
         ("uname -s", "\r\nLinux\r\n".to_string()),
     ];
-    for (n, (typed, shown)) in lines.iter().enumerate() {
-        at_prompt(&mut m, n + 1, typed);
-        m.wait_for_console(shown, Duration::from_secs(30)).unwrap_or_else(|e| panic!("{typed}: {e}"));
-    }
-    at_prompt(&mut m, lines.len() + 1, "exit");
-    let log = m
-        .wait_for_log("mach-kernel: no tasks left", Duration::from_secs(30))
-        .unwrap_or_else(|e| panic!("{e}"));
-    system_tests::assert_frames_balanced(&log);
+    let lines: Vec<(&str, &str)> = lines.iter().map(|(typed, shown)| (*typed, shown.as_str())).collect();
+    type_lines_then_exit(&mut m, &lines);
     // e2fsck finds the disk clean after the shell made, renamed and removed files.
     m.expect_exit(HALTED_STATUS);
 }
@@ -317,15 +327,7 @@ fn busybox_sh_runs_pipelines_functions_and_traps() {
         ),
         ("chmod -x /s.sh; busybox sh -c '/s.sh; echo status $?'; rm /s.sh", "\r\nstatus 126\r\n"),
     ];
-    for (n, (typed, shown)) in lines.iter().enumerate() {
-        at_prompt(&mut m, n + 1, typed);
-        m.wait_for_console(shown, Duration::from_secs(30)).unwrap_or_else(|e| panic!("{typed}: {e}"));
-    }
-    at_prompt(&mut m, lines.len() + 1, "exit");
-    let log = m
-        .wait_for_log("mach-kernel: no tasks left", Duration::from_secs(30))
-        .unwrap_or_else(|e| panic!("{e}"));
-    system_tests::assert_frames_balanced(&log);
+    type_lines_then_exit(&mut m, &lines);
     m.expect_exit(HALTED_STATUS);
 }
 
@@ -508,10 +510,7 @@ fn every_builtin_of_our_shell() {
         ("sleep 1 & jobs", "Running  sleep 1\r\n"),
         ("wait; echo waited $?", "\r\nwaited 0\r\n"),
     ];
-    for (n, (typed, shown)) in lines.iter().enumerate() {
-        at_prompt(&mut m, n + 1, typed);
-        m.wait_for_console(shown, Duration::from_secs(30)).unwrap_or_else(|e| panic!("{typed}: {e}"));
-    }
+    type_lines(&mut m, &lines);
     // ^Z stops the foreground job (SIGTSTP from the console's Suspend event); fg continues it.
     at_prompt(&mut m, lines.len() + 1, "sleep 2; echo after-sleep");
     std::thread::sleep(Duration::from_millis(500));
