@@ -50,6 +50,9 @@ pub struct Descriptor {
     pub close_on_exec: bool,
     /// Directory read position (a `fs.readdir` cookie).
     pub cookie: u64,
+    /// O_NONBLOCK: a read or write that would wait answers EAGAIN. Kept per descriptor (on
+    /// Linux it belongs to the open file, shared by dup and fork's copies).
+    pub nonblocking: bool,
 }
 
 /// A descriptor number that is not open (or out of range): EBADF.
@@ -154,7 +157,7 @@ mod tests {
     use super::*;
 
     fn file(port: u32) -> Descriptor {
-        Descriptor { object: Object::File(port), close_on_exec: false, cookie: 0 }
+        Descriptor { object: Object::File(port), close_on_exec: false, cookie: 0, nonblocking: false }
     }
 
     #[test]
@@ -163,7 +166,12 @@ mod tests {
         let mut t = FdTable::default();
         for _ in 0..3 {
             t.insert(
-                Descriptor { object: Object::Terminal(9), close_on_exec: false, cookie: 0 },
+                Descriptor {
+                    object: Object::Terminal(9),
+                    close_on_exec: false,
+                    cookie: 0,
+                    nonblocking: false,
+                },
                 &mut uses,
                 0,
             );
@@ -195,7 +203,11 @@ mod tests {
         let mut t = FdTable::default();
         for i in 0..MAX_FDS {
             assert_eq!(
-                t.insert(Descriptor { object: Object::Null, close_on_exec: false, cookie: 0 }, &mut uses, 0),
+                t.insert(
+                    Descriptor { object: Object::Null, close_on_exec: false, cookie: 0, nonblocking: false },
+                    &mut uses,
+                    0
+                ),
                 Some(i as u64)
             );
         }

@@ -405,7 +405,8 @@ fn openat(
         _ => None,
     };
     if let Some(object) = special {
-        return install(unix, port, Descriptor { object, close_on_exec, cookie: 0 });
+        let nonblocking = flags & open::NONBLOCK != 0;
+        return install(unix, port, Descriptor { object, close_on_exec, cookie: 0, nonblocking });
     }
     let (base, path) = match base_for(unix, port, dirfd, &path) {
         Ok(b) => b,
@@ -448,7 +449,8 @@ fn openat(
     } else {
         Object::File(object_port)
     };
-    let answer = install(unix, port, Descriptor { object, close_on_exec, cookie: 0 });
+    let nonblocking = flags & open::NONBLOCK != 0;
+    let answer = install(unix, port, Descriptor { object, close_on_exec, cookie: 0, nonblocking });
     if matches!(answer, Answer::Value(v) if v < 0) {
         drop(SendRight::from_name(object_port));
     }
@@ -507,9 +509,13 @@ fn read(
         Object::Directory(_) => error(EISDIR),
         Object::PipeWrite(_) => error(EBADF),
         Object::PipeRead(_) if at.is_some() => error(ESPIPE),
-        Object::PipeRead(id) => {
-            crate::pipes::read(unix, id, count as usize, crate::pipes::Waiter::call(port, reply_to, address))
-        }
+        Object::PipeRead(id) => crate::pipes::read(
+            unix,
+            id,
+            count as usize,
+            crate::pipes::Waiter::call(port, reply_to, address),
+            d.nonblocking,
+        ),
         Object::File(file) => {
             let request = io::ReadRequest { count, at, nonblocking: false };
             match ask::<io::Read, _>(file, &request, unix.reply.name(), &mut unix.scratch) {
@@ -522,6 +528,15 @@ fn read(
                 return error(ESPIPE);
             }
             let _ = task;
+            if d.nonblocking {
+                let request = io::ReadRequest { count, at: None, nonblocking: true };
+                return match ask::<io::Read, _>(terminal, &request, unix.reply.name(), &mut unix.scratch) {
+                    Ok(data) => {
+                        Answer::CopyOut { value: data.len() as i64, to: address, bytes: data.to_vec() }
+                    }
+                    Err(e) => error(e),
+                };
+            }
             // The console answers when a line is typed; the caller's reply right waits here.
             let Ok(answer_port) = ReceiveRight::allocate() else { return error(linux::errno::ENOMEM) };
             let mut m = Message::new();
@@ -531,8 +546,11 @@ fn read(
             if rpc::encode(&mut m, &request).is_err() || m.send_timeout(CALL_TIMEOUT_MS).is_err() {
                 return error(linux::errno::EIO);
             }
-            unix.wait_for_read(answer_port, PendingRead { process: port, reply_to, address });
-            Answer::Later
+            if unix.wait_for_read(answer_port, PendingRead { process: port, reply_to, address }) {
+                Answer::Later
+            } else {
+                error(linux::errno::ENOMEM)
+            }
         }
     }
 }
@@ -579,7 +597,7 @@ fn sendfile(
     };
     let answer = match target {
         Object::PipeWrite(id) => {
-            crate::pipes::write(unix, id, data.clone(), crate::pipes::Waiter::call(port, reply_to, 0))
+            crate::pipes::write(unix, id, data.clone(), crate::pipes::Waiter::call(port, reply_to, 0), false)
         }
         Object::File(p) | Object::Terminal(p) => write_bytes(unix, p, &data, None),
         Object::Null => Answer::Value(data.len() as i64),
@@ -655,7 +673,13 @@ fn write(
         if at.is_some() {
             return error(ESPIPE);
         }
-        return crate::pipes::write(unix, id, data, crate::pipes::Waiter::call(port, reply_to, 0));
+        return crate::pipes::write(
+            unix,
+            id,
+            data,
+            crate::pipes::Waiter::call(port, reply_to, 0),
+            d.nonblocking,
+        );
     };
     write_bytes(unix, target, &data, at)
 }
@@ -908,8 +932,14 @@ fn fcntl(unix: &mut Personality, port: PortName, fd: u64, command: u64, argument
             }
             Answer::Value(0)
         }
-        fcntl::F_GETFL => Answer::Value(open::RDWR as i64),
-        fcntl::F_SETFL => Answer::Value(0),
+        fcntl::F_GETFL => Answer::Value((open::RDWR | if d.nonblocking { open::NONBLOCK } else { 0 }) as i64),
+        // Of the status flags, O_NONBLOCK is kept (O_APPEND is the open file's, fixed at open).
+        fcntl::F_SETFL => {
+            if let Some(d) = unix.processes.get_mut(&port).and_then(|p| p.fds.get_mut(fd as u32 as u64)) {
+                d.nonblocking = argument & open::NONBLOCK != 0;
+            }
+            Answer::Value(0)
+        }
         _ => error(EINVAL),
     }
 }

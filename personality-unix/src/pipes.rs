@@ -53,15 +53,16 @@ pub fn make(unix: &mut Personality, port: PortName, out: u64, flags: u64) -> Ans
     let id = unix.next_pipe;
     unix.next_pipe = unix.next_pipe.wrapping_add(1);
     let close_on_exec = flags & open::CLOEXEC != 0;
+    let nonblocking = flags & open::NONBLOCK != 0;
     let Some(p) = unix.processes.get_mut(&port) else { return Answer::None };
     let read_end = p.fds.insert(
-        Descriptor { object: Object::PipeRead(id), close_on_exec, cookie: 0 },
+        Descriptor { object: Object::PipeRead(id), close_on_exec, cookie: 0, nonblocking },
         &mut unix.uses,
         0,
     );
     let Some(read_end) = read_end else { return error(EMFILE) };
     let write_end = p.fds.insert(
-        Descriptor { object: Object::PipeWrite(id), close_on_exec, cookie: 0 },
+        Descriptor { object: Object::PipeWrite(id), close_on_exec, cookie: 0, nonblocking },
         &mut unix.uses,
         0,
     );
@@ -91,6 +92,15 @@ fn answer_of(outcome: Outcome, address: u64) -> Answer {
 /// Answer the waiters of pipe `id` that can be answered now.
 pub fn settle(unix: &mut Personality, id: u32) {
     let Some(pipe) = unix.pipes.get_mut(&id) else { return };
+    // A client of an end port that gave up (its reply right is dead) gets no bytes: they
+    // stay for the next reader.
+    let dead = |w: &Waiter| {
+        w.io && libmach::ipc::port_type(w.reply_to)
+            .is_ok_and(|t| t & mach_abi::ipc::right_type::DEAD_NAME != 0)
+    };
+    for gone in pipe.forget(dead) {
+        let _ = libmach::ipc::port_deallocate(gone.reply_to);
+    }
     let answered = pipe.settle();
     if answered.is_empty() {
         return;
@@ -104,16 +114,28 @@ pub fn settle(unix: &mut Personality, id: u32) {
     }
 }
 
-pub fn read(unix: &mut Personality, id: u32, count: usize, waiter: Waiter) -> Answer {
+/// A read of pipe `id`; one that would wait answers EAGAIN when `nonblocking`.
+pub fn read(unix: &mut Personality, id: u32, count: usize, waiter: Waiter, nonblocking: bool) -> Answer {
     let Some(pipe) = unix.pipes.get_mut(&id) else { return error(EBADF) };
-    let answer = answer_of(pipe.read(count, waiter), waiter.address);
+    let outcome = pipe.read(count, waiter);
+    if outcome == Outcome::Waiting && nonblocking {
+        let _ = pipe.forget(|w| w.reply_to == waiter.reply_to);
+        return error(EAGAIN);
+    }
+    let answer = answer_of(outcome, waiter.address);
     settle(unix, id);
     answer
 }
 
-pub fn write(unix: &mut Personality, id: u32, bytes: Vec<u8>, waiter: Waiter) -> Answer {
+/// A write to pipe `id`; one that would wait (the pipe is full) answers EAGAIN when
+/// `nonblocking`.
+pub fn write(unix: &mut Personality, id: u32, bytes: Vec<u8>, waiter: Waiter, nonblocking: bool) -> Answer {
     let Some(pipe) = unix.pipes.get_mut(&id) else { return error(EBADF) };
     let outcome = pipe.write(bytes, waiter);
+    if outcome == Outcome::Waiting && nonblocking {
+        let _ = pipe.forget(|w| w.reply_to == waiter.reply_to);
+        return error(EAGAIN);
+    }
     if outcome == Outcome::Broken {
         // No reader: SIGPIPE (which ends the writer unless it ignores it), then EPIPE.
         let signal = personality_unix::linux::signal::SIGPIPE;

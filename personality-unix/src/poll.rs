@@ -21,6 +21,8 @@ use personality_unix::fdtable::Object;
 use personality_unix::linux::{errno::*, nr};
 
 const POLLIN: i16 = 1;
+/// Urgent data: what select's except set is about (never here).
+const POLLPRI: i16 = 2;
 const POLLOUT: i16 = 4;
 const POLLERR: i16 = 8;
 const POLLHUP: i16 = 16;
@@ -134,7 +136,8 @@ fn read_pollfds(task: PortName, at: u64, count: u64) -> Result<Vec<(i32, i16)>, 
 }
 
 /// select's bitmaps as a poll list: a descriptor in the read set wants POLLIN, in the write
-/// set POLLOUT (the except set only reports errors here).
+/// set POLLOUT, in the except set POLLPRI. Back as Linux maps them: readable on POLLIN,
+/// POLLHUP or POLLERR; writable on POLLOUT or POLLERR; except on POLLPRI.
 fn read_fdsets(
     task: PortName,
     nfds: u64,
@@ -158,8 +161,10 @@ fn read_fdsets(
     let has = |s: &[u64], fd: u64| s.get(fd as usize / 64).is_some_and(|x| x >> (fd % 64) & 1 != 0);
     let fds = (0..nfds)
         .filter_map(|fd| {
-            let events = (if has(&r, fd) { POLLIN } else { 0 }) | (if has(&w, fd) { POLLOUT } else { 0 });
-            (events != 0 || has(&e, fd)).then_some((fd as i32, events))
+            let events = (if has(&r, fd) { POLLIN } else { 0 })
+                | (if has(&w, fd) { POLLOUT } else { 0 })
+                | (if has(&e, fd) { POLLPRI } else { 0 });
+            (events != 0).then_some((fd as i32, events))
         })
         .collect();
     Ok((fds, Form::Select { read, write, except, nfds }))
@@ -241,17 +246,17 @@ fn answer(task: PortName, fds: &[(i32, i16)], revents: &[i16], form: Form) -> An
             let words = nfds.div_ceil(64) as usize;
             let (mut r, mut w, mut e) = (vec![0u64; words], vec![0u64; words], vec![0u64; words]);
             let mut total = 0;
-            for (&(fd, _), &rev) in fds.iter().zip(revents) {
+            for (&(fd, events), &rev) in fds.iter().zip(revents) {
                 let (at, bit) = (fd as usize / 64, 1u64 << (fd % 64));
-                if rev & (POLLIN | POLLHUP) != 0 && read != 0 {
+                if events & POLLIN != 0 && rev & (POLLIN | POLLHUP | POLLERR) != 0 {
                     r[at] |= bit;
                     total += 1;
                 }
-                if rev & POLLOUT != 0 && write != 0 {
+                if events & POLLOUT != 0 && rev & (POLLOUT | POLLERR) != 0 {
                     w[at] |= bit;
                     total += 1;
                 }
-                if rev & (POLLERR | POLLNVAL) != 0 && except != 0 {
+                if events & POLLPRI != 0 && rev & POLLPRI != 0 {
                     e[at] |= bit;
                     total += 1;
                 }

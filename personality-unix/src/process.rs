@@ -121,6 +121,9 @@ pub struct Caller {
 pub struct PendingSleep {
     pub reply_to: PortName,
     pub deadline: u64,
+    /// Where the time left goes if a signal interrupts it (0: nowhere), in `task`.
+    pub remaining_to: u64,
+    pub task: PortName,
 }
 
 /// An ended process its parent has not waited for: its wait status.
@@ -337,7 +340,7 @@ impl Personality {
             }
             for _ in 0..3 {
                 fds.insert(
-                    Descriptor { object: terminal, close_on_exec: false, cookie: 0 },
+                    Descriptor { object: terminal, close_on_exec: false, cookie: 0, nonblocking: false },
                     &mut self.uses,
                     0,
                 );
@@ -535,10 +538,16 @@ impl Personality {
                 return status;
             }
             self.wake_sleepers();
+            // Whatever the last message changed (a pipe, a process's end) may answer a poll.
+            if !self.polls.is_empty() {
+                self.recheck_polls(None);
+            }
             let (timeout, ms) = match self.next_deadline() {
                 Some(deadline) => {
                     let now = libmach::uptime_ns();
-                    (options::RECEIVE_TIMEOUT, deadline.saturating_sub(now).div_ceil(1_000_000).max(1))
+                    // At most an hour at a time: a sleep "for ever" just comes round again.
+                    let ms = deadline.saturating_sub(now).div_ceil(1_000_000).clamp(1, 3_600_000);
+                    (options::RECEIVE_TIMEOUT, ms)
                 }
                 None => (0, 0),
             };
@@ -618,10 +627,6 @@ impl Personality {
             self.serving = Some(reply_to);
             self.finish(caller, reply_to, answer);
             self.serving = None;
-            // A call may have changed a pipe a poll waits on.
-            if !self.polls.is_empty() {
-                self.recheck_polls(None);
-            }
         }
     }
 
@@ -662,7 +667,8 @@ impl Personality {
     pub fn answer_held(&mut self, reply_to: PortName, answer: Answer) {
         match self.held.remove(&reply_to) {
             Some(caller) => self.finish(caller, reply_to, answer),
-            None => syscalls::send_answer(answer, reply_to, &mut self.answer),
+            // Not held (any more): its process is gone and the right was released with it.
+            None => {}
         }
     }
 
@@ -786,12 +792,13 @@ impl Personality {
     }
 
     /// Wait for the console's answer to a terminal read on `answer_port`.
-    pub fn wait_for_read(&mut self, answer_port: ReceiveRight, read: PendingRead) {
+    /// False when it cannot wait (the call is then answered with an error).
+    pub fn wait_for_read(&mut self, answer_port: ReceiveRight, read: PendingRead) -> bool {
         if port_move_member(answer_port.name(), self.set).is_err() {
-            let _ = port_deallocate(read.reply_to);
-            return;
+            return false;
         }
         self.pending_reads.insert(answer_port.name(), (answer_port, read));
+        true
     }
 
     /// The console answered a terminal read: answer the system call that waited for it.

@@ -10,6 +10,7 @@
 use crate::linux::signal::*;
 use alloc::vec::Vec;
 use mach_abi::forward::Registers;
+use mach_abi::layout::USER_END;
 
 /// sigaction flags (x86-64).
 pub mod flags {
@@ -364,7 +365,9 @@ pub fn build_frame(
     restore_mask: u64,
     altstack: &AltStack,
 ) -> Option<Frame> {
-    if action.flags & flags::SA_RESTORER == 0 || action.restorer == 0 {
+    // The kernel refuses registers outside user space: such a handler cannot run at all.
+    let user = |a: u64| a != 0 && a < USER_END;
+    if action.flags & flags::SA_RESTORER == 0 || !user(action.restorer) || !user(action.handler) {
         return None;
     }
     let on_alt = action.flags & flags::SA_ONSTACK != 0
@@ -385,9 +388,12 @@ pub fn build_frame(
     }
     bytes[0..8].copy_from_slice(&action.restorer.to_le_bytes());
     // uc_stack: the alternate stack as it was.
+    // As Linux: SS_ONSTACK when the interrupted code was on the alternate stack already.
+    let was_on_alt =
+        !altstack.disabled && (altstack.base..altstack.base + altstack.size).contains(&context.rsp);
     let ss_flags: u32 = if altstack.disabled {
         SS_DISABLE
-    } else if on_alt {
+    } else if was_on_alt {
         SS_ONSTACK
     } else {
         0
@@ -457,6 +463,9 @@ pub fn read_frame(ucontext: &[u8], fs_base: u64) -> Option<Saved> {
         fs_base,
     };
     let mask = word((SIGMASK_AT - MCONTEXT_AT) / 8) & !UNCATCHABLE;
+    if r.rip >= USER_END || r.rsp >= USER_END {
+        return None;
+    }
     Some(Saved { registers: r, mask, fpstate: word(23) })
 }
 
@@ -623,6 +632,10 @@ mod tests {
         assert_eq!(back.mask, 0b100);
         assert_eq!(back.fpstate, 0);
         assert!(read_frame(&f.bytes[UCONTEXT_AT..100], 0).is_none());
+        // A frame whose rip is not a user address is refused.
+        let mut bad = f.bytes.clone();
+        bad[UCONTEXT_AT + 40 + 16 * 8..UCONTEXT_AT + 40 + 17 * 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(read_frame(&bad[UCONTEXT_AT..], 0).is_none());
         // With the x87/SSE state: above the frame, 64-byte aligned, fpstate pointing at it.
         let mut fpu = [0u8; 512];
         fpu[24..28].copy_from_slice(&0x7f80u32.to_le_bytes());
@@ -646,8 +659,10 @@ mod tests {
         let inside = Registers { rsp: 0x50_1800, ..Registers::default() };
         let f = build_frame(SIGSEGV, &a, SignalInfo::default(), &inside, None, 0, &alt).unwrap();
         assert!(f.address < 0x50_1800 - 128);
-        // No restorer: no frame.
+        // No restorer, or a handler outside user space: no frame.
         let bare = Action { handler: 0x40_1000, ..Action::default() };
         assert!(build_frame(SIGINT, &bare, SignalInfo::default(), &context, None, 0, &alt).is_none());
+        let kernel = Action { handler: 0xffff_8000_0000_0000, ..handler(0) };
+        assert!(build_frame(SIGINT, &kernel, SignalInfo::default(), &context, None, 0, &alt).is_none());
     }
 }

@@ -132,7 +132,19 @@ pub fn deliver(unix: &mut Personality, caller: &Caller, answer: Answer) -> Resul
     let frame = build_frame(signal, &action, info, &context, fpu.as_ref(), restore, &p.signals.altstack)
         .ok_or(signal)?;
     vm_write(p.task, frame.address, &frame.bytes).map_err(|_| signal)?;
+    // As on Linux, the handler starts with the x87/SSE registers at their defaults.
+    if let Some(thread) = p.thread(caller.thread) {
+        let _ = thread_set_fpu_state(thread.port, &initial_fpu_state());
+    }
     Ok(Answer::SetRegisters(frame.handler))
+}
+
+/// The x87/SSE registers a new thread starts with: x87 control word 0x037f, MXCSR 0x1f80.
+fn initial_fpu_state() -> [u8; 512] {
+    let mut state = [0u8; 512];
+    state[0..2].copy_from_slice(&0x037fu16.to_le_bytes());
+    state[24..28].copy_from_slice(&0x1f80u32.to_le_bytes());
+    state
 }
 
 impl Personality {
@@ -194,6 +206,13 @@ impl Personality {
         }
         let held = self.held.iter().find(|(_, c)| c.process == port).map(|(&r, &c)| (r, c));
         if let Some((reply_to, caller)) = held {
+            // An interrupted sleep tells how much of it was left.
+            if let Some(z) = self.sleeps.iter().find(|z| z.reply_to == reply_to && z.remaining_to != 0) {
+                let left = z.deadline.saturating_sub(libmach::uptime_ns());
+                let ts = [left / 1_000_000_000, left % 1_000_000_000];
+                let bytes: alloc::vec::Vec<u8> = ts.iter().flat_map(|w| w.to_le_bytes()).collect();
+                let _ = vm_write(z.task, z.remaining_to, &bytes);
+            }
             self.cancel_wait(reply_to);
             self.held.remove(&reply_to);
             self.reply(caller, reply_to, Answer::Interrupted);
@@ -404,6 +423,11 @@ fn kill(unix: &mut Personality, port: PortName, caller: u64, pid: i64, signal: u
     if targets.is_empty() {
         return error(ESRCH);
     }
+    let targets: alloc::vec::Vec<PortName> =
+        targets.into_iter().filter(|&t| may_signal(unix, port, t)).collect();
+    if targets.is_empty() {
+        return error(EPERM);
+    }
     if signal != 0 {
         for target in targets {
             unix.signal(target, signal, SignalInfo { signal, code: SI_USER, pid: caller, status: 0 });
@@ -413,9 +437,23 @@ fn kill(unix: &mut Personality, port: PortName, caller: u64, pid: i64, signal: u
     if unix.processes.contains_key(&port) { Answer::Value(0) } else { Answer::None }
 }
 
+/// May process `from` signal process `to`? The superuser may signal anyone; others only
+/// processes whose real or saved user id is their real or effective one (Linux's rule).
+fn may_signal(unix: &Personality, from: PortName, to: PortName) -> bool {
+    match (unix.processes.get(&from), unix.processes.get(&to)) {
+        (Some(f), Some(t)) => {
+            f.ids.euid == 0 || [f.ids.uid, f.ids.euid].iter().any(|&id| id == t.ids.uid || id == t.ids.suid)
+        }
+        _ => false,
+    }
+}
+
 fn send_one(unix: &mut Personality, port: PortName, caller: u64, target: PortName, signal: u64) -> Answer {
     if signal > 64 {
         return error(EINVAL);
+    }
+    if !may_signal(unix, port, target) {
+        return error(EPERM);
     }
     if signal != 0 {
         unix.signal(target, signal, SignalInfo { signal, code: SI_USER, pid: caller, status: 0 });

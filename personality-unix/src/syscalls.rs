@@ -67,8 +67,9 @@ pub fn serve(unix: &mut Personality, port: PortName, call: &SyscallRequest, repl
 
 /// Answer a system call through its reply right.
 pub fn send_answer<const N: usize>(answer: Answer, reply_to: PortName, m: &mut MessageBuffer<N>) {
-    if build_answer(answer, reply_to, m) {
-        let _ = m.send_timeout(1000);
+    if build_answer(answer, reply_to, m) && m.send_timeout(1000).is_err() {
+        // Refused (the thread is gone): the right is still ours; release it.
+        let _ = libmach::ipc::port_deallocate(reply_to);
     }
 }
 
@@ -266,8 +267,8 @@ fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest, reply
             Answer::Value(0)
         }
         nr::REBOOT => error(EINVAL),
-        nr::NANOSLEEP => sleep(unix, task, a0, false, reply_to, 0),
-        nr::CLOCK_NANOSLEEP => sleep(unix, task, a2, a1 & 1 != 0, reply_to, a0),
+        nr::NANOSLEEP => sleep(unix, task, [a0, a1], false, reply_to, 0),
+        nr::CLOCK_NANOSLEEP => sleep(unix, task, [a2, a3], a1 & 1 != 0, reply_to, a0),
         nr::TIME => {
             let seconds = libmach::realtime_ns() / 1_000_000_000;
             if a0 == 0 {
@@ -556,10 +557,11 @@ pub fn read_timespec(task: PortName, at: u64) -> Result<u64, i64> {
     libmach::task::vm_read(task, at, &mut ts).map_err(|_| EFAULT)?;
     let seconds = u64::from_le_bytes(ts[..8].try_into().unwrap_or([0; 8]));
     let nanos = u64::from_le_bytes(ts[8..].try_into().unwrap_or([0; 8]));
-    if nanos >= 1_000_000_000 || seconds > 1 << 40 {
+    if nanos >= 1_000_000_000 || (seconds as i64) < 0 {
         return Err(EINVAL);
     }
-    Ok(seconds * 1_000_000_000 + nanos)
+    // A time past what 64 bits of nanoseconds hold (584 years) is "for ever".
+    Ok(seconds.saturating_mul(1_000_000_000).saturating_add(nanos))
 }
 
 /// When a wait of `length` ends, in nanoseconds since boot: `length` from now (`absolute`
@@ -567,8 +569,8 @@ pub fn read_timespec(task: PortName, at: u64) -> Result<u64, i64> {
 pub fn deadline(length: u64, absolute: Option<bool>) -> u64 {
     let now = libmach::uptime_ns();
     match absolute {
-        None => now + length,
-        Some(true) => now + length.saturating_sub(libmach::realtime_ns()),
+        None => now.saturating_add(length),
+        Some(true) => now.saturating_add(length.saturating_sub(libmach::realtime_ns())),
         Some(false) => length,
     }
 }
@@ -579,7 +581,7 @@ pub fn deadline(length: u64, absolute: Option<bool>) -> u64 {
 fn sleep(
     unix: &mut Personality,
     task: PortName,
-    request: u64,
+    [request, remaining_to]: [u64; 2],
     absolute: bool,
     reply_to: PortName,
     clock: u64,
@@ -589,6 +591,8 @@ fn sleep(
         Err(e) => return error(e),
     };
     let deadline = deadline(length, absolute.then_some(clock == 0));
-    unix.sleeps.push(crate::process::PendingSleep { reply_to, deadline });
+    // An absolute sleep has no time left to report.
+    let remaining_to = if absolute { 0 } else { remaining_to };
+    unix.sleeps.push(crate::process::PendingSleep { reply_to, deadline, remaining_to, task });
     Answer::Later
 }

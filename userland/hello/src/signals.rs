@@ -251,22 +251,78 @@ pub fn signals() {
     let at = ON_ALT_STACK.load(Ordering::SeqCst);
     println!("altstack: handler ran on it {}", (base..base + alt.len() as u64).contains(&at));
 
-    // 8. The x87/SSE registers are saved in the frame: a handler that changes the rounding
-    // mode leaves the interrupted code's as it was.
+    // 8. The x87/SSE registers are saved in the frame: the handler starts with the default
+    // rounding mode (as on Linux), and one that changes it leaves the interrupted code's as
+    // it was.
     install(libc::SIGUSR1, change_rounding, libc::SA_RESTART);
     let before = mxcsr();
+    set_mxcsr((before & !0x6000) | 0x2000);
+    let ours = mxcsr();
     // SAFETY: raising a signal this process handles.
     unsafe { libc::raise(libc::SIGUSR1) };
+    let kept = mxcsr() == ours;
+    set_mxcsr(before);
     println!(
-        "fpu in handlers: the handler saw another mode {}, ours kept {}",
+        "fpu in handlers: the handler started with the default mode {}, saw its own {}, ours kept {kept}",
+        HANDLER_START.load(Ordering::SeqCst) as u32 & 0x6000 == 0,
         HANDLER_MXCSR.load(Ordering::SeqCst) as u32 & 0x6000 == 0x6000,
-        mxcsr() == before
     );
+
+    // 9. An interrupted nanosleep says how much time was left.
+    install(libc::SIGUSR2, count, 0);
+    let child = signal_parent_after(100, libc::SIGUSR2, None);
+    let asked = libc::timespec { tv_sec: 2, tv_nsec: 0 };
+    let mut left = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid timespecs; waiting for our child after.
+    let r = unsafe { libc::nanosleep(&asked, &mut left) };
+    let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    // SAFETY: as above.
+    unsafe { libc::waitpid(child, std::ptr::null_mut(), 0) };
+    let left_ms = left.tv_sec * 1000 + left.tv_nsec / 1_000_000;
+    println!(
+        "nanosleep: interrupted {}, time left plausible {}",
+        r == -1 && errno == libc::EINTR,
+        (1000..2000).contains(&left_ms)
+    );
+
+    // 10. O_NONBLOCK pipes: an empty read and a full write answer EAGAIN; select sees the
+    // write end of a pipe with no reader as writable (the write would fail at once).
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for two descriptors; buffers are live locals.
+    unsafe {
+        libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK);
+        let mut byte = [0u8; 1];
+        let empty = libc::read(fds[0], byte.as_mut_ptr().cast(), 1) == -1
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN);
+        let block = [7u8; 4096];
+        let mut total = 0;
+        loop {
+            let n = libc::write(fds[1], block.as_ptr().cast(), block.len());
+            if n <= 0 {
+                break;
+            }
+            total += n;
+        }
+        let full = std::io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN);
+        libc::close(fds[0]);
+        let mut writable: libc::fd_set = std::mem::zeroed();
+        libc::FD_SET(fds[1], &mut writable);
+        let mut zero = libc::timeval { tv_sec: 0, tv_usec: 0 };
+        let ready =
+            libc::select(fds[1] + 1, std::ptr::null_mut(), &mut writable, std::ptr::null_mut(), &mut zero);
+        let flagged = libc::FD_ISSET(fds[1], &writable);
+        libc::close(fds[1]);
+        println!(
+            "nonblocking: empty read EAGAIN {empty}, full after {total} bytes EAGAIN {full}, select on a reader-less pipe {ready} {flagged}"
+        );
+    }
 }
 
+static HANDLER_START: AtomicU64 = AtomicU64::new(u64::MAX);
 static HANDLER_MXCSR: AtomicU64 = AtomicU64::new(0);
 
 extern "C" fn change_rounding(_: libc::c_int) {
+    HANDLER_START.store(mxcsr() as u64, Ordering::SeqCst);
     set_mxcsr(mxcsr() | 0x6000);
     HANDLER_MXCSR.store(mxcsr() as u64, Ordering::SeqCst);
 }
