@@ -665,10 +665,9 @@ impl Personality {
 
     /// Answer a call that was held (a wait that ended).
     pub fn answer_held(&mut self, reply_to: PortName, answer: Answer) {
-        match self.held.remove(&reply_to) {
-            Some(caller) => self.finish(caller, reply_to, answer),
-            // Not held (any more): its process is gone and the right was released with it.
-            None => {}
+        // Not held (any more): its process is gone and the right was released with it.
+        if let Some(caller) = self.held.remove(&reply_to) {
+            self.finish(caller, reply_to, answer);
         }
     }
 
