@@ -95,6 +95,14 @@ pub fn devices() -> Result<(), &'static str> {
         outb(CMOS_DATA, b | 0x40);
     }
     let mut m = Message::new();
+    // Carry a trace context (as a driver serving a traced request does): the interrupts it
+    // then receives are hops of that request (kind IRQ), and it keeps the context.
+    const CONTEXT: u32 = 0x7a11;
+    let own = ReceiveRight::allocate().map_err(|_| "allocate")?;
+    m.start(own.name(), disposition::MAKE_SEND, 0x1234);
+    m.header.trace = CONTEXT;
+    m.send().map_err(|_| "traced send")?;
+    m.receive_timeout(own.name(), 1000).map_err(|_| "traced receive")?;
     for _ in 0..2 {
         m.receive_timeout(irqs.name(), 3000).map_err(|_| "no IRQ 8 message")?;
         check(m.header.id == IRQ_MESSAGE && m.data() == [8], "an IRQ 8 message")?;
@@ -114,6 +122,23 @@ pub fn devices() -> Result<(), &'static str> {
     }
     irq_register(host, 8, PORT_NULL, 0).map_err(|_| "irq unregister")?;
     check(irq_ack(host, 8) == Err(KernelError::InvalidArgument), "ack of an unregistered line")?;
+    // An untraced message received ends the context here.
+    m.start(own.name(), disposition::MAKE_SEND, 0x1235);
+    m.send().map_err(|_| "untraced send")?;
+    m.receive_timeout(own.name(), 1000).map_err(|_| "untraced receive")?;
+    let mut records = [mach_abi::trace::TraceRecord::default(); 256];
+    let mut irq_hops = 0;
+    let mut next = 1;
+    loop {
+        let n = libmach::task::host_trace_read(host, next, &mut records).map_err(|_| "host_trace_read")?;
+        let Some(last) = records.get(..n).and_then(|r| r.last()) else { break };
+        next = last.sequence + 1;
+        irq_hops += records[..n]
+            .iter()
+            .filter(|r| r.trace == CONTEXT && r.kind == mach_abi::trace::IRQ && r.msg_id == IRQ_MESSAGE)
+            .count();
+    }
+    check(irq_hops == 2, "both interrupts recorded as IRQ hops of the carried request")?;
     Ok(())
 }
 

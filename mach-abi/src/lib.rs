@@ -194,6 +194,9 @@ pub mod trace {
     pub const REPLY: u8 = 4;
     /// A thread came back from its foreign system call (size: the result).
     pub const RESUME: u8 = 5;
+    /// An interrupt message reached a driver thread carrying a traced request (the request
+    /// waited for the device).
+    pub const IRQ: u8 = 6;
 
     /// Records the kernel keeps (a ring: the oldest are overwritten).
     pub const RING_SIZE: usize = 4096;

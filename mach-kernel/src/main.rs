@@ -164,7 +164,12 @@ fn idle(frames_before_tasks: usize) -> ! {
 fn selftest(test: SelfTest) {
     kprintln!("selftest: {test:?}");
     match test {
-        SelfTest::Panic => panic!("selftest=panic requested"),
+        SelfTest::Panic => {
+            // One traced hop first, so the flight recorder has something to show.
+            let context = crate::trace::new_context();
+            crate::trace::record(context, mach_abi::trace::TRAP, 0, 0, 0, 0x5e1f, 0);
+            panic!("selftest=panic requested")
+        }
         SelfTest::PageFault => {
             // SAFETY: deliberately not safe: this address is unmapped, to exercise the kernel
             // exception report. It never returns.

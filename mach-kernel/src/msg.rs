@@ -405,6 +405,9 @@ enum ReceiveOutcome {
     Delivered {
         source: PortId,
         trace: u32,
+        /// The message's id and size (for the IRQ hop of a traced request).
+        id: u32,
+        size: u64,
     },
     Wait(PortId),
 }
@@ -426,8 +429,16 @@ fn try_receive(
         None => Err(KernelError::InvalidArgument),
     };
     let result = match outcome {
-        Ok(ReceiveOutcome::Delivered { source, trace }) => {
-            w.set_thread_trace(current, trace);
+        Ok(ReceiveOutcome::Delivered { source, trace, id, size }) => {
+            let carried = w.thread_trace(current);
+            if trace == 0 && id == mach_abi::IRQ_MESSAGE && carried != 0 {
+                // An interrupt for a driver working on a traced request (a block read): a hop
+                // of that request, which the driver goes on carrying.
+                let task = w.current_task_id().unwrap_or(0);
+                crate::trace::record(carried, trace_kind::IRQ, task, current, source, id, size);
+            } else {
+                w.set_thread_trace(current, trace);
+            }
             w.wake_one_waiting_on(source, true);
             Ok(None)
         }
@@ -515,7 +526,7 @@ fn receive_locked(
     let data_at = ool_at + (header.ool_count as usize * OOL_DESCRIPTOR_SIZE) as u64;
     result = result.and(UserSlice::new(data_at, message.data.len()).and_then(|s| s.write(&message.data)));
     crate::trace::record(header.trace, trace_kind::RECEIVE, task.id, current, source, header.id, size as u64);
-    result.map(|_| ReceiveOutcome::Delivered { source, trace: header.trace })
+    result.map(|_| ReceiveOutcome::Delivered { source, trace: header.trace, id: header.id, size: size as u64 })
 }
 
 /// Map a received out-of-line region into `task` wherever there is room; its address, or 0

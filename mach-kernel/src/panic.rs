@@ -1,5 +1,6 @@
-//! The end of the line for kernel bugs: the panic handler prints the message and a
-//! frame-pointer backtrace on the kernel log and stops QEMU with the failure status.
+//! The end of the line for kernel bugs: the panic handler prints the message, a
+//! frame-pointer backtrace and the last trace records (the flight recorder) on the kernel
+//! log and stops QEMU with the failure status.
 
 use crate::arch::cpu;
 use crate::log;
@@ -14,6 +15,7 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     // SAFETY: reading rbp has no side effects.
     unsafe { core::arch::asm!("mov {}, rbp", out(reg) rbp, options(nomem, nostack)) };
     backtrace(&mut out, rbp);
+    crate::trace::print_last(&mut out, 32);
     let _ = writeln!(out, "mach-kernel: stopped (panic)");
     cpu::exit_qemu(qemu_exit::FAILURE);
 }

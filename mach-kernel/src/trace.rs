@@ -87,3 +87,28 @@ pub fn read(from: u64, out: &mut [TraceRecord]) -> usize {
     }
     count
 }
+
+/// The flight recorder: the last `n` records, for a kernel panic report. Never waits: if the
+/// ring is held (the panic came from inside `record`), says so instead.
+pub fn print_last(out: &mut dyn core::fmt::Write, n: usize) {
+    let Some(ring) = RING.try_lock() else {
+        let _ = writeln!(out, "flight recorder: the trace ring is held (a panic while recording)");
+        return;
+    };
+    let oldest = ring.next.saturating_sub(RING_SIZE as u64).max(1);
+    let first = ring.next.saturating_sub(n as u64).max(oldest);
+    if first >= ring.next {
+        let _ = writeln!(out, "flight recorder: no trace records (nothing was traced)");
+        return;
+    }
+    let _ = writeln!(out, "flight recorder: the last {} trace records (oldest first):", ring.next - first);
+    for sequence in first..ring.next {
+        if let Some(r) = ring.records.get((sequence % RING_SIZE as u64) as usize) {
+            let _ = writeln!(
+                out,
+                "  #{} tsc {} trace {} kind {} task {} thread {} port {} id {:#x} size {}",
+                r.sequence, r.tsc, r.trace, r.kind, r.task, r.thread, r.port, r.msg_id, r.size
+            );
+        }
+    }
+}

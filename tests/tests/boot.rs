@@ -110,6 +110,9 @@ fn kernel_panic_stops_qemu_with_failure() {
     let mut m = Machine::boot(&BootConfig::custom("selftest=panic", &[]));
     let log = m.expect_log("mach-kernel: stopped (panic)");
     assert!(log.contains("KERNEL PANIC: panicked at"), "{log}");
+    // The flight recorder: the last trace records, here the one selftest=panic made.
+    assert!(log.contains("flight recorder: the last 1 trace records"), "{log}");
+    assert!(log.contains("kind 1 task 0 thread 0 port 0 id 0x5e1f"), "{log}");
     assert!(log.contains("selftest=panic requested"), "{log}");
     m.expect_exit(FAILURE_STATUS);
 }
