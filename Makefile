@@ -19,7 +19,7 @@ PROFILE_DIR := target/x86_64-unknown-none/release
 VOLUME := build/volume
 SERVERS := block console fs-server personality-unix
 # Linux programs (Rust std, static musl) that go in /bin on the disk.
-USERLAND := hello sh poweroff bench ps servers
+USERLAND := hello sh poweroff bench ps servers trace
 STAGE := build/rootfs-stage
 SYSTEM_CRATES := -p mach-kernel -p bootstrap -p kernel-tests -p server-tests $(addprefix -p ,$(SERVERS))
 KERNEL_CRATES := -p direct-loader $(SYSTEM_CRATES)
@@ -81,7 +81,7 @@ lint:
 unit-test:
 	$(CARGO) test --lib $(UNIT_CRATES)
 	@# The shell is a program: its unit tests live in the binary, and its own tests run it.
-	$(CARGO) test -p sh -p ps
+	$(CARGO) test -p sh -p ps -p trace
 
 system-test:
 	$(CARGO) test -p system-tests --test '*'

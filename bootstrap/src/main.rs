@@ -74,6 +74,8 @@ impl Child {
 
 struct Bootstrap {
     host: PortName,
+    /// The trace port (the right to trace, without the host's other privileges).
+    trace: Option<PortName>,
     set: PortName,
     children: Vec<Child>,
     names: Names,
@@ -92,6 +94,7 @@ fn main(args: &str) -> u64 {
     };
     let mut boot = Bootstrap {
         host: libmach::startup_port(),
+        trace: libmach::task::host_trace_port(libmach::startup_port()).ok(),
         set,
         children: Vec::new(),
         names: Names::default(),
@@ -259,6 +262,8 @@ impl Bootstrap {
                         Err(NameError::NotFound)
                     } else if r.name == policy::HOST {
                         Ok(self.host)
+                    } else if r.name == policy::TRACE {
+                        self.trace.ok_or(NameError::NotFound)
                     } else {
                         self.names.find(r.name).ok_or(NameError::NotFound)
                     }

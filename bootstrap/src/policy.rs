@@ -18,8 +18,12 @@
 /// The host port: device access and every other privilege. Served by bootstrap itself.
 pub const HOST: &str = "host";
 
+/// The trace port: tracing tasks and reading the trace ring. Served by bootstrap itself
+/// (made from the host port).
+pub const TRACE: &str = "trace";
+
 /// Names answered only to the programs whose `may_look_up` lists them.
-pub const PRIVATE: &[&str] = &[HOST, "blk", "blk.control", "fs", "unix"];
+pub const PRIVATE: &[&str] = &[HOST, TRACE, "blk", "blk.control", "fs", "unix"];
 
 pub struct Program {
     /// The boot module's file name.
@@ -48,7 +52,8 @@ pub const PROGRAMS: &[Program] = &[
     Program {
         name: "personality-unix",
         provides: &["unix"],
-        may_look_up: &["fs"],
+        // It traces its processes for `trace`: the trace port, not the host port.
+        may_look_up: &["fs", TRACE],
         server: false,
         restart: false,
     },
@@ -78,6 +83,6 @@ pub fn may_look_up(program: &str, name: &str) -> bool {
 pub fn may_register(program: &str, name: &str) -> bool {
     match PROGRAMS.iter().find(|p| p.provides.contains(&name)) {
         Some(provider) => provider.name == program,
-        None => name != HOST,
+        None => name != HOST && name != TRACE,
     }
 }

@@ -57,6 +57,17 @@ pub fn host_trace_task(host: PortName, task: PortName, on: bool) -> Result<(), K
     call(trap::HOST_TRACE_TASK, [host as u64, task as u64, on as u64, 0, 0, 0]).map(|_| ())
 }
 /// Read trace records with sequence >= `from` into `out`; returns how many were written.
+/// A send right to the trace port: the right to trace tasks and read the trace ring,
+/// without the host port's other privileges.
+pub fn host_trace_port(host: PortName) -> Result<PortName, KernelError> {
+    call(trap::HOST_TRACE_PORT, [host as u64, 0, 0, 0, 0, 0]).map(|n| n as PortName)
+}
+/// The name of the live task with id `task` (as trace records carry it), into `out`;
+/// returns its whole length.
+pub fn trace_task_name(trace: PortName, task: u64, out: &mut [u8]) -> Result<usize, KernelError> {
+    call(trap::TRACE_TASK_NAME, [trace as u64, task, out.as_mut_ptr() as u64, out.len() as u64, 0, 0])
+        .map(|n| n as usize)
+}
 pub fn host_trace_read(
     host: PortName,
     from: u64,

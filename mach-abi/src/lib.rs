@@ -151,6 +151,13 @@ pub mod trap {
     /// `thread_set_fpu_state(thread, state: *const [u8; 512])`: replace them; MXCSR must have
     /// no bit outside the CPU's MXCSR mask.
     pub const THREAD_SET_FPU_STATE: i64 = -50;
+    /// `host_trace_port(host) -> name`: a send right to the trace port, which
+    /// `host_trace_task`, `host_trace_read` and `trace_task_name` take in place of the host
+    /// port: the right to trace, without the host's other privileges.
+    pub const HOST_TRACE_PORT: i64 = -51;
+    /// `trace_task_name(trace, task_id, out, size) -> length`: a live task's name by the id
+    /// trace records carry.
+    pub const TRACE_TASK_NAME: i64 = -52;
 }
 
 /// The clocks `clock_read` reads.

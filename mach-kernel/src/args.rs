@@ -9,7 +9,7 @@
 use crate::memory::PAGE_SIZE;
 use crate::memory::user::UserSlice;
 use crate::message::Message;
-use crate::world::{HOST_OBJECT, TASK_OBJECT, THREAD_OBJECT, TaskId, ThreadId, World};
+use crate::world::{HOST_OBJECT, TASK_OBJECT, THREAD_OBJECT, TRACE_OBJECT, TaskId, ThreadId, World};
 use core::iter::StepBy;
 use core::ops::Range;
 use mach_abi::ipc::{PortName, disposition};
@@ -60,6 +60,11 @@ impl World {
     /// Check that the argument names the host port (the privilege to use a host trap).
     pub fn host_arg(&mut self, value: u64) -> Result<(), KernelError> {
         self.object_arg(value, HOST_OBJECT).map(|_| ())
+    }
+
+    /// Check that the argument names the trace port or the host port (the right to trace).
+    pub fn trace_arg(&mut self, value: u64) -> Result<(), KernelError> {
+        self.object_arg(value, TRACE_OBJECT).or_else(|_| self.object_arg(value, HOST_OBJECT)).map(|_| ())
     }
 
     /// Check that `range` is memory the calling task may read (or write), before a trap

@@ -149,7 +149,8 @@ pub fn syscall(call: SyscallArgs) -> u64 {
     let Some(registers) = registers else { return ENOSYS.wrapping_neg() as u64 };
     // A traced task's system call starts a request; a server thread keeps the one it carries.
     let trace = if traced { crate::trace::new_context() } else { carried };
-    crate::trace::record(trace, mach_abi::trace::TRAP, task, thread, 0, call.number as u32, 0);
+    // A trap record keeps the first argument (a descriptor, a pid) in `size`, for `trace`.
+    crate::trace::record(trace, mach_abi::trace::TRAP, task, thread, 0, call.number as u32, call.args[0]);
     let request = SyscallRequest { number: call.number, args: call.args, task, thread, registers };
     let result = forward_syscall(&request, trace);
     crate::trace::record(trace, mach_abi::trace::RESUME, task, thread, 0, request.number as u32, result);

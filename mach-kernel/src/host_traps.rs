@@ -66,6 +66,37 @@ pub fn host_trace_task(w: &mut World, task: TaskId, on: u64) -> Result<u64, Kern
     Ok(0)
 }
 
+/// `host_trace_port(host) -> name`: a send right to the trace port (made on first use).
+pub fn host_trace_port(w: &mut World) -> Result<u64, KernelError> {
+    let right = match w.trace_port {
+        Some(right) => right,
+        None => {
+            let right = w.ports.create_in_transit();
+            if let Some(p) = w.ports.get_mut(right.port) {
+                p.kernel_object = crate::world::TRACE_OBJECT;
+            }
+            w.trace_port = Some(right);
+            right
+        }
+    };
+    let send = w.ports.make_send(right.port).ok_or(KernelError::PortDead)?;
+    crate::port_traps::give_to_caller(w, send)
+}
+
+/// `trace_task_name(trace, task_id, out, size) -> length`: the name of a live task by the id
+/// trace records carry (their 32 low bits; at most `size` bytes copied).
+pub fn trace_task_name(w: &mut World, task: u64, out: u64, size: u64) -> Result<u64, KernelError> {
+    let name = w
+        .tasks
+        .iter()
+        .find(|(id, _)| *id as u32 == task as u32)
+        .map(|(_, t)| t.name.clone())
+        .ok_or(KernelError::InvalidArgument)?;
+    let n = name.len().min(size as usize);
+    crate::memory::user::UserSlice::new(out, n)?.write(name.as_bytes().get(..n).unwrap_or(&[]))?;
+    Ok(name.len() as u64)
+}
+
 /// `host_trace_read(host, from, buffer, max) -> count` (at most 256 records per call).
 pub fn host_trace_read(w: &mut World, from: u64, buffer: u64, max: u64) -> Result<u64, KernelError> {
     use mach_abi::trace::TraceRecord;

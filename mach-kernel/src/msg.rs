@@ -526,7 +526,12 @@ fn receive_locked(
     let data_at = ool_at + (header.ool_count as usize * OOL_DESCRIPTOR_SIZE) as u64;
     result = result.and(UserSlice::new(data_at, message.data.len()).and_then(|s| s.write(&message.data)));
     crate::trace::record(header.trace, trace_kind::RECEIVE, task.id, current, source, header.id, size as u64);
-    result.map(|_| ReceiveOutcome::Delivered { source, trace: header.trace, id: header.id, size: size as u64 })
+    result.map(|_| ReceiveOutcome::Delivered {
+        source,
+        trace: header.trace,
+        id: header.id,
+        size: size as u64,
+    })
 }
 
 /// Map a received out-of-line region into `task` wherever there is room; its address, or 0

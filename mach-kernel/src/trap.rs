@@ -353,13 +353,21 @@ fn locked_trap(w: &mut World, number: i64, a: &TrapArgs) -> Result<u64, KernelEr
             host_traps::irq_ack(w, host_traps::irq_line(a.rsi)?)
         }
         trap::HOST_TRACE_TASK => {
-            w.host_arg(a.rdi)?;
+            w.trace_arg(a.rdi)?;
             let task = w.task_arg(a.rsi)?;
             host_traps::host_trace_task(w, task, a.rdx)
         }
         trap::HOST_TRACE_READ => {
-            w.host_arg(a.rdi)?;
+            w.trace_arg(a.rdi)?;
             host_traps::host_trace_read(w, a.rsi, a.rdx, a.r10)
+        }
+        trap::HOST_TRACE_PORT => {
+            w.host_arg(a.rdi)?;
+            host_traps::host_trace_port(w)
+        }
+        trap::TRACE_TASK_NAME => {
+            w.trace_arg(a.rdi)?;
+            host_traps::trace_task_name(w, a.rsi, a.rdx, a.r10)
         }
         _ => Err(KernelError::InvalidTrap),
     }

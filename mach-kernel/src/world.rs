@@ -44,6 +44,10 @@ pub const THREAD_OBJECT: u64 = 1 << 59;
 /// Tag of a thread's kernel reply port: `REPLY_OBJECT | thread id`.
 pub const REPLY_OBJECT: u64 = 1 << 58;
 
+/// Tag of the trace port: the right to trace tasks and read the trace ring (and nothing
+/// else of the host port's privileges).
+pub const TRACE_OBJECT: u64 = 1 << 60;
+
 /// Where `vm_allocate` with address 0 starts placing regions in a task.
 const ANYWHERE_START: u64 = 0x0000_1000_0000_0000;
 
@@ -225,6 +229,8 @@ pub struct World {
     pub ports: PortTable<Message>,
     /// The host port's receive right (held by the kernel), made with the first task.
     pub host_port: Option<CarriedRight>,
+    /// The trace port, made on first use (`host_trace_port`).
+    pub trace_port: Option<CarriedRight>,
     /// Where each legacy interrupt line's messages go (a send right), if registered.
     pub irq_ports: [Option<CarriedRight>; 16],
     /// Lines whose interrupt is waiting for heap room to be delivered (bit per line).
@@ -264,6 +270,7 @@ pub fn init() {
         current_task: None,
         ports: PortTable::default(),
         host_port: None,
+        trace_port: None,
         irq_ports: [None; 16],
         irq_pending: 0,
         timed: Vec::new(),

@@ -22,6 +22,15 @@ pub mod machina {
     pub const PROCESSES: u64 = 1;
     /// name, program, task id, restarts: bootstrap's registered names.
     pub const SERVERS: u64 = 2;
+    /// `info(TRACE_START, pid)`: trace process `pid` (0: the caller), and every process it
+    /// makes from then on. `TRACE_STOP` ends it.
+    pub const TRACE_START: u64 = 3;
+    pub const TRACE_STOP: u64 = 6;
+    /// `info(TRACE_READ, from, buffer, max)`: the kernel's trace records with sequence
+    /// numbers from `from` on (`mach_abi::trace::TraceRecord`, at most 256): their count.
+    pub const TRACE_READ: u64 = 4;
+    /// `info(TRACE_NAME, task_id, buffer, size)`: "name pid" of a task (pid 0: no process).
+    pub const TRACE_NAME: u64 = 5;
 }
 
 /// The words of a command line: split at blanks, except inside single quotes (which go).

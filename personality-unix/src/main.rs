@@ -34,6 +34,8 @@ mod signals;
 mod syscalls;
 #[cfg(target_os = "none")]
 mod threads;
+#[cfg(target_os = "none")]
+mod tracing;
 
 #[cfg(not(target_os = "none"))]
 fn main() {

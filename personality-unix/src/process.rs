@@ -58,6 +58,8 @@ pub struct Process {
     pub ids: Ids,
     /// The file mode creation mask.
     pub umask: u32,
+    /// Traced for `trace` (its children and programs are too).
+    pub traced: bool,
 }
 
 /// What fs-server checks a process's file requests against: its effective ids.
@@ -96,6 +98,7 @@ impl Process {
             stop_report: None,
             ids: Ids::default(),
             umask: 0o022,
+            traced: false,
         }
     }
 
@@ -199,6 +202,11 @@ pub struct Personality {
     pub pipe_notices: ReceiveRight,
     /// The `unix` service port (bootstrap name "unix"): pipes for other personalities.
     service: ReceiveRight,
+    /// The trace port (bootstrap's "trace"), if the policy gives it.
+    pub trace: Option<SendRight>,
+    /// The traced processes' tasks by id, with pid and name (kept after they end, so a trace
+    /// read later still names them).
+    pub traced_tasks: BTreeMap<u64, (u64, String)>,
 }
 
 impl Personality {
@@ -274,6 +282,8 @@ impl Personality {
             pipe_ends: BTreeMap::new(),
             pipe_notices,
             service,
+            trace: libmach::name_service::look_up("trace").ok(),
+            traced_tasks: BTreeMap::new(),
         })
     }
 
@@ -396,7 +406,7 @@ impl Personality {
             Process::new(pid, parent_pid, child, parent.name.clone(), parent.fds.clone(), parent.cwd.clone());
         (process.brk_start, process.brk) = (parent.brk_start, parent.brk);
         (process.pgid, process.sid) = (parent.pgid, parent.sid);
-        (process.ids, process.umask) = (parent.ids, parent.umask);
+        (process.ids, process.umask, process.traced) = (parent.ids, parent.umask, parent.traced);
         // The child inherits actions and mask; nothing is pending in it.
         process.signals = parent.signals.clone();
         process.signals.pending = 0;
@@ -511,6 +521,8 @@ impl Personality {
         for t in old_threads {
             let _ = port_deallocate(t.port);
         }
+        // A traced process's new program is traced from its first instruction.
+        crate::tracing::follow(self, port);
         match start_thread(task, entry, rsp, pid) {
             Ok(thread) => {
                 if let Some(p) = self.processes.get_mut(&port) {

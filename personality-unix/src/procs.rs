@@ -140,6 +140,9 @@ fn fork(unix: &mut Personality, port: PortName, call: &SyscallRequest, stack: Op
     });
     match pid {
         Some(pid) => {
+            if let Some(child_port) = unix.processes.iter().find(|(_, p)| p.pid == pid).map(|(&k, _)| k) {
+                crate::tracing::follow(unix, child_port);
+            }
             let _ = task_resume(child);
             Answer::Value(pid as i64)
         }

@@ -439,7 +439,7 @@ fn kill(unix: &mut Personality, port: PortName, caller: u64, pid: i64, signal: u
 
 /// May process `from` signal process `to`? The superuser may signal anyone; others only
 /// processes whose real or saved user id is their real or effective one (Linux's rule).
-fn may_signal(unix: &Personality, from: PortName, to: PortName) -> bool {
+pub fn may_signal(unix: &Personality, from: PortName, to: PortName) -> bool {
     match (unix.processes.get(&from), unix.processes.get(&to)) {
         (Some(f), Some(t)) => {
             f.ids.euid == 0 || [f.ids.uid, f.ids.euid].iter().any(|&id| id == t.ids.uid || id == t.ids.suid)

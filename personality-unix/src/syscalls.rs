@@ -190,6 +190,9 @@ fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest, reply
         // Restartable sequences are a glibc optimization; without them it falls back.
         nr::RSEQ => error(ENOSYS),
         personality_unix::machina::INFO => {
+            if let Some(answer) = crate::tracing::dispatch(unix, port, a0, [a1, a2, a3, a4]) {
+                return answer;
+            }
             let text = match a0 {
                 personality_unix::machina::PROCESSES => processes_text(unix),
                 personality_unix::machina::SERVERS => match servers_text() {

@@ -1,0 +1,180 @@
+//! trace: run a program and print every message hop of every system call it and its
+//! children make: the call as strace shows it (its first argument and result), then the
+//! hops as an indented tree (trap, send, receive, irq, reply, resume) with the task, the
+//! port, the operation (`io.read`, `blk.read`), the bytes carried, the time since the trap,
+//! and each server's time waiting in its queue and serving. `-c` prints a summary per call,
+//! per server and per process instead.
+//!
+//! The personality traces the program (and what it forks and execs) through its trace port
+//! and hands out the kernel's records (`machina::TRACE_*`). It must never lose a record
+//! silently: a gap in the sequence numbers (the ring overwrote records before they were
+//! read) is reported as records dropped.
+
+mod tree;
+
+use mach_abi::trace::TraceRecord;
+use personality_unix::machina;
+use std::io::Write;
+
+struct Options {
+    summary: bool,
+    output: Option<String>,
+    only: Option<Vec<String>>,
+    command: Vec<String>,
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: trace [-c] [-o FILE] [-e CALL,CALL...] COMMAND [ARGS...]\n\
+         Run COMMAND and print each system call it (and every process it starts) makes, with\n\
+         the message hops it caused: which task sent what to which port, the operation, bytes,\n\
+         and time (guest cycles) since the trap.\n\
+         \x20 -c       a summary per call, per server and per process instead\n\
+         \x20 -o FILE  write to FILE instead of standard output\n\
+         \x20 -e LIST  only these calls (names, comma-separated)"
+    );
+    std::process::exit(2);
+}
+
+fn options() -> Options {
+    let mut args = std::env::args().skip(1);
+    let mut o = Options { summary: false, output: None, only: None, command: Vec::new() };
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "-h" | "--help" => usage(),
+            "-c" => o.summary = true,
+            "-o" => o.output = Some(args.next().unwrap_or_else(|| usage())),
+            "-e" => {
+                let list = args.next().unwrap_or_else(|| usage());
+                o.only = Some(list.split(',').map(str::to_string).collect());
+            }
+            _ => {
+                o.command.push(a);
+                o.command.extend(args.by_ref());
+            }
+        }
+    }
+    if o.command.is_empty() {
+        usage();
+    }
+    o
+}
+
+fn info(call: u64, a: u64, b: u64, c: u64) -> i64 {
+    // SAFETY: Machina's own call; the pointers passed are live buffers of the given sizes.
+    unsafe { libc::syscall(machina::INFO as libc::c_long, call, a, b, c) as i64 }
+}
+
+/// Every record from sequence `from` on, and the next sequence number to read.
+fn read_records(from: u64) -> (Vec<TraceRecord>, u64) {
+    let mut all = Vec::new();
+    let mut next = from;
+    let mut buffer = vec![TraceRecord::default(); 256];
+    loop {
+        let n = info(machina::TRACE_READ, next, buffer.as_mut_ptr() as u64, buffer.len() as u64);
+        if n <= 0 {
+            return (all, next);
+        }
+        let got = &buffer[..n as usize];
+        next = got.last().map_or(next, |r| r.sequence + 1);
+        all.extend_from_slice(got);
+    }
+}
+
+/// "name pid" of a task, asked once.
+fn namer() -> impl FnMut(u32) -> String {
+    let mut known = std::collections::BTreeMap::new();
+    move |task| {
+        known
+            .entry(task)
+            .or_insert_with(|| {
+                let mut buffer = [0u8; 96];
+                let n =
+                    info(machina::TRACE_NAME, task as u64, buffer.as_mut_ptr() as u64, buffer.len() as u64);
+                let text =
+                    String::from_utf8_lossy(&buffer[..(n.max(0) as usize).min(buffer.len())]).into_owned();
+                match text.rsplit_once(' ') {
+                    Some((name, "0")) => name.to_string(),
+                    Some((name, pid)) => format!("{name}[{pid}]"),
+                    None => format!("task {task}"),
+                }
+            })
+            .clone()
+    }
+}
+
+fn main() {
+    let o = options();
+    // Where the ring is now: only what comes after belongs to this run.
+    let (_, start) = read_records(1);
+    // The child waits until it is traced, then runs the command.
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for two descriptors.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        eprintln!("trace: pipe: {}", std::io::Error::last_os_error());
+        std::process::exit(1);
+    }
+    // SAFETY: the child only reads a byte, then execs or exits.
+    let child = unsafe { libc::fork() };
+    if child == 0 {
+        use std::os::unix::process::CommandExt;
+        let mut byte = [0u8; 1];
+        // SAFETY: reading one byte into a local.
+        unsafe {
+            libc::close(fds[1]);
+            libc::read(fds[0], byte.as_mut_ptr().cast(), 1);
+            libc::close(fds[0]);
+        }
+        let e = std::process::Command::new(&o.command[0]).args(&o.command[1..]).exec();
+        eprintln!("trace: {}: {e}", o.command[0]);
+        std::process::exit(127);
+    }
+    let traced = info(machina::TRACE_START, child as u64, 0, 0);
+    // SAFETY: letting the child go and waiting for it.
+    let status = unsafe {
+        libc::close(fds[0]);
+        libc::write(fds[1], [1u8].as_ptr().cast(), 1);
+        libc::close(fds[1]);
+        let mut status = 0;
+        libc::waitpid(child, &mut status, 0);
+        status
+    };
+    if traced < 0 {
+        eprintln!("trace: the personality does not trace here (error {})", -traced);
+        std::process::exit(1);
+    }
+    let (records, _) = read_records(start);
+    let dropped = records.windows(2).map(|w| w[1].sequence.saturating_sub(w[0].sequence + 1)).sum::<u64>()
+        + records.first().map_or(0, |r| r.sequence.saturating_sub(start));
+    let mut name = namer();
+    let calls = tree::calls(&records);
+    let mut out = String::new();
+    if o.summary {
+        out.push_str(&tree::summary(&calls, &mut name));
+    } else {
+        for call in &calls {
+            let wanted = o.only.as_ref().is_none_or(|only| {
+                call.number().is_some_and(|n| only.iter().any(|w| *w == tree::syscall(n)))
+            });
+            if wanted {
+                out.push_str(&tree::render_call(call, &mut name));
+            }
+        }
+    }
+    out.push_str(&format!(
+        "trace: {} calls, {} records, {} dropped; {} exited with status {}\n",
+        calls.len(),
+        records.len(),
+        dropped,
+        o.command[0],
+        if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) }
+    ));
+    let written = match &o.output {
+        Some(path) => std::fs::write(path, out.as_bytes()),
+        None => std::io::stdout().write_all(out.as_bytes()),
+    };
+    if let Err(e) = written {
+        eprintln!("trace: writing the trace: {e}");
+        std::process::exit(1);
+    }
+}

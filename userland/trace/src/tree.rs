@@ -1,0 +1,287 @@
+//! From the kernel's trace records to what `trace` prints: the records grouped by request
+//! (trace context: one per system call of a traced process), each call as a line like
+//! strace's, then its hops as an indented tree (a request one level deeper, its reply one
+//! back), with the time since the trap, and for a server's part the time its request waited
+//! in the queue and the time it served. And the summary of `trace -c`.
+//!
+//! Pure: the caller supplies the records and a way to name a task. It must never panic on
+//! records that are cut short (a ring that dropped the start of a request).
+
+use mach_abi::trace::{IRQ, RECEIVE, REPLY, RESUME, SEND, TRAP, TraceRecord};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// Message id of a forwarded system call, and the bit replies carry.
+const SYSCALL_MESSAGE: u32 = 0x4d_0002;
+const REPLY_BIT: u32 = 0x8000_0000;
+
+/// A system call and its hops, in sequence order.
+pub struct Call<'a> {
+    pub hops: Vec<&'a TraceRecord>,
+}
+
+impl Call<'_> {
+    /// The trap that started it (None: the ring lost it).
+    pub fn trap(&self) -> Option<&TraceRecord> {
+        self.hops.iter().copied().find(|r| r.kind == TRAP)
+    }
+
+    pub fn number(&self) -> Option<u32> {
+        self.trap().map(|t| t.msg_id)
+    }
+
+    pub fn result(&self) -> Option<i64> {
+        self.hops.iter().find(|r| r.kind == RESUME).map(|r| r.size as i64)
+    }
+
+    /// Guest time from the trap to the resume.
+    pub fn duration(&self) -> u64 {
+        match (self.hops.first(), self.hops.last()) {
+            (Some(a), Some(b)) => b.tsc.saturating_sub(a.tsc),
+            _ => 0,
+        }
+    }
+}
+
+/// The records grouped by trace context, each group in sequence order, groups in the order
+/// their first record came.
+pub fn calls(records: &[TraceRecord]) -> Vec<Call<'_>> {
+    let mut by_trace: BTreeMap<u32, Vec<&TraceRecord>> = BTreeMap::new();
+    for r in records {
+        by_trace.entry(r.trace).or_default().push(r);
+    }
+    let mut calls: Vec<Call> = by_trace
+        .into_values()
+        .map(|mut hops| {
+            hops.sort_by_key(|r| r.sequence);
+            Call { hops }
+        })
+        .collect();
+    calls.sort_by_key(|c| c.hops.first().map_or(0, |r| r.sequence));
+    calls
+}
+
+/// A message id as a name: `fs.read`, `syscall`, with `.reply` for replies.
+pub fn operation(id: u32) -> String {
+    let reply = id & REPLY_BIT != 0;
+    let base = id & !REPLY_BIT;
+    let name = match base {
+        SYSCALL_MESSAGE => "syscall".to_string(),
+        mach_abi::IRQ_MESSAGE => "irq".to_string(),
+        _ => interfaces::operation_name(base).map_or_else(|| format!("{base:#x}"), str::to_string),
+    };
+    if reply { format!("{name}.reply") } else { name }
+}
+
+/// A system call's name.
+pub fn syscall(number: u32) -> String {
+    personality_unix::linux::syscall_name(number as u64)
+        .map_or_else(|| format!("syscall_{number}"), str::to_string)
+}
+
+/// One call: `read(3) = 20   [cat 3]`, then its hops.
+pub fn render_call(call: &Call, name: &mut dyn FnMut(u32) -> String) -> String {
+    let mut out = String::new();
+    let start = call.hops.first().map_or(0, |r| r.tsc);
+    let (who, head) = match call.trap() {
+        Some(t) => (name(t.task), format!("{}({})", syscall(t.msg_id), t.size as i64)),
+        None => (String::from("?"), String::from("(the start of this request was dropped)")),
+    };
+    let result = call.result().map_or_else(|| String::from("?"), |r| r.to_string());
+    let _ = writeln!(out, "{head} = {result}   [{who}] {} cycles", call.duration());
+    // Each receive waited from its send on the same port; each reply ends its task's receive.
+    let mut sent: Vec<(u32, u32, u64)> = Vec::new();
+    let mut serving: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+    let mut depth = 1usize;
+    for r in &call.hops {
+        let at = r.tsc.saturating_sub(start);
+        let line = match r.kind {
+            TRAP => format!("trap     {}", name(r.task)),
+            SEND => {
+                sent.push((r.port, r.msg_id, r.tsc));
+                format!(
+                    "send     {} -> port {} {} {} bytes",
+                    name(r.task),
+                    r.port,
+                    operation(r.msg_id),
+                    r.size
+                )
+            }
+            RECEIVE => {
+                let waited = sent
+                    .iter()
+                    .position(|&(port, id, _)| port == r.port && id == r.msg_id)
+                    .map(|i| sent.remove(i).2)
+                    .map_or(String::new(), |t| format!(", waited {} in the queue", r.tsc.saturating_sub(t)));
+                serving.entry(r.task).or_default().push(r.tsc);
+                format!(
+                    "receive  {} <- port {} {} {} bytes{waited}",
+                    name(r.task),
+                    r.port,
+                    operation(r.msg_id),
+                    r.size
+                )
+            }
+            REPLY => {
+                let served = serving
+                    .get_mut(&r.task)
+                    .and_then(|s| s.pop())
+                    .map_or(String::new(), |t| format!(", served in {}", r.tsc.saturating_sub(t)));
+                depth = depth.saturating_sub(1).max(1);
+                format!(
+                    "reply    {} -> port {} {} {} bytes{served}",
+                    name(r.task),
+                    r.port,
+                    operation(r.msg_id),
+                    r.size
+                )
+            }
+            RESUME => format!("resume   {} = {}", name(r.task), r.size as i64),
+            IRQ => format!("irq      {} <- the device's interrupt", name(r.task)),
+            k => format!("kind {k} {}", name(r.task)),
+        };
+        let _ = writeln!(out, "{:indent$}+{at:<9} {line}", "", indent = depth * 2);
+        if r.kind == SEND && r.msg_id & REPLY_BIT == 0 {
+            depth += 1;
+        }
+    }
+    out
+}
+
+/// `trace -c`: per call, per server task and per process: counts, messages, bytes, time.
+pub fn summary(calls: &[Call], name: &mut dyn FnMut(u32) -> String) -> String {
+    let mut per_call: BTreeMap<String, (u64, u64, u64, u64)> = BTreeMap::new();
+    let mut per_task: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let mut per_process: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for c in calls {
+        let call_name = c.number().map_or_else(|| String::from("?"), syscall);
+        let messages = c.hops.iter().filter(|r| r.kind == SEND || r.kind == REPLY).count() as u64;
+        let bytes: u64 = c.hops.iter().filter(|r| r.kind == SEND || r.kind == REPLY).map(|r| r.size).sum();
+        let e = per_call.entry(call_name).or_default();
+        *e = (e.0 + 1, e.1 + messages, e.2 + bytes, e.3 + c.duration());
+        for r in c.hops.iter().filter(|r| r.kind == RECEIVE || r.kind == IRQ) {
+            let t = per_task.entry(name(r.task)).or_default();
+            *t = (t.0 + 1, t.1 + r.size);
+        }
+        if let Some(t) = c.trap() {
+            let p = per_process.entry(name(t.task)).or_default();
+            *p = (p.0 + 1, p.1 + c.duration());
+        }
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<20} {:>7} {:>9} {:>11} {:>13}", "call", "calls", "messages", "bytes", "cycles");
+    for (name, (calls, messages, bytes, time)) in &per_call {
+        let _ = writeln!(out, "{name:<20} {calls:>7} {messages:>9} {bytes:>11} {time:>13}");
+    }
+    let _ = writeln!(out, "\n{:<28} {:>9} {:>11}", "task (received)", "messages", "bytes");
+    for (name, (messages, bytes)) in &per_task {
+        let _ = writeln!(out, "{name:<28} {messages:>9} {bytes:>11}");
+    }
+    let _ = writeln!(out, "\n{:<28} {:>7} {:>13}", "process", "calls", "cycles");
+    for (name, (calls, time)) in &per_process {
+        let _ = writeln!(out, "{name:<28} {calls:>7} {time:>13}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hop(sequence: u64, trace: u32, kind: u8, task: u32, port: u32, msg_id: u32, size: u64) -> TraceRecord {
+        TraceRecord {
+            sequence,
+            tsc: sequence * 100,
+            trace,
+            kind,
+            task,
+            port,
+            msg_id,
+            size,
+            ..TraceRecord::default()
+        }
+    }
+
+    /// A read: the app traps, the personality asks fs-server, which asks the block server,
+    /// which takes an interrupt; then replies back and the app resumes.
+    fn read_path() -> Vec<TraceRecord> {
+        let fs_read = 0x101; // io.read
+        vec![
+            hop(1, 7, TRAP, 10, 0, 0, 3),
+            hop(2, 7, SEND, 10, 1, SYSCALL_MESSAGE, 300),
+            hop(3, 7, RECEIVE, 5, 1, SYSCALL_MESSAGE, 300),
+            hop(4, 7, SEND, 5, 2, fs_read, 40),
+            hop(5, 7, RECEIVE, 3, 2, fs_read, 40),
+            hop(6, 7, SEND, 3, 4, 0x301, 40),
+            hop(7, 7, RECEIVE, 2, 4, 0x301, 40),
+            hop(8, 7, IRQ, 2, 9, mach_abi::IRQ_MESSAGE, 33),
+            hop(9, 7, REPLY, 2, 5, 0x301 | REPLY_BIT, 1100),
+            hop(10, 7, RECEIVE, 3, 5, 0x301 | REPLY_BIT, 1100),
+            hop(11, 7, REPLY, 3, 6, fs_read | REPLY_BIT, 60),
+            hop(12, 7, RECEIVE, 5, 6, fs_read | REPLY_BIT, 60),
+            hop(13, 7, REPLY, 5, 7, SYSCALL_MESSAGE | REPLY_BIT, 200),
+            hop(14, 7, RESUME, 10, 0, 0, 20),
+            hop(15, 8, TRAP, 10, 0, 60, 0),
+        ]
+    }
+
+    fn names(task: u32) -> String {
+        match task {
+            10 => "cat 3".into(),
+            5 => "personality-unix 0".into(),
+            3 => "fs-server 0".into(),
+            2 => "block 0".into(),
+            _ => "?".into(),
+        }
+    }
+
+    #[test]
+    fn one_call_per_context_in_order() {
+        let records = read_path();
+        let calls = calls(&records);
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[0].number(), Some(0));
+        assert_eq!(calls[0].result(), Some(20));
+        assert_eq!(calls[0].duration(), 1300);
+        assert_eq!(calls[1].number(), Some(60));
+        assert_eq!(calls[1].result(), None);
+    }
+
+    #[test]
+    fn the_read_path_as_a_tree() {
+        let records = read_path();
+        let calls = calls(&records);
+        let text = render_call(&calls[0], &mut names);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "read(3) = 20   [cat 3] 1300 cycles");
+        assert!(lines[2].contains("send     cat 3 -> port 1 syscall 300 bytes"), "{text}");
+        assert!(lines[3].starts_with("    +200"), "one level deeper: {text}");
+        assert!(
+            lines[3]
+                .contains("receive  personality-unix 0 <- port 1 syscall 300 bytes, waited 100 in the queue")
+        );
+        assert!(lines[4].contains("io.read"), "{text}");
+        assert!(lines[8].contains("irq      block 0"), "{text}");
+        assert!(lines[9].contains("reply    block 0") && lines[9].contains("served in 200"), "{text}");
+        assert!(lines[14].contains("resume   cat 3 = 20"), "{text}");
+        // A call whose start the ring dropped is still shown.
+        let cut = super::calls(&records[3..]);
+        assert!(render_call(&cut[0], &mut names).starts_with("(the start of this request was dropped)"));
+    }
+
+    #[test]
+    fn summary_per_call_task_and_process() {
+        let records = read_path();
+        let calls = calls(&records);
+        let text = summary(&calls, &mut names);
+        assert!(
+            text.lines().any(|l| l.starts_with("read") && l.contains(" 1 ") && l.ends_with("1300")),
+            "{text}"
+        );
+        assert!(text.lines().any(|l| l.starts_with("block 0") && l.contains(" 2 ")), "{text}");
+        assert!(text.lines().any(|l| l.starts_with("cat 3") && l.ends_with("1300")), "{text}");
+        assert_eq!(operation(0x4d_0002 | REPLY_BIT), "syscall.reply");
+        assert_eq!(syscall(0), "read");
+        assert_eq!(syscall(9999), "syscall_9999");
+    }
+}
