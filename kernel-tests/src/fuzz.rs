@@ -29,13 +29,13 @@
 //!
 //! # What it calls
 //!
-//! - Every Mach trap (-1 ..= -50) with arguments from pools: the names it holds (its ports,
+//! - Every Mach trap (-1 ..= -52) with arguments from pools: the names it holds (its ports,
 //!   port sets, send and send-once rights, the host port, its task and thread ports, children's
 //!   task and thread ports, names it received), stale names (destroyed ones), forged names (0,
 //!   `0xffffffff`, random, generation flipped, above 32 bits); pointers into its scratch region,
 //!   straddling the scratch region's end into an unmapped page, null, unmapped, the kernel's
 //!   image and direct map, non-canonical; sizes 0, 1, 4096, unaligned, 1 GiB + 1 page, 2^40,
-//!   `u64::MAX`, random. Unknown negative numbers (-51, -100, `i64::MIN`, ...).
+//!   `u64::MAX`, random. Unknown negative numbers (-53, -100, `i64::MIN`, ...).
 //! - `mach_msg` with built messages: any destination and reply names and dispositions (also
 //!   no disposition at all), port counts up to 255, out-of-line descriptors with bad addresses,
 //!   sizes and flags, data sizes up to `u32::MAX`, buffers straddling the end of the scratch
@@ -507,8 +507,8 @@ struct Fuzz {
     iteration: u64,
     traps: u64,
     unexpected: u64,
-    ok: [u32; 52],
-    failed: [u32; 52],
+    ok: [u32; 54],
+    failed: [u32; 54],
     children_started: u64,
     forwarded: u64,
     received: u64,
@@ -537,16 +537,16 @@ struct Fuzz {
 const RECENT: usize = 64;
 
 /// The last Mach trap's number (they run from -1 down to it).
-const LAST_TRAP: i64 = trap::THREAD_SET_FPU_STATE;
+const LAST_TRAP: i64 = trap::TRACE_TASK_NAME;
 
-/// Statistics slot of a trap number: 1..=50 the traps, 0 foreign calls, 51 unknown traps.
+/// Statistics slot of a trap number: 1..=52 the traps, 0 foreign calls, 53 unknown traps.
 fn slot(nr: i64) -> usize {
     if nr >= 0 {
         0
     } else if nr >= LAST_TRAP {
         (-nr) as usize
     } else {
-        51
+        53
     }
 }
 
@@ -1399,6 +1399,18 @@ impl Fuzz {
             trap::TASK_ID => {
                 let task = self.task_name();
                 self.call(nr, [task, 0, 0, 0, 0, 0], Expect::Any);
+            }
+            trap::HOST_TRACE_PORT => {
+                let host = self.host_name();
+                self.call(nr, [host, 0, 0, 0, 0, 0], Expect::Any);
+            }
+            trap::TRACE_TASK_NAME => {
+                let host = self.host_name();
+                let any = self.rng.next();
+                let task = self.rng.pick(&[0, 1, 2, any]);
+                let size = self.rng.choose(&[0, 1, 16, 64, 4096]);
+                let out = self.write_ptr(size.max(1));
+                self.call(nr, [host, task, out, size, 0, 0], Expect::Any);
             }
             trap::THREAD_GET_FPU_STATE => {
                 let thread = self.thread_name();
@@ -2534,8 +2546,8 @@ pub fn run(params: &str) -> Result<(), &'static str> {
         iteration: 0,
         traps: 0,
         unexpected: 0,
-        ok: [0; 52],
-        failed: [0; 52],
+        ok: [0; 54],
+        failed: [0; 54],
         children_started: 0,
         forwarded: 0,
         received: 0,
@@ -2579,15 +2591,15 @@ pub fn run(params: &str) -> Result<(), &'static str> {
     f.progress();
     println!("fuzz: children named c1 ..= c{}", f.children_started);
     // The per-trap summary, 12 to a line: number: successes/calls.
-    for first in (0..52).step_by(12) {
+    for first in (0..54).step_by(12) {
         use core::fmt::Write as _;
         let mut line = libmach::DebugLine::new();
         let _ = write!(line, "fuzz: per trap (ok/all):");
-        for s in first..(first + 12).min(52) {
+        for s in first..(first + 12).min(54) {
             let all = f.ok[s] + f.failed[s];
             match s {
                 0 => write!(line, " foreign:{}/{all}", f.ok[s]),
-                51 => write!(line, " unknown:{}/{all}", f.ok[s]),
+                53 => write!(line, " unknown:{}/{all}", f.ok[s]),
                 _ => write!(line, " -{s}:{}/{all}", f.ok[s]),
             }
             .ok();

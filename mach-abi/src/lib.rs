@@ -348,8 +348,8 @@ pub mod layout {
     pub const USER_END: u64 = 0x0000_8000_0000_0000;
     /// Top of the first thread's stack; the stack grows down from here.
     pub const USER_STACK_TOP: u64 = 0x0000_7fff_ffff_0000;
-    /// Size of the first thread's stack.
-    pub const USER_STACK_SIZE: u64 = 64 * 1024;
+    /// Size of the first thread's stack (the fuzz harness needs more than 64 KiB).
+    pub const USER_STACK_SIZE: u64 = 128 * 1024;
 }
 
 /// Codes the kernel writes to QEMU's isa-debug-exit port (QEMU exits with `code * 2 + 1`).
