@@ -215,17 +215,19 @@ pub mod trace {
         pub sequence: u64,
         /// Time stamp counter (guest instructions under `-icount shift=0`).
         pub tsc: u64,
+        /// The task's id (as `task_id` answers: never reused while tracing reads it).
+        pub task: u64,
+        /// Message bytes (header, descriptors, data); the result for RESUME; the call's first
+        /// argument for TRAP.
+        pub size: u64,
         /// The trace context (request) this hop belongs to.
         pub trace: u32,
-        pub kind: u8,
-        pub reserved: [u8; 3],
-        pub task: u32,
         pub thread: u32,
         /// Kernel port id (stable while the port lives), 0 for traps and resumes.
         pub port: u32,
         pub msg_id: u32,
-        /// Message bytes (header, descriptors, data), or the trap's result for RESUME.
-        pub size: u64,
+        pub kind: u8,
+        pub reserved: [u8; 7],
     }
 }
 

@@ -84,14 +84,9 @@ pub fn host_trace_port(w: &mut World) -> Result<u64, KernelError> {
 }
 
 /// `trace_task_name(trace, task_id, out, size) -> length`: the name of a live task by the id
-/// trace records carry (their 32 low bits; at most `size` bytes copied).
+/// trace records carry (at most `size` bytes copied).
 pub fn trace_task_name(w: &mut World, task: u64, out: u64, size: u64) -> Result<u64, KernelError> {
-    let name = w
-        .tasks
-        .iter()
-        .find(|(id, _)| *id as u32 == task as u32)
-        .map(|(_, t)| t.name.clone())
-        .ok_or(KernelError::InvalidArgument)?;
+    let name = w.tasks.get(task).map(|t| t.name.clone()).ok_or(KernelError::InvalidArgument)?;
     let n = name.len().min(size as usize);
     crate::memory::user::UserSlice::new(out, n)?.write(name.as_bytes().get(..n).unwrap_or(&[]))?;
     Ok(name.len() as u64)

@@ -22,14 +22,14 @@ static RING: Mutex<Ring> = Mutex::new(Ring {
     records: [TraceRecord {
         sequence: 0,
         tsc: 0,
-        trace: 0,
-        kind: 0,
-        reserved: [0; 3],
         task: 0,
+        size: 0,
+        trace: 0,
         thread: 0,
         port: 0,
         msg_id: 0,
-        size: 0,
+        kind: 0,
+        reserved: [0; 7],
     }; RING_SIZE],
     next: 1,
     last_context: 0,
@@ -51,14 +51,14 @@ pub fn record(trace: u32, kind: u8, task: u64, thread: u64, port: u32, msg_id: u
         *r = TraceRecord {
             sequence,
             tsc,
+            task,
+            size,
             trace,
-            kind,
-            reserved: [0; 3],
-            task: task as u32,
             thread: thread as u32,
             port,
             msg_id,
-            size,
+            kind,
+            reserved: [0; 7],
         };
     }
 }

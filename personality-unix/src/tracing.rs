@@ -63,9 +63,8 @@ pub fn set_traced(unix: &mut Personality, port: PortName, on: bool) -> Result<()
     let p = unix.processes.get_mut(&port).ok_or(ESRCH)?;
     host_trace_task(trace, p.task, on).map_err(|_| EIO)?;
     p.traced = on;
-    // Trace records carry a task id's 32 low bits.
     if let Ok(id) = task_id(p.task) {
-        unix.traced_tasks.insert(id as u32 as u64, (p.pid, p.name.clone()));
+        unix.traced_tasks.insert(id, (p.pid, p.name.clone()));
     }
     Ok(())
 }
@@ -80,7 +79,7 @@ pub fn follow(unix: &mut Personality, port: PortName) {
 /// "name pid" for a task id: a traced process's (even after it ended), else the kernel's
 /// name of a live task with pid 0.
 fn name_of(unix: &Personality, id: u64) -> String {
-    if let Some((pid, name)) = unix.traced_tasks.get(&(id as u32 as u64)) {
+    if let Some((pid, name)) = unix.traced_tasks.get(&id) {
         return alloc::format!("{name} {pid}");
     }
     let mut buffer: Vec<u8> = alloc::vec![0; 64];

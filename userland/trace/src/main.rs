@@ -82,15 +82,14 @@ fn read_records(from: u64) -> (Vec<TraceRecord>, u64) {
 }
 
 /// "name pid" of a task, asked once.
-fn namer() -> impl FnMut(u32) -> String {
+fn namer() -> impl FnMut(u64) -> String {
     let mut known = std::collections::BTreeMap::new();
     move |task| {
         known
             .entry(task)
             .or_insert_with(|| {
                 let mut buffer = [0u8; 96];
-                let n =
-                    info(machina::TRACE_NAME, task as u64, buffer.as_mut_ptr() as u64, buffer.len() as u64);
+                let n = info(machina::TRACE_NAME, task, buffer.as_mut_ptr() as u64, buffer.len() as u64);
                 let text =
                     String::from_utf8_lossy(&buffer[..(n.max(0) as usize).min(buffer.len())]).into_owned();
                 match text.rsplit_once(' ') {
@@ -130,20 +129,32 @@ fn main() {
         std::process::exit(127);
     }
     let traced = info(machina::TRACE_START, child as u64, 0, 0);
-    // SAFETY: letting the child go and waiting for it.
-    let status = unsafe {
+    // SAFETY: letting the child go.
+    unsafe {
         libc::close(fds[0]);
         libc::write(fds[1], [1u8].as_ptr().cast(), 1);
         libc::close(fds[1]);
+    }
+    // Read the ring while the command runs (every 5 ms), so that little is overwritten
+    // before it is read; what is is counted below.
+    let mut records = Vec::new();
+    let mut next = start;
+    let status = loop {
         let mut status = 0;
-        libc::waitpid(child, &mut status, 0);
-        status
+        // SAFETY: waiting for our child without blocking, into a local.
+        let done = unsafe { libc::waitpid(child, &mut status, libc::WNOHANG) } == child;
+        let (more, after) = read_records(next);
+        records.extend(more);
+        next = after;
+        if done {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
     };
     if traced < 0 {
         eprintln!("trace: the personality does not trace here (error {})", -traced);
         std::process::exit(1);
     }
-    let (records, _) = read_records(start);
     let dropped = records.windows(2).map(|w| w[1].sequence.saturating_sub(w[0].sequence + 1)).sum::<u64>()
         + records.first().map_or(0, |r| r.sequence.saturating_sub(start));
     let mut name = namer();

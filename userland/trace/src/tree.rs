@@ -80,7 +80,7 @@ pub fn syscall(number: u32) -> String {
 }
 
 /// One call: `read(3) = 20   [cat 3]`, then its hops.
-pub fn render_call(call: &Call, name: &mut dyn FnMut(u32) -> String) -> String {
+pub fn render_call(call: &Call, name: &mut dyn FnMut(u64) -> String) -> String {
     let mut out = String::new();
     let start = call.hops.first().map_or(0, |r| r.tsc);
     let (who, head) = match call.trap() {
@@ -91,21 +91,25 @@ pub fn render_call(call: &Call, name: &mut dyn FnMut(u32) -> String) -> String {
     let _ = writeln!(out, "{head} = {result}   [{who}] {} cycles", call.duration());
     // Each receive waited from its send on the same port; each reply ends its task's receive.
     let mut sent: Vec<(u32, u32, u64)> = Vec::new();
-    let mut serving: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+    let mut serving: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
     let mut depth = 1usize;
-    for r in &call.hops {
+    // Where a message went: the task that received it (the next receive of the same
+    // message id on the same port), else the port's number.
+    let hops = &call.hops;
+    let to = |i: usize, r: &TraceRecord, name: &mut dyn FnMut(u64) -> String| -> String {
+        hops.iter()
+            .skip(i + 1)
+            .find(|q| q.kind == RECEIVE && q.port == r.port && q.msg_id == r.msg_id)
+            .map_or_else(|| format!("port {}", r.port), |q| name(q.task))
+    };
+    for (i, r) in call.hops.iter().enumerate() {
         let at = r.tsc.saturating_sub(start);
         let line = match r.kind {
             TRAP => format!("trap     {}", name(r.task)),
             SEND => {
                 sent.push((r.port, r.msg_id, r.tsc));
-                format!(
-                    "send     {} -> port {} {} {} bytes",
-                    name(r.task),
-                    r.port,
-                    operation(r.msg_id),
-                    r.size
-                )
+                let target = to(i, r, name);
+                format!("send     {} -> {target} {} {} bytes", name(r.task), operation(r.msg_id), r.size)
             }
             RECEIVE => {
                 let waited = sent
@@ -114,13 +118,7 @@ pub fn render_call(call: &Call, name: &mut dyn FnMut(u32) -> String) -> String {
                     .map(|i| sent.remove(i).2)
                     .map_or(String::new(), |t| format!(", waited {} in the queue", r.tsc.saturating_sub(t)));
                 serving.entry(r.task).or_default().push(r.tsc);
-                format!(
-                    "receive  {} <- port {} {} {} bytes{waited}",
-                    name(r.task),
-                    r.port,
-                    operation(r.msg_id),
-                    r.size
-                )
+                format!("receive  {} {} {} bytes{waited}", name(r.task), operation(r.msg_id), r.size)
             }
             REPLY => {
                 let served = serving
@@ -128,10 +126,10 @@ pub fn render_call(call: &Call, name: &mut dyn FnMut(u32) -> String) -> String {
                     .and_then(|s| s.pop())
                     .map_or(String::new(), |t| format!(", served in {}", r.tsc.saturating_sub(t)));
                 depth = depth.saturating_sub(1).max(1);
+                let target = to(i, r, name);
                 format!(
-                    "reply    {} -> port {} {} {} bytes{served}",
+                    "reply    {} -> {target} {} {} bytes{served}",
                     name(r.task),
-                    r.port,
                     operation(r.msg_id),
                     r.size
                 )
@@ -149,7 +147,7 @@ pub fn render_call(call: &Call, name: &mut dyn FnMut(u32) -> String) -> String {
 }
 
 /// `trace -c`: per call, per server task and per process: counts, messages, bytes, time.
-pub fn summary(calls: &[Call], name: &mut dyn FnMut(u32) -> String) -> String {
+pub fn summary(calls: &[Call], name: &mut dyn FnMut(u64) -> String) -> String {
     let mut per_call: BTreeMap<String, (u64, u64, u64, u64)> = BTreeMap::new();
     let mut per_task: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let mut per_process: BTreeMap<String, (u64, u64)> = BTreeMap::new();
@@ -188,7 +186,7 @@ pub fn summary(calls: &[Call], name: &mut dyn FnMut(u32) -> String) -> String {
 mod tests {
     use super::*;
 
-    fn hop(sequence: u64, trace: u32, kind: u8, task: u32, port: u32, msg_id: u32, size: u64) -> TraceRecord {
+    fn hop(sequence: u64, trace: u32, kind: u8, task: u64, port: u32, msg_id: u32, size: u64) -> TraceRecord {
         TraceRecord {
             sequence,
             tsc: sequence * 100,
@@ -212,11 +210,11 @@ mod tests {
             hop(3, 7, RECEIVE, 5, 1, SYSCALL_MESSAGE, 300),
             hop(4, 7, SEND, 5, 2, fs_read, 40),
             hop(5, 7, RECEIVE, 3, 2, fs_read, 40),
-            hop(6, 7, SEND, 3, 4, 0x301, 40),
-            hop(7, 7, RECEIVE, 2, 4, 0x301, 40),
+            hop(6, 7, SEND, 3, 4, 0x302, 40),
+            hop(7, 7, RECEIVE, 2, 4, 0x302, 40),
             hop(8, 7, IRQ, 2, 9, mach_abi::IRQ_MESSAGE, 33),
-            hop(9, 7, REPLY, 2, 5, 0x301 | REPLY_BIT, 1100),
-            hop(10, 7, RECEIVE, 3, 5, 0x301 | REPLY_BIT, 1100),
+            hop(9, 7, REPLY, 2, 5, 0x302 | REPLY_BIT, 1100),
+            hop(10, 7, RECEIVE, 3, 5, 0x302 | REPLY_BIT, 1100),
             hop(11, 7, REPLY, 3, 6, fs_read | REPLY_BIT, 60),
             hop(12, 7, RECEIVE, 5, 6, fs_read | REPLY_BIT, 60),
             hop(13, 7, REPLY, 5, 7, SYSCALL_MESSAGE | REPLY_BIT, 200),
@@ -225,7 +223,7 @@ mod tests {
         ]
     }
 
-    fn names(task: u32) -> String {
+    fn names(task: u64) -> String {
         match task {
             10 => "cat 3".into(),
             5 => "personality-unix 0".into(),
@@ -254,15 +252,18 @@ mod tests {
         let text = render_call(&calls[0], &mut names);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "read(3) = 20   [cat 3] 1300 cycles");
-        assert!(lines[2].contains("send     cat 3 -> port 1 syscall 300 bytes"), "{text}");
+        assert!(lines[2].contains("send     cat 3 -> personality-unix 0 syscall 300 bytes"), "{text}");
         assert!(lines[3].starts_with("    +200"), "one level deeper: {text}");
         assert!(
-            lines[3]
-                .contains("receive  personality-unix 0 <- port 1 syscall 300 bytes, waited 100 in the queue")
+            lines[3].contains("receive  personality-unix 0 syscall 300 bytes, waited 100 in the queue"),
+            "{text}"
         );
         assert!(lines[4].contains("io.read"), "{text}");
         assert!(lines[8].contains("irq      block 0"), "{text}");
-        assert!(lines[9].contains("reply    block 0") && lines[9].contains("served in 200"), "{text}");
+        assert!(lines[9].contains("reply    block 0 -> fs-server 0 blk.read.reply"), "{text}");
+        assert!(lines[9].contains("served in 200"), "{text}");
+        // The app's resume has no receive: a reply to the kernel's reply port names its port.
+        assert!(lines[13].contains("reply    personality-unix 0 -> port 7 syscall.reply"), "{text}");
         assert!(lines[14].contains("resume   cat 3 = 20"), "{text}");
         // A call whose start the ring dropped is still shown.
         let cut = super::calls(&records[3..]);
