@@ -115,7 +115,8 @@ fn trace_shows_the_hops_of_an_uncached_and_a_cached_read() {
     m.expect_exit(HALTED_STATUS);
 }
 
-/// A traced two-process pipeline: each call is attributed to the process that made it.
+/// A traced two-process pipeline: each call is attributed to the process that made it; and
+/// `trace -p` attached to a running process.
 #[test]
 fn a_traced_pipeline_attributes_each_call_to_its_process() {
     let mut m = Machine::boot(&BootConfig::default_boot());
@@ -143,7 +144,11 @@ fn a_traced_pipeline_attributes_each_call_to_its_process() {
         &out,
         &["write(1) = 3   [cat[", "send     personality-unix -> console io.write", "resume   cat["],
     );
-    at_prompt(&mut m, 2, "exit");
+    // -p attaches to a running process: here a sleep, whose last call is traced.
+    at_prompt(&mut m, 2, "busybox sh -c 'sleep 1 & trace -p $!'");
+    let attached = between_prompts(&mut m, 2);
+    in_order(&attached, &["exit_group(0) = ?   [sleep[", "trace: ", " ended"]);
+    at_prompt(&mut m, 3, "exit");
     m.wait_for_log("mach-kernel: no tasks left", Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));
     m.expect_exit(HALTED_STATUS);
 }

@@ -18,6 +18,8 @@ use std::io::Write;
 
 struct Options {
     summary: bool,
+    /// `-p PID`: attach to a running process instead of starting one.
+    attach: Option<i32>,
     output: Option<String>,
     only: Option<Vec<String>>,
     command: Vec<String>,
@@ -26,23 +28,26 @@ struct Options {
 fn usage() -> ! {
     eprintln!(
         "usage: trace [-c] [-o FILE] [-e CALL,CALL...] COMMAND [ARGS...]\n\
+         \x20      trace [-c] [-o FILE] [-e CALL,CALL...] -p PID\n\
          Run COMMAND and print each system call it (and every process it starts) makes, with\n\
          the message hops it caused: which task sent what to which port, the operation, bytes,\n\
          and time (guest cycles) since the trap.\n\
          \x20 -c       a summary per call, per server and per process instead\n\
          \x20 -o FILE  write to FILE instead of standard output\n\
-         \x20 -e LIST  only these calls (names, comma-separated)"
+         \x20 -e LIST  only these calls (names, comma-separated)\n\
+         \x20 -p PID   attach to running process PID (and what it starts) until it ends"
     );
     std::process::exit(2);
 }
 
 fn options() -> Options {
     let mut args = std::env::args().skip(1);
-    let mut o = Options { summary: false, output: None, only: None, command: Vec::new() };
+    let mut o = Options { summary: false, attach: None, output: None, only: None, command: Vec::new() };
     while let Some(a) = args.next() {
         match a.as_str() {
             "-h" | "--help" => usage(),
             "-c" => o.summary = true,
+            "-p" => o.attach = Some(args.next().and_then(|p| p.parse().ok()).unwrap_or_else(|| usage())),
             "-o" => o.output = Some(args.next().unwrap_or_else(|| usage())),
             "-e" => {
                 let list = args.next().unwrap_or_else(|| usage());
@@ -54,7 +59,7 @@ fn options() -> Options {
             }
         }
     }
-    if o.command.is_empty() {
+    if o.command.is_empty() == o.attach.is_none() {
         usage();
     }
     o
@@ -102,10 +107,37 @@ fn namer() -> impl FnMut(u64) -> String {
     }
 }
 
+/// Read the ring from `next` every 5 ms until `done` says the traced process ended (so that
+/// little is overwritten before it is read; what is is counted as dropped).
+fn collect(mut next: u64, mut done: impl FnMut() -> bool) -> Vec<TraceRecord> {
+    let mut records = Vec::new();
+    loop {
+        let finished = done();
+        let (more, after) = read_records(next);
+        records.extend(more);
+        next = after;
+        if finished {
+            return records;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 fn main() {
     let o = options();
     // Where the ring is now: only what comes after belongs to this run.
     let (_, start) = read_records(1);
+    if let Some(pid) = o.attach {
+        let traced = info(machina::TRACE_START, pid as u64, 0, 0);
+        if traced < 0 {
+            eprintln!("trace: cannot trace process {pid} (error {})", -traced);
+            std::process::exit(1);
+        }
+        // SAFETY: kill with signal 0 only asks whether the process is there.
+        let records = collect(start, || unsafe { libc::kill(pid, 0) } != 0);
+        report(&o, &records, start, &format!("process {pid} ended"));
+        return;
+    }
     // The child waits until it is traced, then runs the command.
     let mut fds = [0; 2];
     // SAFETY: fds has room for two descriptors.
@@ -135,30 +167,23 @@ fn main() {
         libc::write(fds[1], [1u8].as_ptr().cast(), 1);
         libc::close(fds[1]);
     }
-    // Read the ring while the command runs (every 5 ms), so that little is overwritten
-    // before it is read; what is is counted below.
-    let mut records = Vec::new();
-    let mut next = start;
-    let status = loop {
-        let mut status = 0;
-        // SAFETY: waiting for our child without blocking, into a local.
-        let done = unsafe { libc::waitpid(child, &mut status, libc::WNOHANG) } == child;
-        let (more, after) = read_records(next);
-        records.extend(more);
-        next = after;
-        if done {
-            break status;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    };
+    let mut status = 0;
+    // SAFETY: waiting for our child without blocking, into a local.
+    let records = collect(start, || unsafe { libc::waitpid(child, &mut status, libc::WNOHANG) } == child);
     if traced < 0 {
         eprintln!("trace: the personality does not trace here (error {})", -traced);
         std::process::exit(1);
     }
+    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) };
+    report(&o, &records, start, &format!("{} exited with status {code}", o.command[0]));
+}
+
+/// Print (or write to -o's file) the calls or the summary, and the last line.
+fn report(o: &Options, records: &[TraceRecord], start: u64, ending: &str) {
     let dropped = records.windows(2).map(|w| w[1].sequence.saturating_sub(w[0].sequence + 1)).sum::<u64>()
         + records.first().map_or(0, |r| r.sequence.saturating_sub(start));
     let mut name = namer();
-    let calls = tree::calls(&records);
+    let calls = tree::calls(records);
     let mut out = String::new();
     if o.summary {
         out.push_str(&tree::summary(&calls, &mut name));
@@ -173,12 +198,10 @@ fn main() {
         }
     }
     out.push_str(&format!(
-        "trace: {} calls, {} records, {} dropped; {} exited with status {}\n",
+        "trace: {} calls, {} records, {} dropped; {ending}\n",
         calls.len(),
         records.len(),
-        dropped,
-        o.command[0],
-        if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) }
+        dropped
     ));
     let written = match &o.output {
         Some(path) => std::fs::write(path, out.as_bytes()),
