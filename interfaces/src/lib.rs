@@ -14,6 +14,7 @@
 //!
 //! This crate must never hold server logic: types, ids and helpers to encode them only.
 #![no_std]
+extern crate alloc;
 
 pub mod blk;
 pub mod console;
@@ -57,6 +58,22 @@ macro_rules! protocol {
         $(libmach::rpc!($(#[$doc])* $op = $id, $request => $reply);)*
         /// Every operation of this protocol: (message id, "protocol.operation").
         pub const $names: &[(u32, &str)] = &[$(($id, concat!($proto, ".", $opname)),)*];
+
+        /// A message of this protocol shown from its inline data (decoded as the operation's
+        /// request, or with the reply bit as its reply), for `trace`. None: not one of its
+        /// ids, or the data does not decode (a trace record keeps only its start).
+        // 'a names the lifetime some request and reply types borrow from the data.
+        #[allow(unreachable_patterns, clippy::needless_lifetimes)]
+        pub fn describe<'a>(id: u32, data: &'a [u8]) -> Option<alloc::string::String> {
+            let reply = id & libmach::rpc::REPLY_BIT != 0;
+            match id & !libmach::rpc::REPLY_BIT {
+                $(
+                    x if x == $id && !reply => postcard::from_bytes::<$request>(data).ok().map(|r| alloc::format!("{r:?}")),
+                    x if x == $id => postcard::from_bytes::<$reply>(data).ok().map(|r| alloc::format!("{r:?}")),
+                )*
+                _ => None,
+            }
+        }
     };
 }
 
@@ -152,6 +169,15 @@ impl Error {
     }
 }
 
+/// A message of any protocol shown from (the start of) its inline data, for `trace`.
+pub fn describe(id: u32, data: &[u8]) -> Option<alloc::string::String> {
+    io::describe(id, data)
+        .or_else(|| fs::describe(id, data))
+        .or_else(|| blk::describe(id, data))
+        .or_else(|| console::describe(id, data))
+        .or_else(|| unix::describe(id, data))
+}
+
 /// The name of the operation a message id stands for, in any protocol ("fs.open",
 /// "blk.read"; replies carry the request's id with `libmach::rpc::REPLY_BIT`).
 pub fn operation_name(id: u32) -> Option<&'static str> {
@@ -167,6 +193,25 @@ pub fn operation_name(id: u32) -> Option<&'static str> {
 mod tests {
     extern crate std;
     use super::*;
+
+    #[test]
+    fn messages_are_described_from_their_data() {
+        let request = io::ReadRequest { count: 4096, at: Some(0), nonblocking: false };
+        let mut buffer = [0u8; 64];
+        let bytes = postcard::to_slice(&request, &mut buffer).unwrap().to_vec();
+        let id = <io::Read as libmach::rpc::Rpc>::ID;
+        assert_eq!(
+            describe(id, &bytes).as_deref(),
+            Some("ReadRequest { count: 4096, at: Some(0), nonblocking: false }")
+        );
+        let answer: Result<u32, Error> = Err(Error::NoSpace);
+        let mut buffer = [0u8; 64];
+        let bytes = postcard::to_slice(&answer, &mut buffer).unwrap().to_vec();
+        let write = <io::Write as libmach::rpc::Rpc>::ID | libmach::rpc::REPLY_BIT;
+        assert_eq!(describe(write, &bytes).as_deref(), Some("Err(NoSpace)"));
+        assert_eq!(describe(0x7777, &bytes), None);
+        assert_eq!(describe(id, &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), None);
+    }
 
     #[test]
     fn ids_are_unique_across_every_protocol() {

@@ -227,8 +227,15 @@ pub mod trace {
         pub port: u32,
         pub msg_id: u32,
         pub kind: u8,
-        pub reserved: [u8; 7],
+        /// How many bytes of `data` hold the start of the message's inline data.
+        pub data_len: u8,
+        pub reserved: [u8; 6],
+        /// The start of the message's inline data (for a trace to decode the request).
+        pub data: [u8; TRACE_DATA],
     }
+
+    /// Bytes of a message's inline data a trace record keeps.
+    pub const TRACE_DATA: usize = 32;
 }
 
 /// Indices of a task's special ports.

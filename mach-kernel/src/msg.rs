@@ -240,7 +240,16 @@ fn try_send(
         ports.consume_destination(right, &mut events);
         let trace = w.thread_trace(current);
         let task_id = w.current_task_id().unwrap_or(0);
-        crate::trace::record(trace, trace_kind::REPLY, task_id, current, right.port, header.id, 0);
+        crate::trace::record_data(
+            trace,
+            trace_kind::REPLY,
+            task_id,
+            current,
+            right.port,
+            header.id,
+            data.len() as u64,
+            data,
+        );
         w.set_thread_trace(current, 0);
         reply.apply(w, thread);
         w.handle_events(&mut events);
@@ -379,7 +388,16 @@ fn send_locked(
     };
     let was_reply = header.remote_disposition == disposition::MOVE_SEND_ONCE;
     let kind = if was_reply { trace_kind::REPLY } else { trace_kind::SEND };
-    crate::trace::record(trace, kind, task.id, current, destination, header.id, message.size() as u64);
+    crate::trace::record_data(
+        trace,
+        kind,
+        task.id,
+        current,
+        destination,
+        header.id,
+        message.size() as u64,
+        &message.data,
+    );
     ports.consume_destination(destination_right, events);
     ports.note_queued(&message.ports, destination);
     ports.note_queued(message.reply.as_slice(), destination);

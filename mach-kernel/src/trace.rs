@@ -29,7 +29,9 @@ static RING: Mutex<Ring> = Mutex::new(Ring {
         port: 0,
         msg_id: 0,
         kind: 0,
-        reserved: [0; 7],
+        data_len: 0,
+        reserved: [0; 6],
+        data: [0; mach_abi::trace::TRACE_DATA],
     }; RING_SIZE],
     next: 1,
     last_context: 0,
@@ -39,8 +41,29 @@ static RING: Mutex<Ring> = Mutex::new(Ring {
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub fn record(trace: u32, kind: u8, task: u64, thread: u64, port: u32, msg_id: u32, size: u64) {
+    record_data(trace, kind, task, thread, port, msg_id, size, &[]);
+}
+
+/// Record one hop with the start of its message's inline data (nothing when `trace` is 0).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn record_data(
+    trace: u32,
+    kind: u8,
+    task: u64,
+    thread: u64,
+    port: u32,
+    msg_id: u32,
+    size: u64,
+    data: &[u8],
+) {
     if trace == 0 {
         return;
+    }
+    let mut kept = [0u8; mach_abi::trace::TRACE_DATA];
+    let data_len = data.len().min(kept.len());
+    if let (Some(to), Some(from)) = (kept.get_mut(..data_len), data.get(..data_len)) {
+        to.copy_from_slice(from);
     }
     let tsc = cpu::rdtsc();
     let mut ring = RING.lock();
@@ -58,7 +81,9 @@ pub fn record(trace: u32, kind: u8, task: u64, thread: u64, port: u32, msg_id: u
             port,
             msg_id,
             kind,
-            reserved: [0; 7],
+            data_len: data_len as u8,
+            reserved: [0; 6],
+            data: kept,
         };
     }
 }

@@ -27,7 +27,7 @@ pub mod machina {
     pub const TRACE_START: u64 = 3;
     pub const TRACE_STOP: u64 = 6;
     /// `info(TRACE_READ, from, buffer, max)`: the kernel's trace records with sequence
-    /// numbers from `from` on (`mach_abi::trace::TraceRecord`, at most 256): their count.
+    /// numbers from `from` on (`mach_abi::trace::TraceRecord`, at most 64): their count.
     pub const TRACE_READ: u64 = 4;
     /// `info(TRACE_NAME, task_id, buffer, size)`: "name pid" of a task (pid 0: no process).
     pub const TRACE_NAME: u64 = 5;

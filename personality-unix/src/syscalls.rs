@@ -103,7 +103,7 @@ pub fn build_answer<const N: usize>(answer: Answer, reply_to: PortName, m: &mut 
         disposition::MOVE_SEND_ONCE,
         mach_abi::forward::SYSCALL_MESSAGE | libmach::rpc::REPLY_BIT,
     );
-    let _ = m.fill_data(|room| -> Result<usize, ()> {
+    let filled = m.fill_data(|room| -> Result<usize, ()> {
         let head = reply.as_bytes();
         let total = head.len() + extra.len();
         let out = room.get_mut(..total).ok_or(())?;
@@ -111,6 +111,16 @@ pub fn build_answer<const N: usize>(answer: Answer, reply_to: PortName, m: &mut 
         out[head.len()..].copy_from_slice(extra);
         Ok(total)
     });
+    if filled.is_err() {
+        // More bytes than one answer holds (a call must cap what it copies out): the call
+        // fails rather than the thread never being answered.
+        let refused = SyscallReply { result: -EINVAL, ..SyscallReply::default() };
+        let _ = m.fill_data(|room| -> Result<usize, ()> {
+            let head = refused.as_bytes();
+            room.get_mut(..head.len()).ok_or(())?.copy_from_slice(head);
+            Ok(head.len())
+        });
+    }
     true
 }
 

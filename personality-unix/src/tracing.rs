@@ -35,10 +35,11 @@ pub fn dispatch(unix: &mut Personality, port: PortName, call: u64, args: [u64; 4
                 },
             }
         }
-        // Records from sequence a1 on, at most a3 (256) into a2: the count.
+        // Records from sequence a1 on, at most a3 (and 64: what one answer holds) into a2:
+        // the count.
         machina::TRACE_READ => {
             let Some(trace) = unix.trace.as_ref().map(|t| t.name()) else { return Some(error(ENOSYS)) };
-            let mut records = alloc::vec![TraceRecord::default(); a3.min(256) as usize];
+            let mut records = alloc::vec![TraceRecord::default(); a3.min(64) as usize];
             match host_trace_read(trace, a1, &mut records) {
                 Ok(n) => Answer::CopyOut { value: n as i64, to: a2, bytes: records[..n].as_bytes().to_vec() },
                 Err(_) => error(EIO),

@@ -71,6 +71,12 @@ fn trace_shows_the_hops_of_an_uncached_and_a_cached_read() {
             "] = 4096",
         ],
     );
+    // Messages are decoded from the protocol definitions: the requests' fields.
+    assert!(
+        uncached.contains("io.read ReadRequest { count: 4096, at: None, nonblocking: false }"),
+        "{uncached}"
+    );
+    assert!(uncached.contains("blk.read ReadRequest { sector: "), "{uncached}");
     // (Records dropped would be counted on the last line; the read call above is whole.)
     assert!(uncached.contains(" dropped; dd exited with status 0"), "{uncached}");
     // The device's interrupt, when the block server had to wait for it (QEMU may have the

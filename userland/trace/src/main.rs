@@ -74,7 +74,7 @@ fn info(call: u64, a: u64, b: u64, c: u64) -> i64 {
 fn read_records(from: u64) -> (Vec<TraceRecord>, u64) {
     let mut all = Vec::new();
     let mut next = from;
-    let mut buffer = vec![TraceRecord::default(); 256];
+    let mut buffer = vec![TraceRecord::default(); 64];
     loop {
         let n = info(machina::TRACE_READ, next, buffer.as_mut_ptr() as u64, buffer.len() as u64);
         if n <= 0 {

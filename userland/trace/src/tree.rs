@@ -73,6 +73,13 @@ pub fn operation(id: u32) -> String {
     if reply { format!("{name}.reply") } else { name }
 }
 
+/// What a message carried, decoded from the start of its data that the record keeps (the
+/// protocol's request or reply type), or nothing.
+pub fn carried(r: &TraceRecord) -> String {
+    let data = r.data.get(..r.data_len as usize).unwrap_or(&[]);
+    interfaces::describe(r.msg_id, data).map_or_else(String::new, |d| format!(" {d}"))
+}
+
 /// A system call's name.
 pub fn syscall(number: u32) -> String {
     personality_unix::linux::syscall_name(number as u64)
@@ -109,7 +116,13 @@ pub fn render_call(call: &Call, name: &mut dyn FnMut(u64) -> String) -> String {
             SEND => {
                 sent.push((r.port, r.msg_id, r.tsc));
                 let target = to(i, r, name);
-                format!("send     {} -> {target} {} {} bytes", name(r.task), operation(r.msg_id), r.size)
+                format!(
+                    "send     {} -> {target} {}{} {} bytes",
+                    name(r.task),
+                    operation(r.msg_id),
+                    carried(r),
+                    r.size
+                )
             }
             RECEIVE => {
                 let waited = sent
@@ -128,9 +141,10 @@ pub fn render_call(call: &Call, name: &mut dyn FnMut(u64) -> String) -> String {
                 depth = depth.saturating_sub(1).max(1);
                 let target = to(i, r, name);
                 format!(
-                    "reply    {} -> {target} {} {} bytes{served}",
+                    "reply    {} -> {target} {}{} {} bytes{served}",
                     name(r.task),
                     operation(r.msg_id),
+                    carried(r),
                     r.size
                 )
             }
