@@ -290,19 +290,11 @@ impl Personality {
     /// The whole file at `path` (absolute), read through the file system, and its stat; an
     /// error is an errno.
     fn read_file(&mut self, path: &str) -> Result<(Vec<u8>, io::Stat), i64> {
+        use crate::files::ask;
         let request =
             interfaces::fs::OpenRequest { path, flags: open::READ, mode: 0, credentials: Credentials::ROOT };
-        let fs = self.fs.name();
-        let stat = rpc::call_timeout::<interfaces::fs::Open>(
-            fs,
-            &request,
-            &[],
-            self.reply.name(),
-            &mut self.scratch,
-            10_000,
-        )
-        .map_err(|_| linux::errno::EIO)?
-        .map_err(|e| e.errno() as i64)?;
+        let stat =
+            ask::<interfaces::fs::Open, _>(self.fs.name(), &request, self.reply.name(), &mut self.scratch)?;
         let file = match self.scratch.port(0) {
             Some(d) if d.disposition == received::SEND => SendRight::from_name(d.name),
             _ => return Err(linux::errno::EIO),
@@ -311,16 +303,7 @@ impl Personality {
         loop {
             let at = data.len() as u64;
             let request = io::ReadRequest { count: io::MAX_TRANSFER, at: Some(at), nonblocking: false };
-            let chunk = rpc::call_timeout::<io::Read>(
-                file.name(),
-                &request,
-                &[],
-                self.reply.name(),
-                &mut self.scratch,
-                10_000,
-            )
-            .map_err(|_| linux::errno::EIO)?
-            .map_err(|e| e.errno() as i64)?;
+            let chunk = ask::<io::Read, _>(file.name(), &request, self.reply.name(), &mut self.scratch)?;
             if chunk.is_empty() {
                 return Ok((data, stat));
             }
