@@ -48,10 +48,16 @@ pub struct EndPort {
 
 pub type ServedPipe = Pipe<Waiter>;
 
-/// pipe / pipe2: a new pipe, its read and write ends as two descriptors.
-pub fn make(unix: &mut Personality, port: PortName, out: u64, flags: u64) -> Answer {
+/// The number of a new pipe.
+fn new_pipe_number(unix: &mut Personality) -> u32 {
     let id = unix.next_pipe;
     unix.next_pipe = unix.next_pipe.wrapping_add(1);
+    id
+}
+
+/// pipe / pipe2: a new pipe, its read and write ends as two descriptors.
+pub fn make(unix: &mut Personality, port: PortName, out: u64, flags: u64) -> Answer {
+    let id = new_pipe_number(unix);
     let close_on_exec = flags & open::CLOEXEC != 0;
     let nonblocking = flags & open::NONBLOCK != 0;
     let Some(p) = unix.processes.get_mut(&port) else { return Answer::None };
@@ -204,8 +210,7 @@ pub fn end_port(unix: &mut Personality, id: u32, write: bool) -> Option<PortName
 
 /// `unix.pipe`: a new pipe whose ends are ports, for a client that is not a process here.
 pub fn make_for_client(unix: &mut Personality, reply_to: PortName) {
-    let id = unix.next_pipe;
-    unix.next_pipe = unix.next_pipe.wrapping_add(1);
+    let id = new_pipe_number(unix);
     unix.pipes.insert(id, ServedPipe::default());
     let ends = (end_port(unix, id, false), end_port(unix, id, true));
     let mut m = Message::new();
