@@ -7,6 +7,8 @@
 #   make debug          boot paused with a GDB stub on :1234
 #   make boot-time      measure QEMU launch -> kernel banner -> first user output
 #   make bench          guest instruction counts for IPC and scheduling (-icount)
+#   make trace          trace CMD="cat /etc/motd" in the guest: build/trace/ gets text, NDJSON,
+#                       Chrome trace-event JSON (Perfetto) and an SVG sequence diagram
 #   make fuzz           random calls to every trap: SEED=n CALLS=100000 FUZZ_OPTIONS=a,b
 #   make reset-disk     rebuild build/rootfs.img from rootfs/ (what make run wrote is lost)
 #   make clean
@@ -29,7 +31,7 @@ export BOOT ?= direct
 export KLOG ?= file
 export QEMU_MEMORY ?= 512M
 
-.PHONY: all setup build run reset-disk test lint unit-test system-test iso debug boot-time bench fuzz clean
+.PHONY: all setup build run reset-disk test lint unit-test system-test iso debug boot-time bench trace fuzz clean
 
 all: build
 
@@ -52,6 +54,8 @@ build: setup
 	@scripts/fetch-busybox.sh build/busybox
 	@scripts/stage-rootfs.sh rootfs $(STAGE) build/busybox/bin/busybox $(addprefix target/x86_64-unknown-linux-musl/release/,$(USERLAND))
 	@mkdir -p $(STAGE)/tests/busybox && cp -a tests/busybox-scripts/*.sh $(STAGE)/tests/busybox/
+	@# A file nothing reads before tests/tests/trace.rs does (its first read reaches the disk).
+	@mkdir -p $(STAGE)/tests/trace && seq 1 30000 > $(STAGE)/tests/trace/numbers.txt
 	@scripts/make-disk.sh $(STAGE) build/rootfs.img 1024 64M
 	@scripts/make-disk.sh $(STAGE) build/rootfs-4k.img 4096 64M
 	@scripts/make-disk.sh rootfs build/small.img 1024 4M
@@ -94,6 +98,12 @@ boot-time: build
 
 bench: build
 	$(CARGO) run --release -q -p system-tests --bin bench
+
+# trace CMD at the guest's shell; the files it writes are copied out of the disk (debugfs).
+# CMD reaches the program through the environment, so the host's shell never parses it.
+export CMD ?= cat /etc/motd
+trace: build
+	$(CARGO) run --release -q -p system-tests --bin trace-host
 
 # kernel-tests' fuzz case (docs/testing.md): SEED empty = from the clock; the whole kernel log
 # ends up in build/fuzz.log; exit status 1 on a failure (the seed and last call are printed).

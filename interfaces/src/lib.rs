@@ -28,8 +28,15 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// length and the bytes themselves. (A plain `&[u8]` would be encoded element by element,
 /// which costs about 8 instructions a byte; the bytes on the wire are the same.) Decoding
 /// borrows from the message buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
 pub struct Bytes<'a>(pub &'a [u8]);
+
+/// As a byte string, `b"Welcome\n"` (what a trace shows of file data).
+impl core::fmt::Debug for Bytes<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "b\"{}\"", self.0.escape_ascii())
+    }
+}
 
 impl Serialize for Bytes<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

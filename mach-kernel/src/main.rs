@@ -117,6 +117,14 @@ extern "C" fn kernel_entry() -> ! {
     if let Some(word) = options.unknown {
         kprintln!("cmdline: ignoring unknown option \"{word}\"");
     }
+    if let Some(records) = options.trace_ring {
+        match crate::trace::resize(records) {
+            Ok(()) => kprintln!("trace: the ring keeps {records} records"),
+            Err(e) => {
+                kprintln!("trace: cannot keep {records} records ({e:?}); {} kept", crate::trace::capacity())
+            }
+        }
+    }
     if let Some(test) = options.selftest {
         selftest(test);
     }

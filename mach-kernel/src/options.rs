@@ -3,6 +3,7 @@
 //! Known keys:
 //! - `selftest=panic|pagefault|timer|hang`: exercise a kernel failure path or the timer at boot
 //!   (used by the system tests).
+//! - `trace_ring=N`: keep N trace records (64 to 1,048,576) instead of the default 4,096.
 //!
 //! Unknown words are reported, never fatal.
 
@@ -18,9 +19,14 @@ pub enum SelfTest {
     Hang,
 }
 
+/// The trace ring sizes `trace_ring=` accepts (records of 88 bytes: up to 88 MiB).
+pub const TRACE_RING_RANGE: core::ops::RangeInclusive<usize> = 64..=1 << 20;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct KernelOptions<'a> {
     pub selftest: Option<SelfTest>,
+    /// `trace_ring=N`: how many trace records the ring keeps.
+    pub trace_ring: Option<usize>,
     /// The first word the kernel did not understand, to report.
     pub unknown: Option<&'a str>,
 }
@@ -29,17 +35,22 @@ impl<'a> KernelOptions<'a> {
     pub fn parse(cmdline: &'a str) -> Self {
         let mut options = KernelOptions::default();
         for word in cmdline.split_ascii_whitespace() {
-            let known = match word.split_once('=') {
+            let test = match word.split_once('=') {
                 Some(("selftest", "panic")) => Some(SelfTest::Panic),
                 Some(("selftest", "pagefault")) => Some(SelfTest::PageFault),
                 Some(("selftest", "timer")) => Some(SelfTest::Timer),
                 Some(("selftest", "hang")) => Some(SelfTest::Hang),
                 _ => None,
             };
-            match known {
-                Some(test) => options.selftest = Some(test),
-                None if options.unknown.is_none() => options.unknown = Some(word),
-                None => {}
+            let ring = match word.split_once('=') {
+                Some(("trace_ring", n)) => n.parse().ok().filter(|n| TRACE_RING_RANGE.contains(n)),
+                _ => None,
+            };
+            match (test, ring) {
+                (Some(test), _) => options.selftest = Some(test),
+                (_, Some(n)) => options.trace_ring = Some(n),
+                _ if options.unknown.is_none() => options.unknown = Some(word),
+                _ => {}
             }
         }
         options
@@ -57,5 +68,11 @@ mod tests {
         let o = KernelOptions::parse("  quiet selftest=timer selftest=bogus ");
         assert_eq!(o.selftest, Some(SelfTest::Timer));
         assert_eq!(o.unknown, Some("quiet"));
+        assert_eq!(KernelOptions::parse("trace_ring=100000").trace_ring, Some(100_000));
+        // Out of range or not a number: reported, the default kept.
+        for bad in ["trace_ring=8", "trace_ring=x", "trace_ring=99999999"] {
+            let o = KernelOptions::parse(bad);
+            assert_eq!((o.trace_ring, o.unknown), (None, Some(bad)));
+        }
     }
 }

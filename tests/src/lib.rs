@@ -8,6 +8,9 @@
 //!
 //! Artifacts come from `make build` (build/volume, build/direct-loader, build/rootfs.img).
 
+pub mod trace_check;
+pub mod trace_files;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

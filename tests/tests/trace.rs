@@ -4,7 +4,8 @@
 //! stops at fs-server.
 
 use std::time::Duration;
-use system_tests::{BootConfig, HALTED_STATUS, Machine};
+use system_tests::trace_check::{self, TracedCall};
+use system_tests::{BootConfig, HALTED_STATUS, Machine, trace_files};
 
 fn at_prompt(m: &mut Machine, n: usize, line: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -119,6 +120,127 @@ fn trace_shows_the_hops_of_an_uncached_and_a_cached_read() {
     at_prompt(&mut m, 5, "exit");
     m.wait_for_log("mach-kernel: no tasks left", Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));
     m.expect_exit(HALTED_STATUS);
+}
+
+/// `trace cat FILE` twice, as records (`--ndjson`) checked with the trace-assertion helper:
+/// the first time, the reads that fs-server's cache does not have go app, kernel, unix, fs,
+/// blk (IRQ, blk), fs, unix, kernel, app, exactly; the second time no read reaches the block
+/// server. (/tests/trace/numbers.txt is 169 KiB that nothing reads before; fs-server reads
+/// ahead 64 KiB, so some of the first run's reads are cached already.)
+#[test]
+fn trace_cat_hops_are_exact_for_uncached_and_cached_reads() {
+    let mut m = Machine::boot(&BootConfig::default_boot());
+    let traced = |n: usize| {
+        format!("trace --ndjson -o /t{n} -e sendfile cat /tests/trace/numbers.txt > /dev/null && cat /t{n}")
+    };
+    let cached: Vec<String> =
+        ["cat", "kernel", "personality-unix", "fs-server", "personality-unix", "kernel", "cat"]
+            .map(String::from)
+            .into();
+    let uncached = |irq: bool| -> Vec<String> {
+        let device: &[&str] = if irq { &["block", "IRQ", "block"] } else { &["block"] };
+        ["cat", "kernel", "personality-unix", "fs-server"]
+            .iter()
+            .chain(device)
+            .chain(&["fs-server", "personality-unix", "kernel", "cat"])
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let calls_of = |text: &str| -> Vec<TracedCall> {
+        let calls = trace_check::parse(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        // 168,894 bytes in 4 KiB calls, and the one that finds the end.
+        assert_eq!(calls.len(), 43, "{text}");
+        assert!(calls.iter().all(|c| c.syscall == "sendfile" && c.process.starts_with("cat[")), "{text}");
+        calls
+    };
+    at_prompt(&mut m, 1, &traced(1));
+    let first = calls_of(&between_prompts(&mut m, 1));
+    let from_disk: Vec<&TracedCall> = first.iter().filter(|c| c.reaches("block")).collect();
+    assert!(!from_disk.is_empty(), "no read of the first run reached the block server: {first:#?}");
+    for call in &first {
+        if call.reaches("block") {
+            let irq = call.path().iter().any(|s| s == "IRQ");
+            assert_eq!(call.path(), uncached(irq), "{:#?}", call.hop_words());
+        } else {
+            assert_eq!(call.path(), cached, "{:#?}", call.hop_words());
+        }
+    }
+    at_prompt(&mut m, 2, &traced(2));
+    let second = calls_of(&between_prompts(&mut m, 2));
+    for call in &second {
+        assert!(!call.reaches("block"), "a cached read reached the block server: {:#?}", call.hop_words());
+        assert_eq!(call.path(), cached, "{:#?}", call.hop_words());
+    }
+    at_prompt(&mut m, 3, "rm /t1 /t2; exit");
+    m.wait_for_log("mach-kernel: no tasks left", Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));
+    m.expect_exit(HALTED_STATUS);
+}
+
+/// The ring sized at boot (`trace_ring=64`, the smallest): a traced `ls -l` of /bin fills it
+/// between trace's reads; what was overwritten is counted and reported, and nothing waits.
+#[test]
+fn a_small_ring_drops_records_and_says_how_many() {
+    let mut config = BootConfig::default_boot();
+    config.conf = config.conf.replace("kernel_cmdline:\n", "kernel_cmdline: trace_ring=64\n");
+    let mut m = Machine::boot(&config);
+    m.wait_for_log("trace: the ring keeps 64 records", Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    at_prompt(&mut m, 1, "trace -o /t.txt ls -l /bin > /dev/null; tail -1 /t.txt; echo done $?");
+    let out = between_prompts(&mut m, 1);
+    let last =
+        out.lines().find(|l| l.starts_with("trace: ")).unwrap_or_else(|| panic!("no last line:\n{out}"));
+    let dropped: u64 = last
+        .split(", ")
+        .find_map(|w| w.strip_suffix(" dropped; ls exited with status 0").and_then(|n| n.parse().ok()))
+        .unwrap_or_else(|| panic!("{last}"));
+    assert!(dropped > 0, "a 64-record ring kept everything of ls -l /bin? {last}");
+    assert!(out.contains("done 0"), "{out}");
+    at_prompt(&mut m, 2, "rm /t.txt; exit");
+    m.wait_for_log("mach-kernel: no tasks left", Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));
+    m.expect_exit(HALTED_STATUS);
+}
+
+/// What `make trace` does: the four files, each parsed, with one arrow per recorded hop.
+#[test]
+fn make_trace_files_parse_with_an_arrow_per_hop() {
+    let out = std::env::temp_dir().join(format!("machina-trace-{}", std::process::id()));
+    let console = trace_files::run(&BootConfig::default_boot(), "cat /etc/motd", &out)
+        .unwrap_or_else(|e| panic!("make trace: {e}"));
+    assert!(console.contains("Welcome to Machina."), "{console}");
+    let read = |file: &str| std::fs::read_to_string(out.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    // NDJSON: one parsed object a record.
+    let ndjson = read("trace.ndjson");
+    let records: Vec<serde_json::Value> =
+        ndjson.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    let hops = records.len();
+    assert!(hops > 100, "{hops} records");
+    // The text says how many records it read: the same number, none dropped here.
+    let text = read("trace.txt");
+    let last = text.lines().last().unwrap_or("");
+    assert!(last.contains(&format!(" {hops} records, 0 dropped; cat exited with status 0")), "{last}");
+    assert_eq!(text.lines().filter(|l| l.trim_start().starts_with('+')).count(), hops);
+    // Chrome trace events: a flow arrow (start and finish) per hop, on tracks that are named.
+    let chrome: serde_json::Value = serde_json::from_str(&read("trace.json")).expect("trace.json parses");
+    let events = chrome["traceEvents"].as_array().expect("traceEvents");
+    let count = |ph: &str| events.iter().filter(|e| e["ph"] == ph).count();
+    assert_eq!((count("s"), count("f")), (hops, hops));
+    let tracks: Vec<&str> = events
+        .iter()
+        .filter(|e| e["name"] == "thread_name")
+        .filter_map(|e| e["args"]["name"].as_str())
+        .collect();
+    for name in ["kernel", "personality-unix", "fs-server", "console"] {
+        assert!(tracks.contains(&name), "no {name} track: {tracks:?}");
+    }
+    // The SVG: XML, an arrow per hop, a lifeline per track.
+    let svg = read("trace.svg");
+    let doc = roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("trace.svg: {e}"));
+    let class = |n: &roxmltree::Node| n.attribute("class").unwrap_or("").to_string();
+    let arrows = doc.descendants().filter(|n| n.has_tag_name("line") && class(n).starts_with("hop ")).count();
+    assert_eq!(arrows, hops);
+    let lifelines = doc.descendants().filter(|n| n.has_tag_name("line") && class(n) == "lifeline").count();
+    assert_eq!(lifelines, tracks.len());
+    let _ = std::fs::remove_dir_all(&out);
 }
 
 /// A traced two-process pipeline: each call is attributed to the process that made it; and

@@ -3,13 +3,15 @@
 //! hops as an indented tree (trap, send, receive, irq, reply, resume) with the task, the
 //! port, the operation (`io.read`, `blk.read`), the bytes carried, the time since the trap,
 //! and each server's time waiting in its queue and serving. `-c` prints a summary per call,
-//! per server and per process instead.
+//! per server and per process instead; `--ndjson` one JSON record a line; `-O DIR` writes
+//! the text, NDJSON, Chrome trace-event JSON and an SVG sequence diagram into DIR.
 //!
 //! The personality traces the program (and what it forks and execs) through its trace port
 //! and hands out the kernel's records (`machina::TRACE_*`). It must never lose a record
 //! silently: a gap in the sequence numbers (the ring overwrote records before they were
 //! read) is reported as records dropped.
 
+mod export;
 mod tree;
 
 use mach_abi::trace::TraceRecord;
@@ -18,6 +20,10 @@ use std::io::Write;
 
 struct Options {
     summary: bool,
+    /// `--ndjson`: one JSON object per record instead of the text.
+    ndjson: bool,
+    /// `-O DIR`: every format, as files in DIR.
+    export: Option<String>,
     /// `-p PID`: attach to a running process instead of starting one.
     attach: Option<i32>,
     output: Option<String>,
@@ -27,13 +33,16 @@ struct Options {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: trace [-c] [-o FILE] [-e CALL,CALL...] COMMAND [ARGS...]\n\
-         \x20      trace [-c] [-o FILE] [-e CALL,CALL...] -p PID\n\
+        "usage: trace [-c | --ndjson] [-o FILE] [-O DIR] [-e CALL,CALL...] COMMAND [ARGS...]\n\
+         \x20      trace [-c | --ndjson] [-o FILE] [-O DIR] [-e CALL,CALL...] -p PID\n\
          Run COMMAND and print each system call it (and every process it starts) makes, with\n\
          the message hops it caused: which task sent what to which port, the operation, bytes,\n\
          and time (guest cycles) since the trap.\n\
          \x20 -c       a summary per call, per server and per process instead\n\
+         \x20 --ndjson one JSON object per hop record instead (names and decoded data)\n\
          \x20 -o FILE  write to FILE instead of standard output\n\
+         \x20 -O DIR   also write DIR/trace.txt, trace.ndjson, trace.json (Chrome trace\n\
+         \x20          events with flow arrows: Perfetto) and trace.svg (sequence diagram)\n\
          \x20 -e LIST  only these calls (names, comma-separated)\n\
          \x20 -p PID   attach to running process PID (and what it starts) until it ends"
     );
@@ -42,11 +51,21 @@ fn usage() -> ! {
 
 fn options() -> Options {
     let mut args = std::env::args().skip(1);
-    let mut o = Options { summary: false, attach: None, output: None, only: None, command: Vec::new() };
+    let mut o = Options {
+        summary: false,
+        ndjson: false,
+        export: None,
+        attach: None,
+        output: None,
+        only: None,
+        command: Vec::new(),
+    };
     while let Some(a) = args.next() {
         match a.as_str() {
             "-h" | "--help" => usage(),
             "-c" => o.summary = true,
+            "--ndjson" => o.ndjson = true,
+            "-O" => o.export = Some(args.next().unwrap_or_else(|| usage())),
             "-p" => o.attach = Some(args.next().and_then(|p| p.parse().ok()).unwrap_or_else(|| usage())),
             "-o" => o.output = Some(args.next().unwrap_or_else(|| usage())),
             "-e" => {
@@ -59,7 +78,7 @@ fn options() -> Options {
             }
         }
     }
-    if o.command.is_empty() == o.attach.is_none() {
+    if o.command.is_empty() == o.attach.is_none() || (o.summary && o.ndjson) {
         usage();
     }
     o
@@ -178,31 +197,40 @@ fn main() {
     report(&o, &records, start, &format!("{} exited with status {code}", o.command[0]));
 }
 
-/// Print (or write to -o's file) the calls or the summary, and the last line.
+/// Print (or write to -o's file) the calls, the summary or the records, and the last line;
+/// with -O, every format into its directory.
 fn report(o: &Options, records: &[TraceRecord], start: u64, ending: &str) {
     let dropped = records.windows(2).map(|w| w[1].sequence.saturating_sub(w[0].sequence + 1)).sum::<u64>()
         + records.first().map_or(0, |r| r.sequence.saturating_sub(start));
     let mut name = namer();
-    let calls = tree::calls(records);
-    let mut out = String::new();
-    if o.summary {
-        out.push_str(&tree::summary(&calls, &mut name));
-    } else {
+    let all = tree::calls(records);
+    let calls: Vec<&tree::Call> = all
+        .iter()
+        .filter(|call| {
+            o.only
+                .as_ref()
+                .is_none_or(|only| call.number().is_some_and(|n| only.iter().any(|w| *w == tree::syscall(n))))
+        })
+        .collect();
+    let last =
+        format!("trace: {} calls, {} records, {} dropped; {ending}\n", all.len(), records.len(), dropped);
+    let text = |name: &mut dyn FnMut(u64) -> String| {
+        let mut out = String::new();
         for call in &calls {
-            let wanted = o.only.as_ref().is_none_or(|only| {
-                call.number().is_some_and(|n| only.iter().any(|w| *w == tree::syscall(n)))
-            });
-            if wanted {
-                out.push_str(&tree::render_call(call, &mut name));
-            }
+            out.push_str(&tree::render_call(call, name));
         }
-    }
-    out.push_str(&format!(
-        "trace: {} calls, {} records, {} dropped; {ending}\n",
-        calls.len(),
-        records.len(),
-        dropped
-    ));
+        out + &last
+    };
+    let chosen: Vec<tree::Call> = calls.iter().map(|c| tree::Call { hops: c.hops.clone() }).collect();
+    let out = if o.summary {
+        tree::summary(&all, &mut name) + &last
+    } else if o.ndjson {
+        // The records alone on the output; how many and what was dropped to the terminal.
+        eprint!("{last}");
+        export::ndjson(&chosen, &mut name)
+    } else {
+        text(&mut name)
+    };
     let written = match &o.output {
         Some(path) => std::fs::write(path, out.as_bytes()),
         None => std::io::stdout().write_all(out.as_bytes()),
@@ -210,5 +238,20 @@ fn report(o: &Options, records: &[TraceRecord], start: u64, ending: &str) {
     if let Err(e) = written {
         eprintln!("trace: writing the trace: {e}");
         std::process::exit(1);
+    }
+    if let Some(dir) = &o.export {
+        let files = [
+            ("trace.txt", text(&mut name)),
+            ("trace.ndjson", export::ndjson(&chosen, &mut name)),
+            ("trace.json", export::chrome(&chosen, &mut name)),
+            ("trace.svg", export::svg(&chosen, &mut name)),
+        ];
+        let written = std::fs::create_dir_all(dir).and_then(|()| {
+            files.iter().try_for_each(|(file, body)| std::fs::write(format!("{dir}/{file}"), body.as_bytes()))
+        });
+        if let Err(e) = written {
+            eprintln!("trace: writing {dir}: {e}");
+            std::process::exit(1);
+        }
     }
 }

@@ -86,73 +86,75 @@ pub fn syscall(number: u32) -> String {
         .map_or_else(|| format!("syscall_{number}"), str::to_string)
 }
 
-/// One call: `read(3) = 20   [cat 3]`, then its hops.
-pub fn render_call(call: &Call, name: &mut dyn FnMut(u64) -> String) -> String {
-    let mut out = String::new();
-    let start = call.hops.first().map_or(0, |r| r.tsc);
-    let (who, head) = match call.trap() {
-        Some(t) => (name(t.task), format!("{}({})", syscall(t.msg_id), t.size as i64)),
-        None => (String::from("?"), String::from("(the start of this request was dropped)")),
-    };
-    let result = call.result().map_or_else(|| String::from("?"), |r| r.to_string());
-    let _ = writeln!(out, "{head} = {result}   [{who}] {} cycles", call.duration());
-    // Each receive waited from its send on the same port; each reply ends its task's receive.
-    let mut sent: Vec<(u32, u32, u64)> = Vec::new();
-    let mut serving: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+/// One hop of a call with what the records around it tell.
+pub struct Hop<'a> {
+    pub record: &'a TraceRecord,
+    /// SEND and REPLY: the task that received the message (the next receive of the same
+    /// message id on the same port); None when no task did in this call (the answer to a
+    /// trap goes to the kernel's reply port).
+    pub receiver: Option<u64>,
+    /// RECEIVE: the index (in the call's hops) of the send it took, when the call has it.
+    pub sent_at: Option<usize>,
+    /// RECEIVE: cycles the message waited in the port's queue (from its send).
+    pub waited: Option<u64>,
+    /// REPLY: cycles the replying task served the request (from its receive).
+    pub served: Option<u64>,
+    /// REPLY: the index (in the call's hops) of the receive that started the serving.
+    pub serving_from: Option<usize>,
+    /// Depth in the tree: 1 for the caller's own hops, one more inside each request.
+    pub depth: usize,
+}
+
+/// The hops of a call, each with where its message went, its queue wait or serving time
+/// and its depth.
+pub fn hops<'a>(call: &Call<'a>) -> Vec<Hop<'a>> {
+    let records = &call.hops;
+    // Sends not yet received: (index, port, message id).
+    let mut in_queue: Vec<(usize, u32, u32)> = Vec::new();
+    // Per task, the receives it has not replied to yet (a stack: nested requests).
+    let mut serving: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
     let mut depth = 1usize;
-    // Where a message went: the task that received it (the next receive of the same
-    // message id on the same port), else the port's number.
-    let hops = &call.hops;
-    let to = |i: usize, r: &TraceRecord, name: &mut dyn FnMut(u64) -> String| -> String {
-        hops.iter()
-            .skip(i + 1)
-            .find(|q| q.kind == RECEIVE && q.port == r.port && q.msg_id == r.msg_id)
-            .map_or_else(|| format!("port {}", r.port), |q| name(q.task))
-    };
-    for (i, r) in call.hops.iter().enumerate() {
-        let at = r.tsc.saturating_sub(start);
-        let line = match r.kind {
-            TRAP => format!("trap     {}", name(r.task)),
-            SEND => {
-                sent.push((r.port, r.msg_id, r.tsc));
-                let target = to(i, r, name);
-                format!(
-                    "send     {} -> {target} {}{} {} bytes",
-                    name(r.task),
-                    operation(r.msg_id),
-                    carried(r),
-                    r.size
-                )
+    let mut out = Vec::with_capacity(records.len());
+    for (i, &r) in records.iter().enumerate() {
+        let mut hop = Hop {
+            record: r,
+            receiver: None,
+            sent_at: None,
+            waited: None,
+            served: None,
+            serving_from: None,
+            depth,
+        };
+        match r.kind {
+            SEND | REPLY => {
+                hop.receiver = records
+                    .iter()
+                    .skip(i + 1)
+                    .find(|q| q.kind == RECEIVE && q.port == r.port && q.msg_id == r.msg_id)
+                    .map(|q| q.task);
+                in_queue.push((i, r.port, r.msg_id));
+                if r.kind == REPLY {
+                    hop.serving_from = serving.get_mut(&r.task).and_then(|s| s.pop());
+                    hop.served =
+                        hop.serving_from.and_then(|at| records.get(at)).map(|q| r.tsc.saturating_sub(q.tsc));
+                    depth = depth.saturating_sub(1).max(1);
+                    hop.depth = depth;
+                }
             }
             RECEIVE => {
-                let waited = sent
-                    .iter()
-                    .position(|&(port, id, _)| port == r.port && id == r.msg_id)
-                    .map(|i| sent.remove(i).2)
-                    .map_or(String::new(), |t| format!(", waited {} in the queue", r.tsc.saturating_sub(t)));
-                serving.entry(r.task).or_default().push(r.tsc);
-                format!("receive  {} {} {} bytes{waited}", name(r.task), operation(r.msg_id), r.size)
+                if let Some(q) = in_queue.iter().position(|&(_, port, id)| port == r.port && id == r.msg_id) {
+                    let (at, _, _) = in_queue.remove(q);
+                    hop.sent_at = Some(at);
+                    hop.waited = records.get(at).map(|s| r.tsc.saturating_sub(s.tsc));
+                }
+                // A request (not a reply to one of its own) starts the task's serving.
+                if r.msg_id & REPLY_BIT == 0 {
+                    serving.entry(r.task).or_default().push(i);
+                }
             }
-            REPLY => {
-                let served = serving
-                    .get_mut(&r.task)
-                    .and_then(|s| s.pop())
-                    .map_or(String::new(), |t| format!(", served in {}", r.tsc.saturating_sub(t)));
-                depth = depth.saturating_sub(1).max(1);
-                let target = to(i, r, name);
-                format!(
-                    "reply    {} -> {target} {}{} {} bytes{served}",
-                    name(r.task),
-                    operation(r.msg_id),
-                    carried(r),
-                    r.size
-                )
-            }
-            RESUME => format!("resume   {} = {}", name(r.task), r.size as i64),
-            IRQ => format!("irq      {} <- the device's interrupt", name(r.task)),
-            k => format!("kind {k} {}", name(r.task)),
-        };
-        let _ = writeln!(out, "{:indent$}+{at:<9} {line}", "", indent = depth * 2);
+            _ => {}
+        }
+        out.push(hop);
         if r.kind == SEND && r.msg_id & REPLY_BIT == 0 {
             depth += 1;
         }
@@ -160,10 +162,83 @@ pub fn render_call(call: &Call, name: &mut dyn FnMut(u64) -> String) -> String {
     out
 }
 
-/// `trace -c`: per call, per server task and per process: counts, messages, bytes, time.
+/// The head line of a call: `read(3) = 20   [cat 3] 1300 cycles`.
+pub fn call_line(call: &Call, name: &mut dyn FnMut(u64) -> String) -> String {
+    let (who, head) = match call.trap() {
+        Some(t) => (name(t.task), format!("{}({})", syscall(t.msg_id), t.size as i64)),
+        None => (String::from("?"), String::from("(the start of this request was dropped)")),
+    };
+    let result = call.result().map_or_else(|| String::from("?"), |r| r.to_string());
+    format!("{head} = {result}   [{who}] {} cycles", call.duration())
+}
+
+/// What one hop says, without its time: `send     cat 3 -> fs-server io.read ... 40 bytes`.
+pub fn hop_text(hop: &Hop, name: &mut dyn FnMut(u64) -> String) -> String {
+    let r = hop.record;
+    let target =
+        |name: &mut dyn FnMut(u64) -> String| hop.receiver.map_or_else(|| format!("port {}", r.port), name);
+    match r.kind {
+        TRAP => format!("trap     {}", name(r.task)),
+        SEND => {
+            let target = target(name);
+            format!(
+                "send     {} -> {target} {}{} {} bytes",
+                name(r.task),
+                operation(r.msg_id),
+                carried(r),
+                r.size
+            )
+        }
+        RECEIVE => {
+            let waited = hop.waited.map_or(String::new(), |w| format!(", waited {w} in the queue"));
+            format!("receive  {} {} {} bytes{waited}", name(r.task), operation(r.msg_id), r.size)
+        }
+        REPLY => {
+            let target = target(name);
+            let served = hop.served.map_or(String::new(), |s| format!(", served in {s}"));
+            format!(
+                "reply    {} -> {target} {}{} {} bytes{served}",
+                name(r.task),
+                operation(r.msg_id),
+                carried(r),
+                r.size
+            )
+        }
+        RESUME => format!("resume   {} = {}", name(r.task), r.size as i64),
+        IRQ => format!("irq      {} <- the device's interrupt", name(r.task)),
+        k => format!("kind {k} {}", name(r.task)),
+    }
+}
+
+/// One call: its head line, then its hops, each indented by its depth with the time since
+/// the trap.
+pub fn render_call(call: &Call, name: &mut dyn FnMut(u64) -> String) -> String {
+    let mut out = String::new();
+    let start = call.hops.first().map_or(0, |r| r.tsc);
+    let _ = writeln!(out, "{}", call_line(call, name));
+    for hop in hops(call) {
+        let at = hop.record.tsc.saturating_sub(start);
+        let _ = writeln!(out, "{:indent$}+{at:<9} {}", "", hop_text(&hop, name), indent = hop.depth * 2);
+    }
+    out
+}
+
+/// A task's part in the traced calls, for `trace -c`.
+#[derive(Default)]
+struct TaskShare {
+    messages: u64,
+    bytes: u64,
+    /// Cycles its messages waited in its queues.
+    waited: u64,
+    /// Cycles from its receives to its replies.
+    served: u64,
+}
+
+/// `trace -c`: per call, per server task and per process: counts, messages, bytes, time;
+/// each server's time split into its requests' waiting in the queue and its serving.
 pub fn summary(calls: &[Call], name: &mut dyn FnMut(u64) -> String) -> String {
     let mut per_call: BTreeMap<String, (u64, u64, u64, u64)> = BTreeMap::new();
-    let mut per_task: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let mut per_task: BTreeMap<String, TaskShare> = BTreeMap::new();
     let mut per_process: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for c in calls {
         let call_name = c.number().map_or_else(|| String::from("?"), syscall);
@@ -171,9 +246,18 @@ pub fn summary(calls: &[Call], name: &mut dyn FnMut(u64) -> String) -> String {
         let bytes: u64 = c.hops.iter().filter(|r| r.kind == SEND || r.kind == REPLY).map(|r| r.size).sum();
         let e = per_call.entry(call_name).or_default();
         *e = (e.0 + 1, e.1 + messages, e.2 + bytes, e.3 + c.duration());
-        for r in c.hops.iter().filter(|r| r.kind == RECEIVE || r.kind == IRQ) {
+        for hop in hops(c) {
+            let r = hop.record;
+            if !matches!(r.kind, RECEIVE | IRQ | REPLY) {
+                continue;
+            }
             let t = per_task.entry(name(r.task)).or_default();
-            *t = (t.0 + 1, t.1 + r.size);
+            if r.kind != REPLY {
+                t.messages += 1;
+                t.bytes += r.size;
+            }
+            t.waited += hop.waited.unwrap_or(0);
+            t.served += hop.served.unwrap_or(0);
         }
         if let Some(t) = c.trap() {
             let p = per_process.entry(name(t.task)).or_default();
@@ -185,9 +269,14 @@ pub fn summary(calls: &[Call], name: &mut dyn FnMut(u64) -> String) -> String {
     for (name, (calls, messages, bytes, time)) in &per_call {
         let _ = writeln!(out, "{name:<20} {calls:>7} {messages:>9} {bytes:>11} {time:>13}");
     }
-    let _ = writeln!(out, "\n{:<28} {:>9} {:>11}", "task (received)", "messages", "bytes");
-    for (name, (messages, bytes)) in &per_task {
-        let _ = writeln!(out, "{name:<28} {messages:>9} {bytes:>11}");
+    let _ = writeln!(
+        out,
+        "\n{:<28} {:>9} {:>11} {:>13} {:>13}",
+        "task (received)", "messages", "bytes", "queue wait", "serving"
+    );
+    for (name, t) in &per_task {
+        let _ =
+            writeln!(out, "{name:<28} {:>9} {:>11} {:>13} {:>13}", t.messages, t.bytes, t.waited, t.served);
     }
     let _ = writeln!(out, "\n{:<28} {:>7} {:>13}", "process", "calls", "cycles");
     for (name, (calls, time)) in &per_process {
@@ -197,7 +286,7 @@ pub fn summary(calls: &[Call], name: &mut dyn FnMut(u64) -> String) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn hop(sequence: u64, trace: u32, kind: u8, task: u64, port: u32, msg_id: u32, size: u64) -> TraceRecord {
@@ -216,7 +305,7 @@ mod tests {
 
     /// A read: the app traps, the personality asks fs-server, which asks the block server,
     /// which takes an interrupt; then replies back and the app resumes.
-    fn read_path() -> Vec<TraceRecord> {
+    pub(crate) fn read_path() -> Vec<TraceRecord> {
         let fs_read = 0x101; // io.read
         vec![
             hop(1, 7, TRAP, 10, 0, 0, 3),
@@ -237,7 +326,7 @@ mod tests {
         ]
     }
 
-    fn names(task: u64) -> String {
+    pub(crate) fn names(task: u64) -> String {
         match task {
             10 => "cat 3".into(),
             5 => "personality-unix 0".into(),
@@ -294,6 +383,10 @@ mod tests {
             "{text}"
         );
         assert!(text.lines().any(|l| l.starts_with("block 0") && l.contains(" 2 ")), "{text}");
+        // fs-server's request waited 100 in its queue (send 4, receive 5) and it served
+        // from 5 to 11; its blk.read.reply waited 100 too.
+        let fs = text.lines().find(|l| l.starts_with("fs-server 0")).unwrap_or_default();
+        assert!(fs.ends_with(" 200           600"), "{fs:?}\n{text}");
         assert!(text.lines().any(|l| l.starts_with("cat 3") && l.ends_with("1300")), "{text}");
         assert_eq!(operation(0x4d_0002 | REPLY_BIT), "syscall.reply");
         assert_eq!(syscall(0), "read");
