@@ -14,7 +14,7 @@ if ((${#need_targets[@]})); then
     rustup target add "${need_targets[@]}"
 fi
 
-declare -A package_of=([qemu-system-x86_64]=qemu-system-x86 [mke2fs]=e2fsprogs [e2fsck]=e2fsprogs
+declare -A package_of=([qemu-system-x86_64]=qemu-system-x86 [mke2fs]=e2fsprogs [e2fsck]=e2fsprogs [debugfs]=e2fsprogs
                        [xorriso]=xorriso [mcopy]=mtools)
 missing=()
 for tool in "${!package_of[@]}"; do

@@ -84,6 +84,11 @@ pub fn ndjson(calls: &[Call], name: &mut dyn FnMut(u64) -> String) -> String {
         for hop in tree::hops(call) {
             let r = hop.record;
             let (from, to) = ends(&hop, name);
+            // A trap's and a resume's "operation" is the call itself.
+            let operation = match r.kind {
+                TRAP | RESUME => syscall.clone(),
+                _ => tree::operation(r.msg_id),
+            };
             let _ = write!(
                 out,
                 "{{\"sequence\":{},\"tsc\":{},\"call\":{},\"syscall\":{},\"process\":{},\"kind\":\"{}\",\
@@ -100,7 +105,7 @@ pub fn ndjson(calls: &[Call], name: &mut dyn FnMut(u64) -> String) -> String {
                 r.thread,
                 r.port,
                 r.msg_id,
-                json_string(&tree::operation(r.msg_id)),
+                json_string(&operation),
                 r.size,
                 json_string(&from),
                 json_string(&to),
@@ -331,6 +336,7 @@ mod tests {
         assert_eq!(lines[0]["kind"], "trap");
         assert_eq!(lines[0]["syscall"], "read");
         assert_eq!(lines[3]["operation"], "io.read");
+        assert_eq!((&lines[13]["operation"], &lines[13]["kind"]), (&"read".into(), &"resume".into()));
         assert_eq!(lines[3]["receiver"], "fs-server 0");
         assert_eq!(lines[4]["waited"], 100);
         assert_eq!(lines[7]["from"], "kernel");
