@@ -229,7 +229,11 @@ pub mod trace {
         pub kind: u8,
         /// How many bytes of `data` hold the start of the message's inline data.
         pub data_len: u8,
-        pub reserved: [u8; 6],
+        /// SEND and REPLY: port rights the message carried (at most 255 counted).
+        pub rights: u8,
+        /// SEND and REPLY: out-of-line memory regions the message carried (at most 255).
+        pub regions: u8,
+        pub reserved: [u8; 4],
         /// The start of the message's inline data (for a trace to decode the request).
         pub data: [u8; TRACE_DATA],
     }

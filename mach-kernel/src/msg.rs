@@ -240,7 +240,7 @@ fn try_send(
         ports.consume_destination(right, &mut events);
         let trace = w.thread_trace(current);
         let task_id = w.current_task_id().unwrap_or(0);
-        crate::trace::record_data(
+        crate::trace::record_message(
             trace,
             trace_kind::REPLY,
             task_id,
@@ -248,7 +248,7 @@ fn try_send(
             right.port,
             header.id,
             data.len() as u64,
-            data,
+            crate::trace::Carried { data, ..Default::default() },
         );
         w.set_thread_trace(current, 0);
         reply.apply(w, thread);
@@ -388,7 +388,7 @@ fn send_locked(
     };
     let was_reply = header.remote_disposition == disposition::MOVE_SEND_ONCE;
     let kind = if was_reply { trace_kind::REPLY } else { trace_kind::SEND };
-    crate::trace::record_data(
+    crate::trace::record_message(
         trace,
         kind,
         task.id,
@@ -396,7 +396,11 @@ fn send_locked(
         destination,
         header.id,
         message.size() as u64,
-        &message.data,
+        crate::trace::Carried {
+            data: &message.data,
+            rights: message.ports.len(),
+            regions: message.ool.len(),
+        },
     );
     ports.consume_destination(destination_right, events);
     ports.note_queued(&message.ports, destination);

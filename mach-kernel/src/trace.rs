@@ -36,7 +36,9 @@ static RING: Mutex<Ring> = Mutex::new(Ring {
         msg_id: 0,
         kind: 0,
         data_len: 0,
-        reserved: [0; 6],
+        rights: 0,
+        regions: 0,
+        reserved: [0; 4],
         data: [0; mach_abi::trace::TRACE_DATA],
     }; RING_SIZE],
     sized: None,
@@ -104,17 +106,28 @@ pub fn capacity() -> usize {
     RING.lock().capacity() as usize
 }
 
+/// What a message hop carried, for its record.
+#[derive(Clone, Copy, Default)]
+pub struct Carried<'a> {
+    /// The message's inline data (its start is kept).
+    pub data: &'a [u8],
+    /// Port rights carried.
+    pub rights: usize,
+    /// Out-of-line memory regions carried.
+    pub regions: usize,
+}
+
 /// Record one hop of request `trace` (nothing when 0).
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub fn record(trace: u32, kind: u8, task: u64, thread: u64, port: u32, msg_id: u32, size: u64) {
-    record_data(trace, kind, task, thread, port, msg_id, size, &[]);
+    record_message(trace, kind, task, thread, port, msg_id, size, Carried::default());
 }
 
-/// Record one hop with the start of its message's inline data (nothing when `trace` is 0).
+/// Record one message hop with what it carried (nothing when `trace` is 0).
 #[allow(clippy::too_many_arguments)]
 #[inline]
-pub fn record_data(
+pub fn record_message(
     trace: u32,
     kind: u8,
     task: u64,
@@ -122,12 +135,13 @@ pub fn record_data(
     port: u32,
     msg_id: u32,
     size: u64,
-    data: &[u8],
+    carried: Carried,
 ) {
     if trace == 0 {
         return;
     }
     let mut kept = [0u8; mach_abi::trace::TRACE_DATA];
+    let data = carried.data;
     let data_len = data.len().min(kept.len());
     if let (Some(to), Some(from)) = (kept.get_mut(..data_len), data.get(..data_len)) {
         to.copy_from_slice(from);
@@ -149,7 +163,9 @@ pub fn record_data(
             msg_id,
             kind,
             data_len: data_len as u8,
-            reserved: [0; 6],
+            rights: carried.rights.min(255) as u8,
+            regions: carried.regions.min(255) as u8,
+            reserved: [0; 4],
             data: kept,
         };
     }

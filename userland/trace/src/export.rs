@@ -68,7 +68,14 @@ fn label(hop: &Hop) -> String {
     let r = hop.record;
     match r.kind {
         TRAP => format!("trap {}", tree::syscall(r.msg_id)),
-        SEND | REPLY | RECEIVE => format!("{} {} {} B", kind_name(r.kind), tree::operation(r.msg_id), r.size),
+        SEND | REPLY => format!(
+            "{} {} {} B{}",
+            kind_name(r.kind),
+            tree::operation(r.msg_id),
+            r.size,
+            tree::rights_and_regions(r)
+        ),
+        RECEIVE => format!("receive {} {} B", tree::operation(r.msg_id), r.size),
         RESUME => format!("resume = {}", r.size as i64),
         IRQ => "irq".to_string(),
         k => format!("kind {k}"),
@@ -110,6 +117,9 @@ pub fn ndjson(calls: &[Call], name: &mut dyn FnMut(u64) -> String) -> String {
                 json_string(&from),
                 json_string(&to),
             );
+            if matches!(r.kind, SEND | REPLY) {
+                let _ = write!(out, ",\"rights\":{},\"regions\":{}", r.rights, r.regions);
+            }
             if let Some(task) = hop.receiver {
                 let _ = write!(out, ",\"receiver\":{}", json_string(&name(task)));
             }
@@ -339,6 +349,7 @@ mod tests {
         assert_eq!((&lines[13]["operation"], &lines[13]["kind"]), (&"read".into(), &"resume".into()));
         assert_eq!(lines[3]["receiver"], "fs-server 0");
         assert_eq!(lines[4]["waited"], 100);
+        assert_eq!((&lines[10]["rights"], &lines[10]["regions"]), (&1.into(), &0.into()));
         assert_eq!(lines[7]["from"], "kernel");
         assert_eq!(lines[7]["to"], "block 0");
         assert_eq!(lines[8]["from"], "block 0");

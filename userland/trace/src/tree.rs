@@ -34,6 +34,28 @@ impl Call<'_> {
         self.hops.iter().find(|r| r.kind == RESUME).map(|r| r.size as i64)
     }
 
+    /// Address-space crossings: how many times the running task changed (the caller, each
+    /// task that received a message or an interrupt, the caller again at the resume). A
+    /// cached read: caller, personality, fs-server, personality, caller: 4.
+    pub fn crossings(&self) -> u64 {
+        let running =
+            self.hops.iter().filter(|r| matches!(r.kind, TRAP | RECEIVE | IRQ | RESUME)).map(|r| r.task);
+        let mut last = None;
+        let mut changes = 0;
+        for task in running {
+            if last.is_some_and(|l| l != task) {
+                changes += 1;
+            }
+            last = Some(task);
+        }
+        changes
+    }
+
+    /// Port rights the call's messages carried.
+    pub fn rights(&self) -> u64 {
+        self.hops.iter().filter(|r| matches!(r.kind, SEND | REPLY)).map(|r| u64::from(r.rights)).sum()
+    }
+
     /// Guest time from the trap to the resume.
     pub fn duration(&self) -> u64 {
         match (self.hops.first(), self.hops.last()) {
@@ -162,14 +184,33 @@ pub fn hops<'a>(call: &Call<'a>) -> Vec<Hop<'a>> {
     out
 }
 
+/// A call's first argument as a number: an `int` passed in 32 bits (AT_FDCWD, -100, comes
+/// as 0xffffff9c) is shown negative.
+pub fn first_argument(value: u64) -> i64 {
+    match u32::try_from(value) {
+        Ok(low) if low >= 0x8000_0000 => i64::from(low as i32),
+        _ => value as i64,
+    }
+}
+
 /// The head line of a call: `read(3) = 20   [cat 3] 1300 cycles`.
 pub fn call_line(call: &Call, name: &mut dyn FnMut(u64) -> String) -> String {
     let (who, head) = match call.trap() {
-        Some(t) => (name(t.task), format!("{}({})", syscall(t.msg_id), t.size as i64)),
+        Some(t) => (name(t.task), format!("{}({})", syscall(t.msg_id), first_argument(t.size))),
         None => (String::from("?"), String::from("(the start of this request was dropped)")),
     };
     let result = call.result().map_or_else(|| String::from("?"), |r| r.to_string());
     format!("{head} = {result}   [{who}] {} cycles", call.duration())
+}
+
+/// The rights and out-of-line regions a message carried: `, 1 right`, or nothing.
+pub fn rights_and_regions(r: &TraceRecord) -> String {
+    let plural = |n: u8, one: &str| match n {
+        0 => String::new(),
+        1 => format!(", 1 {one}"),
+        n => format!(", {n} {one}s"),
+    };
+    plural(r.rights, "right") + &plural(r.regions, "region")
 }
 
 /// What one hop says, without its time: `send     cat 3 -> fs-server io.read ... 40 bytes`.
@@ -182,11 +223,12 @@ pub fn hop_text(hop: &Hop, name: &mut dyn FnMut(u64) -> String) -> String {
         SEND => {
             let target = target(name);
             format!(
-                "send     {} -> {target} {}{} {} bytes",
+                "send     {} -> {target} {}{} {} bytes{}",
                 name(r.task),
                 operation(r.msg_id),
                 carried(r),
-                r.size
+                r.size,
+                rights_and_regions(r)
             )
         }
         RECEIVE => {
@@ -197,11 +239,12 @@ pub fn hop_text(hop: &Hop, name: &mut dyn FnMut(u64) -> String) -> String {
             let target = target(name);
             let served = hop.served.map_or(String::new(), |s| format!(", served in {s}"));
             format!(
-                "reply    {} -> {target} {}{} {} bytes{served}",
+                "reply    {} -> {target} {}{} {} bytes{}{served}",
                 name(r.task),
                 operation(r.msg_id),
                 carried(r),
-                r.size
+                r.size,
+                rights_and_regions(r)
             )
         }
         RESUME => format!("resume   {} = {}", name(r.task), r.size as i64),
@@ -223,6 +266,17 @@ pub fn render_call(call: &Call, name: &mut dyn FnMut(u64) -> String) -> String {
     out
 }
 
+/// A system call's totals, for `trace -c`.
+#[derive(Default)]
+struct CallShare {
+    calls: u64,
+    messages: u64,
+    crossings: u64,
+    bytes: u64,
+    rights: u64,
+    cycles: u64,
+}
+
 /// A task's part in the traced calls, for `trace -c`.
 #[derive(Default)]
 struct TaskShare {
@@ -234,10 +288,11 @@ struct TaskShare {
     served: u64,
 }
 
-/// `trace -c`: per call, per server task and per process: counts, messages, bytes, time;
-/// each server's time split into its requests' waiting in the queue and its serving.
+/// `trace -c`: per call (counts, messages, address-space crossings, bytes and rights carried,
+/// time), per server task (messages, bytes, and its time split into its requests' waiting in
+/// the queue and its serving) and per process.
 pub fn summary(calls: &[Call], name: &mut dyn FnMut(u64) -> String) -> String {
-    let mut per_call: BTreeMap<String, (u64, u64, u64, u64)> = BTreeMap::new();
+    let mut per_call: BTreeMap<String, CallShare> = BTreeMap::new();
     let mut per_task: BTreeMap<String, TaskShare> = BTreeMap::new();
     let mut per_process: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for c in calls {
@@ -245,7 +300,12 @@ pub fn summary(calls: &[Call], name: &mut dyn FnMut(u64) -> String) -> String {
         let messages = c.hops.iter().filter(|r| r.kind == SEND || r.kind == REPLY).count() as u64;
         let bytes: u64 = c.hops.iter().filter(|r| r.kind == SEND || r.kind == REPLY).map(|r| r.size).sum();
         let e = per_call.entry(call_name).or_default();
-        *e = (e.0 + 1, e.1 + messages, e.2 + bytes, e.3 + c.duration());
+        e.calls += 1;
+        e.messages += messages;
+        e.crossings += c.crossings();
+        e.bytes += bytes;
+        e.rights += c.rights();
+        e.cycles += c.duration();
         for hop in hops(c) {
             let r = hop.record;
             if !matches!(r.kind, RECEIVE | IRQ | REPLY) {
@@ -265,9 +325,17 @@ pub fn summary(calls: &[Call], name: &mut dyn FnMut(u64) -> String) -> String {
         }
     }
     let mut out = String::new();
-    let _ = writeln!(out, "{:<20} {:>7} {:>9} {:>11} {:>13}", "call", "calls", "messages", "bytes", "cycles");
-    for (name, (calls, messages, bytes, time)) in &per_call {
-        let _ = writeln!(out, "{name:<20} {calls:>7} {messages:>9} {bytes:>11} {time:>13}");
+    let _ = writeln!(
+        out,
+        "{:<20} {:>7} {:>9} {:>9} {:>11} {:>7} {:>13}",
+        "call", "calls", "messages", "crossings", "bytes", "rights", "cycles"
+    );
+    for (name, c) in &per_call {
+        let _ = writeln!(
+            out,
+            "{name:<20} {:>7} {:>9} {:>9} {:>11} {:>7} {:>13}",
+            c.calls, c.messages, c.crossings, c.bytes, c.rights, c.cycles
+        );
     }
     let _ = writeln!(
         out,
@@ -318,7 +386,7 @@ pub(crate) mod tests {
             hop(8, 7, IRQ, 2, 9, mach_abi::IRQ_MESSAGE, 33),
             hop(9, 7, REPLY, 2, 5, 0x302 | REPLY_BIT, 1100),
             hop(10, 7, RECEIVE, 3, 5, 0x302 | REPLY_BIT, 1100),
-            hop(11, 7, REPLY, 3, 6, fs_read | REPLY_BIT, 60),
+            TraceRecord { rights: 1, ..hop(11, 7, REPLY, 3, 6, fs_read | REPLY_BIT, 60) },
             hop(12, 7, RECEIVE, 5, 6, fs_read | REPLY_BIT, 60),
             hop(13, 7, REPLY, 5, 7, SYSCALL_MESSAGE | REPLY_BIT, 200),
             hop(14, 7, RESUME, 10, 0, 0, 20),
@@ -344,6 +412,9 @@ pub(crate) mod tests {
         assert_eq!(calls[0].number(), Some(0));
         assert_eq!(calls[0].result(), Some(20));
         assert_eq!(calls[0].duration(), 1300);
+        // cat, personality, fs-server, block (receive, irq), fs-server, personality, cat.
+        assert_eq!(calls[0].crossings(), 6);
+        assert_eq!(calls[0].rights(), 1);
         assert_eq!(calls[1].number(), Some(60));
         assert_eq!(calls[1].result(), None);
     }
@@ -365,6 +436,7 @@ pub(crate) mod tests {
         assert!(lines[8].contains("irq      block 0"), "{text}");
         assert!(lines[9].contains("reply    block 0 -> fs-server 0 blk.read.reply"), "{text}");
         assert!(lines[9].contains("served in 200"), "{text}");
+        assert!(lines[11].contains("60 bytes, 1 right, served in 600"), "{text}");
         // The app's resume has no receive: a reply to the kernel's reply port names its port.
         assert!(lines[13].contains("reply    personality-unix 0 -> port 7 syscall.reply"), "{text}");
         assert!(lines[14].contains("resume   cat 3 = 20"), "{text}");
@@ -390,6 +462,7 @@ pub(crate) mod tests {
         assert!(text.lines().any(|l| l.starts_with("cat 3") && l.ends_with("1300")), "{text}");
         assert_eq!(operation(0x4d_0002 | REPLY_BIT), "syscall.reply");
         assert_eq!(syscall(0), "read");
+        assert_eq!((first_argument(0xffff_ff9c), first_argument(3), first_argument(u64::MAX)), (-100, 3, -1));
         assert_eq!(syscall(9999), "syscall_9999");
     }
 }
