@@ -152,9 +152,39 @@ pub fn run() -> Result<(), &'static str> {
         unsafe { libmach::raw_syscall(39, [0; 6]) };
     }
     let forwarded = (rdtsc() - start) / ROUNDS;
+    // The same call entered by `int $64` (xv6's trap), forwarded to the same port.
+    check_zero(int_syscall(11))?;
+    let start = rdtsc();
+    for _ in 0..ROUNDS {
+        int_syscall(11);
+    }
+    let int_forwarded = (rdtsc() - start) / ROUNDS;
     libmach::task::task_set_special_port(me, mach_abi::special_port::SYSCALL, PORT_NULL)
         .map_err(|_| "clear syscall port")?;
     println!("bench: foreign syscall round trip through a trivial handler thread: {forwarded} instructions");
+    println!(
+        "bench: int $64 system call forwarded to the syscall port (trivial handler thread): {int_forwarded} instructions"
+    );
+
+    // The other way to serve `int $64`: without a DPL-3 gate the instruction faults (#GP), the
+    // task's exception port gets the fault, and the handler answers by moving rip past the
+    // 2-byte instruction with rax set. Measured on vector 0x41, which has no user gate.
+    let handler = ReceiveRight::allocate().map_err(|_| "allocate")?;
+    let handler_send = handler.make_send().map_err(|_| "make_send")?;
+    crate::ipc_cases::spawn(int_fault_server, 1, handler.name() as u64)?;
+    libmach::task::task_set_special_port(me, mach_abi::special_port::EXCEPTION, handler_send.name())
+        .map_err(|_| "set exception port")?;
+    check_zero(int_0x41_fault(11))?;
+    let start = rdtsc();
+    for _ in 0..ROUNDS {
+        int_0x41_fault(11);
+    }
+    let through_faults = (rdtsc() - start) / ROUNDS;
+    libmach::task::task_set_special_port(me, mach_abi::special_port::EXCEPTION, PORT_NULL)
+        .map_err(|_| "clear exception port")?;
+    println!(
+        "bench: int system call served from the exception port (#GP, handler moves rip): {through_faults} instructions"
+    );
 
     // Foreign system call without a syscall port: the kernel answers -ENOSYS itself.
     let start = rdtsc();
@@ -188,6 +218,44 @@ pub fn run() -> Result<(), &'static str> {
 
 fn check_zero(value: i64) -> Result<(), &'static str> {
     if value == 0 { Ok(()) } else { Err("the syscall handler's answer did not arrive") }
+}
+
+/// `int $64` with `number` in rax: the result.
+fn int_syscall(number: u64) -> i64 {
+    let result: i64;
+    // SAFETY: a forwarded system call; the handler answers with rax only.
+    unsafe { core::arch::asm!("int 0x40", inlateout("rax") number as i64 => result, options(nostack)) };
+    result
+}
+
+/// `int $0x41`, a vector with no user gate: a #GP the exception handler answers.
+fn int_0x41_fault(number: u64) -> i64 {
+    let result: i64;
+    // SAFETY: the fault's handler resumes this thread after the instruction with rax set.
+    unsafe { core::arch::asm!("int 0x41", inlateout("rax") number as i64 => result, options(nostack)) };
+    result
+}
+
+/// Answers every #GP from `int` by resuming after the 2-byte instruction with rax = 0.
+extern "C" fn int_fault_server(port: u64) -> ! {
+    use mach_abi::forward::{ExceptionReply, ExceptionRequest, action, reply_flags};
+    use mach_abi::zerocopy::{FromBytes, IntoBytes};
+    let mut m = Message::new();
+    if m.receive(port as PortName).is_err() {
+        thread_exit();
+    }
+    loop {
+        let reply = m.header.remote;
+        let Ok((request, _)) = ExceptionRequest::read_from_prefix(m.data()) else { thread_exit() };
+        let mut registers = request.registers;
+        registers.rip += 2;
+        registers.rax = 0;
+        let answer = ExceptionReply { action: action::RESUME, flags: reply_flags::SET_REGISTERS, registers };
+        m.start(reply, disposition::MOVE_SEND_ONCE, 0).set_data(answer.as_bytes());
+        if m.mach_msg(options::SEND | options::RECEIVE, port as PortName, 0).is_err() {
+            thread_exit();
+        }
+    }
 }
 
 /// Answers every forwarded system call with 0.

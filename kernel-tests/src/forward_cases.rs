@@ -100,9 +100,21 @@ pub fn forwarding() -> Result<(), &'static str> {
     let task = child(&code[..n], &send)?;
     let (to, request) = receive::<SyscallRequest>(&port, SYSCALL_MESSAGE)?;
     check(request.number == 39, "syscall number")?;
+    check(request.entry == mach_abi::forward::entry::SYSCALL, "syscall's entry kind")?;
     check(request.registers.rip == CODE_AT + 7, "rip after the syscall instruction")?;
     reply(to, &SyscallReply { result: 4242, ..SyscallReply::default() }, &[])?;
     check(report(&port, task)? == 4242, "the reply's result reached rax")?;
+
+    // `int $64` (xv6's trap): forwarded the same way, with its entry kind; getpid's number 11
+    // and an argument in rdi; the reply's result lands in rax.
+    let (code, n) = concat(&[&[0xb8, 11, 0, 0, 0, 0xbf, 7, 0, 0, 0, 0xcd, 0x40], REPORT_RAX]);
+    let task = child(&code[..n], &send)?;
+    let (to, request) = receive::<SyscallRequest>(&port, SYSCALL_MESSAGE)?;
+    check(request.entry == mach_abi::forward::entry::INT_0X40, "int $64's entry kind")?;
+    check(request.number == 11 && request.args[0] == 7, "int $64's number and argument")?;
+    check(request.registers.rip == CODE_AT + 12, "rip after the int instruction")?;
+    reply(to, &SyscallReply { result: 99, ..SyscallReply::default() }, &[])?;
+    check(report(&port, task)? == 99, "int $64: the reply's result reached rax")?;
 
     // The reply right destroyed unanswered: the call returns -ENOSYS.
     let (code, n) = concat(&[&[0xb8, 39, 0, 0, 0, 0x0f, 0x05], REPORT_RAX]);

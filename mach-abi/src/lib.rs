@@ -223,7 +223,8 @@ pub mod trace {
         /// The trace context (request) this hop belongs to.
         pub trace: u32,
         pub thread: u32,
-        /// Kernel port id (stable while the port lives), 0 for traps and resumes.
+        /// Kernel port id (stable while the port lives); for TRAP the entry
+        /// (`forward::entry`: 0 `syscall`, 0x40 `int $64`); 0 for RESUME.
         pub port: u32,
         pub msg_id: u32,
         pub kind: u8,
@@ -449,6 +450,19 @@ pub mod forward {
         pub task: u64,
         pub thread: u64,
         pub registers: Registers,
+        /// How the call entered the kernel: [`entry::SYSCALL`] or [`entry::INT_0X40`]. A
+        /// personality answers only the way its programs call (Linux's `syscall`, xv6's
+        /// `int $64`); the other is the program's mistake.
+        pub entry: u64,
+    }
+
+    /// How a foreign system call entered the kernel (`SyscallRequest::entry`).
+    pub mod entry {
+        /// The `syscall` instruction (the Linux x86-64 ABI).
+        pub const SYSCALL: u64 = 0;
+        /// `int $64`, vector 0x40 (xv6's system-call trap): rax is the number, rdi, rsi,
+        /// rdx, r10, r8, r9 the arguments, as for `syscall`.
+        pub const INT_0X40: u64 = 0x40;
     }
 
     /// Reply flags.

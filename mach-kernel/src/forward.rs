@@ -135,9 +135,10 @@ fn forward(which: u64, id: u32, kind: Pending, data: Vec<u8>, trace: u32) -> Opt
     Some(wake)
 }
 
-/// A foreign system call from the current thread: forward it and return the value for rax.
-/// Without a syscall port, -ENOSYS (logged once per task).
-pub fn syscall(call: SyscallArgs) -> u64 {
+/// A foreign system call from the current thread, entered by `entry` (`syscall` or
+/// `int $64`): forward it and return the value for rax. Without a syscall port, -ENOSYS
+/// (logged once per task).
+pub fn syscall(call: SyscallArgs, entry: u64) -> u64 {
     let (task, thread, traced, carried, registers) = world::with(|w| {
         let thread = w.current_thread();
         let task = w.current_task_id().and_then(|t| w.tasks.get(t));
@@ -149,9 +150,18 @@ pub fn syscall(call: SyscallArgs) -> u64 {
     let Some(registers) = registers else { return ENOSYS.wrapping_neg() as u64 };
     // A traced task's system call starts a request; a server thread keeps the one it carries.
     let trace = if traced { crate::trace::new_context() } else { carried };
-    // A trap record keeps the first argument (a descriptor, a pid) in `size`, for `trace`.
-    crate::trace::record(trace, mach_abi::trace::TRAP, task, thread, 0, call.number as u32, call.args[0]);
-    let request = SyscallRequest { number: call.number, args: call.args, task, thread, registers };
+    // A trap record keeps the first argument (a descriptor, a pid) in `size`, and the entry
+    // (0 for `syscall`, 0x40 for `int $64`) in `port`, for `trace`.
+    crate::trace::record(
+        trace,
+        mach_abi::trace::TRAP,
+        task,
+        thread,
+        entry as u32,
+        call.number as u32,
+        call.args[0],
+    );
+    let request = SyscallRequest { number: call.number, args: call.args, task, thread, registers, entry };
     let result = forward_syscall(&request, trace);
     crate::trace::record(trace, mach_abi::trace::RESUME, task, thread, 0, request.number as u32, result);
     result

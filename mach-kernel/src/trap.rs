@@ -30,6 +30,7 @@ pub fn dispatch(frame: *mut TrapFrame) {
     }
     match saved.vector {
         v if (pic::IRQ_BASE..pic::IRQ_BASE + 16).contains(&v) => interrupt((v - pic::IRQ_BASE) as u8),
+        v if v == idt::INT_SYSCALL_VECTOR as u64 && saved.came_from_user() => int_syscall(frame, &saved),
         _ if saved.came_from_user() => user_exception(&saved),
         14 if let Some(resume) = crate::arch::user_copy::fixup_for(saved.rip) => {
             // SAFETY: as above; the kernel copy routine resumes at its fault exit.
@@ -37,6 +38,19 @@ pub fn dispatch(frame: *mut TrapFrame) {
         }
         _ => kernel_exception(&saved),
     }
+}
+
+/// `int $64` from user mode: a foreign system call like `syscall`'s (never a Mach trap),
+/// forwarded with its entry kind so that the personality knows which ABI was used.
+fn int_syscall(frame: *mut TrapFrame, saved: &TrapFrame) {
+    let call = SyscallArgs {
+        number: saved.rax,
+        args: [saved.rdi, saved.rsi, saved.rdx, saved.r10, saved.r8, saved.r9],
+    };
+    let result = crate::forward::syscall(call, mach_abi::forward::entry::INT_0X40);
+    // SAFETY: this thread's own saved frame, as in `dispatch`; whatever changed it while the
+    // thread was blocked (a reply's registers) is done.
+    unsafe { (*frame).rax = result };
 }
 
 /// A write to a present user page (from the user, or from the kernel's user-copy routine):
@@ -181,7 +195,11 @@ fn general_syscall(frame: *mut TrapFrame) -> u64 {
         SyscallArgs { number: f.rax, args: [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9] }
     };
     let number = call.number as i64;
-    let result = if number < 0 { mach_trap(number, call.args) } else { Ok(crate::forward::syscall(call)) };
+    let result = if number < 0 {
+        mach_trap(number, call.args)
+    } else {
+        Ok(crate::forward::syscall(call, mach_abi::forward::entry::SYSCALL))
+    };
     match result {
         Ok(value) => value,
         Err(error) => error.as_return() as u64,

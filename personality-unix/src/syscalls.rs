@@ -127,6 +127,16 @@ pub fn build_answer<const N: usize>(answer: Answer, reply_to: PortName, m: &mut 
 fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest, reply_to: PortName) -> Answer {
     let Some(process) = unix.processes.get(&port) else { return Answer::None };
     let (task, pid) = (process.task, process.pid);
+    if call.entry != mach_abi::forward::entry::SYSCALL {
+        // Another ABI's trap (xv6's `int $64`): on Linux a general-protection fault, SIGSEGV.
+        let segv = personality_unix::linux::signal::SIGSEGV;
+        unix.signal(
+            port,
+            segv,
+            personality_unix::signal::SignalInfo { signal: segv, code: 0x80, pid: 0, status: 0 },
+        );
+        return if unix.processes.contains_key(&port) { error(ENOSYS) } else { Answer::None };
+    }
     let [a0, a1, a2, a3, a4, a5] = call.args;
     match call.number {
         nr::ARCH_PRCTL => match a0 {

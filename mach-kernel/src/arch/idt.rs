@@ -7,6 +7,9 @@ use super::gdt::{IST_DOUBLE_FAULT, IST_MACHINE_CHECK, IST_NMI};
 use super::trap_frame::{CS_OFFSET, KERNEL_CODE, TrapFrame};
 use core::arch::{asm, global_asm};
 
+/// The vector user code may raise with `int` to make a foreign system call (xv6's `int $64`).
+pub const INT_SYSCALL_VECTOR: usize = mach_abi::forward::entry::INT_0X40 as usize;
+
 /// Each stub starts at `trap_stubs + vector * STUB_SIZE`.
 const STUB_SIZE: u64 = 16;
 
@@ -127,9 +130,10 @@ pub fn init() {
                 offset_low: handler as u16,
                 selector: KERNEL_CODE as u16,
                 ist,
-                // present, interrupt gate (IF cleared on entry); DPL 3 only for int3 so that
-                // user breakpoints become exceptions instead of #GP.
-                flags: if vector == 3 { 0xEE } else { 0x8E },
+                // present, interrupt gate (IF cleared on entry); DPL 3 only for int3 (user
+                // breakpoints become exceptions instead of #GP) and for `int $64`, the other
+                // system-call entry (xv6's), forwarded like `syscall`.
+                flags: if vector == 3 || vector == INT_SYSCALL_VECTOR { 0xEE } else { 0x8E },
                 offset_mid: (handler >> 16) as u16,
                 offset_high: (handler >> 32) as u32,
                 reserved: 0,
