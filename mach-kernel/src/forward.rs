@@ -169,13 +169,17 @@ pub fn syscall(call: SyscallArgs, entry: u64) -> u64 {
 
 /// Forward a system call and wait for the answer: the value for rax.
 fn forward_syscall(request: &SyscallRequest, trace: u32) -> u64 {
-    match forward(
-        special_port::SYSCALL,
-        SYSCALL_MESSAGE,
-        Pending::Syscall,
-        request.as_bytes().to_vec(),
-        trace,
-    ) {
+    let forwarded =
+        forward(special_port::SYSCALL, SYSCALL_MESSAGE, Pending::Syscall, request.as_bytes().to_vec(), trace);
+    // A syscall port whose receiver is gone (its personality ended, nothing can ever answer):
+    // the task ends, as a fault with no handler does. (With no syscall port at all, -ENOSYS.)
+    if !matches!(forwarded, Some(Wake::Retry)) && personality_gone() {
+        world::with_current_task(|t| {
+            crate::kprintln!("task {} ({}): its syscall port is dead (its personality ended): ending it", t.id, t.name)
+        });
+        sched::exit_current_task();
+    }
+    match forwarded {
         None => {
             world::with_current_task(|t| {
                 if !t.warned_no_syscall_port {
@@ -194,6 +198,16 @@ fn forward_syscall(request: &SyscallRequest, trace: u32) -> u64 {
         Some(Wake::Retry) => world::with(|w| w.with_user_frame(w.current_thread(), |f| f.rax).unwrap_or(0)),
         Some(_) => ENOSYS.wrapping_neg() as u64,
     }
+}
+
+/// Whether the current task has a syscall port whose receive right is gone.
+fn personality_gone() -> bool {
+    world::with(|w| {
+        let task = w.current_task_id()?;
+        let port = special_port_of(w, task, special_port::SYSCALL)?;
+        Some(w.ports.get(port.port).is_none_or(|p| p.is_dead()))
+    })
+    .unwrap_or(false)
 }
 
 /// A user fault of the current thread: forward it to the exception port. Returns true when
