@@ -19,13 +19,15 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PROFILE_DIR := target/x86_64-unknown-none/release
 VOLUME := build/volume
-SERVERS := block console fs-server personality-unix
+SERVERS := block console fs-server personality-unix personality-xv6
 # Linux programs (Rust std, static musl) that go in /bin on the disk.
 USERLAND := hello sh poweroff bench ps servers trace
+# xv6 programs (userland/xv6: the xv6 ABI, int $64, no_std) that go in /xv6 on the disk.
+XV6_PROGRAMS := sh ls cat echo grep wc mkdir rm ln kill init usertests
 STAGE := build/rootfs-stage
 SYSTEM_CRATES := -p mach-kernel -p bootstrap -p kernel-tests -p server-tests $(addprefix -p ,$(SERVERS))
 KERNEL_CRATES := -p direct-loader $(SYSTEM_CRATES)
-UNIT_CRATES := -p mach-abi -p mach-kernel -p direct-loader -p libmach -p interfaces -p fs-server -p console -p personality-unix -p system-tests
+UNIT_CRATES := -p mach-abi -p mach-kernel -p direct-loader -p libmach -p interfaces -p fs-server -p console -p personality-unix -p personality-xv6 -p system-tests
 
 export BOOT ?= direct
 export KLOG ?= file
@@ -50,10 +52,12 @@ build: setup
 	@cp $(PROFILE_DIR)/mach-kernel $(PROFILE_DIR)/bootstrap $(PROFILE_DIR)/kernel-tests $(PROFILE_DIR)/server-tests $(VOLUME)/boot/
 	@cp $(addprefix $(PROFILE_DIR)/,$(SERVERS)) $(VOLUME)/boot/
 	@cp $(PROFILE_DIR)/direct-loader build/direct-loader
+	$(CARGO) build --release --target x86_64-unknown-none -p xv6
 	$(CARGO) build --release --target x86_64-unknown-linux-musl $(addprefix -p ,$(USERLAND))
 	@scripts/fetch-busybox.sh build/busybox
 	@scripts/stage-rootfs.sh rootfs $(STAGE) build/busybox/bin/busybox $(addprefix target/x86_64-unknown-linux-musl/release/,$(USERLAND))
 	@mkdir -p $(STAGE)/tests/busybox && cp -a tests/busybox-scripts/*.sh $(STAGE)/tests/busybox/
+	@mkdir -p $(STAGE)/xv6 && cp $(addprefix $(PROFILE_DIR)/,$(XV6_PROGRAMS)) $(STAGE)/xv6/
 	@# A file nothing reads before tests/tests/trace.rs does (its first read reaches the disk).
 	@mkdir -p $(STAGE)/tests/trace && seq 1 30000 > $(STAGE)/tests/trace/numbers.txt
 	@scripts/make-disk.sh $(STAGE) build/rootfs.img 1024 64M
@@ -79,6 +83,7 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --release --target x86_64-unknown-none $(SYSTEM_CRATES) -p libmach -p mach-abi -p interfaces -- -D warnings
 	$(CARGO) clippy --release --target x86_64-unknown-none -p direct-loader -- -D warnings
+	$(CARGO) clippy --release --target x86_64-unknown-none -p xv6 -- -D warnings
 	$(CARGO) clippy --release --target x86_64-unknown-linux-musl $(addprefix -p ,$(USERLAND)) -- -D warnings
 	$(CARGO) clippy --all-targets $(UNIT_CRATES) -p sh -- -D warnings
 

@@ -23,7 +23,7 @@ pub const HOST: &str = "host";
 pub const TRACE: &str = "trace";
 
 /// Names answered only to the programs whose `may_look_up` lists them.
-pub const PRIVATE: &[&str] = &[HOST, TRACE, "blk", "blk.control", "fs", "unix"];
+pub const PRIVATE: &[&str] = &[HOST, TRACE, "blk", "blk.control", "fs", "unix", "xv6"];
 
 pub struct Program {
     /// The boot module's file name.
@@ -52,9 +52,20 @@ pub const PROGRAMS: &[Program] = &[
     Program {
         name: "personality-unix",
         provides: &["unix"],
-        // It traces its processes for `trace`: the trace port, not the host port.
-        may_look_up: &["fs", TRACE],
+        // It traces its processes for `trace`: the trace port, not the host port. It hands
+        // xv6 programs to the xv6 personality at exec.
+        may_look_up: &["fs", TRACE, "xv6"],
         server: false,
+        restart: false,
+    },
+    // The xv6 personality: the file system for its processes; pipes and Linux programs
+    // from the Unix personality. A server: it runs until the shutdown, and is not
+    // restarted (its processes end with it: their syscall port is dead).
+    Program {
+        name: "personality-xv6",
+        provides: &["xv6"],
+        may_look_up: &["fs", "unix"],
+        server: true,
         restart: false,
     },
     // The in-guest test client of the servers: the file system, the block server's protocol

@@ -20,6 +20,7 @@ pub mod blk;
 pub mod console;
 pub mod fs;
 pub mod io;
+pub mod personality;
 pub mod unix;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -183,17 +184,25 @@ pub fn describe(id: u32, data: &[u8]) -> Option<alloc::string::String> {
         .or_else(|| blk::describe(id, data))
         .or_else(|| console::describe(id, data))
         .or_else(|| unix::describe(id, data))
+        .or_else(|| personality::describe(id, data))
 }
 
 /// The name of the operation a message id stands for, in any protocol ("fs.open",
 /// "blk.read"; replies carry the request's id with `libmach::rpc::REPLY_BIT`).
 pub fn operation_name(id: u32) -> Option<&'static str> {
     let id = id & !libmach::rpc::REPLY_BIT;
-    [io::OPERATIONS, fs::OPERATIONS, blk::OPERATIONS, console::OPERATIONS, unix::OPERATIONS]
-        .iter()
-        .flat_map(|ops| ops.iter())
-        .find(|(op, _)| *op == id)
-        .map(|(_, name)| *name)
+    [
+        io::OPERATIONS,
+        fs::OPERATIONS,
+        blk::OPERATIONS,
+        console::OPERATIONS,
+        unix::OPERATIONS,
+        personality::OPERATIONS,
+    ]
+    .iter()
+    .flat_map(|ops| ops.iter())
+    .find(|(op, _)| *op == id)
+    .map(|(_, name)| *name)
 }
 
 #[cfg(test)]
@@ -222,11 +231,17 @@ mod tests {
 
     #[test]
     fn ids_are_unique_across_every_protocol() {
-        let mut all: std::vec::Vec<u32> =
-            [io::OPERATIONS, fs::OPERATIONS, blk::OPERATIONS, console::OPERATIONS, unix::OPERATIONS]
-                .iter()
-                .flat_map(|ops| ops.iter().map(|(id, _)| *id))
-                .collect();
+        let mut all: std::vec::Vec<u32> = [
+            io::OPERATIONS,
+            fs::OPERATIONS,
+            blk::OPERATIONS,
+            console::OPERATIONS,
+            unix::OPERATIONS,
+            personality::OPERATIONS,
+        ]
+        .iter()
+        .flat_map(|ops| ops.iter().map(|(id, _)| *id))
+        .collect();
         let count = all.len();
         all.sort();
         all.dedup();

@@ -194,6 +194,52 @@ pub fn make_stack(task: PortName, args: &str) -> Result<(u64, u64), LoadError> {
     Ok(((at & !15) - 8, at))
 }
 
+/// The owner name of Machina's ELF notes.
+pub const NOTE_OWNER: &[u8] = b"Machina";
+/// The note type that names the personality an executable is for (its text: "xv6").
+pub const NT_PERSONALITY: u32 = 1;
+
+/// The personality an executable asks for: the text of its `Machina` note of type
+/// [`NT_PERSONALITY`] in a PT_NOTE segment, without trailing NULs ("xv6"). None when it has
+/// none (an ordinary Linux program) or the headers do not hold together.
+pub fn personality_note(image: &[u8]) -> Option<&[u8]> {
+    let u16_at = |at: usize| image.get(at..at + 2).and_then(|b| b.try_into().ok()).map(u16::from_le_bytes);
+    let u32_at = |at: usize| image.get(at..at + 4).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes);
+    let u64_at = |at: usize| image.get(at..at + 8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
+    if image.get(..4) != Some(b"\x7fELF") {
+        return None;
+    }
+    let table = usize::try_from(u64_at(0x20)?).ok()?;
+    let (size, count) = (usize::from(u16_at(0x36)?), usize::from(u16_at(0x38)?));
+    (0..count.min(64)).find_map(|i| {
+        let header = table.checked_add(i.checked_mul(size)?)?;
+        if u32_at(header)? != elf::abi::PT_NOTE {
+            return None;
+        }
+        let offset = usize::try_from(u64_at(header + 8)?).ok()?;
+        let length = usize::try_from(u64_at(header + 32)?).ok()?;
+        find_note(image.get(offset..offset.checked_add(length)?)?)
+    })
+}
+
+/// The personality note among the notes in `notes` (namesz, descsz, type, then the name and
+/// the description, each padded to 4 bytes).
+fn find_note(mut notes: &[u8]) -> Option<&[u8]> {
+    while notes.len() >= 12 {
+        let word = |i: usize| notes.get(i..i + 4).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes);
+        let (name_size, desc_size, kind) = (word(0)? as usize, word(4)? as usize, word(8)?);
+        let desc_at = 12 + name_size.next_multiple_of(4);
+        let name = notes.get(12..12 + name_size)?;
+        let desc = notes.get(desc_at..desc_at + desc_size)?;
+        if kind == NT_PERSONALITY && name.strip_suffix(b"\0").unwrap_or(name) == NOTE_OWNER {
+            let end = desc.iter().position(|&b| b == 0).unwrap_or(desc.len());
+            return desc.get(..end);
+        }
+        notes = notes.get(desc_at + desc_size.next_multiple_of(4)..)?;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,5 +287,37 @@ mod tests {
         let mut out = [(0, 0); 4];
         let n = merged_ranges(&s, &mut out);
         assert_eq!(&out[..n], &[(0x1000, 0x6000)]);
+    }
+
+    #[test]
+    fn the_personality_note_is_found_in_a_note_segment() {
+        // An ELF header with one program header (PT_NOTE) whose segment holds two notes: a
+        // GNU one, then Machina's.
+        let mut notes = alloc::vec::Vec::new();
+        for (name, desc, kind) in [(&b"GNU\0"[..], &[1u8, 2, 3, 4][..], 3u32), (b"Machina\0", b"xv6\0", 1)] {
+            notes.extend_from_slice(&(name.len() as u32).to_le_bytes());
+            notes.extend_from_slice(&(desc.len() as u32).to_le_bytes());
+            notes.extend_from_slice(&kind.to_le_bytes());
+            notes.extend_from_slice(name);
+            notes.resize(notes.len().next_multiple_of(4), 0);
+            notes.extend_from_slice(desc);
+            notes.resize(notes.len().next_multiple_of(4), 0);
+        }
+        let mut image = alloc::vec![0u8; 0x40 + 0x38];
+        image[..4].copy_from_slice(b"\x7fELF");
+        image[0x20..0x28].copy_from_slice(&0x40u64.to_le_bytes());
+        image[0x36..0x38].copy_from_slice(&0x38u16.to_le_bytes());
+        image[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes());
+        image[0x40..0x44].copy_from_slice(&elf::abi::PT_NOTE.to_le_bytes());
+        image[0x48..0x50].copy_from_slice(&(0x78u64).to_le_bytes());
+        image[0x60..0x68].copy_from_slice(&(notes.len() as u64).to_le_bytes());
+        image.extend_from_slice(&notes);
+        assert_eq!(personality_note(&image), Some(&b"xv6"[..]));
+        // Cut short, or not ELF: nothing, and no panic.
+        for cut in [0, 4, 0x40, 0x79, image.len() - 3] {
+            assert_eq!(personality_note(&image[..cut]), None);
+        }
+        image[0x40] = 1; // PT_LOAD
+        assert_eq!(personality_note(&image), None);
     }
 }

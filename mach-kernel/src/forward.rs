@@ -175,7 +175,11 @@ fn forward_syscall(request: &SyscallRequest, trace: u32) -> u64 {
     // the task ends, as a fault with no handler does. (With no syscall port at all, -ENOSYS.)
     if !matches!(forwarded, Some(Wake::Retry)) && personality_gone() {
         world::with_current_task(|t| {
-            crate::kprintln!("task {} ({}): its syscall port is dead (its personality ended): ending it", t.id, t.name)
+            crate::kprintln!(
+                "task {} ({}): its syscall port is dead (its personality ended): ending it",
+                t.id,
+                t.name
+            )
         });
         sched::exit_current_task();
     }

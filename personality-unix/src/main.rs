@@ -21,6 +21,8 @@ extern crate alloc;
 #[cfg(target_os = "none")]
 mod files;
 #[cfg(target_os = "none")]
+mod handoff;
+#[cfg(target_os = "none")]
 mod pipes;
 #[cfg(target_os = "none")]
 mod poll;

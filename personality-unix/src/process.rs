@@ -60,6 +60,11 @@ pub struct Process {
     pub umask: u32,
     /// Traced for `trace` (its children and programs are too).
     pub traced: bool,
+    /// Handed to another personality at exec (its name): `task` is that personality's task
+    /// for it, and its end comes as a report (handoff.rs).
+    pub elsewhere: Option<String>,
+    /// Adopted from another personality: where its end is reported.
+    pub report: Option<SendRight>,
 }
 
 /// What fs-server checks a process's file requests against: its effective ids.
@@ -99,6 +104,8 @@ impl Process {
             ids: Ids::default(),
             umask: 0o022,
             traced: false,
+            elsewhere: None,
+            report: None,
         }
     }
 
@@ -207,6 +214,10 @@ pub struct Personality {
     /// The traced processes' tasks by id, with pid and name (kept after they end, so a trace
     /// read later still names them).
     pub traced_tasks: BTreeMap<u64, (u64, String)>,
+    /// Processes handed to another personality, by the report port their end comes to.
+    pub handed_over: BTreeMap<PortName, (ReceiveRight, PortName)>,
+    /// Other personalities' service ports, by name, looked up when first needed.
+    pub personalities: BTreeMap<String, SendRight>,
 }
 
 impl Personality {
@@ -284,6 +295,8 @@ impl Personality {
             service,
             trace: libmach::name_service::look_up("trace").ok(),
             traced_tasks: BTreeMap::new(),
+            handed_over: BTreeMap::new(),
+            personalities: BTreeMap::new(),
         })
     }
 
@@ -313,48 +326,79 @@ impl Personality {
 
     /// Start `path` with `argv` as a new process (the first one: no parent).
     pub fn spawn(&mut self, path: &str, argv: &[&str]) -> Result<u64, &'static str> {
-        let (image, _) = self.read_file(path).map_err(|_| "cannot read it")?;
-        let task = task_create().map_err(|_| "task_create")?;
+        // Descriptors 0, 1 and 2: the terminal (the personality's own use never ends).
+        let mut fds = FdTable::default();
+        let terminal = Object::Terminal(self.terminal.name());
+        if self.uses.count(&terminal) == 0 {
+            self.uses.add(&terminal);
+        }
+        for _ in 0..3 {
+            fds.insert(
+                Descriptor { object: terminal, close_on_exec: false, cookie: 0, nonblocking: false },
+                &mut self.uses,
+                0,
+            );
+        }
         let argv: Vec<String> = argv.iter().map(|a| String::from(*a)).collect();
+        match self.start_process(path, &argv, fds, String::from("/"), 0) {
+            Ok(port) => {
+                let pid = self.processes.get(&port).map_or(0, |p| p.pid);
+                println!("started {path} as process {pid}");
+                Ok(pid)
+            }
+            Err(fds) => {
+                for d in fds {
+                    self.uses.remove(&d.object);
+                }
+                Err("cannot load it")
+            }
+        }
+    }
+
+    /// A new process running the Linux program at `path` with descriptors `fds` (counted in
+    /// `uses` already), working directory `cwd` and parent `parent`: its syscall port. On an
+    /// error the descriptors come back, for the caller to release.
+    pub fn start_process(
+        &mut self,
+        path: &str,
+        argv: &[String],
+        fds: FdTable,
+        cwd: String,
+        parent: u64,
+    ) -> Result<PortName, Vec<Descriptor>> {
+        let mut fds = fds;
+        let image = match self.read_file(path) {
+            // A program of another personality is not started here (no hand-over ping-pong).
+            Ok((image, _)) if libmach::loader::personality_note(&image).is_none() => image,
+            _ => return Err(fds.drain()),
+        };
+        let Ok(task) = task_create() else { return Err(fds.drain()) };
         let envp: Vec<String> =
             ["PATH=/bin", "HOME=/", "TERM=vt100"].iter().map(|e| String::from(*e)).collect();
+        let pid = self.new_pid();
         let started = (|| {
-            let (entry, rsp, brk) = prepare(task, path, &argv, &envp, &image)?;
+            let (entry, rsp, brk) = prepare(task, path, argv, &envp, &image)?;
             let port = port_allocate().map_err(|_| "no ports")?;
             if port_move_member(port, self.set).is_err() || self.attach(task, port).is_err() {
                 let _ = port_destroy(port);
                 return Err("cannot set up the syscall port");
             }
-            // Descriptors 0, 1 and 2: the terminal (the personality's own use never ends).
-            let mut fds = FdTable::default();
-            let terminal = Object::Terminal(self.terminal.name());
-            if self.uses.count(&terminal) == 0 {
-                self.uses.add(&terminal);
-            }
-            for _ in 0..3 {
-                fds.insert(
-                    Descriptor { object: terminal, close_on_exec: false, cookie: 0, nonblocking: false },
-                    &mut self.uses,
-                    0,
-                );
-            }
-            let pid = self.new_pid();
-            let name = String::from(path.rsplit('/').next().unwrap_or(path));
-            let mut process = Process::new(pid, 0, task, name, fds, String::from("/"));
-            (process.brk_start, process.brk) = (brk, brk);
-            process.threads.push(start_thread(task, entry, rsp, pid)?);
-            self.processes.insert(port, process);
-            Ok(pid)
+            let thread = start_thread(task, entry, rsp, pid)?;
+            Ok((port, entry, brk, thread))
         })();
         match started {
-            Ok(pid) => {
-                println!("started {path} as process {pid}");
-                Ok(pid)
+            Ok((port, _, brk, thread)) => {
+                let name = String::from(path.rsplit('/').next().unwrap_or(path));
+                let mut process = Process::new(pid, parent, task, name, fds, cwd);
+                (process.brk_start, process.brk) = (brk, brk);
+                process.threads.push(thread);
+                self.processes.insert(port, process);
+                Ok(port)
             }
-            Err(why) => {
+            Err(_) => {
                 let _ = task_terminate(task);
                 let _ = port_deallocate(task);
-                Err(why)
+                Err(fds.drain())
             }
         }
     }
@@ -465,6 +509,11 @@ impl Personality {
         };
         if image.get(..4) != Some(b"\x7fELF") {
             return Err(linux::errno::ENOEXEC);
+        }
+        // A program of another personality (its ELF note names it): that personality runs it.
+        if let Some(other) = libmach::loader::personality_note(&image) {
+            let other = String::from_utf8_lossy(other).into_owned();
+            return crate::handoff::hand_over(self, port, &other, path, argv);
         }
         let task = task_create().map_err(|_| linux::errno::ENOMEM)?;
         let prepared = prepare(task, path, argv, envp, &image).map_err(|_| linux::errno::ENOEXEC);
@@ -582,6 +631,11 @@ impl Personality {
                 self.serve_service(&request);
                 continue;
             }
+            if let Some((report, process)) = self.handed_over.remove(&local) {
+                crate::handoff::reported(self, &request, process);
+                drop(report);
+                continue;
+            }
             if local == self.pipe_notices.name() {
                 if request.header.id == mach_abi::notify::NO_SENDERS_MESSAGE
                     && let Some(port) =
@@ -629,6 +683,10 @@ impl Personality {
     fn serve_service(&mut self, request: &LargestMessage) {
         let incoming = rpc::Incoming::new(request);
         let reply_to = incoming.reply_to();
+        if incoming.id() == <interfaces::personality::Adopt as rpc::Rpc>::ID {
+            crate::handoff::adopt(self, request);
+            return;
+        }
         request.release_carried();
         if reply_to == 0 {
             return;
@@ -829,6 +887,11 @@ impl Personality {
         let Some(p) = self.processes.remove(&port) else { return };
         let _ = task_terminate(p.task);
         let _ = port_deallocate(p.task);
+        // Handed over: its report will not be waited for; adopted: its origin is told.
+        self.handed_over.retain(|_, (_, process)| *process != port);
+        if let Some(report) = &p.report {
+            crate::handoff::report_exit(report, status as u32);
+        }
         for t in &p.threads {
             let _ = port_deallocate(t.port);
         }
@@ -844,6 +907,10 @@ impl Personality {
             child.parent = 1;
         }
         self.zombies.retain(|z| z.parent != p.pid);
+        // Adopted from another personality: its parent is there, and was told above.
+        if p.report.is_some() {
+            return;
+        }
         if p.pid == 1 {
             self.exit_status = Some(if signal != 0 { 128 + signal } else { code });
             return;

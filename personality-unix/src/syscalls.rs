@@ -344,14 +344,15 @@ fn processes_text(unix: &Personality) -> alloc::string::String {
             'R'
         };
         let task = libmach::task::task_id(p.task).unwrap_or(0);
+        // A process handed to another personality: its threads are that one's to know.
+        let (threads, personality) = match &p.elsewhere {
+            Some(other) => (1, other.as_str()),
+            None => (p.threads.len(), "unix"),
+        };
         let _ = writeln!(
             out,
-            "{}\t{}\t{}\t{state}\t{task}\t{}\tunix\t{}",
-            p.pid,
-            p.parent,
-            p.pgid,
-            p.threads.len(),
-            p.name
+            "{}\t{}\t{}\t{state}\t{task}\t{threads}\t{personality}\t{}",
+            p.pid, p.parent, p.pgid, p.name
         );
     }
     for z in &unix.zombies {

@@ -1,0 +1,49 @@
+//! The `personality` protocol: what personalities ask each other when a process crosses from
+//! one to another at exec (a Linux program that execs an xv6 one, an xv6 shell that runs a
+//! Linux program). The service ports are bootstrap's names "unix" and "xv6". Ids
+//! 0x600..0x6ff.
+//!
+//! The origin keeps its process (its pid, its parent's wait) and hands over only what the
+//! program needs: its path, arguments, working directory, user ids and open files, which are
+//! `io` ports (DESIGN.md: an open file is a port), so they cross as they are. The adopting
+//! personality runs the program as a process of its own and, when it ends, sends
+//! [`Exited`] to the origin's report port.
+
+use crate::{Bytes, Error};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdoptRequest<'a> {
+    /// The executable (absolute).
+    pub path: &'a str,
+    /// argv, each argument ended by a NUL.
+    pub args: Bytes<'a>,
+    /// The working directory (absolute).
+    pub cwd: &'a str,
+    pub uid: u32,
+    pub gid: u32,
+    /// The descriptor numbers of the `io` ports carried after the report port, in order.
+    pub fds: Bytes<'a>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Adopted {
+    /// The process's pid in the adopting personality.
+    pub pid: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitReport {
+    /// A wait status as Linux encodes it: the exit code << 8, or the signal that ended it.
+    pub status: u32,
+}
+
+crate::protocol!(OPERATIONS = "personality";
+    /// Run `path` as a process of this personality. Carried: port descriptor 0, a send
+    /// right to the report port (where [`Exited`] goes); then one `io` port per entry of
+    /// `fds`. The answer carries a send right to the new task (so that the origin can end
+    /// it: a signal, ^C).
+    Adopt "adopt" = 0x601, AdoptRequest<'a> => Result<Adopted, Error>;
+    /// One way, to a report port: the adopted process ended.
+    Exited "exited" = 0x602, ExitReport => ();
+);

@@ -1,0 +1,221 @@
+//! Processes crossing between personalities at exec (interfaces::personality, DESIGN.md: an
+//! open file is a port, so descriptors cross as they are).
+//!
+//! - `hand_over`: a process here execs a program whose ELF note names another personality
+//!   ("xv6"). That personality adopts it with the process's descriptors; the process stays
+//!   here (its pid, its parent's wait4, its signals: `task` is now the other side's task, so
+//!   ending or stopping it works as before) and ends when the report comes.
+//! - `adopt`: another personality's process execs a Linux program: it runs here as a process
+//!   of its own (no parent here), and its end is reported back.
+//!
+//! It must never lose or double a right: each carried right becomes exactly one descriptor's
+//! use, and what a refused request carried is released.
+
+use crate::process::Personality;
+use alloc::string::String;
+use alloc::vec::Vec;
+use interfaces::personality::{Adopt, AdoptRequest, Adopted, ExitReport, Exited};
+use interfaces::{Bytes, Error};
+use libmach::ipc::*;
+use libmach::rpc;
+use personality_unix::fdtable::{Descriptor, FdTable, Object};
+use personality_unix::linux::errno::{EACCES, EIO, ENOEXEC, ENOMEM};
+
+const CALL_TIMEOUT_MS: u64 = 10_000;
+
+/// exec of a program for personality `other`: hand process `port` over to it.
+pub fn hand_over(
+    unix: &mut Personality,
+    port: PortName,
+    other: &str,
+    path: &str,
+    argv: &[String],
+) -> Result<(), i64> {
+    // Only a personality bootstrap lets us reach by that name (its policy).
+    if !unix.personalities.contains_key(other) {
+        let service = libmach::name_service::look_up(other).map_err(|_| ENOEXEC)?;
+        unix.personalities.insert(String::from(other), service);
+    }
+    let service = unix.personalities.get(other).map(|s| s.name()).ok_or(ENOEXEC)?;
+    let p = unix.processes.get(&port).ok_or(EIO)?;
+    let mut args = Vec::new();
+    for a in argv {
+        args.extend_from_slice(a.as_bytes());
+        args.push(0);
+    }
+    let report = ReceiveRight::allocate().map_err(|_| ENOMEM)?;
+    let mut rights = alloc::vec![(report.name(), disposition::MAKE_SEND)];
+    let mut numbers = Vec::new();
+    let open: Vec<(u64, Object)> =
+        p.fds.iter_numbered().filter(|(_, d)| !d.close_on_exec).map(|(fd, d)| (fd, d.object)).collect();
+    let (cwd, ids) = (p.cwd.clone(), p.ids);
+    for (fd, object) in open {
+        let right = match object {
+            Object::Terminal(port) | Object::File(port) | Object::Directory(port) => {
+                Some((port, disposition::COPY_SEND))
+            }
+            Object::PipeRead(id) => {
+                crate::pipes::end_port(unix, id, false).map(|p| (p, disposition::MAKE_SEND))
+            }
+            Object::PipeWrite(id) => {
+                crate::pipes::end_port(unix, id, true).map(|p| (p, disposition::MAKE_SEND))
+            }
+            // /dev/null and the like have no port: the program goes without them.
+            Object::Null | Object::Zero | Object::Random => None,
+        };
+        if let (Some(right), Ok(fd)) = (right, u8::try_from(fd)) {
+            rights.push(right);
+            numbers.push(fd);
+        }
+    }
+    let request = AdoptRequest {
+        path,
+        args: Bytes(&args),
+        cwd: &cwd,
+        uid: ids.euid,
+        gid: ids.egid,
+        fds: Bytes(&numbers),
+    };
+    let mut m = alloc::boxed::Box::new(Message::new());
+    let answer =
+        rpc::call_timeout::<Adopt>(service, &request, &rights, unix.reply.name(), &mut m, CALL_TIMEOUT_MS);
+    let task = match (answer, m.port(0)) {
+        (Ok(Ok(_)), Some(d)) if d.disposition == received::SEND => d.name,
+        (Ok(Err(Error::NoEntry)), _) => return Err(ENOEXEC),
+        (Ok(Err(_)), _) => return Err(EACCES),
+        _ => {
+            m.release_carried();
+            return Err(EIO);
+        }
+    };
+    port_move_member(report.name(), unix.port_set()).map_err(|_| EIO)?;
+    // The point of no return: the old program goes; the process is the other side's task.
+    unix.forget_calls(port);
+    let Some(p) = unix.processes.get_mut(&port) else { return Err(EIO) };
+    let old = core::mem::replace(&mut p.task, task);
+    p.name = String::from(path.rsplit('/').next().unwrap_or(path));
+    p.elsewhere = Some(String::from(other));
+    let threads = core::mem::take(&mut p.threads);
+    let _ = libmach::task::task_terminate(old);
+    let _ = port_deallocate(old);
+    for t in threads {
+        let _ = port_deallocate(t.port);
+    }
+    unix.handed_over.insert(report.name(), (report, port));
+    Ok(())
+}
+
+/// The report of a handed-over process: it ended (with a wait status).
+pub fn reported(unix: &mut Personality, message: &LargestMessage, process: PortName) {
+    let status = match rpc::Incoming::new(message).decode::<Exited>() {
+        Ok(report) if message.header.id == <Exited as rpc::Rpc>::ID => report.status,
+        _ => 0,
+    };
+    message.release_carried();
+    unix.exited(process, u64::from(status));
+}
+
+/// Tell a report port that its process ended.
+pub fn report_exit(report: &SendRight, status: u32) {
+    let mut m = Message::new();
+    let _ =
+        rpc::send::<Exited>(&mut m, report.name(), disposition::COPY_SEND, &ExitReport { status }, &[], 1000);
+}
+
+/// `personality.adopt` on the "unix" service: run a Linux program for another personality.
+pub fn adopt(unix: &mut Personality, request: &LargestMessage) {
+    let incoming = rpc::Incoming::new(request);
+    let reply_to = incoming.reply_to();
+    let answer = match incoming.decode::<Adopt>() {
+        Ok(adopt) => adopt_process(unix, &incoming, &adopt),
+        Err(_) => Err((Error::InvalidArgument, false)),
+    };
+    let answer = answer.map_err(|(error, released)| {
+        if !released {
+            request.release_carried();
+        }
+        error
+    });
+    if reply_to == 0 {
+        return;
+    }
+    let mut m = Message::new();
+    let task = answer.as_ref().ok().map(|(_, task)| *task);
+    let value = answer.map(|(pid, _)| Adopted { pid });
+    if rpc::prepare_answer(&mut m, reply_to, incoming.id(), &value).is_ok() {
+        if let Some(task) = task {
+            m.push_port(task, disposition::COPY_SEND);
+        }
+        let _ = m.send_timeout(CALL_TIMEOUT_MS);
+    }
+}
+
+/// The new process's pid and task; an error says whether the carried rights went already.
+fn adopt_process(
+    unix: &mut Personality,
+    incoming: &rpc::Incoming<'_, { libmach::ipc::LARGEST_MESSAGE_BODY }>,
+    request: &AdoptRequest,
+) -> Result<(u64, PortName), (Error, bool)> {
+    let refused = (Error::InvalidArgument, false);
+    let report = incoming.port(0).filter(|d| d.disposition == received::SEND).ok_or(refused)?.name;
+    let mut carried = Vec::new();
+    for (i, &fd) in request.fds.iter().enumerate() {
+        let port = incoming.port(i + 1).filter(|d| d.disposition == received::SEND).ok_or(refused)?.name;
+        carried.push((u64::from(fd), port));
+    }
+    if !request.path.starts_with('/') || !request.cwd.starts_with('/') {
+        return Err(refused);
+    }
+    let argv: Vec<String> = request
+        .args
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    // Each carried right becomes one descriptor's use: our terminal and our own pipe ends
+    // are known by name; anything else is a file (an `io` port of some server). A name held
+    // already got one more reference from the message: that one goes back.
+    let mut fds = FdTable::default();
+    for (fd, port) in carried {
+        let object = if port == unix.terminal.name() {
+            Object::Terminal(port)
+        } else if let Some(end) = unix.pipe_ends.get(&port) {
+            if end.write { Object::PipeWrite(end.id) } else { Object::PipeRead(end.id) }
+        } else {
+            Object::File(port)
+        };
+        let held = unix.uses.count(&object) > 0 || matches!(object, Object::Terminal(_));
+        let d = Descriptor { object, close_on_exec: false, cookie: 0, nonblocking: false };
+        if fds.place(fd, d, &mut unix.uses).is_err() {
+            continue;
+        }
+        if held || !matches!(object, Object::File(_)) {
+            let _ = port_deallocate(port);
+        }
+    }
+    let started = unix.start_process(request.path, &argv, fds, String::from(request.cwd), 0);
+    let port = match started {
+        Ok(port) => port,
+        Err(fds) => {
+            // The descriptors go as a process's would; the report right with them.
+            for d in fds {
+                if let Some(gone) = unix.uses.remove(&d.object) {
+                    unix.released(gone);
+                }
+            }
+            let _ = port_deallocate(report);
+            return Err((Error::NoEntry, true));
+        }
+    };
+    let p = unix.processes.get_mut(&port).ok_or((Error::Io, true))?;
+    p.report = Some(SendRight::from_name(report));
+    p.ids = personality_unix::ids::Ids {
+        uid: request.uid,
+        euid: request.uid,
+        suid: request.uid,
+        gid: request.gid,
+        egid: request.gid,
+        sgid: request.gid,
+    };
+    Ok((p.pid, p.task))
+}

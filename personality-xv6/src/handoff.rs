@@ -1,0 +1,159 @@
+//! Processes crossing between personalities at exec (interfaces::personality): another
+//! personality hands this one an xv6 program to run (`adopt`, on the "xv6" service port),
+//! and an xv6 process that execs a program of another personality (a Linux one) is handed to
+//! the Unix personality, while its xv6 process waits for the report of its end.
+//!
+//! It must never lose a right: what a refused request carried is released, and a process is
+//! handed over only with the descriptors it has.
+
+use crate::server::{CALL_TIMEOUT_MS, Caller, Object, Reply, Xv6};
+use alloc::string::String;
+use alloc::vec::Vec;
+use interfaces::personality::{Adopt, AdoptRequest, Adopted, ExitReport, Exited};
+use interfaces::{Bytes, Error};
+use libmach::ipc::*;
+use libmach::rpc;
+use personality_xv6::abi::NOFILE;
+
+/// A request on the "xv6" service port.
+pub fn serve_service(xv6: &mut Xv6, request: &LargestMessage) {
+    let incoming = rpc::Incoming::new(request);
+    let reply_to = incoming.reply_to();
+    let answer = match incoming.decode::<Adopt>() {
+        Ok(adopt) if incoming.id() == <Adopt as rpc::Rpc>::ID => adopt_process(xv6, &incoming, &adopt),
+        _ => Err((Error::NotSupported, false)),
+    };
+    let answer = answer.map_err(|(error, released)| {
+        if !released {
+            request.release_carried();
+        }
+        error
+    });
+    if reply_to == 0 {
+        return;
+    }
+    let mut m = Message::new();
+    let task = answer.as_ref().ok().map(|(_, task)| *task);
+    let value = answer.map(|(pid, _)| Adopted { pid });
+    if rpc::prepare_answer(&mut m, reply_to, incoming.id(), &value).is_ok() {
+        if let Some(task) = task {
+            m.push_port(task, disposition::COPY_SEND);
+        }
+        let _ = m.send_timeout(CALL_TIMEOUT_MS);
+    }
+}
+
+/// Run an adopted program: its descriptors are the carried `io` ports after the report port.
+/// An error says whether the carried rights were released already.
+fn adopt_process(
+    xv6: &mut Xv6,
+    incoming: &rpc::Incoming<'_, { libmach::ipc::LARGEST_MESSAGE_BODY }>,
+    request: &AdoptRequest,
+) -> Result<(u64, PortName), (Error, bool)> {
+    let refused = (Error::InvalidArgument, false);
+    let report = incoming.port(0).filter(|d| d.disposition == received::SEND).ok_or(refused)?.name;
+    let mut fds = [None; NOFILE];
+    let mut carried = Vec::new();
+    for (i, &fd) in request.fds.iter().enumerate() {
+        let port = incoming.port(i + 1).filter(|d| d.disposition == received::SEND).ok_or(refused)?.name;
+        *fds.get_mut(usize::from(fd)).ok_or(refused)? = Some(Object::Io(port));
+        carried.push(port);
+    }
+    if !request.path.starts_with('/') || !request.cwd.starts_with('/') {
+        return Err(refused);
+    }
+    let args: Vec<Vec<u8>> =
+        request.args.split(|&b| b == 0).filter(|a| !a.is_empty()).map(|a| a.to_vec()).collect();
+    // One reference per name from here on: a right to a port this task held already (the
+    // kernel gives it the same name), or one carried twice, gives back the extra reference.
+    let mut new_names = Vec::new();
+    for (i, &port) in carried.iter().enumerate() {
+        if xv6.holds(port) || carried[..i].contains(&port) {
+            let _ = port_deallocate(port);
+        } else {
+            new_names.push(port);
+        }
+    }
+    let pid = xv6.new_pid();
+    let created = xv6.create(
+        pid,
+        0,
+        request.path,
+        &args,
+        fds,
+        String::from(request.cwd),
+        Some(SendRight::from_name(report)),
+    );
+    let Ok(port) = created else {
+        // The report right went with the failed `create`'s `Option<SendRight>`.
+        for port in new_names {
+            let _ = port_deallocate(port);
+        }
+        return Err((Error::NoEntry, true));
+    };
+    let p = xv6.processes.get_mut(&port).ok_or((Error::Io, true))?;
+    (p.uid, p.gid) = (request.uid, request.gid);
+    Ok((pid, p.task))
+}
+
+/// Tell a report port that its process ended.
+pub fn report_exit(_xv6: &mut Xv6, report: &SendRight, status: u32) {
+    let mut m = Message::new();
+    let _ =
+        rpc::send::<Exited>(&mut m, report.name(), disposition::COPY_SEND, &ExitReport { status }, &[], 1000);
+}
+
+/// An xv6 process execs a program of another personality: the Unix personality runs it,
+/// with this process's descriptors, and this process waits (without a task) for its end.
+pub fn exec_elsewhere(xv6: &mut Xv6, caller: Caller, path: &str, args: &[Vec<u8>]) -> Reply {
+    let Some(service) = xv6.unix_service() else { return Reply::Value(-1) };
+    let Some(p) = xv6.processes.get(&caller.process) else { return Reply::Gone };
+    let mut joined = Vec::new();
+    for a in args {
+        joined.extend_from_slice(a);
+        joined.push(0);
+    }
+    let mut numbers = Vec::new();
+    let mut rights = Vec::new();
+    let Ok(report) = ReceiveRight::allocate() else { return Reply::Value(-1) };
+    rights.push((report.name(), disposition::MAKE_SEND));
+    for (fd, object) in p.fds.iter().enumerate() {
+        if let Some(Object::Io(port)) = object {
+            numbers.push(fd as u8);
+            rights.push((*port, disposition::COPY_SEND));
+        }
+    }
+    let cwd = p.cwd.clone();
+    let request =
+        AdoptRequest { path, args: Bytes(&joined), cwd: &cwd, uid: p.uid, gid: p.gid, fds: Bytes(&numbers) };
+    let answer = rpc::call_timeout::<Adopt>(
+        service,
+        &request,
+        &rights,
+        xv6.reply.name(),
+        &mut xv6.scratch,
+        CALL_TIMEOUT_MS,
+    );
+    if !matches!(answer, Ok(Ok(_))) {
+        xv6.scratch.release_carried();
+        return Reply::Value(-1);
+    }
+    // The other personality's task right is not needed here: ending ours is enough.
+    xv6.scratch.release_carried();
+    if port_move_member(report.name(), xv6.set).is_err() {
+        return Reply::Value(-1);
+    }
+    // The old program goes; the process stays, waiting for the report.
+    let Some(p) = xv6.processes.get_mut(&caller.process) else { return Reply::Gone };
+    let _ = libmach::task::task_terminate(p.task);
+    p.task_id = 0;
+    xv6.handed_over.insert(report.name(), (report, caller.process));
+    let _ = port_deallocate(caller.reply);
+    Reply::Later
+}
+
+/// The report of a handed-over process came: it ended.
+pub fn reported(xv6: &mut Xv6, message: &LargestMessage, process: PortName) {
+    message.release_carried();
+    xv6.exited(process);
+}

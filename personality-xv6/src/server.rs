@@ -1,0 +1,482 @@
+//! The personality's state and its one loop: processes (each known by its syscall port),
+//! their descriptors, the calls that wait (wait, sleep, reads and writes in flight), and the
+//! messages that come in: system calls, answers from the servers, tasks that ended, and
+//! other personalities' requests on the "xv6" service port.
+//!
+//! It must never block on a process: a call that waits keeps its reply right and is answered
+//! when what it waits for comes.
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+use interfaces::console;
+use libmach::ipc::*;
+use libmach::println;
+use libmach::rpc;
+use libmach::task::{task_id, task_notify_ended, task_set_special_port, task_terminate};
+use mach_abi::forward::{SYSCALL_MESSAGE, SyscallReply, SyscallRequest, entry};
+use mach_abi::zerocopy::{FromBytes, IntoBytes};
+use mach_abi::{TASK_ENDED_MESSAGE, special_port};
+use personality_xv6::abi::NOFILE;
+
+/// How long a call to another server may take before it counts as failed.
+pub const CALL_TIMEOUT_MS: u64 = 10_000;
+
+/// What a descriptor stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Object {
+    /// An `io` port: a file of fs-server, the console's terminal, a pipe end of the Unix
+    /// personality.
+    Io(PortName),
+    /// A directory port of fs-server, and the readdir cookie reads go on from.
+    Directory { port: PortName, cookie: u64 },
+}
+
+impl Object {
+    pub fn port(&self) -> PortName {
+        match *self {
+            Object::Io(p) | Object::Directory { port: p, .. } => p,
+        }
+    }
+}
+
+pub struct Process {
+    pub pid: u64,
+    /// The parent's pid; 0 when nobody here waits for it (adopted, or orphaned).
+    pub parent: u64,
+    pub task: PortName,
+    pub task_id: u64,
+    /// The task's thread (xv6 processes have one).
+    pub thread: PortName,
+    pub name: String,
+    pub fds: [Option<Object>; NOFILE],
+    pub cwd: String,
+    pub brk_start: u64,
+    pub brk: u64,
+    pub uid: u32,
+    pub gid: u32,
+    /// Where the exit goes when another personality handed this process over.
+    pub report: Option<SendRight>,
+}
+
+/// A call that was answered later: who to answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    /// The process's syscall port.
+    pub process: PortName,
+    /// The send-once right that answers the call.
+    pub reply: PortName,
+}
+
+/// A read or write sent to an `io` port, waiting for its answer.
+pub enum InFlight {
+    Read {
+        caller: Caller,
+        to: u64,
+    },
+    /// The bytes still to write and how many went already.
+    Write {
+        caller: Caller,
+        port: PortName,
+        data: Vec<u8>,
+        done: usize,
+    },
+}
+
+/// What a call's handler decided.
+pub enum Reply {
+    Value(i64),
+    /// The reply right is kept; the call is answered later.
+    Later,
+    /// The process is gone: nothing to answer.
+    Gone,
+}
+
+pub struct Xv6 {
+    /// fs-server's root directory port.
+    pub fs: SendRight,
+    /// The console's terminal port: descriptors 0-2 of a program started here, and what
+    /// opening a device node gives.
+    pub terminal: PortName,
+    /// The Unix personality's service, for pipes and for handing it Linux programs.
+    pub unix: Option<SendRight>,
+    /// Every port this server receives on.
+    pub set: PortName,
+    /// Task-ended notifications of every process's task.
+    pub ended: ReceiveRight,
+    /// The "xv6" service port.
+    pub service: ReceiveRight,
+    pub processes: BTreeMap<PortName, Process>,
+    next_pid: u64,
+    /// Send rights held by descriptors, counted: the right goes when its last user does.
+    uses: BTreeMap<PortName, usize>,
+    /// Exited processes whose parent has not waited yet: (parent pid, pid).
+    pub zombies: Vec<(u64, u64)>,
+    /// Parents waiting in `wait`.
+    pub waiting: Vec<(u64, Caller)>,
+    /// Sleeping callers and when they wake (uptime in ns).
+    pub sleeping: Vec<(u64, Caller)>,
+    /// Reads and writes in flight, by the port their answer comes to.
+    pub in_flight: BTreeMap<PortName, (ReceiveRight, InFlight)>,
+    /// Processes handed to another personality: our process waits for its report here.
+    pub handed_over: BTreeMap<PortName, (ReceiveRight, PortName)>,
+    pub reply: ReceiveRight,
+    pub scratch: Box<Message>,
+}
+
+impl Xv6 {
+    /// Reach the file system and the console, and offer the "xv6" service.
+    pub fn start() -> Result<Xv6, &'static str> {
+        let fs = libmach::name_service::look_up("fs").map_err(|_| "no file system (\"fs\")")?;
+        let console = libmach::name_service::look_up("console").map_err(|_| "no console")?;
+        let reply = ReceiveRight::allocate().map_err(|_| "no ports")?;
+        let mut scratch = Box::new(Message::new());
+        rpc::call_timeout::<console::OpenTerminal>(
+            console.name(),
+            &(),
+            &[],
+            reply.name(),
+            &mut scratch,
+            CALL_TIMEOUT_MS,
+        )
+        .map_err(|_| "the console does not answer")?
+        .map_err(|_| "the console gave no terminal")?;
+        let terminal = match scratch.port(0) {
+            Some(d) if d.disposition == received::SEND => d.name,
+            _ => return Err("the console gave no terminal"),
+        };
+        let set = port_allocate_set().map_err(|_| "no ports")?;
+        let ended = ReceiveRight::allocate().map_err(|_| "no ports")?;
+        port_move_member(ended.name(), set).map_err(|_| "no ports")?;
+        let service = ReceiveRight::allocate().map_err(|_| "no ports")?;
+        port_move_member(service.name(), set).map_err(|_| "no ports")?;
+        let offered = port_make_send(service.name())
+            .map_err(|_| "no ports")
+            .and_then(|send| libmach::name_service::register("xv6", send).map_err(|_| "not registered"));
+        if let Err(why) = offered {
+            println!("the xv6 service is not offered ({why})");
+        }
+        let mut uses = BTreeMap::new();
+        // The personality's own use of the terminal never ends.
+        uses.insert(terminal, 1);
+        Ok(Xv6 {
+            fs,
+            terminal,
+            unix: None,
+            set,
+            ended,
+            service,
+            processes: BTreeMap::new(),
+            next_pid: 1,
+            uses,
+            zombies: Vec::new(),
+            waiting: Vec::new(),
+            sleeping: Vec::new(),
+            in_flight: BTreeMap::new(),
+            handed_over: BTreeMap::new(),
+            reply,
+            scratch,
+        })
+    }
+
+    pub fn new_pid(&mut self) -> u64 {
+        let pid = self.next_pid;
+        self.next_pid += 1;
+        pid
+    }
+
+    /// One more descriptor uses `port`.
+    pub fn hold(&mut self, port: PortName) {
+        *self.uses.entry(port).or_insert(0) += 1;
+    }
+
+    /// Whether a descriptor (or the personality itself) holds `port`.
+    pub fn holds(&self, port: PortName) -> bool {
+        self.uses.contains_key(&port)
+    }
+
+    /// A send right that just arrived in a message, for a descriptor: if this task held one
+    /// to the same port already (the kernel gives it the same name), the extra reference goes
+    /// at once, so that each name is one reference counted by `uses`.
+    pub fn hold_arrived(&mut self, port: PortName) {
+        if self.uses.contains_key(&port) {
+            let _ = port_deallocate(port);
+        }
+        self.hold(port);
+    }
+
+    /// A descriptor of `port` went; the right goes with the last one.
+    pub fn release(&mut self, port: PortName) {
+        match self.uses.get_mut(&port) {
+            Some(n) if *n > 1 => *n -= 1,
+            Some(_) => {
+                self.uses.remove(&port);
+                let _ = port_deallocate(port);
+            }
+            None => {}
+        }
+    }
+
+    /// The Unix personality's service, looked up once.
+    pub fn unix_service(&mut self) -> Option<PortName> {
+        if self.unix.is_none() {
+            self.unix = libmach::name_service::look_up("unix").ok();
+        }
+        self.unix.as_ref().map(|s| s.name())
+    }
+
+    /// Start `path` as a new process with the terminal as descriptors 0, 1 and 2.
+    pub fn spawn(&mut self, path: &str, argv: &[&str]) -> Result<u64, &'static str> {
+        let args: Vec<Vec<u8>> = argv.iter().map(|a| a.as_bytes().to_vec()).collect();
+        let mut fds = [None; NOFILE];
+        for fd in fds.iter_mut().take(3) {
+            *fd = Some(Object::Io(self.terminal));
+        }
+        let pid = self.new_pid();
+        self.create(pid, 0, path, &args, fds, String::from("/"), None).map_err(|_| "cannot load it")?;
+        println!("started {path} as process {pid}");
+        Ok(pid)
+    }
+
+    /// A new process `pid` running `path` with descriptors `fds` (held for it on success;
+    /// on failure they are the caller's still). Returns its syscall port.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create(
+        &mut self,
+        pid: u64,
+        parent: u64,
+        path: &str,
+        args: &[Vec<u8>],
+        fds: [Option<Object>; NOFILE],
+        cwd: String,
+        report: Option<SendRight>,
+    ) -> Result<PortName, crate::program::ExecError> {
+        let loaded = crate::program::load(self, path, args)?;
+        let port = port_allocate().map_err(|_| crate::program::ExecError::NoMemory)?;
+        let attached = port_move_member(port, self.set).is_ok() && self.attach(loaded.task, port).is_ok();
+        let thread = attached.then(|| loaded.start()).flatten();
+        let Some(thread) = thread else {
+            let _ = port_destroy(port);
+            let _ = task_terminate(loaded.task);
+            let _ = port_deallocate(loaded.task);
+            return Err(crate::program::ExecError::NoMemory);
+        };
+        for object in fds.iter().flatten() {
+            self.hold(object.port());
+        }
+        let name = String::from(path.rsplit('/').next().unwrap_or(path));
+        let process = Process {
+            pid,
+            parent,
+            task: loaded.task,
+            task_id: task_id(loaded.task).unwrap_or(0),
+            thread,
+            name,
+            fds,
+            cwd,
+            brk_start: loaded.brk,
+            brk: loaded.brk,
+            uid: 0,
+            gid: 0,
+            report,
+        };
+        self.processes.insert(port, process);
+        Ok(port)
+    }
+
+    /// Make `port` the syscall port of `task`, and learn when the task ends.
+    pub fn attach(&mut self, task: PortName, port: PortName) -> Result<(), libmach::KernelError> {
+        let send = port_make_send(port)?;
+        let set = task_set_special_port(task, special_port::SYSCALL, send)
+            .and_then(|()| task_notify_ended(task, self.ended.name(), disposition::MAKE_SEND));
+        let _ = port_deallocate(send);
+        set
+    }
+
+    /// Serve for ever.
+    pub fn serve(&mut self) -> u64 {
+        let mut request = Box::new(LargestMessage::new());
+        loop {
+            self.wake_sleepers();
+            let deadline = self.sleeping.iter().map(|(t, _)| *t).min();
+            let received = match deadline {
+                Some(at) => {
+                    let ms = at.saturating_sub(libmach::uptime_ns()).div_ceil(1_000_000).clamp(1, 3_600_000);
+                    request.receive_timeout(self.set, ms)
+                }
+                None => request.receive(self.set),
+            };
+            if received.is_err() {
+                continue;
+            }
+            let local = request.header.local;
+            if let Some((answer_port, flight)) = self.in_flight.remove(&local) {
+                crate::files::io_answered(self, &request, flight);
+                drop(answer_port);
+            } else if let Some((report, process)) = self.handed_over.remove(&local) {
+                crate::handoff::reported(self, &request, process);
+                drop(report);
+            } else if local == self.ended.name() {
+                if request.header.id == TASK_ENDED_MESSAGE
+                    && let Some(id) =
+                        request.data().get(..8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes)
+                    && let Some(port) = self.processes.iter().find(|(_, p)| p.task_id == id).map(|(&k, _)| k)
+                {
+                    // A fault (or someone else) ended it: it died as xv6's killed processes do.
+                    self.exited(port);
+                }
+                request.release_carried();
+            } else if local == self.service.name() {
+                crate::handoff::serve_service(self, &request);
+            } else if request.header.id == SYSCALL_MESSAGE && self.processes.contains_key(&local) {
+                let reply = request.header.remote;
+                let Ok((call, _)) = SyscallRequest::read_from_prefix(request.data()) else {
+                    let _ = port_deallocate(reply);
+                    continue;
+                };
+                let caller = Caller { process: local, reply };
+                let answer = if call.entry == entry::INT_0X40 {
+                    crate::calls::dispatch(self, caller, &call)
+                } else {
+                    // A Linux `syscall` from an xv6 program: not this personality's ABI.
+                    Reply::Value(-1)
+                };
+                match answer {
+                    Reply::Value(v) => self.answer(caller, v),
+                    Reply::Later => {}
+                    Reply::Gone => {
+                        let _ = port_deallocate(reply);
+                    }
+                }
+            } else {
+                request.release_carried();
+                if request.header.remote != 0 {
+                    let _ = port_deallocate(request.header.remote);
+                }
+            }
+        }
+    }
+
+    /// Answer a call with `value` (rax).
+    pub fn answer(&mut self, caller: Caller, value: i64) {
+        let reply = SyscallReply { result: value, ..SyscallReply::default() };
+        let mut m = Message::new();
+        m.start(caller.reply, disposition::MOVE_SEND_ONCE, SYSCALL_MESSAGE | rpc::REPLY_BIT)
+            .set_data(reply.as_bytes());
+        if m.send_timeout(CALL_TIMEOUT_MS).is_err() {
+            let _ = port_deallocate(caller.reply);
+        }
+    }
+
+    /// Answer the sleepers whose time has come.
+    fn wake_sleepers(&mut self) {
+        let now = libmach::uptime_ns();
+        let (due, later): (Vec<_>, Vec<_>) = self.sleeping.drain(..).partition(|(at, _)| *at <= now);
+        self.sleeping = later;
+        for (_, caller) in due {
+            self.answer(caller, 0);
+        }
+    }
+
+    /// Process `port` ended (exit, kill, a fault): its task and descriptors go; its parent
+    /// gets it from `wait` (at once if it waits already), or its origin its report.
+    pub fn exited(&mut self, port: PortName) {
+        let Some(p) = self.processes.remove(&port) else { return };
+        let _ = task_terminate(p.task);
+        let _ = port_deallocate(p.task);
+        let _ = port_deallocate(p.thread);
+        for object in p.fds.iter().flatten() {
+            self.release(object.port());
+        }
+        // Its waiting calls die with it.
+        self.forget_calls(port);
+        let _ = port_destroy(port);
+        // Its children have nobody to wait for them now.
+        for child in self.processes.values_mut().filter(|c| c.parent == p.pid) {
+            child.parent = 0;
+        }
+        self.zombies.retain(|&(parent, _)| parent != p.pid);
+        if let Some(report) = p.report {
+            crate::handoff::report_exit(self, &report, 0);
+        }
+        if p.parent == 0 {
+            return;
+        }
+        let waiter = self.waiting.iter().position(|(parent, _)| *parent == p.parent);
+        match waiter {
+            Some(i) => {
+                let (_, caller) = self.waiting.remove(i);
+                self.answer(caller, p.pid as i64);
+            }
+            None => self.zombies.push((p.parent, p.pid)),
+        }
+    }
+
+    /// Drop the calls process `port` waits in (their reply rights go with its task).
+    fn forget_calls(&mut self, port: PortName) {
+        let mut gone = Vec::new();
+        self.waiting.retain(|(_, c)| c.process != port || !gone_push(&mut gone, c));
+        self.sleeping.retain(|(_, c)| c.process != port || !gone_push(&mut gone, c));
+        let flights: Vec<PortName> = self
+            .in_flight
+            .iter()
+            .filter(|(_, (_, f))| match f {
+                InFlight::Read { caller, .. } | InFlight::Write { caller, .. } => caller.process == port,
+            })
+            .map(|(&k, _)| k)
+            .collect();
+        for k in flights {
+            if let Some((_, InFlight::Read { caller, .. } | InFlight::Write { caller, .. })) =
+                self.in_flight.remove(&k)
+            {
+                gone.push(caller);
+            }
+        }
+        for c in gone {
+            let _ = port_deallocate(c.reply);
+        }
+    }
+}
+
+fn gone_push(gone: &mut Vec<Caller>, c: &Caller) -> bool {
+    gone.push(*c);
+    true
+}
+
+/// An `io` operation's answer in `message`, decoded: `R`'s reply.
+pub fn decode_answer<R: rpc::Rpc>(message: &LargestMessage) -> Option<R::Reply<'_>> {
+    let incoming = rpc::Incoming::new(message);
+    if incoming.id() != R::ID | rpc::REPLY_BIT {
+        return None;
+    }
+    postcard::from_bytes(message.data()).ok()
+}
+
+/// Read `len` bytes of `task`'s memory at `address` (a bad pointer is None).
+pub fn read_user(task: PortName, address: u64, len: usize) -> Option<Vec<u8>> {
+    let mut out = alloc::vec![0u8; len];
+    libmach::task::vm_read(task, address, &mut out).ok()?;
+    Some(out)
+}
+
+/// The NUL-terminated string at `address` in `task` (at most 4,096 bytes).
+pub fn read_string(task: PortName, address: u64) -> Option<String> {
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 64];
+    while out.len() < 4096 {
+        let at = address.checked_add(out.len() as u64)?;
+        // Up to the end of the page, so that a string ending before an unmapped page reads.
+        let room = (4096 - (at % 4096)) as usize;
+        let piece = &mut chunk[..room.min(64)];
+        libmach::task::vm_read(task, at, piece).ok()?;
+        match piece.iter().position(|&b| b == 0) {
+            Some(end) => {
+                out.extend_from_slice(&piece[..end]);
+                return String::from_utf8(out).ok();
+            }
+            None => out.extend_from_slice(piece),
+        }
+    }
+    None
+}
