@@ -27,7 +27,7 @@ mod policy;
 use alloc::string::String;
 use alloc::vec::Vec;
 use libmach::ipc::*;
-use libmach::name_service::{List, LookUp, NameError, Register, Service};
+use libmach::name_service::{End, List, LookUp, NameError, Register, Service};
 use libmach::rpc::{self, Incoming, Rpc};
 use libmach::task::*;
 use libmach::{loader, println};
@@ -274,6 +274,21 @@ impl Bootstrap {
                     }
                     Err(e) => rpc::reply::<LookUp>(answer, reply_to, &Err(e), &[]),
                 };
+            }
+            End::ID => {
+                request.release_carried();
+                let result = incoming.decode::<End>().map_err(|_| NameError::BadName).and_then(|r| {
+                    if !policy::may_end(program, r.name) {
+                        return Err(NameError::NoRight);
+                    }
+                    let owner = self.names.owner(r.name).ok_or(NameError::NotFound)?;
+                    let task = self.children.get(owner).map(|c| c.task).filter(|&t| t != 0);
+                    let task = task.ok_or(NameError::NotFound)?;
+                    println!("ending {} (task of \"{}\") as {program} asked", r.name, r.name);
+                    let _ = libmach::task::task_terminate(task);
+                    Ok(())
+                });
+                let _ = rpc::reply::<End>(answer, reply_to, &result, &[]);
             }
             List::ID => {
                 request.release_carried();

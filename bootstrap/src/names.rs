@@ -44,6 +44,11 @@ impl Names {
     }
 
     /// Every name with the child that registered it.
+    /// The child that registered `name`.
+    pub fn owner(&self, name: &str) -> Option<usize> {
+        self.entries.iter().find(|e| e.name == name).map(|e| e.owner)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, usize)> {
         self.entries.iter().map(|e| (e.name.as_str(), e.owner))
     }

@@ -30,6 +30,8 @@ pub struct Program {
     pub name: &'static str,
     pub provides: &'static [&'static str],
     pub may_look_up: &'static [&'static str],
+    /// The servers (by a name they provide) it may end through the name service's `End`.
+    pub may_end: &'static [&'static str],
     pub server: bool,
     pub restart: bool,
 }
@@ -39,13 +41,28 @@ pub const PROGRAMS: &[Program] = &[
     Program {
         name: "block",
         provides: &["blk", "blk.control"],
+        may_end: &[],
         may_look_up: &[HOST],
         server: true,
         restart: true,
     },
-    Program { name: "console", provides: &["console"], may_look_up: &[HOST], server: true, restart: true },
+    Program {
+        name: "console",
+        provides: &["console"],
+        may_end: &[],
+        may_look_up: &[HOST],
+        server: true,
+        restart: true,
+    },
     // fs-server alone reaches the disk. It is not restarted: its cache may hold writes.
-    Program { name: "fs-server", provides: &["fs"], may_look_up: &["blk"], server: true, restart: false },
+    Program {
+        name: "fs-server",
+        provides: &["fs"],
+        may_end: &[],
+        may_look_up: &["blk"],
+        server: true,
+        restart: false,
+    },
     // The Unix personality: the file system for its processes (the console is public); it
     // offers pipes to other personalities ("unix"). Not a server: while it runs one
     // program, the system shuts down when it ends.
@@ -54,6 +71,8 @@ pub const PROGRAMS: &[Program] = &[
         provides: &["unix"],
         // It traces its processes for `trace`: the trace port, not the host port. It hands
         // xv6 programs to the xv6 personality at exec.
+        // `servers --end xv6`: the xv6 personality may be ended from our shell.
+        may_end: &["xv6"],
         may_look_up: &["fs", TRACE, "xv6"],
         server: false,
         restart: false,
@@ -64,6 +83,7 @@ pub const PROGRAMS: &[Program] = &[
     Program {
         name: "personality-xv6",
         provides: &["xv6"],
+        may_end: &[],
         may_look_up: &["fs", "unix"],
         server: true,
         restart: false,
@@ -74,6 +94,7 @@ pub const PROGRAMS: &[Program] = &[
     Program {
         name: "server-tests",
         provides: &[],
+        may_end: &[],
         may_look_up: &["fs", "blk", "blk.control", "unix"],
         server: false,
         restart: false,
@@ -88,6 +109,11 @@ pub fn program(name: &str) -> Option<&'static Program> {
 /// May `program` look up `name`?
 pub fn may_look_up(program: &str, name: &str) -> bool {
     !PRIVATE.contains(&name) || self::program(program).is_some_and(|p| p.may_look_up.contains(&name))
+}
+
+/// May `program` end the server that provides `name`?
+pub fn may_end(program: &str, name: &str) -> bool {
+    self::program(program).is_some_and(|p| p.may_end.contains(&name))
 }
 
 /// May `program` register `name`?

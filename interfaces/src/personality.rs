@@ -42,7 +42,9 @@ crate::protocol!(OPERATIONS = "personality";
     /// Run `path` as a process of this personality. Carried: port descriptor 0, a send
     /// right to the report port (where [`Exited`] goes); then one `io` port per entry of
     /// `fds`. The answer carries a send right to the new task (so that the origin can end
-    /// it: a signal, ^C).
+    /// or stop it: a signal, ^C). The task is suspended once: the origin resumes it when it
+    /// is ready (after tracing it, if its process is traced), so that nothing the program
+    /// does comes before.
     Adopt "adopt" = 0x601, AdoptRequest<'a> => Result<Adopted, Error>;
     /// One way, to a report port: the adopted process ended.
     Exited "exited" = 0x602, ExitReport => ();

@@ -54,6 +54,20 @@ crate::rpc!(
     List = 3, () => Result<alloc::vec::Vec<Service<'a>>, NameError>
 );
 
+crate::rpc!(
+    /// End the server that registered `name` (bootstrap terminates its task), if the
+    /// caller's policy lets it end that one.
+    End = 4, Name<'a> => Result<(), NameError>
+);
+
+/// Ask bootstrap to end the server registered under `name`.
+pub fn end(name: &str) -> Result<(), Error> {
+    let server = service()?;
+    let reply = ReceiveRight::allocate().map_err(|e| Error::Rpc(e.into()))?;
+    let mut m = Message::new();
+    rpc::call::<End>(server.name(), &Name { name }, &[], reply.name(), &mut m)?.map_err(Error::Name)
+}
+
 /// The registered names, their programs and tasks.
 pub fn list(buffer: &mut Message) -> Result<alloc::vec::Vec<Service<'_>>, Error> {
     let service = service()?;

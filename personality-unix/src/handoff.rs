@@ -89,6 +89,14 @@ pub fn hand_over(
         }
     };
     port_move_member(report.name(), unix.port_set()).map_err(|_| EIO)?;
+    // If the other personality ends without reporting (it was ended), its right to the report
+    // port goes: the no-senders notification says the process died with it.
+    let _ = port_request_notification(
+        report.name(),
+        mach_abi::notify::NO_SENDERS,
+        report.name(),
+        disposition::MAKE_SEND_ONCE,
+    );
     // The point of no return: the old program goes; the process is the other side's task.
     unix.forget_calls(port);
     let Some(p) = unix.processes.get_mut(&port) else { return Err(EIO) };
@@ -102,6 +110,9 @@ pub fn hand_over(
         let _ = port_deallocate(t.port);
     }
     unix.handed_over.insert(report.name(), (report, port));
+    // A traced process's program is traced from its first instruction, then let go.
+    crate::tracing::follow(unix, port);
+    let _ = libmach::task::task_resume(task);
     Ok(())
 }
 
@@ -109,6 +120,8 @@ pub fn hand_over(
 pub fn reported(unix: &mut Personality, message: &LargestMessage, process: PortName) {
     let status = match rpc::Incoming::new(message).decode::<Exited>() {
         Ok(report) if message.header.id == <Exited as rpc::Rpc>::ID => report.status,
+        // No report will come: its personality ended, and the process with it (as by SIGKILL).
+        _ if message.header.id == mach_abi::notify::NO_SENDERS_MESSAGE => 9,
         _ => 0,
     };
     message.release_carried();
@@ -193,7 +206,7 @@ fn adopt_process(
             let _ = port_deallocate(port);
         }
     }
-    let started = unix.start_process(request.path, &argv, fds, String::from(request.cwd), 0);
+    let started = unix.start_process(request.path, &argv, fds, String::from(request.cwd), 0, true);
     let port = match started {
         Ok(port) => port,
         Err(fds) => {

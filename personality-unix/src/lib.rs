@@ -31,6 +31,9 @@ pub mod machina {
     pub const TRACE_READ: u64 = 4;
     /// `info(TRACE_NAME, task_id, buffer, size)`: "name pid" of a task (pid 0: no process).
     pub const TRACE_NAME: u64 = 5;
+    /// `info(END_SERVER, name, length)`: ask bootstrap to end the server registered under
+    /// that name (its policy says which the personality may end: "xv6").
+    pub const END_SERVER: u64 = 7;
 }
 
 /// The words of a command line: split at blanks, except inside single quotes (which go).

@@ -340,7 +340,7 @@ impl Personality {
             );
         }
         let argv: Vec<String> = argv.iter().map(|a| String::from(*a)).collect();
-        match self.start_process(path, &argv, fds, String::from("/"), 0) {
+        match self.start_process(path, &argv, fds, String::from("/"), 0, false) {
             Ok(port) => {
                 let pid = self.processes.get(&port).map_or(0, |p| p.pid);
                 println!("started {path} as process {pid}");
@@ -357,7 +357,8 @@ impl Personality {
 
     /// A new process running the Linux program at `path` with descriptors `fds` (counted in
     /// `uses` already), working directory `cwd` and parent `parent`: its syscall port. On an
-    /// error the descriptors come back, for the caller to release.
+    /// error the descriptors come back, for the caller to release. `suspended`: its task
+    /// waits for someone to resume it (an adopted process's origin).
     pub fn start_process(
         &mut self,
         path: &str,
@@ -365,6 +366,7 @@ impl Personality {
         fds: FdTable,
         cwd: String,
         parent: u64,
+        suspended: bool,
     ) -> Result<PortName, Vec<Descriptor>> {
         let mut fds = fds;
         let image = match self.read_file(path) {
@@ -377,6 +379,9 @@ impl Personality {
             ["PATH=/bin", "HOME=/", "TERM=vt100"].iter().map(|e| String::from(*e)).collect();
         let pid = self.new_pid();
         let started = (|| {
+            if suspended {
+                task_suspend(task).map_err(|_| "task_suspend")?;
+            }
             let (entry, rsp, brk) = prepare(task, path, argv, &envp, &image)?;
             let port = port_allocate().map_err(|_| "no ports")?;
             if port_move_member(port, self.set).is_err() || self.attach(task, port).is_err() {
@@ -777,6 +782,8 @@ impl Personality {
         let gone: Vec<PortName> = self
             .processes
             .iter()
+            // A process handed to another personality ends by its report (handoff.rs).
+            .filter(|(_, p)| p.elsewhere.is_none())
             .filter(|(_, p)| task_get_special_port(p.task, special_port::SYSCALL).is_err())
             .map(|(&port, _)| port)
             .collect();

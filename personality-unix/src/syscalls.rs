@@ -213,6 +213,27 @@ fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest, reply
             if let Some(answer) = crate::tracing::dispatch(unix, port, a0, [a1, a2, a3, a4]) {
                 return answer;
             }
+            if a0 == personality_unix::machina::END_SERVER {
+                // Only root may end a server.
+                if unix.processes.get(&port).is_none_or(|p| p.ids.euid != 0) {
+                    return error(EPERM);
+                }
+                if a2 == 0 || a2 > 64 {
+                    return error(EINVAL);
+                }
+                let mut bytes = vec![0u8; a2 as usize];
+                if libmach::task::vm_read(task, a1, &mut bytes).is_err() {
+                    return error(EFAULT);
+                }
+                let Ok(name) = alloc::string::String::from_utf8(bytes) else { return error(EINVAL) };
+                return match libmach::name_service::end(&name) {
+                    Ok(()) => Answer::Value(0),
+                    Err(libmach::name_service::Error::Name(libmach::name_service::NameError::NotFound)) => {
+                        error(ESRCH)
+                    }
+                    Err(_) => error(EPERM),
+                };
+            }
             let text = match a0 {
                 personality_unix::machina::PROCESSES => processes_text(unix),
                 personality_unix::machina::SERVERS => match servers_text() {

@@ -138,7 +138,10 @@ pub fn exec_elsewhere(xv6: &mut Xv6, caller: Caller, path: &str, args: &[Vec<u8>
         xv6.scratch.release_carried();
         return Reply::Value(-1);
     }
-    // The other personality's task right is not needed here: ending ours is enough.
+    // The program waits, suspended, for us to let it go (interfaces::personality).
+    if let Some(task) = xv6.scratch.port(0).filter(|d| d.disposition == received::SEND) {
+        let _ = libmach::task::task_resume(task.name);
+    }
     xv6.scratch.release_carried();
     if port_move_member(report.name(), xv6.set).is_err() {
         return Reply::Value(-1);

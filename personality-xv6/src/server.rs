@@ -240,7 +240,9 @@ impl Xv6 {
     }
 
     /// A new process `pid` running `path` with descriptors `fds` (held for it on success;
-    /// on failure they are the caller's still). Returns its syscall port.
+    /// on failure they are the caller's still). Returns its syscall port. An adopted process
+    /// (one with a `report` port) starts suspended: its origin resumes its task once it has
+    /// done what it does first (trace it).
     #[allow(clippy::too_many_arguments)]
     pub fn create(
         &mut self,
@@ -253,6 +255,11 @@ impl Xv6 {
         report: Option<SendRight>,
     ) -> Result<PortName, crate::program::ExecError> {
         let loaded = crate::program::load(self, path, args)?;
+        if report.is_some() && libmach::task::task_suspend(loaded.task).is_err() {
+            let _ = task_terminate(loaded.task);
+            let _ = port_deallocate(loaded.task);
+            return Err(crate::program::ExecError::NoMemory);
+        }
         let port = port_allocate().map_err(|_| crate::program::ExecError::NoMemory)?;
         let attached = port_move_member(port, self.set).is_ok() && self.attach(loaded.task, port).is_ok();
         let thread = attached.then(|| loaded.start()).flatten();

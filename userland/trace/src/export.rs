@@ -67,7 +67,7 @@ fn ends(hop: &Hop, name: &mut dyn FnMut(u64) -> String) -> (String, String) {
 fn label(hop: &Hop) -> String {
     let r = hop.record;
     match r.kind {
-        TRAP => format!("trap {}", tree::syscall(r.msg_id)),
+        TRAP => format!("trap {}", tree::trap_name(r)),
         SEND | REPLY => format!(
             "{} {} {} B{}",
             kind_name(r.kind),
@@ -86,7 +86,7 @@ fn label(hop: &Hop) -> String {
 pub fn ndjson(calls: &[Call], name: &mut dyn FnMut(u64) -> String) -> String {
     let mut out = String::new();
     for call in calls {
-        let syscall = call.number().map_or_else(|| "?".to_string(), tree::syscall);
+        let syscall = call.name();
         let process = call.trap().map_or_else(|| "?".to_string(), |t| name(t.task));
         for hop in tree::hops(call) {
             let r = hop.record;

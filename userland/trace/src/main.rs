@@ -207,9 +207,7 @@ fn report(o: &Options, records: &[TraceRecord], start: u64, ending: &str) {
     let calls: Vec<&tree::Call> = all
         .iter()
         .filter(|call| {
-            o.only
-                .as_ref()
-                .is_none_or(|only| call.number().is_some_and(|n| only.iter().any(|w| *w == tree::syscall(n))))
+            o.only.as_ref().is_none_or(|only| call.trap().is_some() && only.iter().any(|w| *w == call.name()))
         })
         .collect();
     let last =

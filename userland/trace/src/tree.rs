@@ -26,8 +26,10 @@ impl Call<'_> {
         self.hops.iter().copied().find(|r| r.kind == TRAP)
     }
 
-    pub fn number(&self) -> Option<u32> {
-        self.trap().map(|t| t.msg_id)
+    /// The call's name: Linux's for a `syscall`, xv6's for an `int $64` (the trap record
+    /// keeps the entry in `port`); "?" when the ring lost the trap.
+    pub fn name(&self) -> String {
+        self.trap().map_or_else(|| String::from("?"), trap_name)
     }
 
     pub fn result(&self) -> Option<i64> {
@@ -102,7 +104,17 @@ pub fn carried(r: &TraceRecord) -> String {
     interfaces::describe(r.msg_id, data).map_or_else(String::new, |d| format!(" {d}"))
 }
 
-/// A system call's name.
+/// The name of the call a trap record made.
+pub fn trap_name(trap: &TraceRecord) -> String {
+    if u64::from(trap.port) == mach_abi::forward::entry::INT_0X40 {
+        let number = u64::from(trap.msg_id);
+        return personality_xv6::abi::call_name(number)
+            .map_or_else(|| format!("xv6_{number}"), str::to_string);
+    }
+    syscall(trap.msg_id)
+}
+
+/// A Linux system call's name.
 pub fn syscall(number: u32) -> String {
     personality_unix::linux::syscall_name(number as u64)
         .map_or_else(|| format!("syscall_{number}"), str::to_string)
@@ -196,7 +208,7 @@ pub fn first_argument(value: u64) -> i64 {
 /// The head line of a call: `read(3) = 20   [cat 3] 1300 cycles`.
 pub fn call_line(call: &Call, name: &mut dyn FnMut(u64) -> String) -> String {
     let (who, head) = match call.trap() {
-        Some(t) => (name(t.task), format!("{}({})", syscall(t.msg_id), first_argument(t.size))),
+        Some(t) => (name(t.task), format!("{}({})", trap_name(t), first_argument(t.size))),
         None => (String::from("?"), String::from("(the start of this request was dropped)")),
     };
     let result = call.result().map_or_else(|| String::from("?"), |r| r.to_string());
@@ -296,7 +308,7 @@ pub fn summary(calls: &[Call], name: &mut dyn FnMut(u64) -> String) -> String {
     let mut per_task: BTreeMap<String, TaskShare> = BTreeMap::new();
     let mut per_process: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for c in calls {
-        let call_name = c.number().map_or_else(|| String::from("?"), syscall);
+        let call_name = c.name();
         let messages = c.hops.iter().filter(|r| r.kind == SEND || r.kind == REPLY).count() as u64;
         let bytes: u64 = c.hops.iter().filter(|r| r.kind == SEND || r.kind == REPLY).map(|r| r.size).sum();
         let e = per_call.entry(call_name).or_default();
@@ -409,13 +421,13 @@ pub(crate) mod tests {
         let records = read_path();
         let calls = calls(&records);
         assert_eq!(calls.len(), 2);
-        assert_eq!(calls[0].number(), Some(0));
+        assert_eq!(calls[0].name(), "read");
         assert_eq!(calls[0].result(), Some(20));
         assert_eq!(calls[0].duration(), 1300);
         // cat, personality, fs-server, block (receive, irq), fs-server, personality, cat.
         assert_eq!(calls[0].crossings(), 6);
         assert_eq!(calls[0].rights(), 1);
-        assert_eq!(calls[1].number(), Some(60));
+        assert_eq!(calls[1].name(), "exit");
         assert_eq!(calls[1].result(), None);
     }
 
@@ -462,6 +474,10 @@ pub(crate) mod tests {
         assert!(text.lines().any(|l| l.starts_with("cat 3") && l.ends_with("1300")), "{text}");
         assert_eq!(operation(0x4d_0002 | REPLY_BIT), "syscall.reply");
         assert_eq!(syscall(0), "read");
+        let xv6_read = TraceRecord { port: 0x40, msg_id: 5, ..hop(1, 1, TRAP, 1, 0x40, 5, 0) };
+        assert_eq!(trap_name(&xv6_read), "read");
+        assert_eq!(trap_name(&TraceRecord { msg_id: 11, ..xv6_read }), "getpid");
+        assert_eq!(trap_name(&TraceRecord { port: 0, msg_id: 11, ..xv6_read }), "munmap");
         assert_eq!((first_argument(0xffff_ff9c), first_argument(3), first_argument(u64::MAX)), (-100, 3, -1));
         assert_eq!(syscall(9999), "syscall_9999");
     }
