@@ -19,7 +19,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PROFILE_DIR := target/x86_64-unknown-none/release
 VOLUME := build/volume
-SERVERS := block console fs-server personality-unix personality-xv6
+SERVERS := block console fs-server personality-unix personality-xv6 personality-template
 # Linux programs (Rust std, static musl) that go in /bin on the disk.
 USERLAND := hello sh poweroff bench ps servers trace
 # xv6 programs (userland/xv6: the xv6 ABI, int $64, no_std) that go in /xv6 on the disk.
@@ -58,6 +58,7 @@ build: setup
 	@scripts/stage-rootfs.sh rootfs $(STAGE) build/busybox/bin/busybox $(addprefix target/x86_64-unknown-linux-musl/release/,$(USERLAND))
 	@mkdir -p $(STAGE)/tests/busybox && cp -a tests/busybox-scripts/*.sh $(STAGE)/tests/busybox/
 	@mkdir -p $(STAGE)/xv6 && cp $(addprefix $(PROFILE_DIR)/,$(XV6_PROGRAMS)) $(STAGE)/xv6/
+	@mkdir -p $(STAGE)/template && cp $(PROFILE_DIR)/template-hello $(STAGE)/template/hello
 	@# A file nothing reads before tests/tests/trace.rs does (its first read reaches the disk).
 	@mkdir -p $(STAGE)/tests/trace && seq 1 30000 > $(STAGE)/tests/trace/numbers.txt
 	@scripts/make-disk.sh $(STAGE) build/rootfs.img 1024 64M

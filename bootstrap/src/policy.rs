@@ -88,6 +88,16 @@ pub const PROGRAMS: &[Program] = &[
         server: true,
         restart: false,
     },
+    // The template personality (personality-template/README.md): it reads its one program
+    // from the file system. Not a server: the system shuts down when its program has ended.
+    Program {
+        name: "personality-template",
+        provides: &[],
+        may_end: &[],
+        may_look_up: &["fs"],
+        server: false,
+        restart: false,
+    },
     // The in-guest test client of the servers: the file system, the block server's protocol
     // (its error answers), the driver's fault injection for the restart test, and the Unix
     // personality's pipes.

@@ -79,13 +79,16 @@ pub fn hand_over(
     let mut m = alloc::boxed::Box::new(Message::new());
     let answer =
         rpc::call_timeout::<Adopt>(service, &request, &rights, unix.reply.name(), &mut m, CALL_TIMEOUT_MS);
+    // (When the call failed, `m` still holds our request: its rights are not ours to release.)
     let task = match (answer, m.port(0)) {
         (Ok(Ok(_)), Some(d)) if d.disposition == received::SEND => d.name,
         (Ok(Err(Error::NoEntry)), _) => return Err(ENOEXEC),
         (Ok(Err(_)), _) => return Err(EACCES),
-        _ => {
-            m.release_carried();
-            return Err(EIO);
+        (Ok(Ok(_)), _) => return Err(EIO),
+        // The personality is gone (ended): forget it, a later exec looks it up again.
+        (Err(_), _) => {
+            unix.personalities.remove(other);
+            return Err(ENOEXEC);
         }
     };
     port_move_member(report.name(), unix.port_set()).map_err(|_| EIO)?;

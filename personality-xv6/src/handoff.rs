@@ -134,9 +134,11 @@ pub fn exec_elsewhere(xv6: &mut Xv6, caller: Caller, path: &str, args: &[Vec<u8>
         &mut xv6.scratch,
         CALL_TIMEOUT_MS,
     );
-    if !matches!(answer, Ok(Ok(_))) {
-        xv6.scratch.release_carried();
-        return Reply::Value(-1);
+    match answer {
+        Ok(Ok(_)) => {}
+        // An answer of refusal carries nothing; a failed call leaves our own request in the
+        // buffer, whose rights are not ours to release.
+        Ok(Err(_)) | Err(_) => return Reply::Value(-1),
     }
     // The program waits, suspended, for us to let it go (interfaces::personality).
     if let Some(task) = xv6.scratch.port(0).filter(|d| d.disposition == received::SEND) {
