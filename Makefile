@@ -23,7 +23,7 @@ SERVERS := block console fs-server personality-unix personality-xv6 personality-
 # Linux programs (Rust std, static musl) that go in /bin on the disk.
 USERLAND := hello sh poweroff bench ps servers trace
 # xv6 programs (userland/xv6: the xv6 ABI, int $64, no_std) that go in /xv6 on the disk.
-XV6_PROGRAMS := sh ls cat echo grep wc mkdir rm ln kill init usertests
+XV6_PROGRAMS := sh ls cat echo grep wc mkdir rm ln kill init usertests bench
 STAGE := build/rootfs-stage
 SYSTEM_CRATES := -p mach-kernel -p bootstrap -p kernel-tests -p server-tests $(addprefix -p ,$(SERVERS))
 KERNEL_CRATES := -p direct-loader $(SYSTEM_CRATES)

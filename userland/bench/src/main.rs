@@ -1,6 +1,7 @@
 //! bench: what ordinary Linux system calls cost on Machina, in guest instructions (`make
 //! bench` boots it under QEMU's `-icount shift=0`, where rdtsc counts instructions): getpid,
-//! a 4 KiB pread of a cached file, a 4 KiB write to /dev/null, a one-byte round trip through
+//! a 4 KiB pread of a cached file, a 4 KiB write to /dev/null, a 1-byte write to the
+//! console, a one-byte round trip through
 //! two pipes between two processes, and fork + exec + wait of a static program. The same
 //! binary runs on Linux for comparison (../shared/FACTS.md has Linux's figures).
 //!
@@ -65,6 +66,12 @@ fn main() {
         });
         println!("bench-unix: 4 KiB write to /dev/null: {devnull} instructions");
         libc::close(fd);
+
+        // One byte to the terminal (the console server), as /xv6/bench measures it too.
+        let console = measure(100, || {
+            libc::write(1, b".".as_ptr().cast(), 1);
+        });
+        println!("\nbench-unix: 1-byte write to the console: {console} instructions");
 
         let (mut to_child, mut to_parent) = ([0i32; 2], [0i32; 2]);
         check(libc::pipe(to_child.as_mut_ptr()) == 0 && libc::pipe(to_parent.as_mut_ptr()) == 0, "pipe");
