@@ -46,10 +46,7 @@ fn install_arrived(xv6: &mut Xv6, port: PortName, object: Object) -> Option<usiz
 /// Send `io` operation `R` to `to` with a fresh answer port, and remember what to do with
 /// the answer.
 fn send_io<R: rpc::Rpc>(xv6: &mut Xv6, to: PortName, request: &R::Request<'_>, flight: InFlight) -> Reply {
-    let Ok(answer) = ReceiveRight::allocate() else { return Reply::Value(-1) };
-    if port_move_member(answer.name(), xv6.set).is_err() {
-        return Reply::Value(-1);
-    }
+    let Some(answer) = xv6.answer_port() else { return Reply::Value(-1) };
     let mut m = Message::new();
     m.start(to, disposition::COPY_SEND, R::ID).reply_to(answer.name(), disposition::MAKE_SEND_ONCE);
     if rpc::encode(&mut m, request).is_err() || m.send_timeout(CALL_TIMEOUT_MS).is_err() {

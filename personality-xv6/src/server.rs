@@ -123,6 +123,12 @@ pub struct Xv6 {
     pub handed_over: BTreeMap<PortName, (ReceiveRight, PortName)>,
     pub reply: ReceiveRight,
     pub scratch: Box<Message>,
+    /// Answer ports of reads and writes that were answered, kept for the next ones (each
+    /// `io` request gets exactly one answer, so a used one is quiet).
+    answer_ports: Vec<ReceiveRight>,
+    /// The answer to the last call served, sent in the same trap as the next receive.
+    outgoing: Box<LargestMessage>,
+    outgoing_ready: bool,
 }
 
 impl Xv6 {
@@ -177,6 +183,9 @@ impl Xv6 {
             handed_over: BTreeMap::new(),
             reply,
             scratch,
+            answer_ports: Vec::new(),
+            outgoing: Box::new(LargestMessage::new()),
+            outgoing_ready: false,
         })
     }
 
@@ -307,20 +316,36 @@ impl Xv6 {
         loop {
             self.wake_sleepers();
             let deadline = self.sleeping.iter().map(|(t, _)| *t).min();
-            let received = match deadline {
-                Some(at) => {
-                    let ms = at.saturating_sub(libmach::uptime_ns()).div_ceil(1_000_000).clamp(1, 3_600_000);
-                    request.receive_timeout(self.set, ms)
+            let (timeout, ms) = match deadline {
+                Some(at) => (
+                    options::RECEIVE_TIMEOUT,
+                    at.saturating_sub(libmach::uptime_ns()).div_ceil(1_000_000).clamp(1, 3_600_000),
+                ),
+                None => (0, 0),
+            };
+            // The last answer goes out in the same trap as the next receive (the message
+            // comes into that buffer; the two buffers then change roles).
+            let received = if core::mem::take(&mut self.outgoing_ready) {
+                match self.outgoing.mach_msg(options::SEND | options::RECEIVE | timeout, self.set, ms) {
+                    Err(libmach::KernelError::TimedOut) => continue,
+                    // Not sent (its caller is gone), or sent and the receive failed: receive
+                    // alone. After a send the names in it are not ours to release.
+                    Err(_) => self.outgoing.mach_msg(options::RECEIVE | timeout, self.set, ms),
+                    ok => ok,
                 }
-                None => request.receive(self.set),
+            } else {
+                self.outgoing.mach_msg(options::RECEIVE | timeout, self.set, ms)
             };
             if received.is_err() {
                 continue;
             }
+            core::mem::swap(&mut request, &mut self.outgoing);
             let local = request.header.local;
             if let Some((answer_port, flight)) = self.in_flight.remove(&local) {
                 crate::files::io_answered(self, &request, flight);
-                drop(answer_port);
+                if self.answer_ports.len() < 16 {
+                    self.answer_ports.push(answer_port);
+                }
             } else if let Some((report, process)) = self.handed_over.remove(&local) {
                 crate::handoff::reported(self, &request, process);
                 drop(report);
@@ -365,15 +390,27 @@ impl Xv6 {
         }
     }
 
-    /// Answer a call with `value` (rax).
+    /// Answer a call with `value` (rax): built in `outgoing`, sent with the next receive (an
+    /// answer already waiting there goes first, on its own).
     pub fn answer(&mut self, caller: Caller, value: i64) {
-        let reply = SyscallReply { result: value, ..SyscallReply::default() };
-        let mut m = Message::new();
-        m.start(caller.reply, disposition::MOVE_SEND_ONCE, SYSCALL_MESSAGE | rpc::REPLY_BIT)
-            .set_data(reply.as_bytes());
-        if m.send_timeout(CALL_TIMEOUT_MS).is_err() {
-            let _ = port_deallocate(caller.reply);
+        if core::mem::take(&mut self.outgoing_ready) && self.outgoing.send_timeout(CALL_TIMEOUT_MS).is_err() {
+            let _ = port_deallocate(self.outgoing.header.remote);
         }
+        let reply = SyscallReply { result: value, ..SyscallReply::default() };
+        self.outgoing
+            .start(caller.reply, disposition::MOVE_SEND_ONCE, SYSCALL_MESSAGE | rpc::REPLY_BIT)
+            .set_data(reply.as_bytes());
+        self.outgoing_ready = true;
+    }
+
+    /// A port for the answer to an `io` request: a used one, or a new one in the set.
+    pub fn answer_port(&mut self) -> Option<ReceiveRight> {
+        if let Some(port) = self.answer_ports.pop() {
+            return Some(port);
+        }
+        let port = ReceiveRight::allocate().ok()?;
+        port_move_member(port.name(), self.set).ok()?;
+        Some(port)
     }
 
     /// Answer the sleepers whose time has come.
