@@ -48,4 +48,7 @@ crate::protocol!(OPERATIONS = "personality";
     Adopt "adopt" = 0x601, AdoptRequest<'a> => Result<Adopted, Error>;
     /// One way, to a report port: the adopted process ended.
     Exited "exited" = 0x602, ExitReport => ();
+    /// One way, to a report port: the adopted process exec'd, and its task is now the one
+    /// carried (port descriptor 0), for the origin to end or stop.
+    NewTask "task" = 0x603, () => ();
 );

@@ -14,7 +14,7 @@
 use crate::process::Personality;
 use alloc::string::String;
 use alloc::vec::Vec;
-use interfaces::personality::{Adopt, AdoptRequest, Adopted, ExitReport, Exited};
+use interfaces::personality::{Adopt, AdoptRequest, Adopted, ExitReport, Exited, NewTask};
 use interfaces::{Bytes, Error};
 use libmach::ipc::*;
 use libmach::rpc;
@@ -101,11 +101,24 @@ pub fn hand_over(
         disposition::MAKE_SEND_ONCE,
     );
     // The point of no return: the old program goes; the process is the other side's task.
+    // As at any exec, handlers are reset; and its descriptors are the other side's now (an
+    // end of a pipe stays open while its end port has senders).
     unix.forget_calls(port);
     let Some(p) = unix.processes.get_mut(&port) else { return Err(EIO) };
     let old = core::mem::replace(&mut p.task, task);
     p.name = String::from(path.rsplit('/').next().unwrap_or(path));
     p.elsewhere = Some(String::from(other));
+    p.signals.reset_for_exec();
+    let descriptors = p.fds.drain();
+    if let Some(report) = &p.report {
+        report_task(report, task);
+    }
+    for d in descriptors {
+        if let Some(gone) = unix.uses.remove(&d.object) {
+            unix.released(gone);
+        }
+    }
+    let Some(p) = unix.processes.get_mut(&port) else { return Err(EIO) };
     let threads = core::mem::take(&mut p.threads);
     let _ = libmach::task::task_terminate(old);
     let _ = port_deallocate(old);
@@ -119,8 +132,25 @@ pub fn hand_over(
     Ok(())
 }
 
-/// The report of a handed-over process: it ended (with a wait status).
-pub fn reported(unix: &mut Personality, message: &LargestMessage, process: PortName) {
+/// A message on a handed-over process's report port: it ended (with a wait status), or
+/// it exec'd (its task is the carried one now).
+pub fn reported(unix: &mut Personality, message: &LargestMessage, report: ReceiveRight, process: PortName) {
+    if message.header.id == <NewTask as rpc::Rpc>::ID
+        && let Some(task) = message.port(0).filter(|d| d.disposition == received::SEND)
+    {
+        if let Some(p) = unix.processes.get_mut(&process) {
+            let old = core::mem::replace(&mut p.task, task.name);
+            let _ = port_deallocate(old);
+            if let Some(origin) = &p.report {
+                report_task(origin, task.name);
+            }
+            unix.handed_over.insert(report.name(), (report, process));
+        } else {
+            let _ = port_deallocate(task.name);
+        }
+        return;
+    }
+    drop(report);
     let status = match rpc::Incoming::new(message).decode::<Exited>() {
         Ok(report) if message.header.id == <Exited as rpc::Rpc>::ID => report.status,
         // No report will come: its personality ended, and the process with it (as by SIGKILL).
@@ -129,6 +159,19 @@ pub fn reported(unix: &mut Personality, message: &LargestMessage, process: PortN
     };
     message.release_carried();
     unix.exited(process, u64::from(status));
+}
+
+/// Tell a report port that its process runs in `task` now.
+pub fn report_task(report: &SendRight, task: PortName) {
+    let mut m = Message::new();
+    let _ = rpc::send::<NewTask>(
+        &mut m,
+        report.name(),
+        disposition::COPY_SEND,
+        &(),
+        &[(task, disposition::COPY_SEND)],
+        1000,
+    );
 }
 
 /// Tell a report port that its process ended.
@@ -166,6 +209,14 @@ pub fn adopt(unix: &mut Personality, request: &LargestMessage) {
     }
 }
 
+/// Whether `port` is a terminal (a character device of the console), asked briefly.
+fn is_terminal(unix: &mut Personality, port: PortName) -> bool {
+    let mut m = alloc::boxed::Box::new(Message::new());
+    let answer =
+        rpc::call_timeout::<interfaces::io::GetStat>(port, &(), &[], unix.reply.name(), &mut m, 1000);
+    matches!(answer, Ok(Ok(stat)) if stat.mode & 0o170000 == 0o020000)
+}
+
 /// The new process's pid and task; an error says whether the carried rights went already.
 fn adopt_process(
     unix: &mut Personality,
@@ -182,12 +233,10 @@ fn adopt_process(
     if !request.path.starts_with('/') || !request.cwd.starts_with('/') {
         return Err(refused);
     }
-    let argv: Vec<String> = request
-        .args
-        .split(|&b| b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
+    // Each argument ends with a NUL (an empty one too).
+    let argv: Vec<String> = request.args.strip_suffix(&[0]).map_or(Vec::new(), |a| {
+        a.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect()
+    });
     // Each carried right becomes one descriptor's use: our terminal and our own pipe ends
     // are known by name; anything else is a file (an `io` port of some server). A name held
     // already got one more reference from the message: that one goes back.
@@ -197,15 +246,25 @@ fn adopt_process(
             Object::Terminal(port)
         } else if let Some(end) = unix.pipe_ends.get(&port) {
             if end.write { Object::PipeWrite(end.id) } else { Object::PipeRead(end.id) }
+        } else if is_terminal(unix, port) {
+            // Another client's terminal of the console (the xv6 personality's): read the
+            // way ours is, by an answer that may come later.
+            Object::Terminal(port)
         } else {
             Object::File(port)
         };
-        let held = unix.uses.count(&object) > 0 || matches!(object, Object::Terminal(_));
+        // Ours (our terminal, an end port) or held already: the message's extra reference
+        // goes back; else this reference is the descriptor's.
+        let owned_elsewhere =
+            port == unix.terminal.name() || matches!(object, Object::PipeRead(_) | Object::PipeWrite(_));
+        let held = unix.uses.count(&object) > 0;
         let d = Descriptor { object, close_on_exec: false, cookie: 0, nonblocking: false };
-        if fds.place(fd, d, &mut unix.uses).is_err() {
+        // A number given twice, or beyond the table: the carried reference goes back.
+        if fds.get(fd).is_some() || fds.place(fd, d, &mut unix.uses).is_err() {
+            let _ = port_deallocate(port);
             continue;
         }
-        if held || !matches!(object, Object::File(_)) {
+        if held || owned_elsewhere {
             let _ = port_deallocate(port);
         }
     }

@@ -540,6 +540,10 @@ impl Personality {
         process.brk = brk;
         // Handlers do not survive exec; ignored signals stay ignored.
         process.signals.reset_for_exec();
+        // An adopted process's origin ends and stops it through its task: tell it the new one.
+        if let Some(report) = &process.report {
+            crate::handoff::report_task(report, task);
+        }
         let pid = process.pid;
         let old_threads = core::mem::take(&mut process.threads);
         let closing: Vec<u64> =
@@ -637,8 +641,7 @@ impl Personality {
                 continue;
             }
             if let Some((report, process)) = self.handed_over.remove(&local) {
-                crate::handoff::reported(self, &request, process);
-                drop(report);
+                crate::handoff::reported(self, &request, report, process);
                 continue;
             }
             if local == self.pipe_notices.name() {

@@ -28,7 +28,7 @@ pub fn dispatch(xv6: &mut Xv6, caller: Caller, call: &SyscallRequest) -> Reply {
     match call.number {
         nr::FORK => fork(xv6, caller, call),
         nr::EXIT => {
-            xv6.exited(caller.process);
+            xv6.exited(caller.process, 0);
             Reply::Gone
         }
         nr::WAIT => wait(xv6, caller, pid),
@@ -85,12 +85,16 @@ fn fork(xv6: &mut Xv6, caller: Caller, call: &SyscallRequest) -> Reply {
     })();
     let port = port_allocate().ok();
     let (Some(thread), Some(port)) = (thread, port) else {
+        if let Some(thread) = thread {
+            let _ = port_deallocate(thread);
+        }
         let _ = task_terminate(child);
         let _ = port_deallocate(child);
         return Reply::Value(-1);
     };
     if port_move_member(port, xv6.set).is_err() || xv6.attach(child, port).is_err() {
         let _ = port_destroy(port);
+        let _ = port_deallocate(thread);
         let _ = task_terminate(child);
         let _ = port_deallocate(child);
         return Reply::Value(-1);
@@ -139,7 +143,7 @@ fn kill(xv6: &mut Xv6, caller: Caller, target: i32) -> Reply {
     else {
         return Reply::Value(-1);
     };
-    xv6.exited(port);
+    xv6.exited(port, 9);
     if port == caller.process { Reply::Gone } else { Reply::Value(0) }
 }
 
@@ -165,7 +169,7 @@ fn exec(xv6: &mut Xv6, caller: Caller, path_at: u64, argv_at: u64) -> Reply {
     let Some(thread) = loaded.start() else {
         let _ = task_terminate(loaded.task);
         let _ = port_deallocate(loaded.task);
-        xv6.exited(caller.process);
+        xv6.exited(caller.process, 127 << 8);
         return Reply::Gone;
     };
     // The point of no return: the old task goes (and the call with it), the new one runs.
@@ -179,6 +183,10 @@ fn exec(xv6: &mut Xv6, caller: Caller, path_at: u64, argv_at: u64) -> Reply {
     let _ = task_terminate(old_task);
     let _ = port_deallocate(old_task);
     let _ = port_deallocate(old_thread);
+    // An adopted process's origin ends and stops it through its task: tell it the new one.
+    if let Some(report) = xv6.processes.get(&caller.process).and_then(|p| p.report.as_ref()) {
+        crate::handoff::report_task(report, loaded.task);
+    }
     Reply::Gone
 }
 

@@ -7,7 +7,7 @@
 //! descriptor outlive the right it stands for.
 
 use crate::calls::descriptor;
-use crate::server::{CALL_TIMEOUT_MS, Caller, InFlight, Object, Reply, Xv6, decode_answer, read_user};
+use crate::server::{CALL_TIMEOUT_MS, Caller, InFlight, Object, Reply, Write, Xv6, decode_answer, read_user};
 use alloc::vec::Vec;
 use interfaces::fs::{self, Credentials};
 use interfaces::{Bytes, Error, io};
@@ -122,19 +122,21 @@ pub fn write(xv6: &mut Xv6, caller: Caller, task: PortName, fd: i32, from: u64, 
     if n < 0 {
         return Reply::Value(-1);
     }
-    let Some(data) = read_user(task, from, n as usize) else { return Reply::Value(-1) };
-    if data.is_empty() {
+    if n == 0 {
         return Reply::Value(0);
     }
-    send_write(xv6, caller, port, data, 0)
+    send_write(xv6, caller, Write { task, port, from, len: n as usize, done: 0 })
 }
 
-/// Send the next piece of a write.
-fn send_write(xv6: &mut Xv6, caller: Caller, port: PortName, data: Vec<u8>, done: usize) -> Reply {
-    let end = (done + CHUNK).min(data.len());
-    let piece = data.get(done..end).unwrap_or(&[]).to_vec();
-    let request = io::WriteRequest { data: Bytes(&piece), at: None };
-    send_io::<io::Write>(xv6, port, &request, InFlight::Write { caller, port, data, done })
+/// Send the next piece of a write, read from the process's memory only now (a piece at a
+/// time: a count of any size costs no more memory here than one piece).
+fn send_write(xv6: &mut Xv6, caller: Caller, write: Write) -> Reply {
+    let piece = CHUNK.min(write.len - write.done);
+    let Some(data) = read_user(write.task, write.from + write.done as u64, piece) else {
+        return Reply::Value(if write.done > 0 { write.done as i64 } else { -1 });
+    };
+    let request = io::WriteRequest { data: Bytes(&data), at: None };
+    send_io::<io::Write>(xv6, write.port, &request, InFlight::Write { caller, write })
 }
 
 /// The answer to a read or write in flight came: copy, continue, or answer the call.
@@ -152,18 +154,18 @@ pub fn io_answered(xv6: &mut Xv6, message: &LargestMessage, flight: InFlight) {
             };
             xv6.answer(caller, value);
         }
-        InFlight::Write { caller, port, data, done } => {
+        InFlight::Write { caller, write } => {
             let written = match decode_answer::<io::Write>(message) {
                 Some(Ok(n)) if n > 0 => n as usize,
                 _ => {
-                    xv6.answer(caller, if done > 0 { done as i64 } else { -1 });
+                    xv6.answer(caller, if write.done > 0 { write.done as i64 } else { -1 });
                     return;
                 }
             };
-            let done = done + written;
-            if done >= data.len() {
-                xv6.answer(caller, done as i64);
-            } else if let Reply::Value(v) = send_write(xv6, caller, port, data, done) {
+            let write = Write { done: (write.done + written).min(write.len), ..write };
+            if write.done >= write.len {
+                xv6.answer(caller, write.done as i64);
+            } else if let Reply::Value(v) = send_write(xv6, caller, write) {
                 xv6.answer(caller, v);
             }
         }
@@ -239,6 +241,10 @@ pub fn fstat(xv6: &mut Xv6, port: PortName, fd: i32, to: u64) -> Reply {
         CALL_TIMEOUT_MS,
     );
     let Ok(Ok(s)) = answer else { return Reply::Value(-1) };
+    // xv6's fstat of a pipe fails.
+    if s.mode & 0o170000 == 0o010000 {
+        return Reply::Value(-1);
+    }
     let stat = Stat::from_machina(s.mode, s.dev, s.ino, s.nlink, s.size);
     let Some(task) = xv6.processes.get(&port).map(|p| p.task) else { return Reply::Gone };
     match vm_write(task, to, &stat.to_bytes()) {
@@ -261,6 +267,12 @@ where
 pub fn by_path(xv6: &mut Xv6, port: PortName, number: u64, path: &str, a1: u64, _a2: i32) -> Reply {
     let Some(p) = xv6.processes.get(&port) else { return Reply::Gone };
     let credentials = Credentials { uid: p.uid, gid: p.gid };
+    // xv6 refuses to unlink "." or ".." (the path is normalised below, which would make
+    // them the directory itself).
+    let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    if number == nr::UNLINK && (last == "." || last == "..") {
+        return Reply::Value(-1);
+    }
     let path = absolute(&p.cwd, path);
     let done = |r: Result<(), Error>| Reply::Value(if r.is_ok() { 0 } else { -1 });
     match number {
@@ -316,6 +328,11 @@ fn open(xv6: &mut Xv6, port: PortName, path: &str, flags: u64, credentials: Cred
         return Reply::Value(-1);
     };
     let object = match stat.mode & 0o170000 {
+        // xv6's create() fails when the name is a directory.
+        0o040000 if flags & abi::open::CREATE != 0 => {
+            let _ = port_deallocate(object_port);
+            return Reply::Value(-1);
+        }
         0o040000 => Object::Directory { port: object_port, cookie: 0 },
         // A device node: the console.
         0o020000 => {

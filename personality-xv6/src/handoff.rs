@@ -6,10 +6,10 @@
 //! It must never lose a right: what a refused request carried is released, and a process is
 //! handed over only with the descriptors it has.
 
-use crate::server::{CALL_TIMEOUT_MS, Caller, Object, Reply, Xv6};
+use crate::server::{CALL_TIMEOUT_MS, Caller, HandedOver, Object, Reply, Xv6};
 use alloc::string::String;
 use alloc::vec::Vec;
-use interfaces::personality::{Adopt, AdoptRequest, Adopted, ExitReport, Exited};
+use interfaces::personality::{Adopt, AdoptRequest, Adopted, ExitReport, Exited, NewTask};
 use interfaces::{Bytes, Error};
 use libmach::ipc::*;
 use libmach::rpc;
@@ -56,14 +56,26 @@ fn adopt_process(
     let mut carried = Vec::new();
     for (i, &fd) in request.fds.iter().enumerate() {
         let port = incoming.port(i + 1).filter(|d| d.disposition == received::SEND).ok_or(refused)?.name;
-        *fds.get_mut(usize::from(fd)).ok_or(refused)? = Some(Object::Io(port));
-        carried.push(port);
+        match fds.get_mut(usize::from(fd)) {
+            // A descriptor number xv6 has (NOFILE) and not given twice.
+            Some(slot @ None) => {
+                *slot = Some(Object::Io(port));
+                carried.push(port);
+            }
+            // Beyond xv6's table, or twice: that right goes back.
+            _ => {
+                let _ = port_deallocate(port);
+            }
+        }
     }
     if !request.path.starts_with('/') || !request.cwd.starts_with('/') {
         return Err(refused);
     }
-    let args: Vec<Vec<u8>> =
-        request.args.split(|&b| b == 0).filter(|a| !a.is_empty()).map(|a| a.to_vec()).collect();
+    // Each argument ends with a NUL (an empty one too).
+    let args: Vec<Vec<u8>> = request
+        .args
+        .strip_suffix(&[0])
+        .map_or(Vec::new(), |a| a.split(|&b| b == 0).map(|a| a.to_vec()).collect());
     // One reference per name from here on: a right to a port this task held already (the
     // kernel gives it the same name), or one carried twice, gives back the extra reference.
     let mut new_names = Vec::new();
@@ -126,6 +138,10 @@ pub fn exec_elsewhere(xv6: &mut Xv6, caller: Caller, path: &str, args: &[Vec<u8>
     let cwd = p.cwd.clone();
     let request =
         AdoptRequest { path, args: Bytes(&joined), cwd: &cwd, uid: p.uid, gid: p.gid, fds: Bytes(&numbers) };
+    // In the set before the call, so that nothing the other side sends there is missed.
+    if port_move_member(report.name(), xv6.set).is_err() {
+        return Reply::Value(-1);
+    }
     let answer = rpc::call_timeout::<Adopt>(
         service,
         &request,
@@ -134,31 +150,61 @@ pub fn exec_elsewhere(xv6: &mut Xv6, caller: Caller, path: &str, args: &[Vec<u8>
         &mut xv6.scratch,
         CALL_TIMEOUT_MS,
     );
-    match answer {
-        Ok(Ok(_)) => {}
-        // An answer of refusal carries nothing; a failed call leaves our own request in the
-        // buffer, whose rights are not ours to release.
-        Ok(Err(_)) | Err(_) => return Reply::Value(-1),
-    }
-    // The program waits, suspended, for us to let it go (interfaces::personality).
-    if let Some(task) = xv6.scratch.port(0).filter(|d| d.disposition == received::SEND) {
-        let _ = libmach::task::task_resume(task.name);
-    }
-    xv6.scratch.release_carried();
-    if port_move_member(report.name(), xv6.set).is_err() {
-        return Reply::Value(-1);
-    }
+    // An answer of refusal carries nothing; a failed call leaves our own request in the
+    // buffer, whose rights are not ours to release.
+    let task = match (answer, xv6.scratch.port(0)) {
+        (Ok(Ok(_)), Some(d)) if d.disposition == received::SEND => SendRight::from_name(d.name),
+        _ => return Reply::Value(-1),
+    };
     // The old program goes; the process stays, waiting for the report.
-    let Some(p) = xv6.processes.get_mut(&caller.process) else { return Reply::Gone };
+    let Some(p) = xv6.processes.get_mut(&caller.process) else {
+        let _ = libmach::task::task_terminate(task.name());
+        return Reply::Gone;
+    };
     let _ = libmach::task::task_terminate(p.task);
     p.task_id = 0;
-    xv6.handed_over.insert(report.name(), (report, caller.process));
+    // Our own origin, if any, ends or stops the process through the new task now.
+    if let Some(origin) = &p.report {
+        report_task(origin, task.name());
+    }
+    // The program waits, suspended, for us to let it go (interfaces::personality).
+    let _ = libmach::task::task_resume(task.name());
+    xv6.handed_over.insert(report.name(), HandedOver { report, process: caller.process, task });
     let _ = port_deallocate(caller.reply);
     Reply::Later
 }
 
-/// The report of a handed-over process came: it ended.
-pub fn reported(xv6: &mut Xv6, message: &LargestMessage, process: PortName) {
+/// A message on a handed-over process's report port: it ended (with its status), it
+/// exec'd (its new task), or the other personality ended (no senders: as by SIGKILL).
+pub fn reported(xv6: &mut Xv6, message: &LargestMessage, mut handed: HandedOver) {
+    let id = message.header.id;
+    if id == <NewTask as rpc::Rpc>::ID
+        && let Some(task) = message.port(0).filter(|d| d.disposition == received::SEND)
+    {
+        handed.task = SendRight::from_name(task.name);
+        if let Some(origin) = xv6.processes.get(&handed.process).and_then(|p| p.report.as_ref()) {
+            report_task(origin, task.name);
+        }
+        xv6.handed_over.insert(handed.report.name(), handed);
+        return;
+    }
+    let status = match rpc::Incoming::new(message).decode::<Exited>() {
+        Ok(report) if id == <Exited as rpc::Rpc>::ID => report.status,
+        _ => 9,
+    };
     message.release_carried();
-    xv6.exited(process);
+    xv6.exited(handed.process, status);
+}
+
+/// Tell a report port that its process runs in `task` now.
+pub fn report_task(report: &SendRight, task: PortName) {
+    let mut m = Message::new();
+    let _ = rpc::send::<NewTask>(
+        &mut m,
+        report.name(),
+        disposition::COPY_SEND,
+        &(),
+        &[(task, disposition::COPY_SEND)],
+        1000,
+    );
 }

@@ -71,17 +71,26 @@ pub struct Caller {
 
 /// A read or write sent to an `io` port, waiting for its answer.
 pub enum InFlight {
-    Read {
-        caller: Caller,
-        to: u64,
-    },
-    /// The bytes still to write and how many went already.
-    Write {
-        caller: Caller,
-        port: PortName,
-        data: Vec<u8>,
-        done: usize,
-    },
+    Read { caller: Caller, to: u64 },
+    Write { caller: Caller, write: Write },
+}
+
+/// A write in progress: `len` bytes at `from` in `task` to `port`, `done` of them taken.
+#[derive(Debug, Clone, Copy)]
+pub struct Write {
+    pub task: PortName,
+    pub port: PortName,
+    pub from: u64,
+    pub len: usize,
+    pub done: usize,
+}
+
+/// A process of ours running as another personality's.
+pub struct HandedOver {
+    pub report: ReceiveRight,
+    pub process: PortName,
+    /// That personality's task for it (ours to end when our process is killed).
+    pub task: SendRight,
 }
 
 /// What a call's handler decided.
@@ -119,8 +128,9 @@ pub struct Xv6 {
     pub sleeping: Vec<(u64, Caller)>,
     /// Reads and writes in flight, by the port their answer comes to.
     pub in_flight: BTreeMap<PortName, (ReceiveRight, InFlight)>,
-    /// Processes handed to another personality: our process waits for its report here.
-    pub handed_over: BTreeMap<PortName, (ReceiveRight, PortName)>,
+    /// Processes handed to another personality, by the report port their end comes to: the
+    /// report port, our process (waiting for it), and the other side's task for it.
+    pub handed_over: BTreeMap<PortName, HandedOver>,
     pub reply: ReceiveRight,
     pub scratch: Box<Message>,
     /// Answer ports of reads and writes that were answered, kept for the next ones (each
@@ -346,17 +356,16 @@ impl Xv6 {
                 if self.answer_ports.len() < 16 {
                     self.answer_ports.push(answer_port);
                 }
-            } else if let Some((report, process)) = self.handed_over.remove(&local) {
-                crate::handoff::reported(self, &request, process);
-                drop(report);
+            } else if let Some(handed) = self.handed_over.remove(&local) {
+                crate::handoff::reported(self, &request, handed);
             } else if local == self.ended.name() {
                 if request.header.id == TASK_ENDED_MESSAGE
                     && let Some(id) =
                         request.data().get(..8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes)
                     && let Some(port) = self.processes.iter().find(|(_, p)| p.task_id == id).map(|(&k, _)| k)
                 {
-                    // A fault (or someone else) ended it: it died as xv6's killed processes do.
-                    self.exited(port);
+                    // A fault (or someone else) ended it: as SIGSEGV, for an origin that asks.
+                    self.exited(port, 11);
                 }
                 request.release_carried();
             } else if local == self.service.name() {
@@ -423,10 +432,19 @@ impl Xv6 {
         }
     }
 
-    /// Process `port` ended (exit, kill, a fault): its task and descriptors go; its parent
-    /// gets it from `wait` (at once if it waits already), or its origin its report.
-    pub fn exited(&mut self, port: PortName) {
+    /// Process `port` ended (exit, kill, a fault) with a wait status as Linux encodes it
+    /// (xv6's exit has no code: 0; killed: 9): its task and descriptors go; its parent gets
+    /// it from `wait` (at once if it waits already), or its origin the status.
+    pub fn exited(&mut self, port: PortName, status: u32) {
         let Some(p) = self.processes.remove(&port) else { return };
+        // Running as another personality's: that task goes too.
+        let elsewhere: Vec<PortName> =
+            self.handed_over.iter().filter(|(_, h)| h.process == port).map(|(&k, _)| k).collect();
+        for k in elsewhere {
+            if let Some(h) = self.handed_over.remove(&k) {
+                let _ = task_terminate(h.task.name());
+            }
+        }
         let _ = task_terminate(p.task);
         let _ = port_deallocate(p.task);
         let _ = port_deallocate(p.thread);
@@ -442,7 +460,7 @@ impl Xv6 {
         }
         self.zombies.retain(|&(parent, _)| parent != p.pid);
         if let Some(report) = p.report {
-            crate::handoff::report_exit(self, &report, 0);
+            crate::handoff::report_exit(self, &report, status);
         }
         if p.parent == 0 {
             return;
