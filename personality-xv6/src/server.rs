@@ -371,6 +371,11 @@ impl Xv6 {
             } else if local == self.service.name() {
                 crate::handoff::serve_service(self, &request);
             } else if request.header.id == SYSCALL_MESSAGE && self.processes.contains_key(&local) {
+                // A call the kernel forwards carries no rights or memory; a process that sends
+                // one itself (to its own syscall port) gets nothing kept.
+                if request.header.port_count > 0 || request.header.ool_count > 0 {
+                    request.release_carried();
+                }
                 let reply = request.header.remote;
                 let Ok((call, _)) = SyscallRequest::read_from_prefix(request.data()) else {
                     let _ = port_deallocate(reply);
