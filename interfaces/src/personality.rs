@@ -38,6 +38,21 @@ pub struct ExitReport {
     pub status: u32,
 }
 
+/// One process of a personality, as `list` answers it (for `ps`).
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessInfo<'a> {
+    pub pid: u64,
+    /// The parent's pid in that personality, 0 for none.
+    pub parent: u64,
+    /// Its task's id (`task_id`), 0 while it runs as another personality's.
+    pub task: u64,
+    /// 'R' running, 'S' waiting in a call, 'E' running as another personality's program.
+    pub state: u8,
+    /// Handed over by another personality (which lists it itself).
+    pub adopted: bool,
+    pub name: &'a str,
+}
+
 crate::protocol!(OPERATIONS = "personality";
     /// Run `path` as a process of this personality. Carried: port descriptor 0, a send
     /// right to the report port (where [`Exited`] goes); then one `io` port per entry of
@@ -51,4 +66,6 @@ crate::protocol!(OPERATIONS = "personality";
     /// One way, to a report port: the adopted process exec'd, and its task is now the one
     /// carried (port descriptor 0), for the origin to end or stop.
     NewTask "task" = 0x603, () => ();
+    /// The personality's processes.
+    List "list" = 0x604, () => Result<alloc::vec::Vec<ProcessInfo<'a>>, Error>;
 );

@@ -14,7 +14,7 @@
 use crate::process::Personality;
 use alloc::string::String;
 use alloc::vec::Vec;
-use interfaces::personality::{Adopt, AdoptRequest, Adopted, ExitReport, Exited, NewTask};
+use interfaces::personality::{Adopt, AdoptRequest, Adopted, ExitReport, Exited, List, NewTask};
 use interfaces::{Bytes, Error};
 use libmach::ipc::*;
 use libmach::rpc;
@@ -130,6 +130,44 @@ pub fn hand_over(
     crate::tracing::follow(unix, port);
     let _ = libmach::task::task_resume(task);
     Ok(())
+}
+
+/// `ps`'s lines for the processes other personalities run on their own (the ones handed
+/// over from here are listed as ours): pid and parent are theirs, the personality column
+/// says whose. Asked briefly (1 s), so that a busy personality costs `ps` little.
+pub fn other_processes(unix: &mut Personality) -> String {
+    use core::fmt::Write;
+    let mut out = String::new();
+    for name in ["xv6"] {
+        if !unix.personalities.contains_key(name) {
+            match libmach::name_service::look_up(name) {
+                Ok(service) => {
+                    unix.personalities.insert(String::from(name), service);
+                }
+                Err(_) => continue,
+            }
+        }
+        let Some(service) = unix.personalities.get(name).map(|s| s.name()) else { continue };
+        let mut m = alloc::boxed::Box::new(Message::new());
+        let Ok(Ok(processes)) = rpc::call_timeout::<List>(service, &(), &[], unix.reply.name(), &mut m, 1000)
+        else {
+            continue;
+        };
+        // Their pids are theirs: "xv6:2", not to be taken for ours.
+        let pid = |n: u64| if n == 0 { String::from("0") } else { alloc::format!("{name}:{n}") };
+        for p in processes.iter().filter(|p| !p.adopted) {
+            let state = char::from(p.state);
+            let _ = writeln!(
+                out,
+                "{}\t{}\t-\t{state}\t{}\t1\t{name}\t{}",
+                pid(p.pid),
+                pid(p.parent),
+                p.task,
+                p.name
+            );
+        }
+    }
+    out
 }
 
 /// A message on a handed-over process's report port: it ended (with a wait status), or

@@ -17,8 +17,9 @@ pub mod stack;
 /// by tabs. `info(what, buffer, size)` copies at most `size` bytes and answers the full length.
 pub mod machina {
     pub const INFO: u64 = 0x4d41;
-    /// pid, parent, group, state (R running, S waiting in a call, T stopped, Z ended), task
-    /// id, threads, personality, name.
+    /// pid, parent, group, state (R running, S waiting in a call, T stopped, Z ended, E
+    /// running as another personality's program), task id, threads, personality, name. A
+    /// process another personality started on its own has that personality's pid: "xv6:2".
     pub const PROCESSES: u64 = 1;
     /// name, program, task id, restarts: bootstrap's registered names.
     pub const SERVERS: u64 = 2;

@@ -351,7 +351,7 @@ fn dispatch(unix: &mut Personality, port: PortName, call: &SyscallRequest, reply
 }
 
 /// The process table as `ps` shows it (see `personality_unix::machina`).
-fn processes_text(unix: &Personality) -> alloc::string::String {
+fn processes_text(unix: &mut Personality) -> alloc::string::String {
     use core::fmt::Write;
     let mut out = alloc::string::String::new();
     for p in unix.processes.values() {
@@ -379,6 +379,7 @@ fn processes_text(unix: &Personality) -> alloc::string::String {
     for z in &unix.zombies {
         let _ = writeln!(out, "{}\t{}\t{}\tZ\t-\t0\tunix\t<ended>", z.pid, z.parent, z.pgid);
     }
+    out.push_str(&crate::handoff::other_processes(unix));
     out
 }
 

@@ -9,7 +9,7 @@
 use crate::server::{CALL_TIMEOUT_MS, Caller, HandedOver, Object, Reply, Xv6};
 use alloc::string::String;
 use alloc::vec::Vec;
-use interfaces::personality::{Adopt, AdoptRequest, Adopted, ExitReport, Exited, NewTask};
+use interfaces::personality::{Adopt, AdoptRequest, Adopted, ExitReport, Exited, List, NewTask, ProcessInfo};
 use interfaces::{Bytes, Error};
 use libmach::ipc::*;
 use libmach::rpc;
@@ -19,6 +19,11 @@ use personality_xv6::abi::NOFILE;
 pub fn serve_service(xv6: &mut Xv6, request: &LargestMessage) {
     let incoming = rpc::Incoming::new(request);
     let reply_to = incoming.reply_to();
+    if incoming.id() == <List as rpc::Rpc>::ID {
+        request.release_carried();
+        list(xv6, reply_to);
+        return;
+    }
     let answer = match incoming.decode::<Adopt>() {
         Ok(adopt) if incoming.id() == <Adopt as rpc::Rpc>::ID => adopt_process(xv6, &incoming, &adopt),
         _ => Err((Error::NotSupported, false)),
@@ -41,6 +46,43 @@ pub fn serve_service(xv6: &mut Xv6, request: &LargestMessage) {
         }
         let _ = m.send_timeout(CALL_TIMEOUT_MS);
     }
+}
+
+/// `personality.list`: every process, for `ps`.
+fn list(xv6: &Xv6, reply_to: PortName) {
+    if reply_to == 0 {
+        return;
+    }
+    let waiting: Vec<PortName> =
+        xv6.waiting
+            .iter()
+            .chain(xv6.sleeping.iter())
+            .map(|(_, c)| c.process)
+            .chain(xv6.in_flight.values().map(|(_, f)| match f {
+                crate::server::InFlight::Read { caller, .. }
+                | crate::server::InFlight::Write { caller, .. } => caller.process,
+            }))
+            .collect();
+    let processes: Vec<ProcessInfo> = xv6
+        .processes
+        .iter()
+        .map(|(port, p)| ProcessInfo {
+            pid: p.pid,
+            parent: p.parent,
+            task: p.task_id,
+            state: if p.task_id == 0 {
+                b'E'
+            } else if waiting.contains(port) {
+                b'S'
+            } else {
+                b'R'
+            },
+            adopted: p.report.is_some(),
+            name: &p.name,
+        })
+        .collect();
+    let mut m = Message::new();
+    let _ = rpc::reply::<List>(&mut m, reply_to, &Ok(processes), &[]);
 }
 
 /// Run an adopted program: its descriptors are the carried `io` ports after the report port.

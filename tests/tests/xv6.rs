@@ -82,6 +82,9 @@ fn the_xv6_shell_runs_pipelines_of_xv6_tools_and_linux_programs() {
         // A Linux program from the xv6 shell goes back to the Unix personality, with the
         // xv6 pipe as its output.
         ("/bin/busybox echo from linux | wc", "1 2 11"),
+        // ps (a Linux program run from the xv6 shell) lists the xv6 personality's own
+        // process too: the shell's child, running as the Unix personality's ps.
+        ("/bin/ps", "\nxv6:"),
     ];
     for (i, (line, shown)) in lines.iter().enumerate() {
         at_prompt(&mut m, XV6, i + 1, line);
