@@ -69,3 +69,48 @@ crate::protocol!(OPERATIONS = "personality";
     /// The personality's processes.
     List "list" = 0x604, () => Result<alloc::vec::Vec<ProcessInfo<'a>>, Error>;
 );
+
+/// How an `adopt` request ended, for [`answer_adopt`]: the new pid and task, or an error and
+/// whether the rights the request carried were released already.
+pub type AdoptOutcome = Result<(u64, libmach::ipc::PortName), (Error, bool)>;
+
+/// Answer the `adopt` request in `request` (both personalities serve it the same way): the
+/// pid with a copy of the task right, or the error. A refused request's rights are released
+/// here unless the outcome says they went already.
+pub fn answer_adopt(request: &libmach::ipc::LargestMessage, outcome: AdoptOutcome, timeout_ms: u64) {
+    use libmach::ipc::{Message, disposition};
+    let incoming = libmach::rpc::Incoming::new(request);
+    let answer = outcome.map_err(|(error, released)| {
+        if !released {
+            request.release_carried();
+        }
+        error
+    });
+    let reply_to = incoming.reply_to();
+    if reply_to == 0 {
+        return;
+    }
+    let mut m = Message::new();
+    let task = answer.as_ref().ok().map(|(_, task)| *task);
+    let value = answer.map(|(pid, _)| Adopted { pid });
+    if libmach::rpc::prepare_answer(&mut m, reply_to, incoming.id(), &value).is_ok() {
+        if let Some(task) = task {
+            m.push_port(task, disposition::COPY_SEND);
+        }
+        let _ = m.send_timeout(timeout_ms);
+    }
+}
+
+/// Tell a report port that its process ended with wait status `status`.
+pub fn report_exit(report: libmach::ipc::PortName, status: u32) {
+    let mut m = libmach::ipc::Message::new();
+    let how = libmach::ipc::disposition::COPY_SEND;
+    let _ = libmach::rpc::send::<Exited>(&mut m, report, how, &ExitReport { status }, &[], 1000);
+}
+
+/// Tell a report port that its process runs in `task` now (it exec'd).
+pub fn report_task(report: libmach::ipc::PortName, task: libmach::ipc::PortName) {
+    let mut m = libmach::ipc::Message::new();
+    let how = libmach::ipc::disposition::COPY_SEND;
+    let _ = libmach::rpc::send::<NewTask>(&mut m, report, how, &(), &[(task, how)], 1000);
+}

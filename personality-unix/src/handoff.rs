@@ -14,7 +14,7 @@
 use crate::process::Personality;
 use alloc::string::String;
 use alloc::vec::Vec;
-use interfaces::personality::{Adopt, AdoptRequest, Adopted, ExitReport, Exited, List, NewTask};
+use interfaces::personality::{Adopt, AdoptOutcome, AdoptRequest, Exited, List, NewTask};
 use interfaces::{Bytes, Error};
 use libmach::ipc::*;
 use libmach::rpc;
@@ -201,50 +201,22 @@ pub fn reported(unix: &mut Personality, message: &LargestMessage, report: Receiv
 
 /// Tell a report port that its process runs in `task` now.
 pub fn report_task(report: &SendRight, task: PortName) {
-    let mut m = Message::new();
-    let _ = rpc::send::<NewTask>(
-        &mut m,
-        report.name(),
-        disposition::COPY_SEND,
-        &(),
-        &[(task, disposition::COPY_SEND)],
-        1000,
-    );
+    interfaces::personality::report_task(report.name(), task);
 }
 
 /// Tell a report port that its process ended.
 pub fn report_exit(report: &SendRight, status: u32) {
-    let mut m = Message::new();
-    let _ =
-        rpc::send::<Exited>(&mut m, report.name(), disposition::COPY_SEND, &ExitReport { status }, &[], 1000);
+    interfaces::personality::report_exit(report.name(), status);
 }
 
 /// `personality.adopt` on the "unix" service: run a Linux program for another personality.
 pub fn adopt(unix: &mut Personality, request: &LargestMessage) {
     let incoming = rpc::Incoming::new(request);
-    let reply_to = incoming.reply_to();
-    let answer = match incoming.decode::<Adopt>() {
+    let outcome = match incoming.decode::<Adopt>() {
         Ok(adopt) => adopt_process(unix, &incoming, &adopt),
         Err(_) => Err((Error::InvalidArgument, false)),
     };
-    let answer = answer.map_err(|(error, released)| {
-        if !released {
-            request.release_carried();
-        }
-        error
-    });
-    if reply_to == 0 {
-        return;
-    }
-    let mut m = Message::new();
-    let task = answer.as_ref().ok().map(|(_, task)| *task);
-    let value = answer.map(|(pid, _)| Adopted { pid });
-    if rpc::prepare_answer(&mut m, reply_to, incoming.id(), &value).is_ok() {
-        if let Some(task) = task {
-            m.push_port(task, disposition::COPY_SEND);
-        }
-        let _ = m.send_timeout(CALL_TIMEOUT_MS);
-    }
+    interfaces::personality::answer_adopt(request, outcome, CALL_TIMEOUT_MS);
 }
 
 /// Whether `port` is a terminal (a character device of the console), asked briefly.
@@ -260,7 +232,7 @@ fn adopt_process(
     unix: &mut Personality,
     incoming: &rpc::Incoming<'_, { libmach::ipc::LARGEST_MESSAGE_BODY }>,
     request: &AdoptRequest,
-) -> Result<(u64, PortName), (Error, bool)> {
+) -> AdoptOutcome {
     let refused = (Error::InvalidArgument, false);
     let report = incoming.port(0).filter(|d| d.disposition == received::SEND).ok_or(refused)?.name;
     let mut carried = Vec::new();

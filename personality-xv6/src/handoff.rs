@@ -9,7 +9,7 @@
 use crate::server::{CALL_TIMEOUT_MS, Caller, HandedOver, Object, Reply, Xv6};
 use alloc::string::String;
 use alloc::vec::Vec;
-use interfaces::personality::{Adopt, AdoptRequest, Adopted, ExitReport, Exited, List, NewTask, ProcessInfo};
+use interfaces::personality::{Adopt, AdoptOutcome, AdoptRequest, Exited, List, NewTask, ProcessInfo};
 use interfaces::{Bytes, Error};
 use libmach::ipc::*;
 use libmach::rpc;
@@ -24,28 +24,11 @@ pub fn serve_service(xv6: &mut Xv6, request: &LargestMessage) {
         list(xv6, reply_to);
         return;
     }
-    let answer = match incoming.decode::<Adopt>() {
+    let outcome = match incoming.decode::<Adopt>() {
         Ok(adopt) if incoming.id() == <Adopt as rpc::Rpc>::ID => adopt_process(xv6, &incoming, &adopt),
         _ => Err((Error::NotSupported, false)),
     };
-    let answer = answer.map_err(|(error, released)| {
-        if !released {
-            request.release_carried();
-        }
-        error
-    });
-    if reply_to == 0 {
-        return;
-    }
-    let mut m = Message::new();
-    let task = answer.as_ref().ok().map(|(_, task)| *task);
-    let value = answer.map(|(pid, _)| Adopted { pid });
-    if rpc::prepare_answer(&mut m, reply_to, incoming.id(), &value).is_ok() {
-        if let Some(task) = task {
-            m.push_port(task, disposition::COPY_SEND);
-        }
-        let _ = m.send_timeout(CALL_TIMEOUT_MS);
-    }
+    interfaces::personality::answer_adopt(request, outcome, CALL_TIMEOUT_MS);
 }
 
 /// `personality.list`: every process, for `ps`.
@@ -91,7 +74,7 @@ fn adopt_process(
     xv6: &mut Xv6,
     incoming: &rpc::Incoming<'_, { libmach::ipc::LARGEST_MESSAGE_BODY }>,
     request: &AdoptRequest,
-) -> Result<(u64, PortName), (Error, bool)> {
+) -> AdoptOutcome {
     let refused = (Error::InvalidArgument, false);
     let report = incoming.port(0).filter(|d| d.disposition == received::SEND).ok_or(refused)?.name;
     let mut fds = [None; NOFILE];
@@ -150,11 +133,9 @@ fn adopt_process(
     Ok((pid, p.task))
 }
 
-/// Tell a report port that its process ended.
+/// Tell a report port that its process ended (a wait status).
 pub fn report_exit(_xv6: &mut Xv6, report: &SendRight, status: u32) {
-    let mut m = Message::new();
-    let _ =
-        rpc::send::<Exited>(&mut m, report.name(), disposition::COPY_SEND, &ExitReport { status }, &[], 1000);
+    interfaces::personality::report_exit(report.name(), status);
 }
 
 /// An xv6 process execs a program of another personality: the Unix personality runs it,
@@ -240,13 +221,5 @@ pub fn reported(xv6: &mut Xv6, message: &LargestMessage, mut handed: HandedOver)
 
 /// Tell a report port that its process runs in `task` now.
 pub fn report_task(report: &SendRight, task: PortName) {
-    let mut m = Message::new();
-    let _ = rpc::send::<NewTask>(
-        &mut m,
-        report.name(),
-        disposition::COPY_SEND,
-        &(),
-        &[(task, disposition::COPY_SEND)],
-        1000,
-    );
+    interfaces::personality::report_task(report.name(), task);
 }
