@@ -343,6 +343,35 @@ impl<const N: usize> MessageBuffer<N> {
         self.mach_msg(options::RECEIVE | options::RECEIVE_TIMEOUT, port, ms)
     }
 
+    /// A server loop's one trap: send the answer built in this buffer (when `answer`), then
+    /// receive the next message on `port` into the same buffer, waiting until `deadline`
+    /// (uptime in ns; at most an hour at a time) or for ever. If the answer cannot go (its
+    /// caller is gone), or went and the receive failed, the receive is tried alone. Nothing
+    /// carried is released: after a send the names in the message are no longer ours.
+    pub fn answer_and_receive(
+        &mut self,
+        answer: bool,
+        port: PortName,
+        deadline: Option<u64>,
+    ) -> Result<(), KernelError> {
+        let (timeout, ms) = match deadline {
+            Some(at) => (
+                options::RECEIVE_TIMEOUT,
+                at.saturating_sub(crate::uptime_ns()).div_ceil(1_000_000).clamp(1, 3_600_000),
+            ),
+            None => (0, 0),
+        };
+        if !answer {
+            return self.mach_msg(options::RECEIVE | timeout, port, ms);
+        }
+        match self.mach_msg(options::SEND | options::RECEIVE | timeout, port, ms) {
+            // Sent, and nothing came in time.
+            Err(KernelError::TimedOut) => Err(KernelError::TimedOut),
+            Err(_) => self.mach_msg(options::RECEIVE | timeout, port, ms),
+            Ok(()) => Ok(()),
+        }
+    }
+
     /// Send, then receive the answer on `reply_port`, in one trap.
     pub fn call(&mut self, reply_port: PortName) -> Result<(), KernelError> {
         self.mach_msg(options::SEND | options::RECEIVE, reply_port, 0)

@@ -580,7 +580,6 @@ impl Personality {
     /// (as fs-server does): the answer is built in `outgoing`, the next message arrives in
     /// that buffer, and the two buffers change roles.
     pub fn serve(&mut self) -> u64 {
-        use mach_abi::ipc::options;
         let mut request = alloc::boxed::Box::new(LargestMessage::new());
         loop {
             if let Some(status) = self.exit_status {
@@ -595,28 +594,8 @@ impl Personality {
             if !self.polls.is_empty() {
                 self.recheck_polls(None);
             }
-            let (timeout, ms) = match self.next_deadline() {
-                Some(deadline) => {
-                    let now = libmach::uptime_ns();
-                    // At most an hour at a time: a sleep "for ever" just comes round again.
-                    let ms = deadline.saturating_sub(now).div_ceil(1_000_000).clamp(1, 3_600_000);
-                    (options::RECEIVE_TIMEOUT, ms)
-                }
-                None => (0, 0),
-            };
-            let received = if core::mem::take(&mut self.outgoing_ready) {
-                match self.outgoing.mach_msg(options::SEND | options::RECEIVE | timeout, self.set, ms) {
-                    Ok(()) => Ok(()),
-                    // Sent, and nothing came in time.
-                    Err(libmach::KernelError::TimedOut) => continue,
-                    // The answer could not go (its thread is gone), or the receive failed
-                    // after it went: receive alone. Nothing is released here: after a send
-                    // the names in the message are no longer ours to release.
-                    Err(_) => self.outgoing.mach_msg(options::RECEIVE | timeout, self.set, ms),
-                }
-            } else {
-                self.outgoing.mach_msg(options::RECEIVE | timeout, self.set, ms)
-            };
+            let answer = core::mem::take(&mut self.outgoing_ready);
+            let received = self.outgoing.answer_and_receive(answer, self.set, self.next_deadline());
             if received.is_err() {
                 continue;
             }

@@ -326,26 +326,10 @@ impl Xv6 {
         loop {
             self.wake_sleepers();
             let deadline = self.sleeping.iter().map(|(t, _)| *t).min();
-            let (timeout, ms) = match deadline {
-                Some(at) => (
-                    options::RECEIVE_TIMEOUT,
-                    at.saturating_sub(libmach::uptime_ns()).div_ceil(1_000_000).clamp(1, 3_600_000),
-                ),
-                None => (0, 0),
-            };
             // The last answer goes out in the same trap as the next receive (the message
             // comes into that buffer; the two buffers then change roles).
-            let received = if core::mem::take(&mut self.outgoing_ready) {
-                match self.outgoing.mach_msg(options::SEND | options::RECEIVE | timeout, self.set, ms) {
-                    Err(libmach::KernelError::TimedOut) => continue,
-                    // Not sent (its caller is gone), or sent and the receive failed: receive
-                    // alone. After a send the names in it are not ours to release.
-                    Err(_) => self.outgoing.mach_msg(options::RECEIVE | timeout, self.set, ms),
-                    ok => ok,
-                }
-            } else {
-                self.outgoing.mach_msg(options::RECEIVE | timeout, self.set, ms)
-            };
+            let answer = core::mem::take(&mut self.outgoing_ready);
+            let received = self.outgoing.answer_and_receive(answer, self.set, deadline);
             if received.is_err() {
                 continue;
             }
