@@ -187,22 +187,21 @@ pub fn describe(id: u32, data: &[u8]) -> Option<alloc::string::String> {
         .or_else(|| personality::describe(id, data))
 }
 
+/// Every protocol's operations (id, name).
+pub const PROTOCOLS: [&[(u32, &str)]; 6] = [
+    io::OPERATIONS,
+    fs::OPERATIONS,
+    blk::OPERATIONS,
+    console::OPERATIONS,
+    unix::OPERATIONS,
+    personality::OPERATIONS,
+];
+
 /// The name of the operation a message id stands for, in any protocol ("fs.open",
 /// "blk.read"; replies carry the request's id with `libmach::rpc::REPLY_BIT`).
 pub fn operation_name(id: u32) -> Option<&'static str> {
     let id = id & !libmach::rpc::REPLY_BIT;
-    [
-        io::OPERATIONS,
-        fs::OPERATIONS,
-        blk::OPERATIONS,
-        console::OPERATIONS,
-        unix::OPERATIONS,
-        personality::OPERATIONS,
-    ]
-    .iter()
-    .flat_map(|ops| ops.iter())
-    .find(|(op, _)| *op == id)
-    .map(|(_, name)| *name)
+    PROTOCOLS.iter().flat_map(|ops| ops.iter()).find(|(op, _)| *op == id).map(|(_, name)| *name)
 }
 
 #[cfg(test)]
@@ -231,17 +230,8 @@ mod tests {
 
     #[test]
     fn ids_are_unique_across_every_protocol() {
-        let mut all: std::vec::Vec<u32> = [
-            io::OPERATIONS,
-            fs::OPERATIONS,
-            blk::OPERATIONS,
-            console::OPERATIONS,
-            unix::OPERATIONS,
-            personality::OPERATIONS,
-        ]
-        .iter()
-        .flat_map(|ops| ops.iter().map(|(id, _)| *id))
-        .collect();
+        let mut all: std::vec::Vec<u32> =
+            PROTOCOLS.iter().flat_map(|ops| ops.iter().map(|(id, _)| *id)).collect();
         let count = all.len();
         all.sort();
         all.dedup();

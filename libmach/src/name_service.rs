@@ -113,6 +113,18 @@ pub fn register(name: &str, port: PortName) -> Result<(), Error> {
     answer.map_err(Error::Name)
 }
 
+/// A new service port in port set `set`, registered under `name`: what a server offers
+/// others. Registering may be refused (bootstrap's policy): the port is kept and the reason
+/// given, so that the server can go on without offering it.
+pub fn offer(name: &str, set: PortName) -> Result<(ReceiveRight, Result<(), Error>), crate::KernelError> {
+    let service = ReceiveRight::allocate()?;
+    crate::ipc::port_move_member(service.name(), set)?;
+    let send = crate::ipc::port_make_send(service.name())?;
+    let registered = register(name, send);
+    let _ = crate::ipc::port_deallocate(send);
+    Ok((service, registered))
+}
+
 /// Look up the send right registered under `name`.
 pub fn look_up(name: &str) -> Result<SendRight, Error> {
     let server = service()?;

@@ -111,7 +111,7 @@ pub fn hand_over(
     p.signals.reset_for_exec();
     let descriptors = p.fds.drain();
     if let Some(report) = &p.report {
-        report_task(report, task);
+        interfaces::personality::report_task(report.name(), task);
     }
     for d in descriptors {
         if let Some(gone) = unix.uses.remove(&d.object) {
@@ -180,7 +180,7 @@ pub fn reported(unix: &mut Personality, message: &LargestMessage, report: Receiv
             let old = core::mem::replace(&mut p.task, task.name);
             let _ = port_deallocate(old);
             if let Some(origin) = &p.report {
-                report_task(origin, task.name);
+                interfaces::personality::report_task(origin.name(), task.name);
             }
             unix.handed_over.insert(report.name(), (report, process));
         } else {
@@ -197,16 +197,6 @@ pub fn reported(unix: &mut Personality, message: &LargestMessage, report: Receiv
     };
     message.release_carried();
     unix.exited(process, u64::from(status));
-}
-
-/// Tell a report port that its process runs in `task` now.
-pub fn report_task(report: &SendRight, task: PortName) {
-    interfaces::personality::report_task(report.name(), task);
-}
-
-/// Tell a report port that its process ended.
-pub fn report_exit(report: &SendRight, status: u32) {
-    interfaces::personality::report_exit(report.name(), status);
 }
 
 /// `personality.adopt` on the "unix" service: run a Linux program for another personality.

@@ -255,13 +255,9 @@ impl Personality {
         port_move_member(pipe_notices.name(), set).map_err(|_| "no ports")?;
         // The `unix` service, for other personalities and servers (bootstrap's policy says
         // who may look it up).
-        let service = ReceiveRight::allocate().map_err(|_| "no ports")?;
-        port_move_member(service.name(), set).map_err(|_| "no ports")?;
-        let offered = port_make_send(service.name())
-            .map_err(|_| "no ports")
-            .and_then(|send| libmach::name_service::register("unix", send).map_err(|_| "not registered"));
+        let (service, offered) = libmach::name_service::offer("unix", set).map_err(|_| "no ports")?;
         if let Err(why) = offered {
-            println!("the unix service is not offered ({why})");
+            println!("the unix service is not offered ({why:?})");
         }
         Ok(Personality {
             fs,
@@ -542,7 +538,7 @@ impl Personality {
         process.signals.reset_for_exec();
         // An adopted process's origin ends and stops it through its task: tell it the new one.
         if let Some(report) = &process.report {
-            crate::handoff::report_task(report, task);
+            interfaces::personality::report_task(report.name(), task);
         }
         let pid = process.pid;
         let old_threads = core::mem::take(&mut process.threads);
@@ -879,7 +875,7 @@ impl Personality {
         // Handed over: its report will not be waited for; adopted: its origin is told.
         self.handed_over.retain(|_, (_, process)| *process != port);
         if let Some(report) = &p.report {
-            crate::handoff::report_exit(report, status as u32);
+            interfaces::personality::report_exit(report.name(), status as u32);
         }
         for t in &p.threads {
             let _ = port_deallocate(t.port);

@@ -185,7 +185,7 @@ fn exec(xv6: &mut Xv6, caller: Caller, path_at: u64, argv_at: u64) -> Reply {
     let _ = port_deallocate(old_thread);
     // An adopted process's origin ends and stops it through its task: tell it the new one.
     if let Some(report) = xv6.processes.get(&caller.process).and_then(|p| p.report.as_ref()) {
-        crate::handoff::report_task(report, loaded.task);
+        interfaces::personality::report_task(report.name(), loaded.task);
     }
     Reply::Gone
 }

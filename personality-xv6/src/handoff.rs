@@ -133,11 +133,6 @@ fn adopt_process(
     Ok((pid, p.task))
 }
 
-/// Tell a report port that its process ended (a wait status).
-pub fn report_exit(_xv6: &mut Xv6, report: &SendRight, status: u32) {
-    interfaces::personality::report_exit(report.name(), status);
-}
-
 /// An xv6 process execs a program of another personality: the Unix personality runs it,
 /// with this process's descriptors, and this process waits (without a task) for its end.
 pub fn exec_elsewhere(xv6: &mut Xv6, caller: Caller, path: &str, args: &[Vec<u8>]) -> Reply {
@@ -188,7 +183,7 @@ pub fn exec_elsewhere(xv6: &mut Xv6, caller: Caller, path: &str, args: &[Vec<u8>
     p.task_id = 0;
     // Our own origin, if any, ends or stops the process through the new task now.
     if let Some(origin) = &p.report {
-        report_task(origin, task.name());
+        interfaces::personality::report_task(origin.name(), task.name());
     }
     // The program waits, suspended, for us to let it go (interfaces::personality).
     let _ = libmach::task::task_resume(task.name());
@@ -206,7 +201,7 @@ pub fn reported(xv6: &mut Xv6, message: &LargestMessage, mut handed: HandedOver)
     {
         handed.task = SendRight::from_name(task.name);
         if let Some(origin) = xv6.processes.get(&handed.process).and_then(|p| p.report.as_ref()) {
-            report_task(origin, task.name);
+            interfaces::personality::report_task(origin.name(), task.name);
         }
         xv6.handed_over.insert(handed.report.name(), handed);
         return;
@@ -217,9 +212,4 @@ pub fn reported(xv6: &mut Xv6, message: &LargestMessage, mut handed: HandedOver)
     };
     message.release_carried();
     xv6.exited(handed.process, status);
-}
-
-/// Tell a report port that its process runs in `task` now.
-pub fn report_task(report: &SendRight, task: PortName) {
-    interfaces::personality::report_task(report.name(), task);
 }

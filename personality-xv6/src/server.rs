@@ -165,13 +165,9 @@ impl Xv6 {
         let set = port_allocate_set().map_err(|_| "no ports")?;
         let ended = ReceiveRight::allocate().map_err(|_| "no ports")?;
         port_move_member(ended.name(), set).map_err(|_| "no ports")?;
-        let service = ReceiveRight::allocate().map_err(|_| "no ports")?;
-        port_move_member(service.name(), set).map_err(|_| "no ports")?;
-        let offered = port_make_send(service.name())
-            .map_err(|_| "no ports")
-            .and_then(|send| libmach::name_service::register("xv6", send).map_err(|_| "not registered"));
+        let (service, offered) = libmach::name_service::offer("xv6", set).map_err(|_| "no ports")?;
         if let Err(why) = offered {
-            println!("the xv6 service is not offered ({why})");
+            println!("the xv6 service is not offered ({why:?})");
         }
         let mut uses = BTreeMap::new();
         // The personality's own use of the terminal never ends.
@@ -449,7 +445,7 @@ impl Xv6 {
         }
         self.zombies.retain(|&(parent, _)| parent != p.pid);
         if let Some(report) = p.report {
-            crate::handoff::report_exit(self, &report, status);
+            interfaces::personality::report_exit(report.name(), status);
         }
         if p.parent == 0 {
             return;

@@ -204,22 +204,26 @@ fn report(o: &Options, records: &[TraceRecord], start: u64, ending: &str) {
         + records.first().map_or(0, |r| r.sequence.saturating_sub(start));
     let mut name = namer();
     let all = tree::calls(records);
-    let calls: Vec<&tree::Call> = all
+    // The calls -e keeps (a call's hops are references into the records).
+    let chosen: Vec<tree::Call> = all
         .iter()
         .filter(|call| {
             o.only.as_ref().is_none_or(|only| call.trap().is_some() && only.iter().any(|w| *w == call.name()))
         })
+        .map(|c| tree::Call { hops: c.hops.clone() })
         .collect();
     let last =
         format!("trace: {} calls, {} records, {} dropped; {ending}\n", all.len(), records.len(), dropped);
-    let text = |name: &mut dyn FnMut(u64) -> String| {
+    // The text, rendered once when it is printed or exported.
+    let text = if !(o.summary || o.ndjson) || o.export.is_some() {
         let mut out = String::new();
-        for call in &calls {
-            out.push_str(&tree::render_call(call, name));
+        for call in &chosen {
+            out.push_str(&tree::render_call(call, &mut name));
         }
         out + &last
+    } else {
+        String::new()
     };
-    let chosen: Vec<tree::Call> = calls.iter().map(|c| tree::Call { hops: c.hops.clone() }).collect();
     let out = if o.summary {
         tree::summary(&all, &mut name) + &last
     } else if o.ndjson {
@@ -227,7 +231,7 @@ fn report(o: &Options, records: &[TraceRecord], start: u64, ending: &str) {
         eprint!("{last}");
         export::ndjson(&chosen, &mut name)
     } else {
-        text(&mut name)
+        text.clone()
     };
     let written = match &o.output {
         Some(path) => std::fs::write(path, out.as_bytes()),
@@ -239,7 +243,7 @@ fn report(o: &Options, records: &[TraceRecord], start: u64, ending: &str) {
     }
     if let Some(dir) = &o.export {
         let files = [
-            ("trace.txt", text(&mut name)),
+            ("trace.txt", text),
             ("trace.ndjson", export::ndjson(&chosen, &mut name)),
             ("trace.json", export::chrome(&chosen, &mut name)),
             ("trace.svg", export::svg(&chosen, &mut name)),
